@@ -1,0 +1,94 @@
+"""Configuration: one `Settings` object read from `CONVEYOR_*` environment variables.
+
+Every knob the server has lives here, validated once at start-up, so that a typo in a
+deployment fails loudly before a single run is claimed.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The server's configuration; each field is documented in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path(".conveyor"),
+        description="Directory for the embedded metadata store, secret key and artifacts.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="Metadata store URL; default sqlite:///<data_dir>/conveyor.db. "
+        "Use postgresql://… to share one store between several nodes.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    port: int = Field(default=8077, ge=1, le=65535, description="Port the API listens on.")
+    admin_token: str | None = Field(
+        default=None,
+        description="Token for the first admin user; generated and printed once when unset.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that encrypts connection secrets at rest (Fernet, urlsafe base64); "
+        "generated into <data_dir>/secret.key (mode 0600) when unset.",
+    )
+    workers: int = Field(
+        default=2, ge=0, le=256, description="Runs executed at once by this process."
+    )
+    poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between queue polls when no wake-up arrives.",
+    )
+    heartbeat_interval: float = Field(
+        default=2.0, gt=0, le=60, description="Seconds between heartbeats of a running run."
+    )
+    heartbeat_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds of silence after which the sweeper declares a run's worker dead.",
+    )
+    cancel_grace: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds a canceled run gets to stop on its own before it is killed.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Minimum level of log lines."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="json, text, or auto (json when stderr is not a TTY)."
+    )
+    demo: bool = Field(
+        default=False, description="Create the demo workspace and job on start when absent."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    @cached_property
+    def metadata_url(self) -> str:
+        """The SQLAlchemy URL of the metadata store, with the psycopg 3 driver for PostgreSQL."""
+        url = self.database_url or f"sqlite:///{self.data_dir.resolve() / 'conveyor.db'}"
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+
+    @property
+    def files_dir(self) -> Path:
+        """Where run artifacts are stored."""
+        return self.data_dir.resolve() / "files"

@@ -1,0 +1,208 @@
+"""The connector contract: a small core and capabilities a connector opts into.
+
+The engine does batching, staging, swapping, merging and progress; a connector only
+knows how to talk to its system. Every connector implements `Connector`; what else it
+can do is declared by implementing the capability protocols below (checked with
+`isinstance`), never by a base class full of `NotImplementedError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+
+class Capability(StrEnum):
+    """What a connector can do, declared in its spec so the API can check jobs up front."""
+
+    read = "read"
+    write = "write"
+    discover = "discover"
+    merge = "merge"
+    cdc = "cdc"
+
+
+@dataclass(frozen=True, order=True)
+class TableRef:
+    """A table (or file, for file connectors) in a connection, optionally in a schema."""
+
+    name: str
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def with_name(self, name: str) -> TableRef:
+        """The same schema, another table name."""
+        return TableRef(name, self.schema)
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A column as the engine sees it: an Arrow type plus what the system calls it."""
+
+    name: str
+    type: pa.DataType
+    native_type: str = ""
+    nullable: bool = True
+    primary_key: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly description for the API."""
+        return {
+            "name": self.name,
+            "type": str(self.type),
+            "native_type": self.native_type,
+            "nullable": self.nullable,
+            "primary_key": self.primary_key,
+        }
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table found by discovery."""
+
+    ref: TableRef
+    kind: str = "table"  # table | view | file
+    row_estimate: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly description for the API."""
+        return {
+            "name": self.ref.name,
+            "schema": self.ref.schema,
+            "kind": self.kind,
+            "row_estimate": self.row_estimate,
+        }
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A destination table's layout: its columns and primary key."""
+
+    columns: Sequence[ColumnInfo]
+    primary_key: Sequence[str] = field(default=())
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema of rows in this table."""
+        return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])
+
+    @classmethod
+    def from_arrow(cls, schema: pa.Schema, primary_key: Sequence[str] = ()) -> TableSchema:
+        """A table layout for rows of the given Arrow schema."""
+        keys = set(primary_key)
+        columns = [
+            ColumnInfo(f.name, f.type, nullable=f.nullable and f.name not in keys, primary_key=f.name in keys)
+            for f in schema
+        ]
+        return cls(columns, tuple(primary_key))
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What every connector does: check it can reach its system, and let go of it."""
+
+    def test(self) -> None:
+        """Raise a `ConnectorError` subclass naming what is wrong, or return when reachable."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+@runtime_checkable
+class Discoverable(Protocol):
+    """A connector that can list its tables and describe their columns."""
+
+    def list_tables(self) -> list[TableInfo]:
+        """Every table (or file) the connection holds."""
+
+    def columns(self, table: TableRef) -> list[ColumnInfo]:
+        """The columns of a table; raises `TableNotFound` when there is none."""
+
+
+@runtime_checkable
+class Readable(Protocol):
+    """A connector that streams query results as Arrow record batches."""
+
+    dialect: str
+    """The sqlglot dialect statements are transpiled to before `read`."""
+
+    def read(self, sql: str, batch_size: int) -> pa.RecordBatchReader:
+        """Run a SELECT written in `dialect` and stream its rows, types preserved."""
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether the table exists."""
+
+
+@runtime_checkable
+class Estimable(Protocol):
+    """A source that can estimate how many rows a table has (for progress)."""
+
+    def estimate_rows(self, table: TableRef) -> int | None:
+        """A row count estimate, or None when it would be costly to know."""
+
+
+class BatchWriter(Protocol):
+    """An open bulk load into one table: write batches, then close."""
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append one batch."""
+
+    def close(self) -> int:
+        """Flush everything; return the number of bytes written when known (else 0)."""
+
+    def abort(self) -> None:
+        """Give up: release what was opened; what was written may be left for `drop_table`."""
+
+
+@runtime_checkable
+class Writable(Protocol):
+    """A connector that can hold tables the engine loads: create, bulk append, swap, drop."""
+
+    dialect: str
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether the table exists."""
+
+    def ensure_schema(self, schema: str) -> None:
+        """Create a namespace (database schema) if the system has such a thing."""
+
+    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+        """Create an empty table with the layout's columns, types and primary key."""
+
+    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+        """Start a bulk append of rows of `schema` into an existing table."""
+
+    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+        """Atomically make `staging` the new `target`; readers see the old or the new table."""
+
+    def drop_table(self, table: TableRef) -> None:
+        """Drop the table if it exists."""
+
+
+@runtime_checkable
+class Mergeable(Protocol):
+    """A destination that can merge a staged table into a target by key, in one transaction."""
+
+    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
+        """Upsert staging rows into target by `keys`; return rows written."""
+
+
+@runtime_checkable
+class SqlExecutor(Protocol):
+    """A destination that runs arbitrary SQL (transformations)."""
+
+    def execute(self, sql: str) -> int:
+        """Run one statement; return the number of affected rows when known (else -1)."""
+
+
+def iterate_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """Yield the non-empty batches of a reader."""
+    for batch in reader:
+        if batch.num_rows:
+            yield batch

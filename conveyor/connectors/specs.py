@@ -1,0 +1,98 @@
+"""Declarations of the built-in connectors: schemes, options and capabilities.
+
+Importing this module is cheap; the implementations are imported only when a connection
+is opened (see `registry`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor.connectors.base import Capability as C
+from conveyor.connectors.registry import ConnectorSpec
+
+SQL_CAPABILITIES = frozenset({C.read, C.write, C.discover, C.merge})
+
+
+class SQLiteOptions(BaseModel):
+    """Options of `sqlite:///path.db` connections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a locked database.")
+    create: bool = Field(
+        default=True, description="Create the database file when it does not exist (destinations)."
+    )
+
+
+class DuckDBOptions(BaseModel):
+    """Options of `duckdb:///path.duckdb` connections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int | None = Field(default=None, ge=1, le=256, description="DuckDB worker threads.")
+    memory_limit: str | None = Field(
+        default=None, description="DuckDB memory limit, e.g. '512MB'."
+    )
+
+
+FileFormat = Literal["csv", "parquet", "json", "ndjson", "xlsx"]
+
+
+class FileOptions(BaseModel):
+    """Options of `file:///dir?format=…` connections (options override the URL query)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: FileFormat | None = Field(
+        default=None, description="File format; default from ?format= or each file's extension."
+    )
+    delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV delimiter.")
+    header: bool = Field(default=True, description="Whether CSV files have a header row.")
+    compression: Literal["none", "gzip", "zstd", "snappy"] | None = Field(
+        default=None, description="Compression of written files (parquet: snappy by default)."
+    )
+
+
+class MemoryOptions(BaseModel):
+    """Options of `memory://name` connections (tests only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+BUILTIN: tuple[ConnectorSpec, ...] = (
+    ConnectorSpec(
+        name="sqlite",
+        schemes=("sqlite",),
+        implementation="conveyor.connectors.sqlite:SQLiteConnector",
+        capabilities=SQL_CAPABILITIES,
+        options=SQLiteOptions,
+        description="A SQLite database file.",
+    ),
+    ConnectorSpec(
+        name="duckdb",
+        schemes=("duckdb",),
+        implementation="conveyor.connectors.duckdb:DuckDBConnector",
+        capabilities=SQL_CAPABILITIES,
+        options=DuckDBOptions,
+        description="A DuckDB database file.",
+    ),
+    ConnectorSpec(
+        name="files",
+        schemes=("file",),
+        implementation="conveyor.connectors.files:FileConnector",
+        capabilities=SQL_CAPABILITIES,
+        options=FileOptions,
+        description="A folder of csv, parquet, json, ndjson or xlsx files, one table per file.",
+    ),
+    ConnectorSpec(
+        name="memory",
+        schemes=("memory",),
+        implementation="conveyor.testing:MemoryConnector",
+        capabilities=SQL_CAPABILITIES,
+        options=MemoryOptions,
+        description="In-process tables for tests; nothing survives the process.",
+    ),
+)

@@ -1,0 +1,249 @@
+"""The vocabulary shared by every layer: statuses, job types, and a job's engine settings.
+
+This module has no I/O and imports nothing of Conveyor's, so the store, the queue, the
+engine and the API can all speak it without depending on one another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class RunStatus(StrEnum):
+    """The status of a run; the machine is Elastic's sync job machine."""
+
+    pending = "pending"
+    in_progress = "in_progress"
+    canceling = "canceling"
+    canceled = "canceled"
+    completed = "completed"
+    error = "error"
+    suspended = "suspended"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether nothing can happen to the run any more."""
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({RunStatus.completed, RunStatus.canceled, RunStatus.error})
+ACTIVE_STATUSES = frozenset(set(RunStatus) - FINAL_STATUSES)
+
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.pending: frozenset({RunStatus.in_progress, RunStatus.canceled}),
+    RunStatus.in_progress: frozenset(
+        {RunStatus.canceling, RunStatus.completed, RunStatus.error, RunStatus.suspended}
+    ),
+    RunStatus.suspended: frozenset({RunStatus.in_progress, RunStatus.canceled}),
+    RunStatus.canceling: frozenset({RunStatus.canceled, RunStatus.error}),
+    RunStatus.completed: frozenset(),
+    RunStatus.canceled: frozenset(),
+    RunStatus.error: frozenset(),
+}
+"""Which status may follow which; anything else is an illegal transition."""
+
+
+def can_transition(current: RunStatus, target: RunStatus) -> bool:
+    """Whether a run in `current` may move to `target`."""
+    return target in TRANSITIONS[current]
+
+
+class RunJobType(StrEnum):
+    """Whether a run copies everything again or only what changed."""
+
+    full = "full"
+    incremental = "incremental"
+
+
+class TriggerMethod(StrEnum):
+    """What started a run."""
+
+    on_demand = "on_demand"
+    scheduled = "scheduled"
+    retry = "retry"
+    datafeed = "datafeed"
+
+
+class TaskRunStatus(StrEnum):
+    """The outcome of one task inside a run."""
+
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    error = "error"
+    skipped = "skipped"
+    canceled = "canceled"
+
+
+class JobType(StrEnum):
+    """What a job does with its tasks (CData Sync's job types)."""
+
+    standard = "standard"
+    sync_all = "sync_all"
+    load_folder = "load_folder"
+    change_data_capture = "change_data_capture"
+    reverse_etl = "reverse_etl"
+
+
+class DeletionBehavior(StrEnum):
+    """What happens in the destination to rows deleted in the source."""
+
+    hard_delete = "hard_delete"
+    soft_delete = "soft_delete"
+    skip_delete = "skip_delete"
+
+
+class IntervalUnit(StrEnum):
+    """Unit of `replicate_interval`."""
+
+    minutes = "minutes"
+    hours = "hours"
+    days = "days"
+    weeks = "weeks"
+    months = "months"
+    years = "years"
+
+
+class ExportFormat(StrEnum):
+    """File formats an export job can write."""
+
+    csv = "csv"
+    xlsx = "xlsx"
+    json = "json"
+    ndjson = "ndjson"
+    parquet = "parquet"
+
+
+class Role(StrEnum):
+    """What a user may do: admin everything, standard all but users, viewer only read."""
+
+    admin = "admin"
+    standard = "standard"
+    viewer = "viewer"
+
+
+class JobEvent(BaseModel):
+    """An HTTP hook called before or after a job run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(pattern=r"^https?://", description="Where the event is POSTed.")]
+    secret: str | None = Field(
+        default=None, description="HMAC-SHA256 key for the signature header (write-only)."
+    )
+    timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait.")
+
+
+class CdcEngineSettings(BaseModel):
+    """Settings of the change data capture engine (CData's CDC_Engine_Settings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+
+
+class EngineSettings(BaseModel):
+    """The job settings that change how data is copied; a task may override each one.
+
+    Field names are CData Sync's v2 body parameters in lower snake_case.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    truncate_table_data: bool = Field(
+        default=False, description="Delete all destination rows before each load."
+    )
+    drop_table: bool = Field(
+        default=False, description="Drop and recreate the destination table before each load."
+    )
+    alter_schema: bool = Field(
+        default=True,
+        description="Add columns and widen types when the source's columns change.",
+    )
+    auto_truncate_strings: bool = Field(
+        default=False, description="Cut strings that are too long for the destination column."
+    )
+    continue_on_error: bool = Field(
+        default=False, description="Go on with the next task when one fails."
+    )
+    destination_schema: str | None = Field(
+        default=None, max_length=128, description="Schema of the destination tables."
+    )
+    table_name_prefix: str = Field(
+        default="", max_length=64, description="Prefix for every destination table name."
+    )
+    use_gmt_datetime: bool = Field(
+        default=False, description="Write timestamps in GMT rather than the server's zone."
+    )
+    history_mode: bool = Field(
+        default=False, description="Keep every version of a row (SCD type 2)."
+    )
+    deletion_behavior: DeletionBehavior = Field(
+        default=DeletionBehavior.hard_delete,
+        description="hard_delete, soft_delete (column _conveyor_deleted) or skip_delete.",
+    )
+    replicate_interval: int | None = Field(
+        default=None, ge=1, description="Size of each window of a chunked load."
+    )
+    replicate_interval_unit: IntervalUnit | None = Field(
+        default=None, description="Unit of replicate_interval."
+    )
+    replicate_start_date: dt.date | None = Field(
+        default=None, description="Only rows from this date on (yyyy-MM-dd)."
+    )
+    batch_size: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Rows per batch read and written."
+    )
+    enable_parallel_processing: bool = Field(
+        default=False, description="Run the job's tasks in parallel."
+    )
+    worker_pool: int = Field(
+        default=1, ge=1, le=64, description="How many tasks run at once in parallel mode."
+    )
+    incremental_check_columns: list[str] = Field(
+        default_factory=list,
+        description="Candidate check columns for incremental loads, first existing one wins.",
+    )
+    command_timeout: int | None = Field(
+        default=None, ge=1, description="Seconds a single source or destination command may take."
+    )
+    verbosity: Literal[1, 2, 3, 5] = Field(
+        default=2, description="Log verbosity: 1 errors, 2 info, 3 detail, 5 debug."
+    )
+
+    @field_validator("incremental_check_columns", mode="before")
+    @classmethod
+    def _split_columns(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class Schedule(BaseModel):
+    """When a job runs by itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    cron: str = ""
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            from croniter import croniter
+
+            if not croniter.is_valid(value):
+                raise ValueError(f"{value!r} is not a valid cron expression")
+        return value
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware, in UTC."""
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,304 @@
+"""The metadata store's tables, as SQLAlchemy 2 declarative models.
+
+The same schema runs on SQLite (the embedded default) and PostgreSQL (many nodes), so
+only portable types are used: string ids, JSON, and timestamps stored as UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from conveyor.domain import ACTIVE_STATUSES, utcnow
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def new_id() -> str:
+    """A new random resource id."""
+    return str(uuid.uuid4())
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Timestamped:
+    """Creation and last-change times."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Workspace(Timestamped, Base):
+    """A namespace for connections, jobs and runs."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class User(Timestamped, Base):
+    """Someone (or some script) allowed to call the API."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    workspace_ids: Mapped[list[str]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    tokens: Mapped[list[Token]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Token(Base):
+    """An API token; only its hash is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Connection(Timestamped, Base):
+    """Where data comes from or goes to; its secrets are stored encrypted."""
+
+    __tablename__ = "connections"
+    __table_args__ = (Index("uq_connections_workspace_name", "workspace_id", "name", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    scheme: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(Text, doc="The URL without its password.")
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="Options that are not secret.")
+    sealed_secrets: Mapped[str | None] = mapped_column(Text, default=None)
+    last_tested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_test_ok: Mapped[bool | None] = mapped_column(default=None)
+    last_test_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Job(Timestamped, Base):
+    """A definition of work: which tasks copy what from where to where, and how."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("uq_jobs_workspace_name", "workspace_id", "name", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    source_connection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="RESTRICT"), default=None
+    )
+    destination_connection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="RESTRICT"), default=None
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notifications: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    schedule_enabled: Mapped[bool] = mapped_column(default=False)
+    schedule_cron: Mapped[str] = mapped_column(String(200), default="")
+    external_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    export_format: Mapped[str | None] = mapped_column(String(20), default=None)
+    labels: Mapped[list[str]] = mapped_column(default=list)
+    pipeline_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    max_attempts: Mapped[int] = mapped_column(default=1)
+    priority: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    tasks: Mapped[list[Task]] = relationship(
+        back_populates="job",
+        order_by="Task.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class Task(Timestamped, Base):
+    """One REPLICATE statement of a job, at a position in its order."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    query: Mapped[str] = mapped_column(Text)
+    table_name: Mapped[str] = mapped_column(String(400), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    job: Mapped[Job] = relationship(back_populates="tasks")
+
+
+class TaskState(Base):
+    """What the engine remembers of a task between runs: its incremental cursor and more."""
+
+    __tablename__ = "task_states"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+ACTIVE_RUN = text(
+    "status IN (" + ", ".join(f"'{status.value}'" for status in sorted(ACTIVE_STATUSES)) + ")"
+)
+
+
+class Run(Base):
+    """One execution of a job: a queue item with its lifecycle, progress and results."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_claim", "status", "priority", "scheduled_at"),
+        Index(
+            "uq_runs_active_unicity",
+            "unicity",
+            unique=True,
+            sqlite_where=ACTIVE_RUN,
+            postgresql_where=ACTIVE_RUN,
+        ),
+        Index("ix_runs_job_created", "job_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    job_name: Mapped[str] = mapped_column(String(200), default="")
+    job_type: Mapped[str] = mapped_column(String(20), default="incremental")
+    trigger_method: Mapped[str] = mapped_column(String(20), default="on_demand")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    priority: Mapped[int] = mapped_column(default=0)
+    unicity: Mapped[str | None] = mapped_column(String(200), default=None)
+    attempt: Mapped[int] = mapped_column(default=1)
+    max_attempts: Mapped[int] = mapped_column(default=1)
+    task_ids: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    scheduled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    canceled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    cancelation_requested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_seen: Mapped[dt.datetime | None] = mapped_column(default=None)
+    worker_hostname: Mapped[str | None] = mapped_column(String(200), default=None)
+    worker_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    tasks_total: Mapped[int] = mapped_column(default=0)
+    tasks_done: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    task_results: Mapped[list[RunTask]] = relationship(
+        order_by="RunTask.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class RunTask(Base):
+    """The outcome of one task within one run."""
+
+    __tablename__ = "run_tasks"
+    __table_args__ = (Index("ix_run_tasks_task", "task_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    query: Mapped[str] = mapped_column(Text)
+    table_name: Mapped[str] = mapped_column(String(400), default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class RunLog(Base):
+    """One log line of a run, kept for the API."""
+
+    __tablename__ = "run_logs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    ts: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    message: Mapped[str] = mapped_column(Text)
+    task_id: Mapped[str | None] = mapped_column(String(64), default=None)
