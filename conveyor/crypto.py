@@ -113,16 +113,21 @@ def with_password(url: str, password: str | None) -> str:
 def mask_url(url: str) -> str:
     """The URL as it may be shown: its password replaced by `***`."""
     without, password = split_password(url)
-    if password is None:
-        return url
-    parts = urlsplit(without)
+    return url if password is None else masked_form(without)
+
+
+def masked_form(url_without_password: str) -> str:
+    """A URL whose password was taken out, shown with `***` where the password was."""
+    parts = urlsplit(url_without_password)
     user, _, host = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
 def mask_options(options: dict[str, Any]) -> dict[str, Any]:
     """Options as they may be shown: secret values replaced by `***`."""
-    return {k: (MASK if is_secret_option(k) and v not in (None, "") else v) for k, v in options.items()}
+    return {
+        k: (MASK if is_secret_option(k) and v not in (None, "") else v) for k, v in options.items()
+    }
 
 
 class Redactor:

@@ -10,7 +10,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 class RunStatus(StrEnum):
@@ -147,6 +147,12 @@ class CdcEngineSettings(BaseModel):
     schema_: str | None = Field(default=None, alias="schema")
 
 
+def _split_columns(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 class EngineSettings(BaseModel):
     """The job settings that change how data is copied; a task may override each one.
 
@@ -205,7 +211,7 @@ class EngineSettings(BaseModel):
     worker_pool: int = Field(
         default=1, ge=1, le=64, description="How many tasks run at once in parallel mode."
     )
-    incremental_check_columns: list[str] = Field(
+    incremental_check_columns: Annotated[list[str], BeforeValidator(_split_columns)] = Field(
         default_factory=list,
         description="Candidate check columns for incremental loads, first existing one wins.",
     )
@@ -215,13 +221,6 @@ class EngineSettings(BaseModel):
     verbosity: Literal[1, 2, 3, 5] = Field(
         default=2, description="Log verbosity: 1 errors, 2 info, 3 detail, 5 debug."
     )
-
-    @field_validator("incremental_check_columns", mode="before")
-    @classmethod
-    def _split_columns(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
 
 class Schedule(BaseModel):

@@ -57,6 +57,21 @@ class InvalidInput(ConveyorError):
         super().__init__(message, field=field, **extra)
         self.field = field
 
+    @classmethod
+    def from_validation(cls, exc: Any) -> InvalidInput:
+        """The first problem of a pydantic `ValidationError`, naming its field."""
+        problems = exc.errors()
+        first = problems[0] if problems else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(part) for part in first["loc"])
+        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+        return cls(
+            message,
+            field=where or None,
+            errors=[
+                {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in problems
+            ],
+        )
+
 
 class BadStatement(ConveyorError):
     """The statement could not be parsed."""

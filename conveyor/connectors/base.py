@@ -97,7 +97,12 @@ class TableSchema:
         """A table layout for rows of the given Arrow schema."""
         keys = set(primary_key)
         columns = [
-            ColumnInfo(f.name, f.type, nullable=f.nullable and f.name not in keys, primary_key=f.name in keys)
+            ColumnInfo(
+                f.name,
+                f.type,
+                nullable=f.nullable and f.name not in keys,
+                primary_key=f.name in keys,
+            )
             for f in schema
         ]
         return cls(columns, tuple(primary_key))

@@ -43,7 +43,9 @@ class ConnectorSpec:
     def load(self) -> Callable[..., Connector]:
         """Import and return the connector class."""
         module_name, _, attribute = self.implementation.partition(":")
-        return cast(Callable[..., Connector], getattr(importlib.import_module(module_name), attribute))
+        return cast(
+            Callable[..., Connector], getattr(importlib.import_module(module_name), attribute)
+        )
 
     def validate_options(self, options: dict[str, Any]) -> BaseModel:
         """Check connection options against the connector's model; 422 naming the field."""
@@ -93,9 +95,7 @@ def resolve(url: str) -> ConnectorSpec:
     """The connector for a URL; 422 naming the known schemes when there is none."""
     scheme = scheme_of(url)
     if not scheme or "://" not in url:
-        raise InvalidInput(
-            f"{url!r} is not a connection URL (expected scheme://…)", field="url"
-        )
+        raise InvalidInput(f"{url!r} is not a connection URL (expected scheme://…)", field="url")
     spec = _all_specs().get(scheme)
     if spec is None:
         known = ", ".join(sorted(_all_specs()))

@@ -33,9 +33,7 @@ class DuckDBOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threads: int | None = Field(default=None, ge=1, le=256, description="DuckDB worker threads.")
-    memory_limit: str | None = Field(
-        default=None, description="DuckDB memory limit, e.g. '512MB'."
-    )
+    memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. '512MB'.")
 
 
 FileFormat = Literal["csv", "parquet", "json", "ndjson", "xlsx"]

@@ -138,7 +138,9 @@ class Connection(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(200))
     scheme: Mapped[str] = mapped_column(String(40))
     url: Mapped[str] = mapped_column(Text, doc="The URL without its password.")
-    options: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="Options that are not secret.")
+    options: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc="Options that are not secret."
+    )
     sealed_secrets: Mapped[str | None] = mapped_column(Text, default=None)
     last_tested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_test_ok: Mapped[bool | None] = mapped_column(default=None)
@@ -286,6 +288,7 @@ class RunTask(Base):
     rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -1,0 +1,86 @@
+"""The HTTP application: native API, facades, health, and the embedded workers' lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from conveyor import __version__
+from conveyor.api import problems
+from conveyor.api.v1 import router as v1_router
+from conveyor.domain import utcnow
+from conveyor.queue.worker import WorkerPool
+from conveyor.runtime import Runtime
+from conveyor.store import migrate
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float = 30.0) -> FastAPI:
+    """Build the app on a runtime; with `workers`, it also executes queued runs."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: WorkerPool | None = None
+        if workers and runtime.settings.workers > 0:
+            if runtime.embedded:
+                # One process owns the embedded store's workers: what it left running died.
+                recovered = runtime.queue.sweep(utcnow() + dt.timedelta(seconds=1))
+                if recovered:
+                    log.warning(
+                        "recovered %d run(s) left running by a previous process", len(recovered)
+                    )
+            pool = runtime.worker_pool()
+            pool.start()
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            if pool is not None:
+                await run_in_threadpool(pool.stop, shutdown_grace)
+
+    app = FastAPI(
+        title="Conveyor",
+        version=__version__,
+        description="Self-hosted data synchronization: connections, jobs of REPLICATE tasks, "
+        "queued runs, and compatibility APIs for CData Sync, Contentserv SCAPI, Elastic "
+        "connectors and JSON:API exports.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+    app.include_router(v1_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers (no dependencies checked)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> Any:
+        """Readiness: the store answers and its schema is current."""
+        try:
+            with runtime.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            current = migrate.is_current(runtime.engine)
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "unavailable", "detail": f"database: {type(exc).__name__}"},
+                status_code=503,
+            )
+        if not current:
+            return JSONResponse(
+                {"status": "unavailable", "detail": "migrations pending: run conveyor migrate"},
+                status_code=503,
+            )
+        return {"status": "ok"}
+
+    return app

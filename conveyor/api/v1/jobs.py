@@ -1,0 +1,82 @@
+"""Routes of /api/v1/jobs (tasks are in `tasks.py`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.v1.pages import page_of
+from conveyor.schemas.common import Page
+from conveyor.schemas.jobs import JobCreate, JobOut, JobUpdate
+from conveyor.schemas.runs import ExecuteRequest, RunOut
+from conveyor.services import jobs, runs
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=Page[JobOut])
+def list_jobs(ctx: Ctx, request: Request) -> Page[JobOut]:
+    return page_of(jobs.list_(ctx, request.query_params), lambda j: jobs.to_out(ctx, j))
+
+
+@router.post("", status_code=201, response_model=JobOut)
+def create_job(ctx: Ctx, body: JobCreate) -> JobOut:
+    return jobs.to_out(ctx, jobs.create(ctx, body))
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(ctx: Ctx, job_id: str) -> JobOut:
+    return jobs.to_out(ctx, jobs.get(ctx, job_id))
+
+
+@router.patch("/{job_id}", response_model=JobOut)
+def update_job(ctx: Ctx, job_id: str, body: JobUpdate) -> JobOut:  # type: ignore[valid-type]
+    return jobs.to_out(ctx, jobs.update(ctx, job_id, body.model_dump(exclude_unset=True)))  # type: ignore[attr-defined]
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response)
+def delete_job(ctx: Ctx, job_id: str) -> None:
+    jobs.delete(ctx, job_id)
+
+
+@router.post("/{job_id}/execute", status_code=202, response_model=RunOut)
+async def execute_job(
+    rt: RT, principal: Caller, job_id: str, body: ExecuteRequest | None = None
+) -> Any:
+    """Start a run (202); with `wait`, answer when it is final (200) or the timeout passed (202)."""
+    request = body or ExecuteRequest()
+
+    def enqueue() -> str:
+        with rt.unit(principal) as ctx:
+            return runs.execute(ctx, job_id, request).id
+
+    run_id = await run_in_threadpool(enqueue)
+    final = request.wait and await runs.wait_until_final(rt.factory, run_id, request.timeout)
+
+    def read() -> RunOut:
+        with rt.unit(principal) as ctx:
+            return runs.to_out(runs.get(ctx, run_id))
+
+    out = await run_in_threadpool(read)
+    return JSONResponse(out.model_dump(mode="json"), status_code=200 if final else 202)
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=RunOut)
+def cancel_job(ctx: Ctx, job_id: str) -> RunOut:
+    return runs.to_out(runs.cancel_job(ctx, job_id))
+
+
+@router.get("/{job_id}/status")
+def job_status(ctx: Ctx, job_id: str) -> dict[str, Any]:
+    job = jobs.get(ctx, job_id)
+    run = jobs.last_run(ctx, job)
+    return {
+        "job_id": job.id,
+        "job_name": job.name,
+        "status": run.status if run else "idle",
+        "run": runs.to_out(run).model_dump(mode="json") if run else None,
+    }

@@ -1,0 +1,70 @@
+"""Routes of /api/v1/jobs/{job_id}/tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from conveyor.api.deps import Ctx
+from conveyor.api.v1.pages import page_of
+from conveyor.schemas.common import Page
+from conveyor.schemas.runs import RunTaskOut
+from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
+from conveyor.services import tasks
+
+router = APIRouter(prefix="/jobs/{job_id}/tasks", tags=["tasks"])
+
+
+@router.get("", response_model=Page[TaskOut])
+def list_tasks(ctx: Ctx, job_id: str) -> Page[TaskOut]:
+    items = [TaskOut.model_validate(t) for t in tasks.list_(ctx, job_id)]
+    return Page(items=items, total=len(items), limit=len(items), offset=0)
+
+
+@router.post("", status_code=201, response_model=TaskOut)
+def create_task(ctx: Ctx, job_id: str, body: TaskCreate) -> TaskOut:
+    return TaskOut.model_validate(tasks.create(ctx, job_id, body))
+
+
+@router.get("/last-run")
+def last_run_of_tasks(ctx: Ctx, job_id: str) -> dict[str, Any]:
+    items = [
+        {
+            "task": TaskOut.model_validate(task).model_dump(mode="json"),
+            "last_run": RunTaskOut.model_validate(result).model_dump(mode="json")
+            | {"run_id": result.run_id}
+            if result
+            else None,
+        }
+        for task, result in tasks.last_runs(ctx, job_id)
+    ]
+    return {"items": items, "total": len(items)}
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+def get_task(ctx: Ctx, job_id: str, task_id: str) -> TaskOut:
+    return TaskOut.model_validate(tasks.get(ctx, job_id, task_id))
+
+
+@router.patch("/{task_id}", response_model=TaskOut)
+def update_task(ctx: Ctx, job_id: str, task_id: str, body: TaskUpdate) -> TaskOut:
+    return TaskOut.model_validate(tasks.update(ctx, job_id, task_id, body))
+
+
+@router.delete("/{task_id}", status_code=204, response_class=Response)
+def delete_task(ctx: Ctx, job_id: str, task_id: str) -> None:
+    tasks.delete(ctx, job_id, task_id)
+
+
+@router.post("/{task_id}/move", response_model=TaskOut)
+def move_task(ctx: Ctx, job_id: str, task_id: str, body: TaskMove) -> TaskOut:
+    return TaskOut.model_validate(tasks.move(ctx, job_id, task_id, body))
+
+
+@router.get("/{task_id}/history")
+def task_history(ctx: Ctx, job_id: str, task_id: str, request: Request) -> Page[dict[str, Any]]:
+    return page_of(
+        tasks.history(ctx, job_id, task_id, request.query_params),
+        lambda r: RunTaskOut.model_validate(r).model_dump(mode="json") | {"run_id": r.run_id},
+    )

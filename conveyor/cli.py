@@ -1,0 +1,219 @@
+"""The `conveyor` command: serve, worker, migrate, and one-off runs with a progress bar."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+import uuid
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from conveyor.config import Settings
+from conveyor.domain import EngineSettings, RunJobType, RunStatus, TaskRunStatus
+from conveyor.engine.reporting import TaskResult
+from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
+from conveyor.errors import ConveyorError
+
+app = typer.Typer(help="Conveyor: a self-hosted data synchronization server.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        name = "CONVEYOR_" + str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+        errors.print(f"[red]error:[/red] {name}: {problem['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _fail(exc: ConveyorError) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {exc.message}")
+    return typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [CONVEYOR_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [CONVEYOR_PORT].")] = None,
+    workers: Annotated[
+        bool, typer.Option("--workers/--no-workers", help="Execute runs in this process.")
+    ] = True,
+    migrate: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Migrate the store first.")
+    ] = True,
+) -> None:
+    """Start the API (and, unless --no-workers, the workers)."""
+    import uvicorn
+
+    from conveyor.api.app import create_app
+    from conveyor.logging import configure
+    from conveyor.runtime import Runtime
+
+    settings = _settings(host=host, port=port)
+    configure(settings.log_level, settings.log_format)
+    try:
+        runtime = Runtime.create(settings)
+        if migrate:
+            runtime.migrate()
+        token = runtime.bootstrap()
+        if settings.demo:
+            from conveyor.demo import ensure_demo
+
+            with runtime.unit() as ctx:
+                ensure_demo(ctx)
+    except ConveyorError as exc:
+        raise _fail(exc) from None
+    if token:
+        console.print(
+            f"\n[bold]Admin token[/bold] (shown once, keep it): [green]{token}[/green]\n"
+            f"  export CONVEYOR_TOKEN={token}\n"
+        )
+    console.print(
+        f"Conveyor listening on http://{settings.host}:{settings.port}  (API docs: /docs)"
+    )
+    uvicorn.run(
+        create_app(runtime, workers=workers),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+    )
+
+
+@app.command()
+def worker(
+    grace: Annotated[float, typer.Option(help="Seconds runs get to finish on SIGTERM.")] = 30.0,
+) -> None:
+    """Execute queued runs (no API); start several on several machines against PostgreSQL."""
+    from conveyor.logging import configure
+    from conveyor.runtime import Runtime
+    from conveyor.store import migrate
+
+    settings = _settings()
+    configure(settings.log_level, settings.log_format)
+    runtime = Runtime.create(settings)
+    if not migrate.is_current(runtime.engine):
+        errors.print(
+            "[red]error:[/red] the store's schema is not current: run `conveyor migrate` first"
+        )
+        raise typer.Exit(2)
+    pool = runtime.worker_pool()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    pool.start()
+    console.print(f"worker {pool.worker_id} running {settings.workers} slot(s); SIGTERM to stop")
+    stop.wait()
+    console.print("stopping: no new runs; waiting for running ones…")
+    pool.stop(grace)
+
+
+@app.command(name="migrate")
+def migrate_command() -> None:
+    """Create or upgrade the metadata store's schema."""
+    from conveyor.runtime import Runtime
+
+    settings = _settings()
+    runtime = Runtime.create(settings)
+    runtime.migrate()
+    console.print(f"store is current ({settings.metadata_url.split('@')[-1]})")
+
+
+class ProgressReporter:
+    """Shows a one-off run's tasks as progress bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.bars: dict[str, TaskID] = {}
+        self.lock = threading.Lock()
+
+    def log(self, level: str, message: str, task_id: str | None = None) -> None:
+        if level in ("warning", "error"):
+            self.progress.console.print(
+                f"[{'yellow' if level == 'warning' else 'red'}]{level}[/]: {message}"
+            )
+
+    def task_update(self, result: TaskResult, estimate: int | None = None) -> None:
+        with self.lock:
+            if result.task_id not in self.bars:
+                self.bars[result.task_id] = self.progress.add_task(
+                    result.table or "task", total=estimate
+                )
+            bar = self.bars[result.task_id]
+        finished = result.status in (
+            TaskRunStatus.completed,
+            TaskRunStatus.error,
+            TaskRunStatus.canceled,
+        )
+        total = result.rows_read if finished else estimate
+        self.progress.update(
+            bar, completed=result.rows_read, total=total, description=result.table or "task"
+        )
+
+    def save_state(self, task_id: str, state: dict[str, Any]) -> None:
+        pass
+
+
+@app.command()
+def run(
+    statements: Annotated[list[str], typer.Argument(help="REPLICATE statements, run in order.")],
+    source: Annotated[str, typer.Option(help="Source connection URL, e.g. sqlite:///shop.db")],
+    destination: Annotated[
+        str, typer.Option(help="Destination URL, e.g. file:///tmp/out?format=parquet")
+    ],
+    batch_size: Annotated[int | None, typer.Option(help="Rows per batch.")] = None,
+    full: Annotated[bool, typer.Option(help="Copy everything again (job_type=full).")] = False,
+) -> None:
+    """Run REPLICATE statements once, without a server, with a progress bar."""
+    from conveyor.engine import runner
+    from conveyor.engine.replicate import parse
+
+    try:
+        for statement in statements:
+            parse(statement)
+        settings = EngineSettings(batch_size=batch_size)
+    except (ConveyorError, ValidationError) as exc:
+        message = exc.message if isinstance(exc, ConveyorError) else str(exc)
+        errors.print(f"[red]error:[/red] {message}")
+        raise typer.Exit(2) from None
+    spec = RunSpec(
+        run_id=uuid.uuid4().hex,
+        job_id="cli",
+        job_name="conveyor run",
+        job_type="standard",
+        run_job_type=RunJobType.full if full else RunJobType.incremental,
+        settings=settings,
+        source=Endpoint(source),
+        destination=Endpoint(destination),
+        tasks=tuple(TaskSpec(id=str(i), position=i, query=q) for i, q in enumerate(statements)),
+    )
+    cancel = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    started = time.monotonic()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} rows"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=errors, transient=False) as progress:
+        outcome = runner.execute(spec, ProgressReporter(progress), cancel)
+    elapsed = time.monotonic() - started
+    rows = outcome.rows_written
+    rate = rows / elapsed if elapsed > 0 else 0.0
+    console.print(f"{outcome.status.value}: {rows:,} rows in {elapsed:.2f} s ({rate:,.0f} rows/s)")
+    if outcome.status is not RunStatus.completed:
+        errors.print(f"[red]error:[/red] {outcome.error or outcome.status.value}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

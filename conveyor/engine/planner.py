@@ -1,0 +1,95 @@
+"""From a task's statement and its job's settings to a concrete plan of what to copy where.
+
+Planning is pure: it reads no data. Discovery-dependent decisions (which check column
+exists, what the primary key is) are made by the modes once the connectors are open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.connectors.base import TableRef
+from conveyor.domain import EngineSettings
+from conveyor.engine.replicate import ReplicateStatement, parse, table_expression
+from conveyor.engine.spec import TaskSpec
+
+DEFAULT_BATCH_ROWS = 65_536
+STAGING_PREFIX = "_conveyor_stage_"
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """One table copy: the source query, the destination table and the settings in force."""
+
+    task: TaskSpec
+    statement: ReplicateStatement
+    settings: EngineSettings
+    source_table: TableRef
+    target: TableRef
+    primary_key: tuple[str, ...]
+
+    @property
+    def batch_rows(self) -> int:
+        """Rows per batch read from the source."""
+        return self.settings.batch_size or DEFAULT_BATCH_ROWS
+
+    def source_sql(self, dialect: str) -> str:
+        """The SELECT to run on the source, in its dialect."""
+        return self.statement.select_sql(dialect)
+
+    def staging(self, run_id: str) -> TableRef:
+        """The staging table a load of this plan writes before the swap or merge."""
+        suffix = run_id.replace("-", "")[:8]
+        return self.target.with_name(f"{STAGING_PREFIX}{self.target.name}_{suffix}")
+
+
+def effective_settings(job: EngineSettings, overrides: dict[str, Any]) -> EngineSettings:
+    """The job's settings with a statement's `WITH` options applied on top."""
+    if not overrides:
+        return job
+    return EngineSettings.model_validate({**job.model_dump(), **overrides})
+
+
+def destination_table(name: str, settings: EngineSettings, schema: str | None = None) -> TableRef:
+    """Where a source table lands: prefixed, in the statement's or the job's schema."""
+    return TableRef(
+        f"{settings.table_name_prefix}{name}", schema or settings.destination_schema or None
+    )
+
+
+def plan_task(task: TaskSpec, job_settings: EngineSettings) -> TaskPlan:
+    """Plan a single-table task (`REPLICATE [t] …`)."""
+    statement = parse(task.query)
+    assert statement.target is not None, "REPLICATE ALL is expanded by plan_all"
+    settings = effective_settings(job_settings, statement.options)
+    assert statement.source_table is not None
+    return TaskPlan(
+        task=task,
+        statement=statement,
+        settings=settings,
+        source_table=statement.source_table,
+        target=destination_table(statement.target.name, settings, statement.target.schema),
+        primary_key=statement.primary_key,
+    )
+
+
+def plan_for_table(
+    task: TaskSpec, statement: ReplicateStatement, source: TableRef, job_settings: EngineSettings
+) -> TaskPlan:
+    """Plan the copy of one table found by `REPLICATE ALL`."""
+    settings = effective_settings(job_settings, statement.options)
+    single = ReplicateStatement(
+        text=f"REPLICATE {table_expression(source).sql()}",
+        target=TableRef(source.name, source.schema),
+        source_table=source,
+        options=statement.options,
+    )
+    return TaskPlan(
+        task=task,
+        statement=single,
+        settings=settings,
+        source_table=source,
+        target=destination_table(source.name, settings),
+        primary_key=(),
+    )

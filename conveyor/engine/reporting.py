@@ -1,0 +1,94 @@
+"""How a run tells the world what it is doing, and how the world tells it to stop.
+
+The engine reports through a `Reporter` — a pipe to the supervising worker, a progress
+bar in the CLI, a list in tests — and polls a `CancelToken` between batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from conveyor.domain import RunStatus, TaskRunStatus
+from conveyor.errors import RunCanceled
+
+
+class CancelToken(Protocol):
+    """Set by whoever wants the run to stop (threading or multiprocessing Event)."""
+
+    def is_set(self) -> bool:
+        """Whether cancelation was requested."""
+
+
+def raise_if_canceled(token: CancelToken) -> None:
+    """Stop the run (cooperatively) when cancelation was requested."""
+    if token.is_set():
+        raise RunCanceled()
+
+
+@dataclass
+class TaskResult:
+    """What one task did."""
+
+    task_id: str
+    position: int
+    table: str = ""
+    status: TaskRunStatus = TaskRunStatus.pending
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_deleted: int = 0
+    bytes_written: int = 0
+    error: str | None = None
+    started_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended; the worker turns it into the run's final status."""
+
+    status: RunStatus
+    error: str | None = None
+    retryable: bool = False
+    tasks: list[TaskResult] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(t.rows_read for t in self.tasks)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(t.rows_written for t in self.tasks)
+
+
+class Reporter(Protocol):
+    """Receives a run's logs, progress and results as they happen."""
+
+    def log(self, level: str, message: str, task_id: str | None = None) -> None:
+        """A log line for the run (levels: debug, info, warning, error)."""
+
+    def task_update(self, result: TaskResult, estimate: int | None = None) -> None:
+        """A task started, progressed or finished; `result` is its current state."""
+
+    def save_state(self, task_id: str, state: dict[str, Any]) -> None:
+        """Durably store the task's state (cursor); returns only once it is stored."""
+
+
+class NullReporter:
+    """A reporter that keeps what it is told, for tests and one-off runs."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, str | None]] = []
+        self.results: dict[str, TaskResult] = {}
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def log(self, level: str, message: str, task_id: str | None = None) -> None:
+        self.lines.append((level, message, task_id))
+
+    def task_update(self, result: TaskResult, estimate: int | None = None) -> None:
+        self.results[result.task_id] = result
+
+    def save_state(self, task_id: str, state: dict[str, Any]) -> None:
+        self.states[task_id] = state

@@ -1,0 +1,82 @@
+"""Moving one query's rows into one table: reader thread → bounded channel → writer.
+
+This is the hot path. It touches only Arrow record batches; between batches it checks
+for cancelation and reports progress.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from conveyor.connectors.base import Readable, TableRef, Writable, iterate_batches
+from conveyor.engine.channel import BoundedChannel, pump
+from conveyor.engine.reporting import CancelToken, raise_if_canceled
+
+PROGRESS_EVERY_SECONDS = 0.5
+
+
+@dataclass
+class StreamStats:
+    """What a stream moved."""
+
+    rows: int = 0
+    bytes_written: int = 0
+
+
+def open_read(source: Readable, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+    """Start reading a query; the reader's schema is known before any row is moved."""
+    return source.read(sql, batch_rows)
+
+
+def copy_stream(
+    reader: pa.RecordBatchReader,
+    destination: Writable,
+    table: TableRef,
+    cancel: CancelToken,
+    on_progress: Callable[[int], None],
+    batch_rows: int,
+    transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+    max_bytes: int = 64 * 1024 * 1024,
+) -> StreamStats:
+    """Append every batch of `reader` to `table`; return rows and bytes written.
+
+    The channel holds at most four batches (and `max_bytes`), so reading runs ahead of
+    writing by a bounded amount and memory stays flat.
+    """
+    channel = BoundedChannel(max_rows=4 * batch_rows, max_bytes=max_bytes)
+    thread = pump(iterate_batches(reader), channel)
+    writer = destination.open_writer(table, _target_schema(reader.schema, transform))
+    stats = StreamStats()
+    last_report = time.monotonic()
+    try:
+        for batch in channel:
+            raise_if_canceled(cancel)
+            if transform is not None:
+                batch = transform(batch)
+            writer.write(batch)
+            stats.rows += batch.num_rows
+            now = time.monotonic()
+            if now - last_report >= PROGRESS_EVERY_SECONDS:
+                on_progress(stats.rows)
+                last_report = now
+        stats.bytes_written = writer.close()
+    except BaseException:
+        channel.abort()
+        writer.abort()
+        raise
+    finally:
+        thread.join(timeout=5)
+    on_progress(stats.rows)
+    return stats
+
+
+def _target_schema(
+    schema: pa.Schema, transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None
+) -> pa.Schema:
+    if transform is None:
+        return schema
+    return transform(pa.RecordBatch.from_pylist([], schema=schema)).schema

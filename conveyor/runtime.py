@@ -1,0 +1,76 @@
+"""The composition root: settings, store, secrets, queue and workers wired together once.
+
+The API, the CLI and the tests all build one `Runtime` and ask it for units of work,
+service contexts and a worker pool, so there is exactly one place where the parts meet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.config import Settings
+from conveyor.crypto import SecretBox, load_or_create_key
+from conveyor.queue.manager import QueueManager
+from conveyor.queue.worker import WorkerPool
+from conveyor.services import runs
+from conveyor.services.bootstrap import ensure_defaults
+from conveyor.services.context import SYSTEM, Context, Principal
+from conveyor.store import migrate
+from conveyor.store.session import make_engine, make_session_factory, unit_of_work
+
+
+@dataclass
+class Runtime:
+    """One process's wiring of Conveyor's parts."""
+
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    box: SecretBox
+    queue: QueueManager
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        """Connect to the store and load the secret key (nothing is started)."""
+        engine = make_engine(settings.metadata_url)
+        factory = make_session_factory(engine)
+        box = SecretBox(load_or_create_key(settings.data_dir, settings.secret_key))
+        return cls(settings, engine, factory, box, QueueManager(factory))
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the store is the embedded SQLite file (one process owns the workers)."""
+        return self.engine.dialect.name == "sqlite"
+
+    def context(self, session: Session, principal: Principal = SYSTEM) -> Context:
+        """A service context on a session."""
+        return Context(session, principal, self.settings, self.box, self.queue)
+
+    @contextlib.contextmanager
+    def unit(self, principal: Principal = SYSTEM) -> Iterator[Context]:
+        """A service context in its own transaction."""
+        with unit_of_work(self.factory) as session:
+            yield self.context(session, principal)
+
+    def migrate(self) -> None:
+        """Bring the store's schema up to date."""
+        migrate.upgrade(self.engine)
+
+    def bootstrap(self) -> str | None:
+        """Default workspace and first admin; returns a newly generated admin token once."""
+        with self.unit() as ctx:
+            return ensure_defaults(ctx)
+
+    def worker_pool(self) -> WorkerPool:
+        """A worker pool executing this store's queue."""
+        builder = runs.spec_builder(self.factory, self.settings, self.box, self.queue)
+        return WorkerPool(self.settings, self.queue, builder)
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.engine.dispose()

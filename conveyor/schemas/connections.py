@@ -1,0 +1,52 @@
+"""Request and response bodies of connections."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field
+
+from conveyor.schemas.common import OutModel, StrictModel
+
+
+class ConnectionCreate(StrictModel):
+    """A new connection. A password in the URL and secret options are stored encrypted."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+    url: str = Field(min_length=3, max_length=4000, description="e.g. sqlite:///data.db")
+    options: dict[str, Any] = Field(default_factory=dict, description="Connector options.")
+    workspace_id: str | None = Field(default=None, description="Default: the default workspace.")
+
+
+class ConnectionUpdate(StrictModel):
+    """Changes to a connection; a URL whose password is `***` keeps the stored password."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    url: str | None = Field(default=None, min_length=3, max_length=4000)
+    options: dict[str, Any] | None = None
+
+
+class ConnectionOut(OutModel):
+    """A connection as shown: passwords and secret options masked as `***`."""
+
+    id: str
+    workspace_id: str
+    name: str
+    scheme: str
+    url: str
+    options: dict[str, Any]
+    capabilities: list[str]
+    last_tested_at: dt.datetime | None
+    last_test_ok: bool | None
+    last_test_error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ConnectionTestResult(OutModel):
+    """The outcome of testing a connection."""
+
+    ok: bool
+    error: str | None = None
+    duration_ms: float

@@ -1,0 +1,87 @@
+"""Request and response bodies of runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field
+
+from conveyor.domain import RunJobType, RunStatus, TaskRunStatus, TriggerMethod
+from conveyor.schemas.common import OutModel, StrictModel
+
+
+class ExecuteRequest(StrictModel):
+    """Start a run of a job."""
+
+    tasks: list[str] | None = Field(default=None, description="Task ids; default: all active.")
+    job_type: RunJobType = Field(
+        default=RunJobType.incremental,
+        description="incremental (default) or full: copy everything again, reset cursors.",
+    )
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    wait: bool = Field(default=False, description="Answer when the run is final.")
+    timeout: float = Field(default=60.0, gt=0, le=3600, description="Seconds to wait.")
+
+
+class RunStats(OutModel):
+    """What a run moved."""
+
+    rows_read: int
+    rows_written: int
+    rows_deleted: int
+    bytes_written: int
+    tasks_total: int
+    tasks_done: int
+
+
+class RunTaskOut(OutModel):
+    """One task's outcome within a run."""
+
+    task_id: str
+    index: int = Field(validation_alias="position")
+    query: str
+    table: str = Field(validation_alias="table_name")
+    status: TaskRunStatus
+    rows_read: int
+    rows_written: int
+    rows_deleted: int
+    error: str | None
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+
+class RunOut(OutModel):
+    """A run: one execution of a job, from queue to final status."""
+
+    id: str
+    workspace_id: str
+    job_id: str
+    job_name: str
+    job_type: RunJobType
+    trigger_method: TriggerMethod
+    status: RunStatus
+    priority: int
+    attempt: int
+    max_attempts: int
+    scheduled_at: dt.datetime
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    canceled_at: dt.datetime | None
+    cancelation_requested_at: dt.datetime | None
+    last_seen: dt.datetime | None
+    worker_hostname: str | None
+    progress: float
+    error: str | None
+    stats: RunStats
+    tasks: list[RunTaskOut]
+
+
+class RunLogOut(OutModel):
+    """One log line of a run."""
+
+    id: int
+    ts: dt.datetime
+    level: str
+    message: str
+    task_id: str | None

@@ -1,0 +1,68 @@
+"""Request and response bodies of users and tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field
+
+from conveyor.domain import Role
+from conveyor.schemas.common import OutModel, StrictModel
+
+
+class UserCreate(StrictModel):
+    """A new user."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f:]+$")
+    role: Role = Role.standard
+    workspace_ids: list[str] = Field(default_factory=list, description="Empty: all workspaces.")
+    active: bool = True
+
+
+class UserUpdate(StrictModel):
+    """Changes to a user."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    workspace_ids: list[str] | None = None
+    active: bool | None = None
+
+
+class UserOut(OutModel):
+    """A user."""
+
+    id: str
+    name: str
+    role: Role
+    workspace_ids: list[str]
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class TokenCreate(StrictModel):
+    """A new API token."""
+
+    name: str = Field(default="", max_length=200)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenCreated(OutModel):
+    """A token as created: the only time its value is shown."""
+
+    id: str
+    token: str
+    name: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+
+
+class TokenOut(OutModel):
+    """A token as listed: never its value."""
+
+    id: str
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None

@@ -1,0 +1,237 @@
+"""Jobs: what to copy, from where to where, when, and who hears of it.
+
+A job's engine settings and notification settings are validated as one typed model
+(`JobFields`); changing a job while one of its runs is active answers 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from conveyor.connectors.base import Capability
+from conveyor.connectors.registry import resolve
+from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType
+from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
+from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
+from conveyor.services import connections, listing, tasks, workspaces
+from conveyor.services.context import Context
+from conveyor.store.models import Job, Run, Task
+
+FIELDS = {
+    "id": Job.id,
+    "name": Job.name,
+    "type": Job.type,
+    "workspace_id": Job.workspace_id,
+    "source_connection_id": Job.source_connection_id,
+    "destination_connection_id": Job.destination_connection_id,
+    "external_key": Job.external_key,
+    "pipeline_id": Job.pipeline_id,
+    "created_at": Job.created_at,
+    "updated_at": Job.updated_at,
+}
+ENGINE_FIELDS = frozenset(EngineSettings.model_fields)
+NOTIFICATION_FIELDS = frozenset(
+    {
+        "send_email",
+        "email_to",
+        "email_subject",
+        "email_error_only",
+        "pre_job_event",
+        "post_job_event",
+    }
+)
+UNSUPPORTED_TYPES = {JobType.change_data_capture: "change data capture jobs are not supported yet"}
+
+
+def get(ctx: Context, job_id: str) -> Job:
+    """A visible job, or 404."""
+    job = ctx.session.get(Job, job_id)
+    if job is None or not ctx.principal.sees(job.workspace_id):
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def find(ctx: Context, key: str) -> Job:
+    """A visible job by id or, failing that, by name (names are unique per workspace)."""
+    job = ctx.session.get(Job, key)
+    if job is None:
+        statement = select(Job).where(Job.name == key)
+        if ctx.principal.workspace_ids:
+            statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
+        job = ctx.session.scalars(statement.order_by(Job.created_at)).first()
+    if job is None or not ctx.principal.sees(job.workspace_id):
+        raise NotFound(f"job {key} not found")
+    return job
+
+
+def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Job]:
+    """Visible jobs."""
+    params = listing.ListParams.parse(query)
+    statement = select(Job)
+    if ctx.principal.workspace_ids:
+        statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
+    return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
+
+
+def fields_of(job: Job) -> JobFields:
+    """The job's stored definition as the typed model."""
+    return JobFields.model_validate(
+        {
+            **job.settings,
+            **job.notifications,
+            "name": job.name,
+            "type": job.type,
+            "source_connection_id": job.source_connection_id,
+            "destination_connection_id": job.destination_connection_id,
+            "schedule": {"enabled": job.schedule_enabled, "cron": job.schedule_cron},
+            "labels": job.labels,
+            "pipeline_id": job.pipeline_id,
+            "external_key": job.external_key,
+            "export_format": job.export_format,
+            "max_attempts": job.max_attempts,
+            "priority": job.priority,
+        }
+    )
+
+
+def engine_settings(job: Job) -> EngineSettings:
+    """The job's engine settings."""
+    return EngineSettings.model_validate(job.settings)
+
+
+def _check(ctx: Context, workspace_id: str, data: JobFields, job_id: str | None = None) -> None:
+    if data.type in UNSUPPORTED_TYPES:
+        raise Unsupported(
+            f"job type {data.type.value!r}: {UNSUPPORTED_TYPES[data.type]}", field="type"
+        )
+    for role, connection_id, needed in (
+        ("source", data.source_connection_id, Capability.read),
+        ("destination", data.destination_connection_id, Capability.write),
+    ):
+        if connection_id is None:
+            continue
+        try:
+            connection = connections.get(ctx, connection_id)
+        except NotFound:
+            raise InvalidInput(
+                f"{role} connection {connection_id} not found", field=f"{role}_connection_id"
+            ) from None
+        if connection.workspace_id != workspace_id:
+            raise InvalidInput(
+                f"{role} connection {connection_id} is in another workspace",
+                field=f"{role}_connection_id",
+            )
+        if needed not in resolve(connection.url).capabilities:
+            raise InvalidInput(
+                f"{role} connection {connection.name!r} cannot {needed.value}",
+                field=f"{role}_connection_id",
+            )
+    if data.destination_connection_id is None and data.export_format is None:
+        raise InvalidInput(
+            "a job needs a destination_connection_id, or an export_format to write files",
+            field="destination_connection_id",
+        )
+    clash = ctx.session.scalar(
+        select(Job.id).where(Job.workspace_id == workspace_id, Job.name == data.name)
+    )
+    if clash is not None and clash != job_id:
+        raise Conflict(f"a job named {data.name!r} already exists in this workspace")
+    if data.external_key is not None:
+        clash = ctx.session.scalar(select(Job.id).where(Job.external_key == data.external_key))
+        if clash is not None and clash != job_id:
+            raise Conflict(f"external_key {data.external_key!r} is used by another job")
+
+
+def _store(job: Job, data: JobFields) -> None:
+    dumped = data.model_dump(mode="json")
+    job.name, job.type = data.name, data.type.value
+    job.source_connection_id = data.source_connection_id
+    job.destination_connection_id = data.destination_connection_id
+    job.settings = {k: v for k, v in dumped.items() if k in ENGINE_FIELDS}
+    job.notifications = {k: v for k, v in dumped.items() if k in NOTIFICATION_FIELDS}
+    job.schedule_enabled, job.schedule_cron = data.schedule.enabled, data.schedule.cron
+    job.labels, job.pipeline_id = list(data.labels), data.pipeline_id
+    job.external_key = data.external_key
+    job.export_format = data.export_format.value if data.export_format else None
+    job.max_attempts, job.priority = data.max_attempts, data.priority
+
+
+def create(ctx: Context, data: JobCreate) -> Job:
+    """A new job with its tasks (`queries`), checked up front."""
+    ctx.principal.require_write()
+    workspace_id = workspaces.resolve(ctx, data.workspace_id)
+    _check(ctx, workspace_id, data)
+    job = Job(workspace_id=workspace_id, created_by=ctx.principal.user_id)
+    _store(job, data)
+    ctx.session.add(job)
+    ctx.session.flush()
+    for index, query in enumerate(data.queries):
+        tasks.add(ctx, job, query, is_active=True, index=None, field=f"queries[{index}]")
+    return job
+
+
+def ensure_idle(ctx: Context, job: Job, action: str) -> None:
+    """409 when the job has an active run."""
+    active = ctx.session.scalar(
+        select(Run.id).where(Run.job_id == job.id, Run.status.in_(ACTIVE_STATUSES)).limit(1)
+    )
+    if active is not None:
+        raise Conflict(
+            f"cannot {action} job {job.name!r} while run {active} is active", active_run_id=active
+        )
+
+
+def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
+    """Apply a partial change; the result is validated as a whole."""
+    ctx.principal.require_write()
+    job = get(ctx, job_id)
+    ensure_idle(ctx, job, "change")
+    merged = {**fields_of(job).model_dump(), **changes}
+    try:
+        data = JobFields.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc) from exc
+    _check(ctx, job.workspace_id, data, job.id)
+    _store(job, data)
+    ctx.session.flush()
+    return job
+
+
+def delete(ctx: Context, job_id: str) -> None:
+    """Delete a job with its tasks and runs; refused (409) while it runs."""
+    ctx.principal.require_write()
+    job = get(ctx, job_id)
+    ensure_idle(ctx, job, "delete")
+    ctx.session.delete(job)
+
+
+def last_run(ctx: Context, job: Job) -> Run | None:
+    """The job's newest run."""
+    return ctx.session.scalars(
+        select(Run)
+        .where(Run.job_id == job.id)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+    ).first()
+
+
+def to_out(ctx: Context, job: Job) -> JobOut:
+    """The job as shown."""
+    run = last_run(ctx, job)
+    count = ctx.session.scalar(select(func.count()).where(Task.job_id == job.id)) or 0
+    return JobOut.model_validate(
+        {
+            **fields_of(job).model_dump(),
+            "id": job.id,
+            "workspace_id": job.workspace_id,
+            "status": run.status if run else "idle",
+            "tasks_count": count,
+            "last_run": LastRun.model_validate(run) if run else None,
+            "created_at": job.created_at,
+            "updated_at": job.updated_at,
+        }
+    )

@@ -1,0 +1,138 @@
+"""The list conventions of every collection: filters, sort, limit and offset.
+
+    ?limit=50&offset=0&sort=-created_at,name&status=error&status__in=a,b&created_at__gte=…
+
+Only fields a resource declares filterable are accepted; anything else is a 422 naming
+the parameter, so a typo never silently returns everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from conveyor.errors import InvalidInput
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+RESERVED = frozenset({"limit", "offset", "sort"})
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ListParams:
+    """Parsed list parameters."""
+
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    sort: tuple[str, ...] = ()
+    filters: tuple[tuple[str, str, str], ...] = ()  # (field, op, raw value)
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str], ignore: frozenset[str] = frozenset()) -> ListParams:
+        """Read `limit`, `offset`, `sort` and filters from query parameters."""
+        limit = _int(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        offset = _int(query.get("offset"), "offset", 0, 0, 10**12)
+        sort = tuple(part.strip() for part in query.get("sort", "").split(",") if part.strip())
+        filters = []
+        for key, value in query.items():
+            if key in RESERVED or key in ignore:
+                continue
+            name, _, op = key.partition("__")
+            filters.append((name, op or "eq", value))
+        return cls(limit, offset, sort, tuple(filters))
+
+
+def _int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low} and {high}", field=name)
+    return value
+
+
+def _coerce(column: InstrumentedAttribute[Any], raw: str, name: str) -> Any:
+    python_type = column.type.python_type
+    try:
+        if python_type is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "1")
+        if python_type is int:
+            return int(raw)
+        if python_type is float:
+            return float(raw)
+        if python_type is dt.datetime:
+            value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise InvalidInput(f"{raw!r} is not a valid value for {name}", field=name) from None
+    return raw
+
+
+def apply(
+    statement: Select[T],
+    params: ListParams,
+    fields: Mapping[str, InstrumentedAttribute[Any]],
+    default_sort: Sequence[str] = ("-created_at",),
+) -> Select[T]:
+    """Add the filters and sort of `params` to a select, refusing unknown fields."""
+    for name, op, raw in params.filters:
+        column = fields.get(name)
+        if column is None:
+            known = ", ".join(sorted(fields))
+            raise InvalidInput(f"unknown filter {name!r}; filterable: {known}", field=name)
+        if op == "eq":
+            statement = statement.where(column == _coerce(column, raw, name))
+        elif op == "in":
+            values = [
+                _coerce(column, part.strip(), name) for part in raw.split(",") if part.strip()
+            ]
+            statement = statement.where(column.in_(values))
+        elif op == "gte":
+            statement = statement.where(column >= _coerce(column, raw, name))
+        elif op == "lte":
+            statement = statement.where(column <= _coerce(column, raw, name))
+        else:
+            raise InvalidInput(
+                f"unknown filter operator {op!r} (use in, gte, lte)", field=f"{name}__{op}"
+            )
+    for part in params.sort or tuple(default_sort):
+        name = part.lstrip("-+")
+        column = fields.get(name)
+        if column is None:
+            raise InvalidInput(
+                f"cannot sort by {name!r}; sortable: {', '.join(sorted(fields))}", field="sort"
+            )
+        statement = statement.order_by(column.desc() if part.startswith("-") else column.asc())
+    if "id" in fields:
+        statement = statement.order_by(fields["id"].asc())  # a stable order across pages
+    return statement
+
+
+@dataclass(frozen=True)
+class Paged(Generic[T]):
+    """One page of rows with the total the filters match."""
+
+    rows: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+def page(session: Session, statement: Select[T], params: ListParams) -> Paged[T]:
+    """The page of rows and the total count of the filtered select."""
+    total = (
+        session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+    )
+    rows = list(session.scalars(statement.limit(params.limit).offset(params.offset)))
+    return Paged(rows, total, params.limit, params.offset)

@@ -1,0 +1,190 @@
+"""Tasks: the ordered REPLICATE statements of a job.
+
+A statement is parsed when the task is created or changed, so a bad one is refused
+with its position (400) before any run could trip on it. Positions are 0-based and
+kept contiguous through inserts, moves and deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import func, select
+
+from conveyor.engine.replicate import ReplicateStatement, parse
+from conveyor.errors import BadStatement, InvalidInput, NotFound
+from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskUpdate
+from conveyor.services import listing
+from conveyor.services.context import Context
+from conveyor.store.models import Job, RunTask, Task
+
+HISTORY_FIELDS = {
+    "id": RunTask.id,
+    "run_id": RunTask.run_id,
+    "status": RunTask.status,
+    "started_at": RunTask.started_at,
+    "completed_at": RunTask.completed_at,
+}
+
+
+def _job(ctx: Context, job_id: str) -> Job:
+    from conveyor.services import jobs
+
+    return jobs.get(ctx, job_id)
+
+
+def checked_statement(query: str, field: str = "query") -> ReplicateStatement:
+    """Parse a statement; a bad one is a 400 naming the field and the position."""
+    try:
+        return parse(query)
+    except BadStatement as exc:
+        raise BadStatement(f"{field}: {exc.message}", position=exc.position, field=field) from exc
+
+
+def table_label(statement: ReplicateStatement) -> str:
+    """What a task shows as its table: the destination, or `*` for REPLICATE ALL."""
+    return "*" if statement.replicate_all or statement.target is None else str(statement.target)
+
+
+def ordered(ctx: Context, job: Job) -> list[Task]:
+    """A job's tasks in order."""
+    return list(
+        ctx.session.scalars(
+            select(Task).where(Task.job_id == job.id).order_by(Task.position, Task.created_at)
+        )
+    )
+
+
+def _renumber(tasks: list[Task]) -> None:
+    for position, task in enumerate(tasks):
+        task.position = position
+
+
+def get(ctx: Context, job_id: str, task_id: str) -> Task:
+    """A task of a visible job, or 404."""
+    job = _job(ctx, job_id)
+    task = ctx.session.get(Task, task_id)
+    if task is None or task.job_id != job.id:
+        raise NotFound(f"task {task_id} not found in job {job_id}")
+    return task
+
+
+def list_(ctx: Context, job_id: str) -> list[Task]:
+    """The job's tasks in order."""
+    return ordered(ctx, _job(ctx, job_id))
+
+
+def add(
+    ctx: Context, job: Job, query: str, is_active: bool, index: int | None, field: str = "query"
+) -> Task:
+    """Insert a task at `index` (default: last), shifting the ones after it."""
+    statement = checked_statement(query, field)
+    tasks = ordered(ctx, job)
+    position = len(tasks) if index is None else min(index, len(tasks))
+    task = Task(
+        job_id=job.id,
+        query=query.strip(),
+        is_active=is_active,
+        table_name=table_label(statement),
+        position=position,
+    )
+    tasks.insert(position, task)
+    ctx.session.add(task)
+    _renumber(tasks)
+    ctx.session.flush()
+    return task
+
+
+def create(ctx: Context, job_id: str, data: TaskCreate) -> Task:
+    """Add a task to a job; refused (409) while the job runs."""
+    from conveyor.services import jobs
+
+    ctx.principal.require_write()
+    job = _job(ctx, job_id)
+    jobs.ensure_idle(ctx, job, "change the tasks of")
+    return add(ctx, job, data.query, data.is_active, data.index)
+
+
+def update(ctx: Context, job_id: str, task_id: str, data: TaskUpdate) -> Task:
+    """Change a task's statement, activity or position."""
+    from conveyor.services import jobs
+
+    ctx.principal.require_write()
+    task = get(ctx, job_id, task_id)
+    jobs.ensure_idle(ctx, task.job, "change the tasks of")
+    if data.query is not None:
+        task.table_name = table_label(checked_statement(data.query))
+        task.query = data.query.strip()
+    if data.is_active is not None:
+        task.is_active = data.is_active
+    if data.index is not None and data.index != task.position:
+        _move(ctx, task, data.index)
+    ctx.session.flush()
+    return task
+
+
+def move(ctx: Context, job_id: str, task_id: str, data: TaskMove) -> Task:
+    """Move a task to another position."""
+    from conveyor.services import jobs
+
+    ctx.principal.require_write()
+    task = get(ctx, job_id, task_id)
+    jobs.ensure_idle(ctx, task.job, "change the tasks of")
+    if data.from_index is not None and data.from_index != task.position:
+        raise InvalidInput(
+            f"task {task_id} is at index {task.position}, not {data.from_index}", field="from_index"
+        )
+    _move(ctx, task, data.to_index)
+    ctx.session.flush()
+    return task
+
+
+def _move(ctx: Context, task: Task, to_index: int) -> None:
+    tasks = ordered(ctx, task.job)
+    if to_index >= len(tasks):
+        raise InvalidInput(f"to_index must be below {len(tasks)}", field="to_index")
+    tasks.remove(task)
+    tasks.insert(to_index, task)
+    _renumber(tasks)
+
+
+def delete(ctx: Context, job_id: str, task_id: str) -> None:
+    """Remove a task; refused (409) while the job runs."""
+    from conveyor.services import jobs
+
+    ctx.principal.require_write()
+    task = get(ctx, job_id, task_id)
+    jobs.ensure_idle(ctx, task.job, "change the tasks of")
+    job = task.job
+    ctx.session.delete(task)
+    ctx.session.flush()
+    _renumber(ordered(ctx, job))
+
+
+def last_runs(ctx: Context, job_id: str) -> list[tuple[Task, RunTask | None]]:
+    """Each task of the job with its most recent result."""
+    job = _job(ctx, job_id)
+    tasks = ordered(ctx, job)
+    latest = (
+        select(RunTask.task_id, func.max(RunTask.id).label("last_id"))
+        .where(RunTask.task_id.in_([t.id for t in tasks]), RunTask.started_at.is_not(None))
+        .group_by(RunTask.task_id)
+        .subquery()
+    )
+    rows = {
+        r.task_id: r
+        for r in ctx.session.scalars(select(RunTask).join(latest, RunTask.id == latest.c.last_id))
+    }
+    return [(task, rows.get(task.id)) for task in tasks]
+
+
+def history(
+    ctx: Context, job_id: str, task_id: str, query: Mapping[str, str]
+) -> listing.Paged[RunTask]:
+    """Every run's result for one task, newest first."""
+    task = get(ctx, job_id, task_id)
+    params = listing.ListParams.parse(query)
+    statement = select(RunTask).where(RunTask.task_id == task.id)
+    return listing.page(
+        ctx.session, listing.apply(statement, params, HISTORY_FIELDS, ("-id",)), params
+    )

@@ -1,0 +1,156 @@
+"""Users and their API tokens; tokens are stored as hashes and shown once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Mapping
+
+from sqlalchemy import select
+
+from conveyor.domain import Role, utcnow
+from conveyor.errors import Conflict, InvalidInput, NotFound
+from conveyor.schemas.users import TokenCreate, TokenCreated, UserCreate, UserUpdate
+from conveyor.services import listing
+from conveyor.services.context import Context
+from conveyor.store.models import Token, User, Workspace
+
+FIELDS = {
+    "id": User.id,
+    "name": User.name,
+    "role": User.role,
+    "active": User.active,
+    "created_at": User.created_at,
+}
+TOKEN_PREFIX = "cvy_"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: SHA-256 (tokens are long random strings, not passwords)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token_value() -> str:
+    """A fresh random token."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def get(ctx: Context, user_id: str) -> User:
+    """A user, by id or name (admins only)."""
+    ctx.principal.require_admin()
+    user = ctx.session.get(User, user_id) or ctx.session.scalar(
+        select(User).where(User.name == user_id)
+    )
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[User]:
+    """Every user (admins only)."""
+    ctx.principal.require_admin()
+    params = listing.ListParams.parse(query)
+    return listing.page(ctx.session, listing.apply(select(User), params, FIELDS, ("name",)), params)
+
+
+def _check_workspaces(ctx: Context, workspace_ids: list[str]) -> None:
+    known = set(ctx.session.scalars(select(Workspace.id).where(Workspace.id.in_(workspace_ids))))
+    missing = [w for w in workspace_ids if w not in known]
+    if missing:
+        raise InvalidInput(f"unknown workspaces: {', '.join(missing)}", field="workspace_ids")
+
+
+def create(ctx: Context, data: UserCreate) -> User:
+    """A new user (admins only)."""
+    ctx.principal.require_admin()
+    if ctx.session.scalar(select(User.id).where(User.name == data.name)):
+        raise Conflict(f"a user named {data.name!r} already exists")
+    _check_workspaces(ctx, data.workspace_ids)
+    user = User(
+        name=data.name,
+        role=data.role.value,
+        workspace_ids=list(data.workspace_ids),
+        active=data.active,
+    )
+    ctx.session.add(user)
+    ctx.session.flush()
+    return user
+
+
+def update(ctx: Context, user_id: str, data: UserUpdate) -> User:
+    """Change a user (admins only); the last active admin cannot lose that."""
+    user = get(ctx, user_id)
+    if data.name is not None and data.name != user.name:
+        if ctx.session.scalar(select(User.id).where(User.name == data.name)):
+            raise Conflict(f"a user named {data.name!r} already exists")
+        user.name = data.name
+    demoted = (data.role is not None and data.role is not Role.admin) or data.active is False
+    if demoted and user.role == Role.admin.value:
+        _keep_an_admin(ctx, user)
+    if data.role is not None:
+        user.role = data.role.value
+    if data.workspace_ids is not None:
+        _check_workspaces(ctx, data.workspace_ids)
+        user.workspace_ids = list(data.workspace_ids)
+    if data.active is not None:
+        user.active = data.active
+    ctx.session.flush()
+    return user
+
+
+def _keep_an_admin(ctx: Context, leaving: User) -> None:
+    others = ctx.session.scalar(
+        select(User.id)
+        .where(User.role == Role.admin.value, User.active.is_(True), User.id != leaving.id)
+        .limit(1)
+    )
+    if others is None:
+        raise Conflict("this is the last active admin; make another admin first")
+
+
+def delete(ctx: Context, user_id: str) -> None:
+    """Delete a user and their tokens (admins only)."""
+    user = get(ctx, user_id)
+    if user.role == Role.admin.value:
+        _keep_an_admin(ctx, user)
+    ctx.session.delete(user)
+
+
+def issue_token(
+    ctx: Context, user: User, data: TokenCreate, value: str | None = None
+) -> TokenCreated:
+    """A new token for a user; its value is returned once and only its hash is kept."""
+    value = value or new_token_value()
+    expires = utcnow() + dt.timedelta(days=data.expires_in_days) if data.expires_in_days else None
+    token = Token(
+        user_id=user.id,
+        name=data.name,
+        token_hash=hash_token(value),
+        prefix=value[:8],
+        expires_at=expires,
+    )
+    ctx.session.add(token)
+    ctx.session.flush()
+    return TokenCreated(
+        id=token.id, token=value, name=token.name, created_at=token.created_at, expires_at=expires
+    )
+
+
+def create_token(ctx: Context, user_id: str, data: TokenCreate) -> TokenCreated:
+    """A new token for a user (admins only)."""
+    return issue_token(ctx, get(ctx, user_id), data)
+
+
+def tokens(ctx: Context, user_id: str) -> list[Token]:
+    """A user's tokens, without their values."""
+    return list(get(ctx, user_id).tokens)
+
+
+def revoke_token(ctx: Context, user_id: str, token_id: str) -> None:
+    """Delete a token."""
+    user = get(ctx, user_id)
+    token = ctx.session.get(Token, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound(f"token {token_id} not found")
+    ctx.session.delete(token)

@@ -1,0 +1,57 @@
+"""Access to the machine's real database servers for integration tests.
+
+A test that needs PostgreSQL gets a fresh database of its own and drops it afterwards.
+When the server cannot be reached the test is skipped with the reason — except in CI
+(CI=true), where a missing server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+PG_HOST = os.environ.get("CONVEYOR_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("CONVEYOR_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("CONVEYOR_TEST_PG_USER", "postgres")
+
+
+def in_ci() -> bool:
+    """Whether we run in CI, where services must be there."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(service: str, error: Exception) -> None:
+    """Skip (locally) or fail (in CI) because a service cannot be reached."""
+    message = f"{service} unavailable at this machine: {error}"
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def pg_url(database: str) -> str:
+    """A PostgreSQL URL for a database on the test server."""
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "conveyor_test") -> Iterator[str]:
+    """Create a new empty database; yield its URL; drop it afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(pg_url("postgres"), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        unavailable("PostgreSQL", exc)
+        raise
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_url(name)
+    finally:
+        with psycopg.connect(pg_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

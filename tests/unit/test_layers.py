@@ -1,0 +1,38 @@
+"""The dependency direction of DESIGN.md §2: engine and connectors never import the upper layers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "conveyor"
+FORBIDDEN = {
+    "engine": ("conveyor.api", "conveyor.compat", "conveyor.store", "conveyor.services", "conveyor.queue", "conveyor.cli"),
+    "connectors": ("conveyor.api", "conveyor.compat", "conveyor.store", "conveyor.services", "conveyor.queue", "conveyor.engine", "conveyor.cli"),
+    "services": ("conveyor.api", "conveyor.compat", "conveyor.cli"),
+    "store": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.engine", "conveyor.queue"),
+    "queue": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.cli"),
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_downwards(layer: str) -> None:
+    offenders = []
+    for path in (PACKAGE / layer).rglob("*.py"):
+        for name in imports_of(path):
+            if name.startswith(FORBIDDEN[layer]):
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert not offenders, "\n".join(offenders)
