@@ -59,6 +59,10 @@ class MemoryOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    password: str | None = Field(
+        default=None, description="Accepted and ignored: lets tests check secret handling."
+    )
+
 
 BUILTIN: tuple[ConnectorSpec, ...] = (
     ConnectorSpec(

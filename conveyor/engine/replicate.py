@@ -289,8 +289,11 @@ class _Parser:
         return type_sql
 
     def at_cte(self) -> bool:
-        following = self.peek(2)
-        return following is not None and following.upper == "AS"
+        """Whether `WITH` starts a common table expression rather than options."""
+        after_with, following = self.peek(1), self.peek(2)
+        if after_with is not None and after_with.upper == "RECURSIVE":
+            return True
+        return following is not None and following.upper in ("AS", "(")
 
     def options(self) -> dict[str, Any]:
         self.expect("WITH")

@@ -1,0 +1,1 @@
+"""Benchmarks: figures and ratios against the physical limit and against peers (not tests)."""
