@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -29,7 +30,9 @@ class Measurement:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def measure(name: str, command: list[str], rows: int, env: dict[str, str] | None = None) -> Measurement:
+def measure(
+    name: str, command: list[str], rows: int, env: dict[str, str] | None = None
+) -> Measurement:
     """Run a command; sample the peak resident memory of it and its children."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
@@ -46,10 +49,8 @@ def measure(name: str, command: list[str], rows: int, env: dict[str, str] | None
             try:
                 total = parent.memory_info().rss
                 for child in parent.children(recursive=True):
-                    try:
+                    with contextlib.suppress(psutil.NoSuchProcess):
                         total += child.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
                 peak = max(peak, total)
             except psutil.NoSuchProcess:
                 return
@@ -68,10 +69,14 @@ def report(title: str, results: list[Measurement], reference: str | None = None)
     """Print a table of measurements, with each one's ratio to the reference."""
     print(f"\n## {title}")
     base = next((m for m in results if m.name == reference), None)
-    print(f"{'what':<34} {'seconds':>8} {'rows/s':>12} {'peak RSS MB':>12} {'vs ' + (reference or '-'):>16}")
+    print(
+        f"{'what':<34} {'seconds':>8} {'rows/s':>12} {'peak RSS MB':>12} {'vs ' + (reference or '-'):>16}"
+    )
     for m in results:
         ratio = f"{m.seconds / base.seconds:.2f}x time" if base and base.seconds else "-"
         status = "" if m.returncode == 0 else f"  FAILED ({m.returncode})"
-        print(f"{m.name:<34} {m.seconds:>8.2f} {m.rows_per_second:>12,.0f} {m.peak_rss_mb:>12.0f} {ratio:>16}{status}")
+        print(
+            f"{m.name:<34} {m.seconds:>8.2f} {m.rows_per_second:>12,.0f} {m.peak_rss_mb:>12.0f} {ratio:>16}{status}"
+        )
         if m.returncode:
             print(m.output[-2000:])

@@ -61,11 +61,24 @@ def main(rows: int = ROWS) -> list[Measurement]:
     target.mkdir()
     conveyor = measure(
         "conveyor run sqlite→parquet",
-        [sys.executable, "-m", "conveyor.cli", "run", "--source", f"sqlite:///{source}",
-         "--destination", f"file://{target}?format=parquet", "REPLICATE [big]"],
+        [
+            sys.executable,
+            "-m",
+            "conveyor.cli",
+            "run",
+            "--source",
+            f"sqlite:///{source}",
+            "--destination",
+            f"file://{target}?format=parquet",
+            "REPLICATE [big]",
+        ],
         rows,
     )
-    floor = measure("floor: ADBC → ParquetWriter", [sys.executable, "-c", FLOOR, str(source), str(OUT / "floor.parquet")], rows)
+    floor = measure(
+        "floor: ADBC → ParquetWriter",
+        [sys.executable, "-c", FLOOR, str(source), str(OUT / "floor.parquet")],
+        rows,
+    )
     results = [floor, conveyor]
     report(f"SQLite → Parquet, {rows:,} rows × 10 columns", results, reference=floor.name)
     print(f"peak RSS of conveyor run: {conveyor.peak_rss_mb:.0f} MB (bar: under 300 MB)")

@@ -12,14 +12,15 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from conveyor.crypto import REDACTOR
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "conveyor_log_context", default={}
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "conveyor_log_context", default=MappingProxyType({})
 )
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

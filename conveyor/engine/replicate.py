@@ -361,7 +361,7 @@ class _Parser:
         tables = [t for t in select.find_all(exp.Table) if t.name]
         if not tables:
             raise BadStatement(
-                f"the SELECT has no FROM table at position {offset}", position=offset
+                f"the SELECT part names no source table at position {offset}", position=offset
             )
         first = tables[0]
         source = TableRef(first.name, first.db or None)

@@ -50,6 +50,7 @@ class RunSpec:
     destination: Endpoint | None
     tasks: tuple[TaskSpec, ...]
     attempt: int = 1
+    kind: str = "job"
     export_format: str | None = None
     artifacts_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -38,7 +38,7 @@ class ClaimedRun:
     """A run a worker has claimed: what it needs to build the run's spec."""
 
     id: str
-    job_id: str
+    job_id: str | None
     workspace_id: str
     attempt: int
     max_attempts: int

@@ -14,6 +14,7 @@ costs milliseconds. The child talks to its supervisor over a pipe:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -145,10 +146,8 @@ class RunProcess:
 
     def reply(self, message: tuple[Any, ...]) -> None:
         """Answer a child's request."""
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self.conn.send(message)
-        except (BrokenPipeError, OSError):
-            pass
 
     @property
     def alive(self) -> bool:

@@ -44,7 +44,8 @@ class JobFields(EngineSettings):
     schedule: Schedule = Field(default_factory=Schedule, description="{enabled, cron}.")
     send_email: bool = Field(default=False, description="Email after each run.")
     email_to: Annotated[list[str], BeforeValidator(_split_addresses)] = Field(
-        default_factory=list, description="Addresses to email (a list, or one comma-separated string)."
+        default_factory=list,
+        description="Addresses to email (a list, or one comma-separated string).",
     )
     email_subject: str = Field(default="", max_length=500)
     email_error_only: bool = Field(default=False, description="Email only when a run fails.")

@@ -55,7 +55,9 @@ class RunOut(OutModel):
 
     id: str
     workspace_id: str
-    job_id: str
+    kind: str = Field(description="job, or transformation")
+    job_id: str | None
+    transformation_id: str | None
     job_name: str
     job_type: RunJobType
     trigger_method: TriggerMethod

@@ -15,19 +15,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.config import Settings
 from conveyor.crypto import SecretBox
-from conveyor.domain import ACTIVE_STATUSES, RunJobType, RunStatus, TriggerMethod
+from conveyor.domain import ACTIVE_STATUSES, EngineSettings, RunJobType, RunStatus, TriggerMethod
 from conveyor.engine.spec import RunSpec, TaskSpec
 from conveyor.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from conveyor.queue.manager import ClaimedRun, QueueManager
 from conveyor.schemas.runs import ExecuteRequest, RunOut, RunStats, RunTaskOut
 from conveyor.services import connections, jobs, listing
 from conveyor.services.context import SYSTEM, Context
-from conveyor.store.models import Job, Run, RunLog, RunTask, Task, TaskState
+from conveyor.store.models import Job, Run, RunLog, RunTask, Task, TaskState, Transformation
 from conveyor.store.session import unit_of_work
 
 FIELDS = {
     "id": Run.id,
     "job_id": Run.job_id,
+    "kind": Run.kind,
+    "transformation_id": Run.transformation_id,
     "job_name": Run.job_name,
     "workspace_id": Run.workspace_id,
     "status": Run.status,
@@ -187,7 +189,9 @@ def spec_builder(
         with unit_of_work(factory) as session:
             ctx = Context(session, SYSTEM, settings, box, queue)
             run = session.get(Run, claimed.id)
-            job = session.get(Job, claimed.job_id)
+            if run is not None and run.kind == "transformation":
+                return _transformation_spec(ctx, run)
+            job = session.get(Job, claimed.job_id) if claimed.job_id else None
             if run is None or job is None:
                 raise ConfigurationError(f"run {claimed.id} or its job no longer exists")
             task_ids = [r.task_id for r in run.task_results]
@@ -229,6 +233,29 @@ def spec_builder(
             )
 
     return build
+
+
+def _transformation_spec(ctx: Context, run: Run) -> RunSpec:
+    item = ctx.session.get(Transformation, run.transformation_id) if run.transformation_id else None
+    if item is None:
+        raise ConfigurationError(f"the transformation of run {run.id} no longer exists")
+    return RunSpec(
+        run_id=run.id,
+        job_id=item.id,
+        job_name=item.name,
+        job_type="transformation",
+        run_job_type=RunJobType.full,
+        settings=EngineSettings.model_validate(
+            {k: v for k, v in item.settings.items() if k in EngineSettings.model_fields}
+        ),
+        source=None,
+        destination=connections.endpoint(ctx, connections.get(ctx, item.connection_id)),
+        tasks=tuple(
+            TaskSpec(id=r.task_id, position=r.position, query=r.query) for r in run.task_results
+        ),
+        attempt=run.attempt,
+        kind="transformation",
+    )
 
 
 async def wait_until_final(factory: sessionmaker[Session], run_id: str, timeout: float) -> bool:

@@ -200,6 +200,50 @@ class Task(Timestamped, Base):
     job: Mapped[Job] = relationship(back_populates="tasks")
 
 
+class Transformation(Timestamped, Base):
+    """SQL run on a destination connection after a job, on a cron, or on demand."""
+
+    __tablename__ = "transformations"
+    __table_args__ = (
+        Index("uq_transformations_workspace_name", "workspace_id", "name", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id", ondelete="RESTRICT"))
+    queries: Mapped[list[str]] = mapped_column(default=list)
+    trigger_mode: Mapped[str] = mapped_column(String(20), default="manual")
+    trigger_after_job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), default=None, index=True
+    )
+    trigger_tasks: Mapped[list[str]] = mapped_column(default=list)
+    schedule_cron: Mapped[str] = mapped_column(String(200), default="")
+    notifications: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    max_attempts: Mapped[int] = mapped_column(default=1)
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class ScheduleTick(Base):
+    """One fire time of a cron schedule; its unique key makes every tick enqueue once."""
+
+    __tablename__ = "schedule_ticks"
+    __table_args__ = (
+        Index("uq_schedule_ticks_target_fire", "target_kind", "target_id", "fire_at", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target_kind: Mapped[str] = mapped_column(String(20))
+    target_id: Mapped[str] = mapped_column(String(64))
+    fire_at: Mapped[dt.datetime] = mapped_column()
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    outcome: Mapped[str] = mapped_column(String(40), default="enqueued")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class TaskState(Base):
     """What the engine remembers of a task between runs: its incremental cursor and more."""
 
@@ -237,7 +281,13 @@ class Run(Base):
     workspace_id: Mapped[str] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20), default="job")
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), default=None
+    )
+    transformation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("transformations.id", ondelete="CASCADE"), default=None, index=True
+    )
     job_name: Mapped[str] = mapped_column(String(200), default="")
     job_type: Mapped[str] = mapped_column(String(20), default="incremental")
     trigger_method: Mapped[str] = mapped_column(String(20), default="on_demand")

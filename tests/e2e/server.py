@@ -83,15 +83,22 @@ def running_server(
         environment.pop("CONVEYOR_ADMIN_TOKEN", None)
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "conveyor.cli", "serve", *args], env=environment, stdout=sink, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "conveyor.cli", "serve", *args],
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"} if token else {}, timeout=60)
+    client = httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"} if token else {}, timeout=60
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise AssertionError(f"server exited with {process.returncode}:\n{output.read_text()}")
+                raise AssertionError(
+                    f"server exited with {process.returncode}:\n{output.read_text()}"
+                )
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break

@@ -10,15 +10,22 @@ import pyarrow.parquet as pq
 
 
 def conveyor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "conveyor.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "conveyor.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_run_copies_to_parquet_and_reports_rate(tmp_path: Path, source_db: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     result = conveyor(
-        "run", "--source", f"sqlite:///{source_db}", "--destination", f"file://{out}?format=parquet",
-        "REPLICATE [items]", "REPLICATE [few] SELECT id, price FROM [items] WHERE id <= 10",
+        "run",
+        "--source",
+        f"sqlite:///{source_db}",
+        "--destination",
+        f"file://{out}?format=parquet",
+        "REPLICATE [items]",
+        "REPLICATE [few] SELECT id, price FROM [items] WHERE id <= 10",
     )
     assert result.returncode == 0, result.stderr
     assert "completed: 20,010 rows" in result.stdout and "rows/s" in result.stdout
@@ -29,9 +36,25 @@ def test_run_copies_to_parquet_and_reports_rate(tmp_path: Path, source_db: Path)
 
 
 def test_run_names_what_to_fix(tmp_path: Path, source_db: Path) -> None:
-    bad_statement = conveyor("run", "--source", f"sqlite:///{source_db}", "--destination", "duckdb:///x.duckdb", "REPLICATE [x] SELECT")
+    bad_statement = conveyor(
+        "run",
+        "--source",
+        f"sqlite:///{source_db}",
+        "--destination",
+        "duckdb:///x.duckdb",
+        "REPLICATE [x] SELECT",
+    )
     assert bad_statement.returncode == 2 and "position" in bad_statement.stderr
-    missing_table = conveyor("run", "--source", f"sqlite:///{source_db}", "--destination", f"duckdb:///{tmp_path / 'x.duckdb'}", "REPLICATE [nope]")
+    missing_table = conveyor(
+        "run",
+        "--source",
+        f"sqlite:///{source_db}",
+        "--destination",
+        f"duckdb:///{tmp_path / 'x.duckdb'}",
+        "REPLICATE [nope]",
+    )
     assert missing_table.returncode == 1 and "nope" in missing_table.stderr
-    bad_scheme = conveyor("run", "--source", "ftp://x/y", "--destination", "duckdb:///x.duckdb", "REPLICATE [t]")
+    bad_scheme = conveyor(
+        "run", "--source", "ftp://x/y", "--destination", "duckdb:///x.duckdb", "REPLICATE [t]"
+    )
     assert bad_scheme.returncode != 0 and "ftp" in bad_scheme.stderr

@@ -17,7 +17,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def walkthrough() -> str:
     text = README.read_text()
-    block = re.search(r"<!-- walkthrough:start -->\s*```bash\n(.*?)```\s*<!-- walkthrough:end -->", text, re.S)
+    block = re.search(
+        r"<!-- walkthrough:start -->\s*```bash\n(.*?)```\s*<!-- walkthrough:end -->", text, re.S
+    )
     assert block, "README.md lost its walk-through block"
     return block.group(1)
 
@@ -25,7 +27,9 @@ def walkthrough() -> str:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     # The walk-through runs where `make run` ran: the data directory is ./.conveyor.
-    with running_server(tmp_path, env={"CONVEYOR_DEMO": "true"}, data_dir=tmp_path / ".conveyor") as server:
+    with running_server(
+        tmp_path, env={"CONVEYOR_DEMO": "true"}, data_dir=tmp_path / ".conveyor"
+    ) as server:
         env = {**os.environ, "CONVEYOR_TOKEN": ADMIN_TOKEN, "CONVEYOR_URL": server.url}
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", walkthrough()],
@@ -41,5 +45,7 @@ def test_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
         assert "replaced with 2,000 rows" in result.stdout  # customers, in the run's logs
         demo = server.client.get("/api/v1/jobs", params={"name": "demo-copy"}).json()["items"]
         assert demo and demo[0]["workspace_id"] == "demo" and demo[0]["tasks_count"] == 5
-        run = server.client.post(f"/api/v1/jobs/{demo[0]['id']}/execute", json={"wait": True}).json()
+        run = server.client.post(
+            f"/api/v1/jobs/{demo[0]['id']}/execute", json={"wait": True}
+        ).json()
         assert run["status"] == "completed" and run["stats"]["rows_written"] > 20_000

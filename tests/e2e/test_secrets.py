@@ -25,7 +25,11 @@ def test_canary_secrets_never_leave_the_server(tmp_path: Path) -> None:
         created = keep(
             client.post(
                 "/api/v1/connections",
-                json={"name": "vault", "url": f"memory://alice:{URL_CANARY}@vault", "options": {"password": OPTION_CANARY}},
+                json={
+                    "name": "vault",
+                    "url": f"memory://alice:{URL_CANARY}@vault",
+                    "options": {"password": OPTION_CANARY},
+                },
             )
         )
         assert created.status_code == 201, created.text
@@ -39,16 +43,28 @@ def test_canary_secrets_never_leave_the_server(tmp_path: Path) -> None:
         keep(client.get(f"/api/v1/connections/{cid}/tables"))
         keep(client.get(f"/api/v1/connections/{cid}/tables/missing/columns"))
         # Changing the name (URL sent back masked) keeps the secrets, still hidden.
-        patched = keep(client.patch(f"/api/v1/connections/{cid}", json={"name": "vault2", "url": "memory://alice:***@vault"}))
+        patched = keep(
+            client.patch(
+                f"/api/v1/connections/{cid}",
+                json={"name": "vault2", "url": "memory://alice:***@vault"},
+            )
+        )
         assert patched.status_code == 200 and patched.json()["url"] == "memory://alice:***@vault"
         # A run that fails inside the engine, with the secret URL in hand.
         job = keep(
             client.post(
                 "/api/v1/jobs",
-                json={"name": "leaky", "source_connection_id": cid, "destination_connection_id": cid, "queries": ["REPLICATE [nope]"]},
+                json={
+                    "name": "leaky",
+                    "source_connection_id": cid,
+                    "destination_connection_id": cid,
+                    "queries": ["REPLICATE [nope]"],
+                },
             )
         ).json()
-        run = keep(client.post(f"/api/v1/jobs/{job['id']}/execute", json={"wait": True, "timeout": 30})).json()
+        run = keep(
+            client.post(f"/api/v1/jobs/{job['id']}/execute", json={"wait": True, "timeout": 30})
+        ).json()
         assert run["status"] == "error", run
         keep(client.get(f"/api/v1/runs/{run['id']}"))
         keep(client.get(f"/api/v1/runs/{run['id']}/logs", params={"limit": 1000}))

@@ -30,15 +30,26 @@ def create(server: Server, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def setup_job(server: Server, source: Path, destination: Path, queries: list[str], **settings: Any) -> dict[str, Any]:
+def setup_job(
+    server: Server, source: Path, destination: Path, queries: list[str], **settings: Any
+) -> dict[str, Any]:
     """Two connections, a job between them, and its tasks."""
     suffix = uuid.uuid4().hex[:6]
-    src = create(server, "/api/v1/connections", {"name": f"src-{suffix}", "url": f"sqlite:///{source}"})
-    dst = create(server, "/api/v1/connections", {"name": f"dst-{suffix}", "url": f"duckdb:///{destination}"})
+    src = create(
+        server, "/api/v1/connections", {"name": f"src-{suffix}", "url": f"sqlite:///{source}"}
+    )
+    dst = create(
+        server, "/api/v1/connections", {"name": f"dst-{suffix}", "url": f"duckdb:///{destination}"}
+    )
     job = create(
         server,
         "/api/v1/jobs",
-        {"name": f"job-{suffix}", "source_connection_id": src["id"], "destination_connection_id": dst["id"], **settings},
+        {
+            "name": f"job-{suffix}",
+            "source_connection_id": src["id"],
+            "destination_connection_id": dst["id"],
+            **settings,
+        },
     )
     for query in queries:
         create(server, f"/api/v1/jobs/{job['id']}/tasks", {"query": query})
@@ -70,7 +81,10 @@ def test_copy_flow_lands_exactly_the_source_rows(tmp_path: Path, source_db: Path
             server,
             source_db,
             lake,
-            ["REPLICATE [items]", "REPLICATE [cheap] SELECT id, name, price FROM [items] WHERE price < 100"],
+            [
+                "REPLICATE [items]",
+                "REPLICATE [cheap] SELECT id, name, price FROM [items] WHERE price < 100",
+            ],
         )
         run = server.client.post(f"/api/v1/jobs/{job['id']}/execute").json()
         assert run["status"] in ("pending", "in_progress")
@@ -81,14 +95,22 @@ def test_copy_flow_lands_exactly_the_source_rows(tmp_path: Path, source_db: Path
         assert any("items: replaced with 20,000 rows" in line["message"] for line in logs["items"])
 
     source = sqlite3.connect(source_db)
-    expected_items = source.execute("SELECT id, name, price, created_at, day, active, note FROM items").fetchall()
-    expected_cheap = source.execute("SELECT id, name, price FROM items WHERE price < 100").fetchall()
+    expected_items = source.execute(
+        "SELECT id, name, price, created_at, day, active, note FROM items"
+    ).fetchall()
+    expected_cheap = source.execute(
+        "SELECT id, name, price FROM items WHERE price < 100"
+    ).fetchall()
     with duckdb.connect(str(lake), read_only=True) as dest:
         items = dest.execute(
             "SELECT id, name, price, strftime(created_at, '%Y-%m-%d %H:%M:%S'), day, active::INT, note FROM items"
         ).fetchall()
         cheap = dest.execute("SELECT id, name, price FROM cheap").fetchall()
-        types = dict(dest.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'items'").fetchall())
+        types = dict(
+            dest.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'items'"
+            ).fetchall()
+        )
     assert len(items) == len(expected_items) == 20_000
     assert checksum(items) == checksum([(*r[:5], int(r[5]), r[6]) for r in expected_items])
     assert len(cheap) == len(expected_cheap) and checksum(cheap) == checksum(expected_cheap)
@@ -107,7 +129,9 @@ def test_copy_flow_lands_exactly_the_source_rows(tmp_path: Path, source_db: Path
 def test_progress_and_stats_update_while_running(tmp_path: Path) -> None:
     source = build_source(tmp_path / "big.db", 1_500_000)
     with running_server(tmp_path) as server:
-        job = setup_job(server, source, tmp_path / "lake.duckdb", ["REPLICATE [items]"], batch_size=20_000)
+        job = setup_job(
+            server, source, tmp_path / "lake.duckdb", ["REPLICATE [items]"], batch_size=20_000
+        )
         run = server.client.post(f"/api/v1/jobs/{job['id']}/execute").json()
         seen: list[tuple[float, int]] = []
         while True:
@@ -156,24 +180,47 @@ def test_error_answers_are_problems(tmp_path: Path, source_db: Path) -> None:
     with running_server(tmp_path) as server:
         job = setup_job(server, source_db, tmp_path / "lake.duckdb", ["REPLICATE [items]"])
         anonymous = httpx.get(f"{server.url}/api/v1/jobs")
-        assert anonymous.status_code == 401 and anonymous.headers["content-type"].startswith(PROBLEM)
+        assert anonymous.status_code == 401 and anonymous.headers["content-type"].startswith(
+            PROBLEM
+        )
 
         team = create(server, "/api/v1/workspaces", {"name": "team"})
-        outsider = create(server, "/api/v1/users", {"name": "olga", "role": "standard", "workspace_ids": [team["id"]]})
+        outsider = create(
+            server,
+            "/api/v1/users",
+            {"name": "olga", "role": "standard", "workspace_ids": [team["id"]]},
+        )
         viewer = create(server, "/api/v1/users", {"name": "vera", "role": "viewer"})
-        tokens = {u["name"]: create(server, f"/api/v1/users/{u['id']}/tokens", {})["token"] for u in (outsider, viewer)}
-        across = httpx.get(f"{server.url}/api/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {tokens['olga']}"})
+        tokens = {
+            u["name"]: create(server, f"/api/v1/users/{u['id']}/tokens", {})["token"]
+            for u in (outsider, viewer)
+        }
+        across = httpx.get(
+            f"{server.url}/api/v1/jobs/{job['id']}",
+            headers={"Authorization": f"Bearer {tokens['olga']}"},
+        )
         assert across.status_code == 404 and across.headers["content-type"].startswith(PROBLEM)
         writing = httpx.patch(
-            f"{server.url}/api/v1/jobs/{job['id']}", json={"batch_size": 10}, headers={"x-cdata-authtoken": tokens["vera"]}
+            f"{server.url}/api/v1/jobs/{job['id']}",
+            json={"batch_size": 10},
+            headers={"x-cdata-authtoken": tokens["vera"]},
         )
         assert writing.status_code == 403 and writing.json()["status"] == 403
 
-        malformed = server.client.post(f"/api/v1/jobs/{job['id']}/tasks", json={"query": "REPLICATE [x] SELEC * FROM y"})
+        malformed = server.client.post(
+            f"/api/v1/jobs/{job['id']}/tasks", json={"query": "REPLICATE [x] SELEC * FROM y"}
+        )
         assert malformed.status_code == 400 and malformed.json()["position"] == 14
-        unknown_field = server.client.post("/api/v1/jobs", json={"name": "x", "export_format": "csv", "truncate": True})
-        assert unknown_field.status_code == 422 and unknown_field.json()["errors"][0]["field"] == "truncate"
-        unknown_scheme = server.client.post("/api/v1/connections", json={"name": "x", "url": "ftp://example.com/x"})
+        unknown_field = server.client.post(
+            "/api/v1/jobs", json={"name": "x", "export_format": "csv", "truncate": True}
+        )
+        assert (
+            unknown_field.status_code == 422
+            and unknown_field.json()["errors"][0]["field"] == "truncate"
+        )
+        unknown_scheme = server.client.post(
+            "/api/v1/connections", json={"name": "x", "url": "ftp://example.com/x"}
+        )
         assert unknown_scheme.status_code == 422 and "ftp" in unknown_scheme.json()["detail"]
         for response in (malformed, unknown_field, unknown_scheme):
             assert response.headers["content-type"].startswith(PROBLEM)
@@ -186,11 +233,21 @@ def test_first_start_prints_the_admin_token_once(tmp_path: Path) -> None:
         printed = server.log_text()
         assert "Admin token (shown once" in printed
         token = printed.split("export CONVEYOR_TOKEN=")[1].split()[0]
-        assert httpx.get(f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            httpx.get(
+                f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
     with running_server(tmp_path, token=None, data_dir=data_dir) as again:
         assert "Admin token" not in again.log_text()
         assert token not in again.log_text()
-        assert httpx.get(f"{again.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            httpx.get(
+                f"{again.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"])
@@ -206,7 +263,9 @@ def test_server_on_each_metadata_store(tmp_path: Path, source_db: Path, store: s
     try:
         with running_server(tmp_path, env=env) as server:
             job = setup_job(server, source_db, tmp_path / "lake.duckdb", ["REPLICATE [items]"])
-            done = server.client.post(f"/api/v1/jobs/{job['id']}/execute", json={"wait": True, "timeout": 60})
+            done = server.client.post(
+                f"/api/v1/jobs/{job['id']}/execute", json={"wait": True, "timeout": 60}
+            )
             assert done.status_code == 200 and done.json()["status"] == "completed", done.text
             assert done.json()["stats"]["rows_written"] == 20_000
             assert server.client.get("/readyz").json() == {"status": "ok"}

@@ -55,7 +55,10 @@ def shop_db(tmp_path: Path) -> Path:
     )
     db.executemany(
         "INSERT INTO orders VALUES (?, ?, ?, ?)",
-        [(i, f"cüstomer {i % 17}", f"{i * 1.25:.2f}", f"2024-01-{1 + i % 28:02d} 10:00:00") for i in range(1, 1001)],
+        [
+            (i, f"cüstomer {i % 17}", f"{i * 1.25:.2f}", f"2024-01-{1 + i % 28:02d} 10:00:00")
+            for i in range(1, 1001)
+        ],
     )
     db.commit()
     db.close()

@@ -13,9 +13,13 @@ PROBLEM = "application/problem+json"
 
 
 def make_job(client: TestClient, shop_db: Path, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    source = client.post("/api/v1/connections", json={"name": "shop", "url": f"sqlite:///{shop_db}"})
+    source = client.post(
+        "/api/v1/connections", json={"name": "shop", "url": f"sqlite:///{shop_db}"}
+    )
     assert source.status_code == 201, source.text
-    dest = client.post("/api/v1/connections", json={"name": "lake", "url": f"duckdb:///{tmp_path / 'lake.duckdb'}"})
+    dest = client.post(
+        "/api/v1/connections", json={"name": "lake", "url": f"duckdb:///{tmp_path / 'lake.duckdb'}"}
+    )
     assert dest.status_code == 201, dest.text
     body = {
         "name": "copy-orders",
@@ -82,7 +86,10 @@ def test_unknown_body_fields_are_refused(client: TestClient) -> None:
     assert response.status_code == 422
     problem = response.json()
     assert response.headers["content-type"].startswith(PROBLEM)
-    assert problem["status"] == 422 and problem["errors"][0] == {"field": "colour", "reason": "unknown field"}
+    assert problem["status"] == 422 and problem["errors"][0] == {
+        "field": "colour",
+        "reason": "unknown field",
+    }
 
 
 def test_connection_secrets_are_masked_and_kept(client: TestClient, tmp_path: Path) -> None:
@@ -94,17 +101,23 @@ def test_connection_secrets_are_masked_and_kept(client: TestClient, tmp_path: Pa
     unknown = client.post("/api/v1/connections", json={"name": "x", "url": "oracle://u:p@h/db"})
     assert unknown.status_code == 422 and "oracle" in unknown.json()["detail"]
     assert unknown.json()["field"] == "url"
-    bad_option = client.post("/api/v1/connections", json={"name": "y", "url": "sqlite:///x.db", "options": {"nope": 1}})
+    bad_option = client.post(
+        "/api/v1/connections", json={"name": "y", "url": "sqlite:///x.db", "options": {"nope": 1}}
+    )
     assert bad_option.status_code == 422 and "nope" in bad_option.json()["detail"]
 
 
 def test_connection_test_tables_and_columns(client: TestClient, shop_db: Path) -> None:
-    connection = client.post("/api/v1/connections", json={"name": "shop", "url": f"sqlite:///{shop_db}"}).json()
+    connection = client.post(
+        "/api/v1/connections", json={"name": "shop", "url": f"sqlite:///{shop_db}"}
+    ).json()
     result = client.post(f"/api/v1/connections/{connection['id']}/test").json()
     assert result["ok"] is True
     tables = client.get(f"/api/v1/connections/{connection['id']}/tables").json()
     assert [t["name"] for t in tables["items"]] == ["orders"]
-    columns = client.get(f"/api/v1/connections/{connection['id']}/tables/orders/columns").json()["items"]
+    columns = client.get(f"/api/v1/connections/{connection['id']}/tables/orders/columns").json()[
+        "items"
+    ]
     assert [c["name"] for c in columns] == ["id", "customer", "total", "ordered_at"]
     assert columns[0]["primary_key"] is True
     assert columns[2]["type"].startswith("decimal128(10, 2)")
@@ -112,12 +125,24 @@ def test_connection_test_tables_and_columns(client: TestClient, shop_db: Path) -
     assert missing.status_code == 404
 
 
-def test_job_settings_are_typed_and_validated(client: TestClient, shop_db: Path, tmp_path: Path) -> None:
-    job = make_job(client, shop_db, tmp_path, batch_size=500, deletion_behavior="soft_delete", schedule={"enabled": True, "cron": "0 * * * *"})
+def test_job_settings_are_typed_and_validated(
+    client: TestClient, shop_db: Path, tmp_path: Path
+) -> None:
+    job = make_job(
+        client,
+        shop_db,
+        tmp_path,
+        batch_size=500,
+        deletion_behavior="soft_delete",
+        schedule={"enabled": True, "cron": "0 * * * *"},
+    )
     assert job["batch_size"] == 500 and job["deletion_behavior"] == "soft_delete"
     assert job["schedule"] == {"enabled": True, "cron": "0 * * * *"}
     assert job["tasks_count"] == 1 and job["status"] == "idle"
-    patched = client.patch(f"/api/v1/jobs/{job['id']}", json={"truncate_table_data": True, "email_to": "ops@example.com"})
+    patched = client.patch(
+        f"/api/v1/jobs/{job['id']}",
+        json={"truncate_table_data": True, "email_to": "ops@example.com"},
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()["truncate_table_data"] is True and patched.json()["batch_size"] == 500
     for body, field in (
@@ -131,17 +156,25 @@ def test_job_settings_are_typed_and_validated(client: TestClient, shop_db: Path,
         response = client.patch(f"/api/v1/jobs/{job['id']}", json=body)
         assert response.status_code == 422, (body, response.text)
         assert field in response.json()["detail"]
-    cdc = client.post("/api/v1/jobs", json={"name": "cdc", "type": "change_data_capture", "export_format": "csv"})
+    cdc = client.post(
+        "/api/v1/jobs", json={"name": "cdc", "type": "change_data_capture", "export_format": "csv"}
+    )
     assert cdc.status_code == 422 and "change_data_capture" in cdc.json()["detail"]
 
 
-def test_bad_statement_is_refused_with_its_position(client: TestClient, shop_db: Path, tmp_path: Path) -> None:
+def test_bad_statement_is_refused_with_its_position(
+    client: TestClient, shop_db: Path, tmp_path: Path
+) -> None:
     job = make_job(client, shop_db, tmp_path)
-    response = client.post(f"/api/v1/jobs/{job['id']}/tasks", json={"query": "REPLICATE [x] SELECT * FROM"})
+    response = client.post(
+        f"/api/v1/jobs/{job['id']}/tasks", json={"query": "REPLICATE [x] SELECT * FROM"}
+    )
     assert response.status_code == 400
     assert response.headers["content-type"].startswith(PROBLEM)
     assert response.json()["position"] == 26
-    again = client.post("/api/v1/jobs", json={"name": "j2", "export_format": "csv", "queries": ["REPLICATE"]})
+    again = client.post(
+        "/api/v1/jobs", json={"name": "j2", "export_format": "csv", "queries": ["REPLICATE"]}
+    )
     assert again.status_code == 400 and "queries[0]" in again.json()["detail"]
 
 
@@ -149,17 +182,24 @@ def test_tasks_order_move_and_delete(client: TestClient, shop_db: Path, tmp_path
     job = make_job(client, shop_db, tmp_path)
     base = f"/api/v1/jobs/{job['id']}/tasks"
     second = client.post(base, json={"query": "REPLICATE [b] SELECT * FROM [orders]"}).json()
-    first = client.post(base, json={"query": "REPLICATE [a] SELECT * FROM [orders]", "index": 0}).json()
+    first = client.post(
+        base, json={"query": "REPLICATE [a] SELECT * FROM [orders]", "index": 0}
+    ).json()
     assert [t["table"] for t in client.get(base).json()["items"]] == ["a", "orders", "b"]
     moved = client.post(f"{base}/{first['id']}/move", json={"to_index": 2}).json()
     assert moved["index"] == 2
     assert [t["table"] for t in client.get(base).json()["items"]] == ["orders", "b", "a"]
     assert client.delete(f"{base}/{second['id']}").status_code == 204
-    assert [(t["table"], t["index"]) for t in client.get(base).json()["items"]] == [("orders", 0), ("a", 1)]
+    assert [(t["table"], t["index"]) for t in client.get(base).json()["items"]] == [
+        ("orders", 0),
+        ("a", 1),
+    ]
     assert client.post(f"{base}/{first['id']}/move", json={"to_index": 9}).status_code == 422
 
 
-def test_execute_wait_logs_stats_and_history(client: TestClient, shop_db: Path, tmp_path: Path) -> None:
+def test_execute_wait_logs_stats_and_history(
+    client: TestClient, shop_db: Path, tmp_path: Path
+) -> None:
     job = make_job(client, shop_db, tmp_path)
     response = client.post(f"/api/v1/jobs/{job['id']}/execute", json={"wait": True, "timeout": 60})
     assert response.status_code == 200, response.text
@@ -169,7 +209,9 @@ def test_execute_wait_logs_stats_and_history(client: TestClient, shop_db: Path, 
     assert run["progress"] == 1.0 and run["tasks"][0]["status"] == "completed"
     logs = client.get(f"/api/v1/runs/{run['id']}/logs").json()
     assert logs["total"] >= 2 and any("1,000 rows" in line["message"] for line in logs["items"])
-    tail = client.get(f"/api/v1/runs/{run['id']}/logs", params={"after": logs["items"][0]["id"]}).json()
+    tail = client.get(
+        f"/api/v1/runs/{run['id']}/logs", params={"after": logs["items"][0]["id"]}
+    ).json()
     assert tail["total"] == logs["total"] - 1
     task_id = run["tasks"][0]["task_id"]
     history = client.get(f"/api/v1/jobs/{job['id']}/tasks/{task_id}/history").json()
@@ -181,20 +223,31 @@ def test_execute_wait_logs_stats_and_history(client: TestClient, shop_db: Path, 
     import duckdb
 
     with duckdb.connect(str(tmp_path / "lake.duckdb"), read_only=True) as lake:
-        assert lake.execute('SELECT count(*), sum(total) FROM "orders"').fetchone() == (1000, 625625.0)
+        assert lake.execute('SELECT count(*), sum(total) FROM "orders"').fetchone() == (
+            1000,
+            625625.0,
+        )
 
 
-def test_execute_answers_202_and_a_second_execute_409(client: TestClient, shop_db: Path, tmp_path: Path) -> None:
+def test_execute_answers_202_and_a_second_execute_409(
+    client: TestClient, shop_db: Path, tmp_path: Path
+) -> None:
     job = make_job(client, shop_db, tmp_path)
     first = client.post(f"/api/v1/jobs/{job['id']}/execute")
-    assert first.status_code == 202 and first.json()["status"] in ("pending", "in_progress", "completed")
+    assert first.status_code == 202 and first.json()["status"] in (
+        "pending",
+        "in_progress",
+        "completed",
+    )
     second = client.post(f"/api/v1/jobs/{job['id']}/execute")
     if second.status_code == 409:
         assert second.json()["active_run_id"] == first.json()["id"]
     wait_final(client, first.json()["id"])
 
 
-def test_cancel_a_pending_run(runtime: Any, shop_db: Path, tmp_path: Path, admin_headers: dict[str, str]) -> None:
+def test_cancel_a_pending_run(
+    runtime: Any, shop_db: Path, tmp_path: Path, admin_headers: dict[str, str]
+) -> None:
     from conveyor.api.app import create_app
 
     with TestClient(create_app(runtime, workers=False), headers=admin_headers) as idle:
@@ -213,9 +266,13 @@ def test_roles_and_workspace_isolation(client: TestClient, shop_db: Path, tmp_pa
     team = client.post("/api/v1/workspaces", json={"name": "team"}).json()
     job = make_job(client, shop_db, tmp_path)
     viewer = client.post("/api/v1/users", json={"name": "vera", "role": "viewer"}).json()
-    outsider = client.post("/api/v1/users", json={"name": "olga", "role": "standard", "workspace_ids": [team["id"]]}).json()
+    outsider = client.post(
+        "/api/v1/users", json={"name": "olga", "role": "standard", "workspace_ids": [team["id"]]}
+    ).json()
     tokens = {
-        user["name"]: client.post(f"/api/v1/users/{user['id']}/tokens", json={"name": "t"}).json()["token"]
+        user["name"]: client.post(f"/api/v1/users/{user['id']}/tokens", json={"name": "t"}).json()[
+            "token"
+        ]
         for user in (viewer, outsider)
     }
     as_viewer = TestClient(client.app, headers={"Authorization": f"Bearer {tokens['vera']}"})
@@ -234,7 +291,9 @@ def test_roles_and_workspace_isolation(client: TestClient, shop_db: Path, tmp_pa
     assert listed and "token" not in listed[0] and listed[0]["prefix"].startswith("cvy_")
 
 
-def test_job_with_a_run_in_progress_cannot_change(client: TestClient, shop_db: Path, tmp_path: Path, runtime: Any) -> None:
+def test_job_with_a_run_in_progress_cannot_change(
+    client: TestClient, shop_db: Path, tmp_path: Path, runtime: Any
+) -> None:
     job = make_job(client, shop_db, tmp_path)
     from conveyor.services import runs
     from conveyor.services.jobs import get as get_job
@@ -247,7 +306,10 @@ def test_job_with_a_run_in_progress_cannot_change(client: TestClient, shop_db: P
         run.scheduled_at = run.scheduled_at + dt.timedelta(days=1)
     assert client.patch(f"/api/v1/jobs/{job['id']}", json={"batch_size": 5}).status_code == 409
     assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 409
-    assert client.post(f"/api/v1/jobs/{job['id']}/tasks", json={"query": "REPLICATE [z]"}).status_code == 409
+    assert (
+        client.post(f"/api/v1/jobs/{job['id']}/tasks", json={"query": "REPLICATE [z]"}).status_code
+        == 409
+    )
     assert client.post(f"/api/v1/jobs/{job['id']}/cancel").json()["status"] == "canceled"
     assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 204
 

@@ -38,7 +38,9 @@ def test_settings_refuse_unknown_fields_and_bad_values() -> None:
         EngineSettings.model_validate({"truncate_tabel_data": True})
     with pytest.raises(ValidationError):
         EngineSettings(worker_pool=0)
-    assert EngineSettings.model_validate({"incremental_check_columns": "a, b"}).incremental_check_columns == ["a", "b"]
+    assert EngineSettings.model_validate(
+        {"incremental_check_columns": "a, b"}
+    ).incremental_check_columns == ["a", "b"]
 
 
 def test_schedule_validates_cron() -> None:

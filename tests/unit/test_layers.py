@@ -9,10 +9,31 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "conveyor"
 FORBIDDEN = {
-    "engine": ("conveyor.api", "conveyor.compat", "conveyor.store", "conveyor.services", "conveyor.queue", "conveyor.cli"),
-    "connectors": ("conveyor.api", "conveyor.compat", "conveyor.store", "conveyor.services", "conveyor.queue", "conveyor.engine", "conveyor.cli"),
+    "engine": (
+        "conveyor.api",
+        "conveyor.compat",
+        "conveyor.store",
+        "conveyor.services",
+        "conveyor.queue",
+        "conveyor.cli",
+    ),
+    "connectors": (
+        "conveyor.api",
+        "conveyor.compat",
+        "conveyor.store",
+        "conveyor.services",
+        "conveyor.queue",
+        "conveyor.engine",
+        "conveyor.cli",
+    ),
     "services": ("conveyor.api", "conveyor.compat", "conveyor.cli"),
-    "store": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.engine", "conveyor.queue"),
+    "store": (
+        "conveyor.api",
+        "conveyor.compat",
+        "conveyor.services",
+        "conveyor.engine",
+        "conveyor.queue",
+    ),
     "queue": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.cli"),
 }
 

@@ -17,11 +17,19 @@ def test_plain_table_copies_the_table_of_the_same_name() -> None:
 
 
 def test_select_with_brackets_is_transpiled_per_dialect() -> None:
-    statement = parse("REPLICATE [dw].[Order Copy] SELECT id, [total amount] AS amt FROM [orders] WHERE id > 5")
+    statement = parse(
+        "REPLICATE [dw].[Order Copy] SELECT id, [total amount] AS amt FROM [orders] WHERE id > 5"
+    )
     assert statement.target == TableRef("Order Copy", "dw")
     assert statement.source_table == TableRef("orders")
-    assert statement.select_sql("duckdb") == 'SELECT id, "total amount" AS amt FROM "orders" WHERE id > 5'
-    assert statement.select_sql("mysql") == "SELECT id, `total amount` AS amt FROM `orders` WHERE id > 5"
+    assert (
+        statement.select_sql("duckdb")
+        == 'SELECT id, "total amount" AS amt FROM "orders" WHERE id > 5'
+    )
+    assert (
+        statement.select_sql("mysql")
+        == "SELECT id, `total amount` AS amt FROM `orders` WHERE id > 5"
+    )
 
 
 def test_brackets_inside_string_literals_are_left_alone() -> None:
@@ -77,7 +85,7 @@ def test_common_table_expressions_are_part_of_the_select() -> None:
         ("REPLICATE x SELEC a FROM t", 12, "expected SELECT"),
         ("REPLICATE x SELECT * FROM t WHERE a >", 36, "missing"),
         ("REPLICATE x (a BOGUS TYPE) SELECT 1 FROM t", 15, "unknown column type"),
-        ("REPLICATE x SELECT 1", 12, "no FROM"),
+        ("REPLICATE x SELECT 1", 12, "no source table"),
         ("REPLICATE ALL EXCLUDE (a)", 22, "expected TABLES"),
     ],
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from conveyor.api.v1 import connections, jobs, runs, tasks, users, workspaces
+from conveyor.api.v1 import connections, jobs, runs, tasks, transformations, users, workspaces
 
 router = APIRouter(prefix="/api/v1")
-for module in (workspaces, connections, jobs, tasks, runs, users):
+for module in (workspaces, connections, jobs, tasks, runs, transformations, users):
     router.include_router(module.router)

@@ -1,0 +1,329 @@
+"""The DuckDB connector: a database file with native Arrow in and out.
+
+Reads stream `relation.to_arrow_reader(batch_size)` on their own cursor, so types are
+DuckDB's exact Arrow types; writes register each Arrow batch and INSERT … SELECT it by
+column name. Sessions use UTC, so TIMESTAMPTZ reads back as timestamp(us, UTC).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from conveyor.connectors import sql
+from conveyor.connectors.arrow_types import to_duckdb_batch
+from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.specs import DuckDBOptions
+from conveyor.errors import (
+    ConfigurationError,
+    ConnectorError,
+    ConveyorError,
+    DataError,
+    InvalidInput,
+    SourceUnavailable,
+    TableNotFound,
+)
+
+DIALECT = "duckdb"
+_BATCH_VIEW = "__conveyor_batch"
+
+
+def parse_url(url: str) -> str:
+    """The database path of `duckdb:///path` (relative), `duckdb:////abs` or `duckdb:///:memory:`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0].lower() != "duckdb" or not rest.startswith("/"):
+        raise InvalidInput(f"{url!r} is not a duckdb:///path URL", field="url")
+    path = rest[1:].split("?", 1)[0]
+    if not path:
+        raise InvalidInput("a DuckDB connection needs a database file path", field="url")
+    return path
+
+
+def map_error(exc: Exception, what: str = "") -> ConveyorError:
+    """The Conveyor error a DuckDB failure means; `what` names the table or query."""
+    if isinstance(exc, ConveyorError):
+        return exc
+    message = str(exc)
+    prefix = f"{what}: " if what else ""
+    if isinstance(exc, duckdb.CatalogException) and "does not exist" in message:
+        return TableNotFound(prefix + message.splitlines()[0])
+    if isinstance(exc, duckdb.IOException):
+        return SourceUnavailable(prefix + message)
+    if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)):
+        return ConfigurationError(prefix + message)
+    if isinstance(exc, (duckdb.ConversionException, duckdb.ConstraintException)):
+        return DataError(prefix + message)
+    if isinstance(exc, duckdb.InvalidInputException):
+        return DataError(prefix + message)
+    return ConnectorError(prefix + message)
+
+
+class DuckDBConnector:
+    """A DuckDB database file: read, write, discover, merge and run SQL."""
+
+    dialect = DIALECT
+
+    def __init__(self, url: str, options: DuckDBOptions | None = None) -> None:
+        self.url = url
+        self.options = options or DuckDBOptions()
+        self.path = parse_url(url)
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """The database connection, opened on first use (creating the file)."""
+        with self._lock:
+            if self._con is None:
+                config: dict[str, Any] = {}
+                if self.options.threads:
+                    config["threads"] = self.options.threads
+                if self.options.memory_limit:
+                    config["memory_limit"] = self.options.memory_limit
+                folder = os.path.dirname(os.path.abspath(self.path))
+                if self.path != ":memory:" and not os.path.isdir(folder):
+                    raise SourceUnavailable(
+                        f"folder of DuckDB database {self.path!r} does not exist"
+                    )
+                try:
+                    self._con = duckdb.connect(self.path, config=config)
+                except duckdb.Error as exc:
+                    raise map_error(exc, self.path) from exc
+            return self._con
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the same database (its own transaction), in UTC."""
+        cur = self._connection().cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    def _run(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        cur = self._cursor()
+        try:
+            return cur.execute(statement, list(params)).fetchall()
+        except duckdb.Error as exc:
+            raise map_error(exc) from exc
+        finally:
+            cur.close()
+
+    def _transaction(self, statements: Sequence[str]) -> None:
+        cur = self._cursor()
+        try:
+            sql.run_in_transaction(cur.execute, statements)
+        except duckdb.Error as exc:
+            raise map_error(exc) from exc
+        finally:
+            cur.close()
+
+    # --- Connector ---------------------------------------------------------------------
+
+    def test(self) -> None:
+        """Open the database and run SELECT 1."""
+        self._run("SELECT 1")
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    # --- Discoverable / Estimable ----------------------------------------------------------
+
+    def list_tables(self) -> list[TableInfo]:
+        """Tables (with DuckDB's row estimate) and views of every schema of the database."""
+        tables = self._run(
+            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables()"
+            " WHERE database_name = current_database() AND NOT temporary"
+        )
+        views = self._run(
+            "SELECT schema_name, view_name FROM duckdb_views()"
+            " WHERE database_name = current_database() AND NOT internal AND NOT temporary"
+        )
+        found = [TableInfo(_ref(s, n), "table", int(size)) for s, n, size in tables]
+        found += [TableInfo(_ref(s, n), "view") for s, n in views]
+        return sorted(found, key=lambda t: t.ref)
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether a table or view of that name exists in the schema (default `main`)."""
+        rows = self._run(
+            "SELECT 1 FROM information_schema.tables WHERE table_catalog = current_database()"
+            " AND table_schema = ? AND table_name = ?",
+            [table.schema or "main", table.name],
+        )
+        return bool(rows)
+
+    def _require(self, table: TableRef) -> None:
+        if not self.table_exists(table):
+            raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
+
+    def columns(self, table: TableRef) -> list[ColumnInfo]:
+        """Columns with their exact Arrow types, DuckDB types, nullability and primary key."""
+        self._require(table)
+        schema = self.read(sql.select_sql(table, None, DIALECT, limit=0), 1).schema
+        info = self._run(
+            "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns"
+            " WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?"
+            " ORDER BY ordinal_position",
+            [table.schema or "main", table.name],
+        )
+        keys = self._run(
+            "SELECT constraint_column_names FROM duckdb_constraints()"
+            " WHERE database_name = current_database() AND schema_name = ? AND table_name = ?"
+            " AND constraint_type = 'PRIMARY KEY'",
+            [table.schema or "main", table.name],
+        )
+        primary = set(keys[0][0]) if keys else set()
+        return [
+            ColumnInfo(name, field.type, native, bool(nullable), name in primary)
+            for field, (name, native, nullable) in zip(schema, info, strict=True)
+        ]
+
+    def estimate_rows(self, table: TableRef) -> int | None:
+        """DuckDB's own estimate of a table's rows (None for views)."""
+        rows = self._run(
+            "SELECT estimated_size FROM duckdb_tables() WHERE database_name = current_database()"
+            " AND schema_name = ? AND table_name = ?",
+            [table.schema or "main", table.name],
+        )
+        if rows:
+            return int(rows[0][0])
+        self._require(table)
+        return None
+
+    # --- Readable ------------------------------------------------------------------------
+
+    def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
+        """Stream a query on its own cursor as Arrow batches of `batch_size` rows."""
+        cur = self._cursor()
+        try:
+            relation = cur.sql(sql_text)
+            if relation is None:
+                raise ConfigurationError("read needs a query that returns rows")
+            reader = relation.to_arrow_reader(max(1, batch_size))
+        except duckdb.Error as exc:
+            cur.close()
+            raise map_error(exc) from exc
+        except BaseException:
+            cur.close()
+            raise
+        return _closing_reader(reader, cur)
+
+    # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
+
+    def ensure_schema(self, schema: str) -> None:
+        """CREATE SCHEMA IF NOT EXISTS."""
+        self._run(f"CREATE SCHEMA IF NOT EXISTS {sql.quote(schema, DIALECT)}")
+
+    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+        """CREATE TABLE with DuckDB's exact counterparts of the layout's Arrow types."""
+        self._run(sql.create_table_sql(table, layout, DIALECT))
+
+    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+        """Append batches in one transaction, committed by `close`."""
+        self._require(table)
+        return _Writer(self._cursor(), table, schema.names)
+
+    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+        """DROP target and RENAME staging in one transaction; readers see old or new."""
+        if (staging.schema or "main") != (target.schema or "main"):
+            raise ConfigurationError("staging and target tables must be in the same schema")
+        self._require(staging)
+        self._transaction(sql.replace_statements(staging, target, DIALECT))
+
+    def drop_table(self, table: TableRef) -> None:
+        """DROP TABLE IF EXISTS."""
+        self._run(sql.drop_table_sql(table, DIALECT))
+
+    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
+        """Upsert staged rows by `keys` in one transaction (a missing target is replaced)."""
+        self._require(staging)
+        rows = int(self._run(sql.count_sql(staging, DIALECT))[0][0])
+        if not self.table_exists(target):
+            self.replace_table(staging, target)
+            return rows
+        names = [c.name for c in self.columns(staging)]
+        self._transaction(sql.merge_statements(staging, target, keys, names, DIALECT))
+        return rows
+
+    def execute(self, sql_text: str) -> int:
+        """Run one statement; return the rows it changed when DuckDB says (else -1)."""
+        cur = self._cursor()
+        try:
+            result = cur.execute(sql_text)
+            description = result.description or []
+            if len(description) == 1 and description[0][0] == "Count":
+                row = result.fetchone()
+                return int(row[0]) if row else -1
+            return -1
+        except duckdb.Error as exc:
+            raise map_error(exc) from exc
+        finally:
+            cur.close()
+
+
+def _ref(schema: str, name: str) -> TableRef:
+    return TableRef(name, None if schema == "main" else schema)
+
+
+def _closing_reader(
+    reader: pa.RecordBatchReader, cur: duckdb.DuckDBPyConnection
+) -> pa.RecordBatchReader:
+    """A reader that closes its cursor once exhausted, mapping DuckDB errors on the way."""
+
+    def batches() -> Any:
+        try:
+            yield from reader
+        except duckdb.Error as exc:
+            raise map_error(exc) from exc
+        finally:
+            cur.close()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+class _Writer:
+    """Appends registered Arrow batches with INSERT … SELECT, in one transaction."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, table: TableRef, names: list[str]) -> None:
+        self._cur: duckdb.DuckDBPyConnection | None = cur
+        self._table = table
+        self._insert = sql.insert_select_sql(TableRef(_BATCH_VIEW), table, names, DIALECT)
+        self._bytes = 0
+        cur.execute("BEGIN")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        assert self._cur is not None, "writer is closed"
+        if not batch.num_rows:
+            return
+        try:
+            self._cur.register(_BATCH_VIEW, to_duckdb_batch(batch))
+            self._cur.execute(self._insert)
+        except duckdb.Error as exc:
+            raise map_error(exc, str(self._table)) from exc
+        finally:
+            self._cur.unregister(_BATCH_VIEW)
+        self._bytes += batch.nbytes
+
+    def close(self) -> int:
+        assert self._cur is not None, "writer is closed"
+        try:
+            self._cur.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise map_error(exc, str(self._table)) from exc
+        finally:
+            self._cur.close()
+            self._cur = None
+        return self._bytes
+
+    def abort(self) -> None:
+        if self._cur is not None:
+            with contextlib.suppress(duckdb.Error):
+                self._cur.execute("ROLLBACK")
+            self._cur.close()
+            self._cur = None

@@ -1,0 +1,232 @@
+"""Streaming, atomic writers of one file: parquet, csv, json (one array) and ndjson.
+
+Each sink takes Arrow record batches and writes them as they come, so memory stays flat
+whatever the file's size. JSON is encoded by DuckDB's `to_json` a batch at a time and
+written as one buffer per batch: no Python object per row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from typing import Any, BinaryIO, Protocol
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from conveyor.connectors import sql
+from conveyor.connectors.arrow_types import to_duckdb_batch
+from conveyor.connectors.base import TableRef
+from conveyor.connectors.specs import FileOptions
+from conveyor.errors import DataError
+
+_BATCH = "__conveyor_batch"
+_ROW = "__conveyor_row"
+
+
+class Sink(Protocol):
+    """An open file being written."""
+
+    path: str
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append one batch."""
+
+    def close(self) -> None:
+        """Finish the file (footer, closing bracket) and close it."""
+
+
+def open_sink(path: str, fmt: str, schema: pa.Schema, options: FileOptions) -> Sink:
+    """A sink writing `fmt` to `path`; the file exists (possibly empty) once this returns."""
+    if fmt == "parquet":
+        return ParquetSink(path, schema, options)
+    if fmt == "csv":
+        return CsvSink(path, schema, options)
+    return JsonSink(path, schema, array=fmt == "json")
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """The batch with exactly `schema`'s fields (nullability, order), or a DataError."""
+    if batch.schema.equals(schema, check_metadata=False):
+        return batch
+    try:
+        return batch.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError) as exc:
+        raise DataError(f"rows do not fit the file's columns: {exc}") from exc
+
+
+class ParquetSink:
+    """pyarrow's ParquetWriter; every Arrow type round-trips, the schema is in the footer."""
+
+    def __init__(self, path: str, schema: pa.Schema, options: FileOptions) -> None:
+        self.path = path
+        self._schema = schema
+        compression = options.compression or "snappy"
+        self._writer = pq.ParquetWriter(path, schema, compression=compression.upper())
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(_conform(batch, self._schema))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _duck_text(batch: pa.RecordBatch, columns: dict[int, str]) -> pa.RecordBatch:
+    """Replace columns by a DuckDB text function of them (`to_json`, `base64`), vectorized."""
+    con = duckdb.connect()
+    try:
+        con.register(_BATCH, pa.Table.from_batches([batch.select(list(columns))]))
+        for i, function in columns.items():
+            name = batch.schema.field(i).name
+            text = exp.cast(exp.func(function, sql.column(name)), "VARCHAR")
+            query = exp.select(text).from_(_BATCH).sql(dialect="duckdb")
+            values = con.sql(query).to_arrow_table().column(0).combine_chunks()
+            batch = batch.set_column(i, pa.field(name, pa.string()), values)
+    finally:
+        con.close()
+    return batch
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Columns CSV can hold: dictionaries decoded, binary as base64, nested values as JSON."""
+    arrays = [
+        pc.cast(a, a.type.value_type) if pa.types.is_dictionary(a.type) else a
+        for a in batch.columns
+    ]
+    batch = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+    text: dict[int, str] = {}
+    for i, field in enumerate(batch.schema):
+        if _is_binary(field.type):
+            text[i] = "base64"
+        elif pa.types.is_nested(field.type):
+            text[i] = "to_json"
+    return _duck_text(batch, text) if text else batch
+
+
+class CsvSink:
+    """pyarrow's CSVWriter, with the connection's delimiter and header settings."""
+
+    def __init__(self, path: str, schema: pa.Schema, options: FileOptions) -> None:
+        self.path = path
+        self._schema = schema
+        self._csv_schema = _csv_ready(_empty(schema)).schema
+        write_options = pcsv.WriteOptions(
+            include_header=options.header, delimiter=options.delimiter
+        )
+        self._writer = pcsv.CSVWriter(path, self._csv_schema, write_options=write_options)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(
+            _conform(_csv_ready(_conform(batch, self._schema)), self._csv_schema)
+        )
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
+
+
+def _is_binary(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+    )
+
+
+def _json_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Binary as base64 (as in CSV); naive timestamps as text DuckDB's JSON reader detects."""
+    arrays = []
+    for values in batch.columns:
+        if pa.types.is_timestamp(values.type) and values.type.tz is None:
+            values = pc.strftime(values, format="%Y-%m-%d %H:%M:%S")
+        arrays.append(values)
+    batch = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+    binary = {i: "base64" for i, f in enumerate(batch.schema) if _is_binary(f.type)}
+    return _duck_text(batch, binary) if binary else batch
+
+
+class JsonSink:
+    """Rows as JSON objects encoded by DuckDB: one per line (ndjson) or one array (json)."""
+
+    def __init__(self, path: str, schema: pa.Schema, *, array: bool) -> None:
+        self.path = path
+        self._schema = schema
+        self._array = array
+        self._first = True
+        self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._con: Any = duckdb.connect()
+        self._con.execute("SET TimeZone = 'UTC'")
+        row = exp.cast(exp.func("to_json", exp.column(sql.identifier(_ROW))), "VARCHAR")
+        self._query = (
+            exp.select(row).from_(sql.table_expr(TableRef(_BATCH), _ROW)).sql(dialect="duckdb")
+        )
+        if array:
+            self._file.write(b"[\n")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        rows = _json_ready(_conform(batch, self._schema))
+        self._con.register(_BATCH, to_duckdb_batch(rows))
+        try:
+            lines = self._con.sql(self._query).to_arrow_table().column(0).combine_chunks()
+        finally:
+            self._con.unregister(_BATCH)
+        separator = ",\n" if self._array else "\n"
+        one = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines)
+        text = pc.binary_join(one, separator)[0].as_buffer()
+        if self._array and not self._first:
+            self._file.write(b",\n")
+        self._file.write(text)
+        if not self._array:
+            self._file.write(b"\n")
+        self._first = False
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        if self._array:
+            self._file.write(b"\n]\n" if not self._first else b"]\n")
+        self._file.close()
+        self._con.close()
+
+
+def temp_path(path: str) -> str:
+    """A hidden temporary file beside `path`."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name.lstrip('.')}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+class AtomicWriter:
+    """Writes a hidden temporary file and renames it onto `path` on close (atomic)."""
+
+    def __init__(self, path: str, fmt: str, schema: pa.Schema, options: FileOptions) -> None:
+        self._path = path
+        self._sink = open_sink(temp_path(path), fmt, schema, options)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append one batch to the temporary file."""
+        self._sink.write(batch)
+
+    def close(self) -> int:
+        """Finish the file and swap it in; return its size."""
+        try:
+            self._sink.close()
+            os.replace(self._sink.path, self._path)
+        except BaseException:
+            self.abort()
+            raise
+        return os.path.getsize(self._path)
+
+    def abort(self) -> None:
+        """Remove the temporary file; the table's file is untouched."""
+        with contextlib.suppress(Exception):
+            self._sink.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._sink.path)

@@ -1,0 +1,400 @@
+"""The file connector: a folder of csv, parquet, json or ndjson files, one table per file.
+
+Queries run in an in-memory DuckDB where each file the query names is a view named after
+the file's stem. Writes stream into a hidden temporary file that replaces the table's
+file atomically on close, so a reader sees the old file or the new one, never half of
+one; engine staging tables (`_conveyor_…`) are hidden dot-files too. Parquet keeps every
+Arrow type; CSV and JSON keep what their text can (DuckDB infers types on read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlglot
+from sqlglot import exp
+
+from conveyor.connectors import sql
+from conveyor.connectors.arrow_types import (
+    projected_columns,
+    restore,
+    restored_schema,
+    to_duckdb,
+)
+from conveyor.connectors.base import (
+    BatchWriter,
+    ColumnInfo,
+    TableInfo,
+    TableRef,
+    TableSchema,
+    iterate_batches,
+)
+from conveyor.connectors.duckdb import map_error
+from conveyor.connectors.file_sinks import AtomicWriter
+from conveyor.connectors.specs import FileOptions
+from conveyor.errors import (
+    ConfigurationError,
+    InvalidInput,
+    SourceUnavailable,
+    TableNotFound,
+    Unsupported,
+)
+
+FORMATS = ("csv", "parquet", "json", "ndjson", "xlsx")
+EXTENSIONS = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+}
+"""File extensions read as tables, in the order a table name is looked up."""
+INTERNAL_PREFIX = "_conveyor_"
+"""Tables whose name starts with this (the engine's staging tables) are hidden dot-files."""
+PRIMARY_KEY_METADATA = b"conveyor.primary_key"
+
+
+def parse_url(url: str) -> tuple[str, str | None]:
+    """The folder and format of `file:///abs/dir?format=csv`."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+        raise InvalidInput(f"{url!r} is not a file:///folder URL", field="url")
+    folder = unquote(parts.path)
+    if not folder:
+        raise InvalidInput("a file connection needs a folder path", field="url")
+    formats = parse_qs(parts.query).get("format", [None])
+    fmt = formats[-1]
+    if fmt is not None and fmt not in FORMATS:
+        raise InvalidInput(f"unknown file format {fmt!r}; known: {', '.join(FORMATS)}", field="url")
+    return folder, fmt
+
+
+def check_name(name: str, what: str = "table") -> str:
+    """A table or schema name that stays inside the folder, or InvalidInput."""
+    bad = ("/", "\\", "\0", "..")
+    if not name or name.startswith(".") or any(b in name for b in bad):
+        raise InvalidInput(f"{what} name {name!r} is not allowed for files", field=what)
+    return name
+
+
+def _scan_sql(path: str, fmt: str, options: FileOptions) -> exp.Expr:
+    """SELECT * FROM the DuckDB table function that reads one file."""
+    if fmt == "parquet":
+        template = "SELECT * FROM read_parquet(:p)"
+    elif fmt == "csv":
+        template = (
+            "SELECT * FROM read_csv_auto(:p, delim = :d, header = :h, allow_quoted_nulls = FALSE)"
+        )
+    elif fmt == "ndjson":
+        template = "SELECT * FROM read_json_auto(:p, format = 'newline_delimited')"
+    else:
+        template = "SELECT * FROM read_json_auto(:p, format = 'array')"
+    tree = sqlglot.parse_one(template, dialect="duckdb")
+    values = {"p": exp.Literal.string(path), "d": exp.Literal.string(options.delimiter)}
+    return exp.replace_placeholders(tree, **values, h=exp.Boolean(this=options.header))
+
+
+class FileConnector:
+    """A folder of files: one table per file, queried with DuckDB, written atomically."""
+
+    dialect = "duckdb"
+
+    def __init__(self, url: str, options: FileOptions | None = None) -> None:
+        self.url = url
+        self.options = options or FileOptions()
+        self.root, url_format = parse_url(url)
+        self.format = self.options.format or url_format
+        if self.options.compression not in (None, "none") and self.format not in (None, "parquet"):
+            raise InvalidInput(
+                "compression applies to parquet files only", field="options.compression"
+            )
+        self._layouts: dict[TableRef, TableSchema] = {}
+
+    # --- paths -------------------------------------------------------------------------
+
+    def _folder(self, schema: str | None) -> str:
+        return os.path.join(self.root, check_name(schema, "schema")) if schema else self.root
+
+    def _file(self, table: TableRef, ext: str) -> str:
+        """The table's file with extension `ext` (staging tables as hidden dot-files)."""
+        name = check_name(table.name)
+        hidden = "." if name.startswith(INTERNAL_PREFIX) else ""
+        return os.path.join(self._folder(table.schema), f"{hidden}{name}{ext}")
+
+    def _find(self, table: TableRef) -> tuple[str, str] | None:
+        """The table's file and format, if it exists."""
+        for ext, fmt in EXTENSIONS.items():
+            if self.format in (None, fmt) and os.path.isfile(path := self._file(table, ext)):
+                return path, fmt
+        return None
+
+    def _require(self, table: TableRef) -> tuple[str, str]:
+        if self.format == "xlsx":
+            raise Unsupported("xlsx files need python-calamine, which is not installed")
+        found = self._find(table)
+        if found is None:
+            raise TableNotFound(
+                f"table {str(table)!r} does not exist in {self.root}", table=str(table)
+            )
+        return found
+
+    def _write_format(self) -> str:
+        fmt = self.format or "parquet"
+        if fmt == "xlsx":
+            raise Unsupported("writing xlsx files is not supported")
+        return fmt
+
+    # --- Connector ---------------------------------------------------------------------
+
+    def test(self) -> None:
+        """Check the folder exists and can be read."""
+        if self.format == "xlsx":
+            raise Unsupported("xlsx files need python-calamine, which is not installed")
+        if not os.path.isdir(self.root) or not os.access(self.root, os.R_OK | os.X_OK):
+            raise SourceUnavailable(f"folder {self.root!r} does not exist or cannot be read")
+
+    def close(self) -> None:
+        """Nothing stays open between calls."""
+
+    # --- Discoverable / Estimable ----------------------------------------------------------
+
+    def list_tables(self) -> list[TableInfo]:
+        """Every data file of the folder and of its sub-folders (schemas), hidden files aside."""
+        self.test()
+        found: dict[TableRef, TableInfo] = {}
+        folders = [(None, self.root)] + [
+            (e.name, e.path)
+            for e in os.scandir(self.root)
+            if e.is_dir() and not e.name.startswith(".")
+        ]
+        for schema, folder in folders:
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                stem, ext = os.path.splitext(entry.name)
+                fmt = EXTENSIONS.get(ext.lower())
+                if entry.name.startswith(".") or not entry.is_file() or fmt is None:
+                    continue
+                if self.format and fmt != self.format:
+                    continue
+                ref = TableRef(stem, schema)
+                rows = _parquet_rows(entry.path) if fmt == "parquet" else None
+                found.setdefault(ref, TableInfo(ref, "file", rows))
+        return sorted(found.values(), key=lambda t: t.ref)
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether the table's file exists."""
+        return self._find(table) is not None
+
+    def columns(self, table: TableRef) -> list[ColumnInfo]:
+        """The file's columns as a read returns them; parquet files also keep the primary key."""
+        path, fmt = self._require(table)
+        schema = self.read(sql.select_sql(table, None, "duckdb", limit=0), 1).schema
+        keys = set(self._primary_key(table, path, fmt))
+        return [ColumnInfo(f.name, f.type, str(f.type), True, f.name in keys) for f in schema]
+
+    def _primary_key(self, table: TableRef, path: str, fmt: str) -> Sequence[str]:
+        if table in self._layouts:
+            return self._layouts[table].primary_key
+        if fmt == "parquet":
+            metadata = pq.read_schema(path).metadata or {}
+            if PRIMARY_KEY_METADATA in metadata:
+                return list(json.loads(metadata[PRIMARY_KEY_METADATA]))
+        return ()
+
+    def estimate_rows(self, table: TableRef) -> int | None:
+        """Parquet files know their row count; text files would have to be read (None)."""
+        path, fmt = self._require(table)
+        return _parquet_rows(path) if fmt == "parquet" else None
+
+    # --- Readable ------------------------------------------------------------------------
+
+    def _session(self, query: str) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB with a view for each file the query names."""
+        try:
+            named = {
+                TableRef(t.name, t.db or None)
+                for t in sqlglot.parse_one(query, dialect="duckdb").find_all(exp.Table)
+            }
+        except sqlglot.errors.ParseError:
+            named = {info.ref for info in self.list_tables()}
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            for i, ref in enumerate(sorted(named)):
+                with contextlib.suppress(InvalidInput):
+                    found = self._find(ref)
+                    if found is None:
+                        continue
+                    if ref.schema:
+                        con.execute(
+                            f"CREATE SCHEMA IF NOT EXISTS {sql.quote(ref.schema, 'duckdb')}"
+                        )
+                    path, fmt = found
+                    if fmt in ("json", "ndjson") and ref in self._layouts and _is_empty(path):
+                        # An empty JSON file has no columns; the layout it was made with has.
+                        empty = self._layouts[ref].arrow_schema.empty_table()
+                        con.register(f"__conveyor_empty_{i}", to_duckdb(empty))
+                        scan = sql.select_sql(TableRef(f"__conveyor_empty_{i}"), None, "duckdb")
+                    else:
+                        scan = _scan_sql(path, fmt, self.options).sql(dialect="duckdb")
+                    con.execute(f"CREATE VIEW {sql.table_sql(ref, 'duckdb')} AS {scan}")
+        except duckdb.Error as exc:
+            con.close()
+            raise map_error(exc) from exc
+        return con
+
+    def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
+        """Run a DuckDB SELECT over the folder's files, streamed in batches of `batch_size`."""
+        con = self._session(sql_text)
+        try:
+            relation = con.sql(sql_text)
+            if relation is None:
+                raise ConfigurationError("read needs a query that returns rows")
+            reader = relation.to_arrow_reader(max(1, batch_size))
+        except duckdb.Error as exc:
+            con.close()
+            raise map_error(exc) from exc
+        except BaseException:
+            con.close()
+            raise
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except duckdb.Error as exc:
+                raise map_error(exc) from exc
+            finally:
+                con.close()
+
+        result = pa.RecordBatchReader.from_batches(reader.schema, batches())
+        return restore(result, self._stored_types(sql_text, result.schema))
+
+    def _stored_types(self, query: str, output: pa.Schema) -> pa.Schema | None:
+        """Parquet's exact types for the columns a query only projects (see `arrow_types`)."""
+        projected = projected_columns(query)
+        if projected is None:
+            return None
+        with contextlib.suppress(InvalidInput):
+            found = self._find(projected[0])
+            if found is not None and found[1] == "parquet":
+                return restored_schema(output, projected[1], pq.read_schema(found[0]))
+        return None
+
+    # --- Writable / Mergeable ------------------------------------------------------------
+
+    def ensure_schema(self, schema: str) -> None:
+        """A schema is a sub-folder."""
+        os.makedirs(self._folder(check_name(schema, "schema")), exist_ok=True)
+
+    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+        """Write an empty file with the layout's columns (header or schema) and remember it."""
+        if self._find(table) is not None:
+            raise ConfigurationError(f"table {str(table)!r} already exists")
+        self._layouts[table] = layout
+        self._open(table, layout.arrow_schema, keep_rows=False).close()
+
+    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+        """Rewrite the table's file with its rows plus the written ones, swapped in on close."""
+        self._require(table)
+        return self._open(table, schema, keep_rows=True)
+
+    def _with_key(self, table: TableRef, schema: pa.Schema) -> pa.Schema:
+        """The schema with the table's primary key in its metadata (kept by parquet)."""
+        found = self._find(table)
+        keys = self._layouts[table].primary_key if table in self._layouts else ()
+        if found and not keys:
+            keys = tuple(self._primary_key(table, *found))
+        if not keys:
+            return schema
+        return schema.with_metadata({PRIMARY_KEY_METADATA: json.dumps(list(keys)).encode()})
+
+    def _open(self, table: TableRef, schema: pa.Schema, *, keep_rows: bool) -> AtomicWriter:
+        fmt = self._write_format()
+        found = self._find(table)
+        path = found[0] if found else self._file(table, "." + fmt)
+        fmt = found[1] if found else fmt
+        writer = AtomicWriter(path, fmt, self._with_key(table, schema), self.options)
+        if keep_rows and found and (fmt != "parquet" or _parquet_rows(path) != 0):
+            try:
+                for batch in iterate_batches(
+                    self.read(sql.select_sql(table, None, "duckdb"), 65_536)
+                ):
+                    writer.write(batch)
+            except BaseException:
+                writer.abort()
+                raise
+        return writer
+
+    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+        """Rename the staging file onto the target's (atomic); drop other formats of the target."""
+        path, _ = self._require(staging)
+        extension = os.path.splitext(path)[1]
+        destination = self._file(target, extension)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        os.replace(path, destination)
+        if staging in self._layouts:
+            self._layouts[target] = self._layouts.pop(staging)
+        for other in set(EXTENSIONS) - {extension}:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self._file(target, other))
+
+    def drop_table(self, table: TableRef) -> None:
+        """Remove the table's file if there is one."""
+        self._layouts.pop(table, None)
+        while (found := self._find(table)) is not None:
+            os.remove(found[0])
+
+    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
+        """Target rows whose key is not staged, plus the staged rows, swapped in atomically."""
+        self._require(staging)
+        rows = self._count(staging)
+        if not self.table_exists(target):
+            self.replace_table(staging, target)
+            return rows
+        path, fmt = self._require(target)
+        kept = exp.select("*").from_(sql.table_expr(target, "t"))
+        if keys:
+            match = exp.and_(
+                *(exp.EQ(this=sql.column(k, "t"), expression=sql.column(k, "s")) for k in keys)
+            )
+            staged = exp.select("1").from_(sql.table_expr(staging, "s")).where(match)
+            kept = kept.where(exp.Not(this=exp.Exists(this=staged)))
+        staged_rows = exp.select("*").from_(sql.table_expr(staging))
+        union = exp.Union(this=kept, expression=staged_rows, distinct=False, by_name=True)
+        reader = self.read(union.sql(dialect="duckdb"), 65_536)
+        if fmt == "parquet":  # keep the target's exact types where the union widened them
+            reader = restore(
+                reader, restored_schema(reader.schema, {"*": "*"}, pq.read_schema(path))
+            )
+        writer = AtomicWriter(path, fmt, self._with_key(target, reader.schema), self.options)
+        try:
+            for batch in reader:
+                writer.write(batch)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        return rows
+
+    def _count(self, table: TableRef) -> int:
+        reader = self.read(sql.count_sql(table, "duckdb"), 1)
+        return int(reader.read_all().column(0)[0].as_py())
+
+
+def _parquet_rows(path: str) -> int | None:
+    """The row count in a parquet file's footer (None when it cannot be read)."""
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def _is_empty(path: str) -> bool:
+    """Whether a JSON file holds no row (`[]` or nothing)."""
+    return os.path.getsize(path) <= len(b"[\n]\n")

@@ -1,0 +1,246 @@
+"""Transformations: SQL run on a destination after a job, on a cron, or on demand.
+
+Each execution is a run (kind `transformation`) in the same queue, with the same
+lifecycle, logs and cancelation as a job's runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from conveyor.connectors.base import Capability
+from conveyor.connectors.registry import resolve
+from conveyor.domain import ACTIVE_STATUSES, TriggerMethod
+from conveyor.errors import Conflict, InvalidInput, NotFound
+from conveyor.schemas.transformations import (
+    TransformationCreate,
+    TransformationFields,
+    TransformationOut,
+)
+from conveyor.services import connections, jobs, listing, workspaces
+from conveyor.services.context import Context
+from conveyor.store.models import Run, RunTask, Transformation
+
+FIELDS = {
+    "id": Transformation.id,
+    "name": Transformation.name,
+    "workspace_id": Transformation.workspace_id,
+    "connection_id": Transformation.connection_id,
+    "trigger_mode": Transformation.trigger_mode,
+    "trigger_after_job_id": Transformation.trigger_after_job_id,
+    "created_at": Transformation.created_at,
+    "updated_at": Transformation.updated_at,
+}
+NOTIFICATION_FIELDS = ("send_email", "email_to", "email_subject", "email_error_only")
+SETTING_FIELDS = ("verbosity", "command_timeout")
+
+
+def get(ctx: Context, transformation_id: str) -> Transformation:
+    """A visible transformation, by id or name, or 404."""
+    found = ctx.session.get(Transformation, transformation_id)
+    if found is None:
+        statement = select(Transformation).where(Transformation.name == transformation_id)
+        if ctx.principal.workspace_ids:
+            statement = statement.where(
+                Transformation.workspace_id.in_(ctx.principal.workspace_ids)
+            )
+        found = ctx.session.scalars(statement).first()
+    if found is None or not ctx.principal.sees(found.workspace_id):
+        raise NotFound(f"transformation {transformation_id} not found")
+    return found
+
+
+def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Transformation]:
+    """Visible transformations."""
+    params = listing.ListParams.parse(query)
+    statement = select(Transformation)
+    if ctx.principal.workspace_ids:
+        statement = statement.where(Transformation.workspace_id.in_(ctx.principal.workspace_ids))
+    return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
+
+
+def fields_of(item: Transformation) -> TransformationFields:
+    """The stored definition as the typed model."""
+    return TransformationFields.model_validate(
+        {
+            **item.notifications,
+            **item.settings,
+            "name": item.name,
+            "connection_id": item.connection_id,
+            "queries": item.queries,
+            "trigger_mode": item.trigger_mode,
+            "trigger_after_job_id": item.trigger_after_job_id,
+            "trigger_tasks": item.trigger_tasks,
+            "schedule_cron": item.schedule_cron,
+            "max_attempts": item.max_attempts,
+        }
+    )
+
+
+def _check(
+    ctx: Context, workspace_id: str, data: TransformationFields, own_id: str | None = None
+) -> None:
+    try:
+        connection = connections.get(ctx, data.connection_id)
+    except NotFound:
+        raise InvalidInput(
+            f"connection {data.connection_id} not found", field="connection_id"
+        ) from None
+    if connection.workspace_id != workspace_id:
+        raise InvalidInput("the connection is in another workspace", field="connection_id")
+    if Capability.write not in resolve(connection.url).capabilities:
+        raise InvalidInput(f"connection {connection.name!r} cannot run SQL", field="connection_id")
+    if data.trigger_after_job_id is not None:
+        try:
+            job = jobs.get(ctx, data.trigger_after_job_id)
+        except NotFound:
+            raise InvalidInput(
+                f"job {data.trigger_after_job_id} not found", field="trigger_after_job_id"
+            ) from None
+        known = {t.id for t in job.tasks}
+        unknown = [t for t in data.trigger_tasks if t not in known]
+        if unknown:
+            raise InvalidInput(
+                f"tasks not in job {job.name!r}: {', '.join(unknown)}", field="trigger_tasks"
+            )
+    clash = ctx.session.scalar(
+        select(Transformation.id).where(
+            Transformation.workspace_id == workspace_id, Transformation.name == data.name
+        )
+    )
+    if clash is not None and clash != own_id:
+        raise Conflict(f"a transformation named {data.name!r} already exists in this workspace")
+
+
+def _store(item: Transformation, data: TransformationFields) -> None:
+    dumped = data.model_dump(mode="json")
+    item.name, item.connection_id, item.queries = data.name, data.connection_id, list(data.queries)
+    item.trigger_mode = data.trigger_mode.value
+    item.trigger_after_job_id = data.trigger_after_job_id
+    item.trigger_tasks = list(data.trigger_tasks)
+    item.schedule_cron = data.schedule_cron
+    item.notifications = {k: dumped[k] for k in NOTIFICATION_FIELDS}
+    item.settings = {k: dumped[k] for k in SETTING_FIELDS}
+    item.max_attempts = data.max_attempts
+
+
+def create(ctx: Context, data: TransformationCreate) -> Transformation:
+    """A new transformation."""
+    ctx.principal.require_write()
+    workspace_id = workspaces.resolve(ctx, data.workspace_id)
+    _check(ctx, workspace_id, data)
+    item = Transformation(workspace_id=workspace_id, created_by=ctx.principal.user_id)
+    _store(item, data)
+    ctx.session.add(item)
+    ctx.session.flush()
+    return item
+
+
+def _ensure_idle(ctx: Context, item: Transformation, action: str) -> None:
+    active = ctx.session.scalar(
+        select(Run.id)
+        .where(Run.transformation_id == item.id, Run.status.in_(ACTIVE_STATUSES))
+        .limit(1)
+    )
+    if active is not None:
+        raise Conflict(
+            f"cannot {action} transformation {item.name!r} while run {active} is active",
+            active_run_id=active,
+        )
+
+
+def update(ctx: Context, transformation_id: str, changes: Mapping[str, Any]) -> Transformation:
+    """Apply a partial change, validated as a whole."""
+    ctx.principal.require_write()
+    item = get(ctx, transformation_id)
+    _ensure_idle(ctx, item, "change")
+    try:
+        data = TransformationFields.model_validate({**fields_of(item).model_dump(), **changes})
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc) from exc
+    _check(ctx, item.workspace_id, data, item.id)
+    _store(item, data)
+    ctx.session.flush()
+    return item
+
+
+def delete(ctx: Context, transformation_id: str) -> None:
+    """Delete a transformation and its runs; refused while one runs."""
+    ctx.principal.require_write()
+    item = get(ctx, transformation_id)
+    _ensure_idle(ctx, item, "delete")
+    ctx.session.delete(item)
+
+
+def last_run(ctx: Context, item: Transformation) -> Run | None:
+    """The newest run of a transformation."""
+    return ctx.session.scalars(
+        select(Run).where(Run.transformation_id == item.id).order_by(Run.created_at.desc()).limit(1)
+    ).first()
+
+
+def to_out(ctx: Context, item: Transformation) -> TransformationOut:
+    """The transformation as shown."""
+    run = last_run(ctx, item)
+    return TransformationOut.model_validate(
+        {
+            **fields_of(item).model_dump(),
+            "id": item.id,
+            "workspace_id": item.workspace_id,
+            "status": run.status if run else "idle",
+            "last_run_id": run.id if run else None,
+            "created_at": item.created_at,
+            "updated_at": item.updated_at,
+        }
+    )
+
+
+def enqueue(
+    ctx: Context, item: Transformation, trigger: TriggerMethod = TriggerMethod.on_demand
+) -> Run:
+    """Queue a run of the transformation: one task result per statement."""
+    run = Run(
+        workspace_id=item.workspace_id,
+        kind="transformation",
+        transformation_id=item.id,
+        job_name=item.name,
+        job_type="full",
+        trigger_method=trigger.value,
+        unicity=f"transformation:{item.id}",
+        max_attempts=item.max_attempts,
+        tasks_total=len(item.queries),
+        created_by=ctx.principal.user_id,
+    )
+    run.task_results = [
+        RunTask(task_id=f"{item.id}:{index}", position=index, query=query, table_name="")
+        for index, query in enumerate(item.queries)
+    ]
+    return ctx.queue.enqueue(ctx.session, run)
+
+
+def execute(ctx: Context, transformation_id: str) -> Run:
+    """Run a transformation now."""
+    ctx.principal.require_write()
+    return enqueue(ctx, get(ctx, transformation_id))
+
+
+def after_job(ctx: Context, job_id: str, loaded_task_ids: set[str]) -> list[Run]:
+    """Queue the transformations that follow a job that just completed."""
+    queued = []
+    for item in ctx.session.scalars(
+        select(Transformation).where(
+            Transformation.trigger_mode == "after_job",
+            Transformation.trigger_after_job_id == job_id,
+        )
+    ):
+        if item.trigger_tasks and not loaded_task_ids.intersection(item.trigger_tasks):
+            continue
+        try:
+            queued.append(enqueue(ctx, item, TriggerMethod.scheduled))
+        except Conflict:
+            continue  # already queued or running: it will see this job's data
+    return queued

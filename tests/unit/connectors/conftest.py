@@ -1,0 +1,91 @@
+"""The connectors every conformance test runs against, each on a fresh database in tmp_path."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from conveyor.connectors.base import TableRef, TableSchema, iterate_batches
+from conveyor.connectors.registry import open_connector
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """One connector configuration and what it can promise about types."""
+
+    name: str
+    url: Callable[[Path], str]
+    exact: bool = True  # every canonical Arrow type reads back as written
+    text: str | None = None  # "csv" or "json": values survive as text, types are inferred
+    keeps_empty_schema: bool = True  # an empty table still knows its columns
+
+    def open(self, tmp_path: Path) -> Any:
+        return open_connector(self.url(tmp_path))
+
+
+_names = itertools.count()
+
+FLAVORS = [
+    Flavor("sqlite", lambda p: f"sqlite:///{p}/db.sqlite"),
+    Flavor("duckdb", lambda p: f"duckdb:///{p}/db.duckdb"),
+    Flavor("memory", lambda p: f"memory://test{next(_names)}"),
+    Flavor("parquet", lambda p: f"file://{p}?format=parquet"),
+    Flavor("csv", lambda p: f"file://{p}?format=csv", exact=False, text="csv"),
+    Flavor("ndjson", lambda p: f"file://{p}?format=ndjson", False, "json", False),
+    Flavor("json", lambda p: f"file://{p}?format=json", False, "json", False),
+]
+
+
+@pytest.fixture(params=FLAVORS, ids=[f.name for f in FLAVORS])
+def flavor(request: pytest.FixtureRequest) -> Flavor:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def connector(flavor: Flavor, tmp_path: Path) -> Iterator[Any]:
+    conn = flavor.open(tmp_path)
+    yield conn
+    conn.close()
+
+
+def load(
+    conn: Any,
+    table: TableRef | str,
+    data: pa.Table,
+    primary_key: tuple[str, ...] = (),
+    batch_rows: int | None = None,
+) -> TableRef:
+    """Create a table and bulk-load `data` into it the way the engine does."""
+    ref = TableRef(table) if isinstance(table, str) else table
+    conn.create_table(ref, TableSchema.from_arrow(data.schema, primary_key))
+    writer = conn.open_writer(ref, data.schema)
+    for batch in data.to_batches(max_chunksize=batch_rows):
+        writer.write(batch)
+    writer.close()
+    return ref
+
+
+def select_all(conn: Any, table: TableRef | str, order_by: str | None = None) -> str:
+    """SELECT * FROM table [ORDER BY col], quoted for the connector's dialect."""
+    from sqlglot import exp
+
+    from conveyor.connectors import sql
+
+    ref = TableRef(table) if isinstance(table, str) else table
+    query = exp.select("*").from_(sql.table_expr(ref))
+    if order_by:
+        query = query.order_by(sql.column(order_by))
+    return query.sql(dialect=conn.dialect)
+
+
+def read_table(
+    conn: Any, table: TableRef | str, order_by: str | None = None, batch_size: int = 1000
+) -> pa.Table:
+    reader = conn.read(select_all(conn, table, order_by), batch_size)
+    return pa.Table.from_batches(list(iterate_batches(reader)), schema=reader.schema)

@@ -1,0 +1,84 @@
+"""DuckDB specifics: URLs, exact native types, keys, and SQL execution."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from conveyor.connectors.base import TableRef
+from conveyor.connectors.duckdb import DuckDBConnector, parse_url
+from conveyor.errors import ConfigurationError, InvalidInput
+from tests.unit.connectors.conftest import load, read_table
+
+
+def test_url_forms() -> None:
+    assert parse_url("duckdb:///rel.duckdb") == "rel.duckdb"
+    assert parse_url("duckdb:////abs/x.duckdb") == "/abs/x.duckdb"
+    assert parse_url("duckdb:///:memory:") == ":memory:"
+    with pytest.raises(InvalidInput):
+        parse_url("duckdb://host/x")
+
+
+def test_native_types_round_trip_exactly(tmp_path: Path) -> None:
+    conn = DuckDBConnector(f"duckdb:///{tmp_path}/x.duckdb")
+    data = pa.table(
+        {
+            "i8": pa.array([1, None], pa.int8()),
+            "u64": pa.array([2**64 - 1, 0], pa.uint64()),
+            "f32": pa.array([0.5, None], pa.float32()),
+            "s": pa.array([1, None], pa.timestamp("s")),
+            "ns": pa.array([1, None], pa.timestamp("ns")),
+            "nested": pa.array([[1, 2], None], pa.list_(pa.int64())),
+            "record": pa.array([{"a": 1, "b": "x"}, None]),
+        }
+    )
+    load(conn, "t", data)
+    result = read_table(conn, "t")
+    for field in data.schema:
+        assert result.column(field.name).equals(data.column(field.name)), field.name
+
+
+def test_wide_decimals_are_kept_as_exact_text(tmp_path: Path) -> None:
+    conn = DuckDBConnector(f"duckdb:///{tmp_path}/x.duckdb")
+    value = Decimal("1234567890123456789012345678901234567890.5")
+    load(conn, "t", pa.table({"d": pa.array([value], pa.decimal256(50, 1))}))
+    assert read_table(conn, "t").column("d").to_pylist() == [str(value)]
+
+
+def test_zoned_timestamps_read_back_in_utc(tmp_path: Path) -> None:
+    conn = DuckDBConnector(f"duckdb:///{tmp_path}/x.duckdb")
+    moment = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC)
+    load(conn, "t", pa.table({"at": pa.array([moment], pa.timestamp("us", "Europe/Paris"))}))
+    result = read_table(conn, "t")
+    assert result.schema.field("at").type == pa.timestamp("us", "UTC")
+    assert result.column("at").to_pylist() == [moment]
+
+
+def test_columns_and_execute(tmp_path: Path) -> None:
+    conn = DuckDBConnector(f"duckdb:///{tmp_path}/x.duckdb")
+    load(conn, "t", pa.table({"k": pa.array([1, 2, 3], pa.int64()), "v": ["a", "b", "c"]}), ("k",))
+    columns = conn.columns(TableRef("t"))
+    assert [(c.name, c.native_type, c.primary_key, c.nullable) for c in columns] == [
+        ("k", "BIGINT", True, False),
+        ("v", "VARCHAR", False, True),
+    ]
+    assert conn.execute('DELETE FROM "t" WHERE "k" > 1') == 2
+    assert conn.execute('CREATE VIEW "v" AS SELECT * FROM "t"') == -1
+    assert {(t.ref.name, t.kind) for t in conn.list_tables()} == {("t", "table"), ("v", "view")}
+
+
+def test_a_statement_is_not_a_query(tmp_path: Path) -> None:
+    conn = DuckDBConnector(f"duckdb:///{tmp_path}/x.duckdb")
+    with pytest.raises(ConfigurationError):
+        conn.read("SELEC nonsense", 10)
+
+
+def test_in_memory_database() -> None:
+    conn = DuckDBConnector("duckdb:///:memory:")
+    load(conn, "t", pa.table({"a": [1]}))
+    assert read_table(conn, "t").num_rows == 1
+    conn.close()
