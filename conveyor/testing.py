@@ -242,6 +242,10 @@ class MemoryConnector:
 
     def execute(self, sql_text: str) -> int:
         """Run one DuckDB statement over copies of the tables and keep what it changed."""
+        return self.execute_in_transaction([sql_text])[0]
+
+    def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
+        """Run DuckDB statements over copies of the tables; keep the result only if all pass."""
         with _LOCK:
             before = dict(self._tables)
             con = _session({})
@@ -256,12 +260,7 @@ class MemoryConnector:
                     source = sql.select_sql(TableRef("__conveyor_src"), None, "duckdb")
                     con.execute(f"CREATE TABLE {target} AS {source}")
                     con.unregister("__conveyor_src")
-                result = con.execute(sql_text)
-                description = result.description or []
-                count = -1
-                if len(description) == 1 and description[0][0] == "Count":
-                    row = result.fetchone()
-                    count = int(row[0]) if row else -1
+                counts = [_affected(con.execute(statement)) for statement in statements]
                 after = _export(con, before)
             except duckdb.Error as exc:
                 raise map_error(exc) from exc
@@ -269,7 +268,16 @@ class MemoryConnector:
                 con.close()
             self._tables.clear()
             self._tables.update(after)
-            return count
+            return counts
+
+
+def _affected(result: duckdb.DuckDBPyConnection) -> int:
+    """Rows a DuckDB statement changed, when it says (else -1)."""
+    description = result.description or []
+    if len(description) == 1 and description[0][0] == "Count":
+        row = result.fetchone()
+        return int(row[0]) if row else -1
+    return -1
 
 
 def _export(

@@ -200,10 +200,31 @@ class Mergeable(Protocol):
 
 @runtime_checkable
 class SqlExecutor(Protocol):
-    """A destination that runs arbitrary SQL (transformations)."""
+    """A destination that runs SQL the engine writes (modes, transformations).
+
+    The engine builds statements with sqlglot in the connector's `dialect`: merges,
+    deletes, history versions, schema changes, transformations.
+    """
+
+    dialect: str
 
     def execute(self, sql: str) -> int:
         """Run one statement; return the number of affected rows when known (else -1)."""
+
+    def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
+        """Run statements in one transaction, all or nothing; the rows each one affected."""
+
+
+@runtime_checkable
+class Partitionable(Protocol):
+    """A source that can split a plain table read into disjoint ranges read in parallel."""
+
+    def partitions(self, table: TableRef, sql: str, count: int) -> list[str]:
+        """Up to `count` SELECTs (same columns as `sql`) whose union is `sql`'s rows.
+
+        `sql` is `SELECT … FROM table` without WHERE; ranges are on the primary key or a
+        physical row address (ctid). One element means the table is not worth splitting.
+        """
 
 
 def iterate_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

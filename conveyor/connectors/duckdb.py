@@ -255,16 +255,25 @@ class DuckDBConnector:
         """Run one statement; return the rows it changed when DuckDB says (else -1)."""
         cur = self._cursor()
         try:
-            result = cur.execute(sql_text)
-            description = result.description or []
-            if len(description) == 1 and description[0][0] == "Count":
-                row = result.fetchone()
-                return int(row[0]) if row else -1
-            return -1
+            return _affected(cur.execute(sql_text))
         except duckdb.Error as exc:
             raise map_error(exc) from exc
         finally:
             cur.close()
+
+    def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
+        """Run statements in one transaction; the rows each changed (-1 when unknown)."""
+        cur = self._cursor()
+        counts: list[int] = []
+        try:
+            sql.run_in_transaction(
+                lambda text: counts.append(_affected(cur.execute(text))), statements
+            )
+        except duckdb.Error as exc:
+            raise map_error(exc) from exc
+        finally:
+            cur.close()
+        return counts[1:-1]  # without BEGIN and COMMIT
 
 
 def _ref(schema: str, name: str) -> TableRef:
@@ -327,3 +336,12 @@ class _Writer:
                 self._cur.execute("ROLLBACK")
             self._cur.close()
             self._cur = None
+
+
+def _affected(result: duckdb.DuckDBPyConnection) -> int:
+    """Rows a DuckDB statement changed, when it says (else -1)."""
+    description = result.description or []
+    if len(description) == 1 and description[0][0] == "Count":
+        row = result.fetchone()
+        return int(row[0]) if row else -1
+    return -1

@@ -349,8 +349,25 @@ class SQLiteConnector:
 
     def execute(self, sql_text: str) -> int:
         """Run one statement; return the rows it changed."""
-        self._query(sql_text, write=True)
-        return int(self._query("SELECT changes()")[0][0])
+        return self.execute_in_transaction([sql_text])[0]
+
+    def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
+        """Run statements in one (immediate) transaction; the rows each one changed."""
+        counts: list[int] = []
+        with self._lock, self._shared(write=True).cursor() as cur:
+
+            def run(text: str) -> None:
+                cur.execute(text)
+                if cur.description:
+                    cur.fetchall()
+                cur.execute("SELECT changes()")
+                counts.append(int(cur.fetchone()[0]))
+
+            try:
+                sql.run_in_transaction(run, statements, begin="BEGIN IMMEDIATE")
+            except Exception as exc:
+                raise map_error(exc) from exc
+        return counts[1 : 1 + len(statements)]
 
 
 class _Writer:

@@ -56,7 +56,7 @@ class BoundedChannel:
         """Producer side: no more batches; `error` is re-raised to the consumer."""
         with self._cond:
             self._done = True
-            self._error = error
+            self._error = self._error or error  # the first error wins
             self._cond.notify_all()
 
     def abort(self) -> None:
@@ -94,18 +94,41 @@ class BoundedChannel:
 
 def pump(source: Iterator[pa.RecordBatch], channel: BoundedChannel) -> threading.Thread:
     """Start a thread that moves batches from `source` into `channel`, then closes it."""
+    return pump_many([source], channel)[0]
 
-    def run() -> None:
+
+def pump_many(
+    sources: list[Iterator[pa.RecordBatch]], channel: BoundedChannel
+) -> list[threading.Thread]:
+    """One reader thread per source (parallel partitions); the channel closes after the last.
+
+    The first error stops the load: it is handed to the consumer, and the other readers
+    end when they next find the channel aborted.
+    """
+    remaining = [len(sources)]
+    lock = threading.Lock()
+
+    def run(source: Iterator[pa.RecordBatch]) -> None:
+        error: BaseException | None = None
         try:
             for batch in source:
                 channel.put(batch)
         except ChannelClosed:
-            channel.close()
+            pass
         except BaseException as exc:
-            channel.close(exc)
-        else:
+            error = exc
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if error is not None:
+            channel.close(error)
+        elif last:
             channel.close()
 
-    thread = threading.Thread(target=run, name="conveyor-reader", daemon=True)
-    thread.start()
-    return thread
+    threads = [
+        threading.Thread(target=run, args=(source,), name=f"conveyor-reader-{i}", daemon=True)
+        for i, source in enumerate(sources)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads

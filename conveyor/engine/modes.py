@@ -1,71 +1,521 @@
-"""How a planned task is loaded: the replication modes.
+"""Loading one table: read, stage, apply the mode in one destination transaction, checkpoint.
 
-Full refresh: stream into a staging table, then swap it in atomically — a reader of the
-destination sees the old table or the new one, never an empty or half-loaded one.
+    probe the query's schema → decide the mode → for each window:
+        stream rows into a staging table → apply (swap, or merge/append/history SQL in one
+        transaction, with deletes detected by key) → save the cursor
+
+The cursor is saved only after the destination committed, so a crash anywhere repeats
+at most one window and never leaves the cursor ahead of the data.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from conveyor.connectors.base import Estimable, Readable, TableRef, TableSchema, Writable
+import pyarrow as pa
+from sqlglot import exp
+
+from conveyor.connectors import sql
+from conveyor.connectors.base import (
+    Discoverable,
+    Estimable,
+    Partitionable,
+    Readable,
+    SqlExecutor,
+    TableRef,
+    TableSchema,
+    Writable,
+)
+from conveyor.domain import DeletionBehavior, RunJobType
+from conveyor.engine import cursor as cursors
+from conveyor.engine import faults, sqlgen
+from conveyor.engine.decide import Decision, Mode, decide
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.reporting import CancelToken, Reporter, TaskResult, raise_if_canceled
+from conveyor.engine.rewrite import RewriteExecutor
+from conveyor.engine.shape import Shape, declared_types, length_limit, wider
 from conveyor.engine.stream import copy_stream
+
+__all__ = ["Mode", "TaskContext", "replicate"]
 
 
 @dataclass
 class TaskContext:
-    """What a mode needs: the open ends, the run it belongs to, and where to report."""
+    """What loading one table needs: the open ends, the run, and where to report."""
 
     run_id: str
+    run_job_type: RunJobType
+    job_type: str
     source: Readable
     destination: Writable
     reporter: Reporter
     cancel: CancelToken
     result: TaskResult
+    started: dt.datetime
+    save: Callable[[dict[str, Any]], None]
+    open_source: Callable[[], Readable] | None = None
+    rows_before: int = field(default=0)
 
     def progress(self, rows: int, estimate: int | None) -> None:
         """Report rows moved so far for this task."""
-        self.result.rows_read = rows
-        self.result.rows_written = rows
+        self.result.rows_read = self.result.rows_written = self.rows_before + rows
         self.reporter.task_update(self.result, estimate)
 
+    def log(self, message: str, level: str = "info") -> None:
+        """A log line for this task."""
+        self.reporter.log(level, message, self.result.task_id)
 
-def estimate(source: Readable, table: TableRef) -> int | None:
-    """How many rows the source table holds, when the source can tell cheaply."""
+
+def _subquery(plan: TaskPlan) -> exp.Subquery:
+    return plan.statement.source_query().subquery("__conveyor_q")
+
+
+def _read_sql(plan: TaskPlan, dialect: str, decision: Decision, upper: Any = None) -> str:
+    """The source query, restricted to [lower, upper) on the check column when bounded."""
+    conditions = []
+    if decision.check is not None and decision.lower is not None:
+        column = exp.column(sql.identifier(decision.check))
+        conditions.append(
+            sqlgen.compare(column, ">=", decision.lower, decision.check_type, dialect)
+        )
+    if decision.check is not None and upper is not None:
+        column = exp.column(sql.identifier(decision.check))
+        conditions.append(sqlgen.compare(column, "<", upper, decision.check_type, dialect))
+    if not conditions:
+        return plan.source_sql(dialect)
+    return exp.select("*").from_(_subquery(plan)).where(exp.and_(*conditions)).sql(dialect=dialect)
+
+
+def _scalar(source: Readable, statement: str, arrow_type: pa.DataType | None = None) -> Any:
+    """The single value a query returns, as `arrow_type` (SQLite aggregates come back as text)."""
+    table = source.read(statement, 16).read_all()
+    if not table.num_rows:
+        return None
+    values = table.column(0)
+    if arrow_type is not None and values.type != arrow_type:
+        values = values.cast(arrow_type)
+    return values[0].as_py()
+
+
+def _probe(ctx: TaskContext, plan: TaskPlan) -> pa.Schema:
+    query = plan.statement.source_query().limit(0).sql(dialect=ctx.source.dialect)
+    return ctx.source.read(query, 1).schema
+
+
+def _source_keys(source: Readable, plan: TaskPlan, schema: pa.Schema) -> tuple[str, ...]:
+    if (
+        not isinstance(source, Discoverable)
+        or (plan.statement.select is not None
+        and not _is_star(plan))
+    ):
+        return ()
+    with contextlib.suppress(Exception):
+        keys = tuple(c.name for c in source.columns(plan.source_table) if c.primary_key)
+        if keys and all(k in schema.names for k in keys):
+            return keys
+    return ()
+
+
+def _is_star(plan: TaskPlan) -> bool:
+    select = plan.statement.select
+    return select is not None and any(isinstance(e, exp.Star) for e in select.expressions)
+
+
+def _target_columns(destination: Writable, target: TableRef) -> dict[str, Any]:
+    if isinstance(destination, Discoverable):
+        return {c.name: c for c in destination.columns(target)}
+    return {}
+
+
+def replicate(
+    ctx: TaskContext, plan: TaskPlan, state: dict[str, Any], force: Mode | None = None
+) -> dict[str, Any]:
+    """Load one table as this run's mode (or `force`) says; return the task state to keep."""
+    schema = _probe(ctx, plan)
+    target_exists = ctx.destination.table_exists(plan.target)
+    existing = _target_columns(ctx.destination, plan.target) if target_exists else {}
+    target_keys = tuple(n for n, c in existing.items() if c.primary_key)
+    if force is not None:
+        decision = Decision(force, tuple(plan.primary_key), None, None, None, False, False)
+    else:
+        source_keys = _source_keys(ctx.source, plan, schema)
+        decision = decide(
+            plan,
+            schema,
+            source_keys,
+            target_exists,
+            target_keys,
+            state,
+            ctx.run_job_type,
+            ctx.job_type,
+        )
+    settings = plan.settings
+    shape = Shape(
+        schema,
+        declared=declared_types(plan.statement.columns),
+        gmt=settings.use_gmt_datetime,
+        soft_delete=settings.deletion_behavior is DeletionBehavior.soft_delete
+        and bool(decision.keys)
+        and not settings.history_mode,
+        history_now=ctx.started if settings.history_mode else None,
+    )
+    if settings.auto_truncate_strings:
+        limits = {n: limit for n, (_, limit) in shape.declared.items() if limit}
+        limits.update(
+            {
+                n: lim
+                for n, c in existing.items()
+                if (lim := length_limit(c)) and n in shape.data_columns
+            }
+        )
+        shape.truncate_to = limits
+    ctx.log(
+        f"{plan.target}: {decision.mode.value} load"
+        + (f" from {decision.check} ≥ {decision.lower}" if decision.incremental else "")
+    )
+    if plan.target.schema:
+        ctx.destination.ensure_schema(plan.target.schema)
+    if decision.rebuild:
+        decision, state = _rebuild(ctx, plan, decision, shape, state, target_exists)
+    expected = _estimate(ctx.source, plan.source_table)
+    highest = cursors.RunningMax(decision.check)
+    bounds = _window_bounds(ctx, plan, decision)
+    windows = (
+        list(cursors.windows(bounds[0], bounds[1], settings))
+        if bounds
+        else [cursors.Window(decision.lower, None)]
+    )
+    for number, window in enumerate(windows, 1):
+        raise_if_canceled(ctx.cancel)
+        lower = (
+            cursors.later(window.start, highest.value)
+            if decision.incremental or decision.rebuild
+            else window.start
+        )
+        current = replace(decision, lower=lower)
+        last = number == len(windows)
+        _load(
+            ctx,
+            plan,
+            current,
+            shape,
+            window.end,
+            highest,
+            expected,
+            detect_deletes=last and decision.detect_deletes,
+        )
+        state = _checkpoint(ctx, state, decision, highest, done=last)
+        if len(windows) > 1:
+            ctx.log(
+                f"{plan.target}: window {number}/{len(windows)} committed (cursor {highest.value})"
+            )
+    return state
+
+
+def _rebuild(
+    ctx: TaskContext,
+    plan: TaskPlan,
+    decision: Decision,
+    shape: Shape,
+    state: dict[str, Any],
+    exists: bool,
+) -> tuple[Decision, dict[str, Any]]:
+    """A first or full load in windows goes straight into a fresh target, resumably.
+
+    The retry of the same run finds its own marker in the state and carries on from the
+    last committed window instead of starting over.
+    """
+    if state.get("rebuilding") == ctx.run_id and exists:
+        resumed_from = cursors.decode(state.get("cursor"))
+        ctx.log(f"{plan.target}: resuming the load from {resumed_from}")
+        return replace(decision, lower=cursors.later(decision.lower, resumed_from)), state
+    if exists:
+        ctx.destination.drop_table(plan.target)
+    ctx.destination.create_table(plan.target, _layout(shape, decision))
+    return decision, {**state, "rebuilding": ctx.run_id}
+
+
+def _window_bounds(ctx: TaskContext, plan: TaskPlan, decision: Decision) -> tuple[Any, Any] | None:
+    if (
+        plan.settings.replicate_interval is None
+        or decision.check is None
+        or decision.mode is Mode.full
+    ):
+        return None
+    column = exp.column(sql.identifier(decision.check))
+    subquery = _subquery(plan)
+    dialect = ctx.source.dialect
+    stop = _scalar(
+        ctx.source,
+        exp.select(exp.Max(this=column)).from_(subquery).sql(dialect=dialect),
+        decision.check_type,
+    )
+    start = decision.lower
+    if start is None:
+        start = _scalar(
+            ctx.source,
+            exp.select(exp.Min(this=column)).from_(subquery).sql(dialect=dialect),
+            decision.check_type,
+        )
+    return (start, stop) if stop is not None else None
+
+
+def _checkpoint(
+    ctx: TaskContext,
+    state: dict[str, Any],
+    decision: Decision,
+    highest: cursors.RunningMax,
+    done: bool,
+) -> dict[str, Any]:
+    new_state = dict(state)
+    if decision.check is not None:
+        new_state["check_column"] = decision.check
+        if highest.value is not None:
+            new_state["cursor"] = cursors.encode(highest.value)
+    else:
+        new_state.pop("cursor", None)
+        new_state.pop("check_column", None)
+    if done:
+        new_state.pop("rebuilding", None)
+    ctx.save(new_state)
+    faults.point("after_cursor")
+    return new_state
+
+
+def _estimate(source: Readable, table: TableRef) -> int | None:
     if isinstance(source, Estimable):
         with contextlib.suppress(Exception):
             return source.estimate_rows(table)
     return None
 
 
-def full_refresh(ctx: TaskContext, plan: TaskPlan) -> None:
-    """Copy everything the query returns into a fresh table and swap it in."""
-    expected = estimate(ctx.source, plan.source_table)
-    reader = ctx.source.read(plan.source_sql(ctx.source.dialect), plan.batch_rows)
-    layout = TableSchema.from_arrow(reader.schema, plan.primary_key)
+def _layout(shape: Shape, decision: Decision) -> TableSchema:
+    keys = () if shape.history_now is not None else decision.keys
+    return TableSchema.from_arrow(shape.schema, keys)
+
+
+def _load(
+    ctx: TaskContext,
+    plan: TaskPlan,
+    decision: Decision,
+    shape: Shape,
+    upper: Any,
+    highest: cursors.RunningMax,
+    expected: int | None,
+    detect_deletes: bool,
+) -> None:
     staging = plan.staging(ctx.run_id)
-    if plan.target.schema:
-        ctx.destination.ensure_schema(plan.target.schema)
-    ctx.destination.drop_table(staging)
-    ctx.destination.create_table(staging, layout)
+    keys_table = staging.with_name(staging.name + "_keys")
+    destination = ctx.destination
+    destination.drop_table(staging)
+    destination.create_table(staging, _layout(shape, decision))
     try:
+        moved = _stream(ctx, plan, decision, shape, staging, upper, highest, expected)
+        faults.point("after_staging")
+        if detect_deletes:
+            _stage_keys(ctx, plan, decision, keys_table)
+        raise_if_canceled(ctx.cancel)
+        faults.point("before_apply")
+        deleted = _apply(
+            ctx, plan, decision, shape, staging, keys_table if detect_deletes else None
+        )
+        faults.point("after_apply")
+    finally:
+        for table in (staging, keys_table):
+            with contextlib.suppress(Exception):
+                destination.drop_table(table)
+    ctx.rows_before += moved
+    ctx.result.rows_deleted += deleted
+    verbs = {
+        Mode.full: "replaced with",
+        Mode.merge: "merged",
+        Mode.append: "appended",
+        Mode.history: "versioned",
+    }
+    gone = f"; {deleted:,} rows gone from the source" if deleted else ""
+    ctx.log(f"{plan.target}: {verbs[decision.mode]} {moved:,} rows{gone}")
+
+
+def _stream(
+    ctx: TaskContext,
+    plan: TaskPlan,
+    decision: Decision,
+    shape: Shape,
+    staging: TableRef,
+    upper: Any,
+    highest: cursors.RunningMax,
+    expected: int | None,
+) -> int:
+    def observe(batch: pa.RecordBatch) -> pa.RecordBatch:
+        highest.update(batch)
+        return shape.transform(batch)
+
+    with contextlib.ExitStack() as opened:
+        readers = _readers(ctx, plan, decision, upper, opened)
         stats = copy_stream(
-            reader,
+            readers,
             ctx.destination,
             staging,
             ctx.cancel,
             on_progress=lambda rows: ctx.progress(rows, expected),
             batch_rows=plan.batch_rows,
+            transform=observe,
+            schema=shape.schema,
         )
-        raise_if_canceled(ctx.cancel)
-        ctx.destination.replace_table(staging, plan.target)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            ctx.destination.drop_table(staging)
-        raise
-    ctx.result.rows_read = ctx.result.rows_written = stats.rows
-    ctx.result.bytes_written = stats.bytes_written
-    ctx.reporter.log("info", f"{plan.target}: replaced with {stats.rows:,} rows", plan.task.id)
+    ctx.result.bytes_written += stats.bytes_written
+    return stats.rows
+
+
+def _readers(
+    ctx: TaskContext, plan: TaskPlan, decision: Decision, upper: Any, opened: contextlib.ExitStack
+) -> list[pa.RecordBatchReader]:
+    """One reader, or one per partition (each on its own connection) for a plain full read."""
+    statement = _read_sql(plan, ctx.source.dialect, decision, upper)
+    plain = decision.lower is None and upper is None and plan.statement.select is None
+    workers = plan.settings.worker_pool
+    if (
+        plain
+        and workers > 1
+        and isinstance(ctx.source, Partitionable)
+        and ctx.open_source is not None
+    ):
+        parts = ctx.source.partitions(plan.source_table, statement, workers)
+        if len(parts) > 1:
+            ctx.log(f"{plan.source_table}: reading {len(parts)} partitions in parallel")
+            readers = []
+            for part in parts:
+                connection = ctx.open_source()
+                opened.callback(connection.close)  # type: ignore[attr-defined]
+                readers.append(connection.read(part, plan.batch_rows))
+            return readers
+    return [ctx.source.read(statement, plan.batch_rows)]
+
+
+def _stage_keys(ctx: TaskContext, plan: TaskPlan, decision: Decision, keys_table: TableRef) -> None:
+    """Stage every key the source has now, to find the rows it no longer has."""
+    dialect = ctx.source.dialect
+    keys_sql = (
+        exp.select(*(exp.column(sql.identifier(k)) for k in decision.keys))
+        .from_(_subquery(plan))
+        .sql(dialect=dialect)
+    )
+    reader = ctx.source.read(keys_sql, plan.batch_rows)
+    ctx.destination.drop_table(keys_table)
+    ctx.destination.create_table(keys_table, TableSchema.from_arrow(reader.schema))
+    copy_stream(
+        [reader],
+        ctx.destination,
+        keys_table,
+        ctx.cancel,
+        on_progress=lambda _: None,
+        batch_rows=plan.batch_rows,
+    )
+
+
+def _executor(
+    ctx: TaskContext,
+    plan: TaskPlan,
+    helpers: list[TableRef],
+    staging: TableRef,
+    keys: tuple[str, ...],
+) -> SqlExecutor:
+    if isinstance(ctx.destination, SqlExecutor):
+        return ctx.destination
+    return RewriteExecutor(ctx.destination, plan.target, helpers, staging, keys)
+
+
+def _apply(
+    ctx: TaskContext,
+    plan: TaskPlan,
+    decision: Decision,
+    shape: Shape,
+    staging: TableRef,
+    keys_table: TableRef | None,
+) -> int:
+    """Make the staged rows part of the target, in one transaction; rows deleted."""
+    destination, target = ctx.destination, plan.target
+    exists = destination.table_exists(target)
+    if decision.mode is Mode.full and not (
+        exists and plan.settings.truncate_table_data and not plan.settings.drop_table
+    ):
+        destination.replace_table(staging, target)
+        return 0
+    helpers = [staging] + ([keys_table] if keys_table else [])
+    executor = _executor(ctx, plan, helpers, staging, () if shape.history_now else decision.keys)
+    dialect = executor.dialect
+    statements, columns = _schema_changes(ctx, plan, shape, dialect)
+    if plan.settings.truncate_table_data or decision.mode is Mode.full:
+        statements.append(sqlgen.delete_all(target, dialect))
+    if decision.mode in (Mode.merge,) and decision.keys:
+        statements.append(sqlgen.delete_matching(staging, target, decision.keys, dialect))
+    if (
+        decision.mode is Mode.append
+        and decision.lower is not None
+        and decision.check
+        and not plan.settings.truncate_table_data
+    ):
+        statements.append(
+            sqlgen.delete_window(
+                target, decision.check, decision.lower, decision.check_type, dialect
+            )
+        )  # type: ignore[arg-type]
+    if decision.mode is Mode.history:
+        compared = [c for c in shape.data_columns if c not in decision.keys and c in columns]
+        statements.append(
+            sqlgen.close_changed(staging, target, decision.keys, compared, ctx.started, dialect)
+        )
+        statements.append(
+            sqlgen.insert_new_versions(staging, target, decision.keys, columns, dialect)
+        )
+    else:
+        statements.append(sqlgen.insert_from(staging, target, columns, dialect))
+    deletion_at = len(statements)
+    if keys_table is not None:
+        behaviour = plan.settings.deletion_behavior
+        if shape.history_now is not None:
+            statements.append(
+                sqlgen.close_missing(target, keys_table, decision.keys, ctx.started, dialect)
+            )
+        elif behaviour is DeletionBehavior.soft_delete:
+            statements.append(sqlgen.flag_missing(target, keys_table, decision.keys, dialect))
+        else:
+            statements.append(sqlgen.delete_missing(target, keys_table, decision.keys, dialect))
+    counts = executor.execute_in_transaction(statements)
+    return (
+        max(0, counts[deletion_at]) if keys_table is not None and len(counts) > deletion_at else 0
+    )
+
+
+def _schema_changes(
+    ctx: TaskContext, plan: TaskPlan, shape: Shape, dialect: str
+) -> tuple[list[str], list[str]]:
+    """ALTER statements that let the target hold the staged columns, and the columns to insert."""
+    existing = _target_columns(ctx.destination, plan.target)
+    statements: list[str] = []
+    columns: list[str] = []
+    for column in shape.schema:
+        current = existing.get(column.name)
+        if current is None:
+            if not plan.settings.alter_schema:
+                continue
+            statements.append(
+                sqlgen.add_column(
+                    plan.target, column.name, sql.column_type(column.type, dialect), dialect
+                )
+            )
+            ctx.log(f"{plan.target}: new column {column.name} ({column.type})")
+        elif (
+            plan.settings.alter_schema and (widened := wider(column.type, current.type)) is not None
+        ):
+            change = sqlgen.widen_column(
+                plan.target, column.name, sql.column_type(widened, dialect), dialect
+            )
+            if change:
+                statements.append(change)
+                ctx.log(f"{plan.target}: column {column.name} widened to {widened}")
+        columns.append(column.name)
+    return statements, columns

@@ -60,8 +60,14 @@ def destination_table(name: str, settings: EngineSettings, schema: str | None = 
 
 def plan_task(task: TaskSpec, job_settings: EngineSettings) -> TaskPlan:
     """Plan a single-table task (`REPLICATE [t] …`)."""
-    statement = parse(task.query)
-    assert statement.target is not None, "REPLICATE ALL is expanded by plan_all"
+    return plan_statement(task, parse(task.query), job_settings)
+
+
+def plan_statement(
+    task: TaskSpec, statement: ReplicateStatement, job_settings: EngineSettings
+) -> TaskPlan:
+    """Plan the copy a single-table statement describes."""
+    assert statement.target is not None, "REPLICATE ALL is expanded table by table"
     settings = effective_settings(job_settings, statement.options)
     assert statement.source_table is not None
     return TaskPlan(

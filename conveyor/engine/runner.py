@@ -1,4 +1,4 @@
-"""The run lifecycle: open both ends, run each task, close — one readable function.
+"""The run lifecycle: hook, open both ends, run each task, close — one readable function.
 
 Each kind of exception maps to exactly one final status:
 
@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextlib
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from conveyor.connectors.base import Connector, Readable, Writable
+from conveyor.connectors.base import Connector, Readable, SqlExecutor, Writable
 from conveyor.connectors.registry import open_connector
 from conveyor.crypto import REDACTOR
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
-from conveyor.engine.modes import TaskContext, full_refresh
-from conveyor.engine.planner import plan_task
+from conveyor.engine.modes import TaskContext
 from conveyor.engine.reporting import (
     CancelToken,
     Reporter,
@@ -29,31 +29,33 @@ from conveyor.engine.reporting import (
     raise_if_canceled,
 )
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
+from conveyor.engine.tasks import run_task
 from conveyor.errors import ConfigurationError, ConveyorError, RunCanceled, RunSuspended
 
 Opener = Callable[[str, dict[str, Any]], Connector]
 
 
 def execute(
-    spec: RunSpec,
-    reporter: Reporter,
-    cancel: CancelToken,
-    opener: Opener = open_connector,
+    spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Opener = open_connector
 ) -> RunOutcome:
     """Execute every task of a run and say how it ended; never raises."""
     results = [TaskResult(task.id, task.position) for task in spec.tasks]
     try:
         raise_if_canceled(cancel)
-        with (
-            _open(spec.source, "source", opener) as source,
-            _open(spec.destination, "destination", opener) as destination,
+        _pre_job_hook(spec, reporter)
+        if spec.kind == "transformation":
+            _transform(spec, results, reporter, cancel, opener)
+        elif (
+            spec.settings.enable_parallel_processing
+            and spec.settings.worker_pool > 1
+            and len(spec.tasks) > 1
         ):
-            readable = _require(source, Readable, "source", "read")
-            writable = _require(destination, Writable, "destination", "write")
-            for task, result in zip(spec.tasks, results, strict=True):
-                raise_if_canceled(cancel)
-                ctx = TaskContext(spec.run_id, readable, writable, reporter, cancel, result)
-                _run_task(ctx, task, spec)
+            _replicate_parallel(spec, results, reporter, cancel, opener)
+        else:
+            with _ends(spec, opener) as (source, destination):
+                for task, result in zip(spec.tasks, results, strict=True):
+                    raise_if_canceled(cancel)
+                    _run_task(spec, task, result, source, destination, reporter, cancel, opener)
         failed = [r for r in results if r.status is TaskRunStatus.error]
         if failed:
             summary = "; ".join(f"task {r.position}: {r.error}" for r in failed)
@@ -66,9 +68,11 @@ def execute(
             "info", f"run completed: {sum(r.rows_written for r in results):,} rows written"
         )
         return RunOutcome(RunStatus.completed, tasks=results)
-    except RunCanceled:
+    except RunCanceled as exc:
         _close_open_tasks(results, TaskRunStatus.canceled, reporter)
-        reporter.log("warning", "run canceled")
+        reporter.log(
+            "warning", f"run canceled{': ' + exc.message if exc.message != exc.title else ''}"
+        )
         return RunOutcome(RunStatus.canceled, tasks=results)
     except RunSuspended as exc:
         _close_open_tasks(results, TaskRunStatus.pending, reporter)
@@ -84,41 +88,176 @@ def execute(
         return RunOutcome(RunStatus.error, message, retryable=True, tasks=results)
 
 
-def _run_task(ctx: TaskContext, task: TaskSpec, spec: RunSpec) -> None:
+def _run_task(
+    spec: RunSpec,
+    task: TaskSpec,
+    result: TaskResult,
+    source: Readable,
+    destination: Writable,
+    reporter: Reporter,
+    cancel: CancelToken,
+    opener: Opener,
+) -> None:
     """Run one task; its failure fails the run unless continue_on_error is set."""
-    result = ctx.result
-    result.status = TaskRunStatus.running
-    result.started_at = utcnow()
+    result.status, result.started_at = TaskRunStatus.running, utcnow()
+    reporter.task_update(result)
+    reporter.log("info", f"task {task.position}: {task.query}", task.id)
+    ctx = TaskContext(
+        run_id=spec.run_id,
+        run_job_type=spec.run_job_type,
+        job_type=spec.job_type,
+        source=source,
+        destination=destination,
+        reporter=reporter,
+        cancel=cancel,
+        result=result,
+        started=utcnow(),
+        save=lambda state: reporter.save_state(task.id, state),
+        open_source=_source_opener(spec.source, opener),
+    )
     try:
-        plan = plan_task(task, spec.settings)
-        result.table = str(plan.target)
-        ctx.reporter.task_update(result)
-        ctx.reporter.log("info", f"task {task.position}: {task.query}", task.id)
-        full_refresh(ctx, plan)
+        run_task(ctx, task, spec)
     except (RunCanceled, RunSuspended):
         raise
     except Exception as exc:
-        result.status = TaskRunStatus.error
-        result.error = REDACTOR.redact(
-            exc.message if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
-        )
-        result.completed_at = utcnow()
-        ctx.reporter.task_update(result)
-        ctx.reporter.log("error", f"task {task.position} failed: {result.error}", task.id)
+        _fail(result, exc, reporter, task)
         if not spec.settings.continue_on_error:
             raise
         return
-    result.status = TaskRunStatus.completed
-    result.completed_at = utcnow()
-    ctx.reporter.task_update(result)
+    result.status, result.completed_at = TaskRunStatus.completed, utcnow()
+    reporter.task_update(result)
+
+
+def _source_opener(endpoint: Endpoint | None, opener: Opener) -> Callable[[], Readable] | None:
+    """Opens more connections to the source (parallel partition reads)."""
+    if endpoint is None:
+        return None
+    return lambda: _require(opener(endpoint.url, endpoint.options), Readable, "source", "read")  # type: ignore[no-any-return]
+
+
+def _fail(result: TaskResult, exc: Exception, reporter: Reporter, task: TaskSpec) -> None:
+    text = exc.message if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
+    result.status, result.error, result.completed_at = (
+        TaskRunStatus.error,
+        REDACTOR.redact(text),
+        utcnow(),
+    )
+    reporter.task_update(result)
+    reporter.log("error", f"task {task.position} failed: {result.error}", task.id)
+
+
+def _replicate_parallel(
+    spec: RunSpec,
+    results: list[TaskResult],
+    reporter: Reporter,
+    cancel: CancelToken,
+    opener: Opener,
+) -> None:
+    """Tasks side by side, `worker_pool` at a time, each with its own connections."""
+    reporter.log("info", f"running {len(spec.tasks)} tasks, {spec.settings.worker_pool} at a time")
+
+    def one(task: TaskSpec, result: TaskResult) -> None:
+        raise_if_canceled(cancel)
+        with _ends(spec, opener) as (source, destination):
+            _run_task(spec, task, result, source, destination, reporter, cancel, opener)
+
+    with ThreadPoolExecutor(
+        max_workers=spec.settings.worker_pool, thread_name_prefix="conveyor-task"
+    ) as pool:
+        futures = [
+            pool.submit(one, task, result) for task, result in zip(spec.tasks, results, strict=True)
+        ]
+        errors = [f.exception() for f in futures]
+    for error in errors:  # cancelation first, then the first failure, as in sequential runs
+        if isinstance(error, RunCanceled | RunSuspended):
+            raise error
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def _transform(
+    spec: RunSpec,
+    results: list[TaskResult],
+    reporter: Reporter,
+    cancel: CancelToken,
+    opener: Opener,
+) -> None:
+    """A transformation: its SQL statements in order on the destination."""
+    with _open(spec.destination, "destination", opener) as connector:
+        executor = _require(connector, SqlExecutor, "destination", "run SQL")
+        for task, result in zip(spec.tasks, results, strict=True):
+            raise_if_canceled(cancel)
+            result.status, result.started_at = TaskRunStatus.running, utcnow()
+            reporter.task_update(result)
+            try:
+                affected = executor.execute(task.query)
+            except Exception as exc:
+                _fail(result, exc, reporter, task)
+                if not spec.settings.continue_on_error:
+                    raise
+                continue
+            result.rows_written = max(0, affected)
+            result.status, result.completed_at = TaskRunStatus.completed, utcnow()
+            reporter.task_update(result)
+            reporter.log(
+                "info",
+                f"statement {task.position}: {affected if affected >= 0 else 'done'} rows",
+                task.id,
+            )
+
+
+def _pre_job_hook(spec: RunSpec, reporter: Reporter) -> None:
+    """Call the pre-job event; an answer of {"cancel": true} cancels the run."""
+    hook = spec.extra.get("pre_job_event")
+    if not hook:
+        return
+    from conveyor.webhooks import deliver
+
+    payload = {
+        "event": "pre_job",
+        "job_id": spec.job_id,
+        "job_name": spec.job_name,
+        "run_id": spec.run_id,
+    }
+    try:
+        response = deliver(
+            hook["url"], "job.starting", payload, hook.get("secret"), hook.get("timeout", 10.0)
+        )
+    except Exception as exc:
+        raise ConfigurationError(f"the pre-job event failed: {REDACTOR.redact(str(exc))}") from exc
+    reporter.log("info", f"pre-job event answered {response.status_code}")
+    with contextlib.suppress(ValueError):
+        answer = response.json()
+        if isinstance(answer, dict) and answer.get("cancel") is True:
+            raise RunCanceled(
+                f"the pre-job event canceled the run{': ' + str(answer['reason']) if answer.get('reason') else ''}"
+            )
 
 
 def _close_open_tasks(results: list[TaskResult], status: TaskRunStatus, reporter: Reporter) -> None:
     for result in results:
         if result.status in (TaskRunStatus.running, TaskRunStatus.pending):
-            result.status = status
-            result.completed_at = utcnow()
+            result.status, result.completed_at = status, utcnow()
             reporter.task_update(result)
+
+
+@contextlib.contextmanager
+def _ends(spec: RunSpec, opener: Opener) -> Iterator[tuple[Readable, Writable]]:
+    """The source and the destination (an export job's destination is its artifact folder)."""
+    destination = spec.destination
+    if destination is None and spec.export_format and spec.artifacts_dir:
+        destination = Endpoint(
+            f"file://{spec.artifacts_dir}?format={spec.export_format}", name="artifacts"
+        )
+    with (
+        _open(spec.source, "source", opener) as source,
+        _open(destination, "destination", opener) as target,
+    ):
+        yield (
+            _require(source, Readable, "source", "read"),
+            _require(target, Writable, "destination", "write"),
+        )
 
 
 @contextlib.contextmanager
@@ -135,5 +274,5 @@ def _open(endpoint: Endpoint | None, role: str, opener: Opener) -> Iterator[Conn
 
 def _require(connector: Connector, capability: type, role: str, verb: str) -> Any:
     if not isinstance(connector, capability):
-        raise ConfigurationError(f"the {role} connection cannot {verb} tables")
+        raise ConfigurationError(f"the {role} connection cannot {verb}")
     return connector

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from conveyor.connectors.base import Readable, TableRef, Writable, iterate_batches
-from conveyor.engine.channel import BoundedChannel, pump
+from conveyor.connectors.base import TableRef, Writable, iterate_batches
+from conveyor.engine.channel import BoundedChannel, pump_many
 from conveyor.engine.reporting import CancelToken, raise_if_canceled
 
 PROGRESS_EVERY_SECONDS = 0.5
@@ -27,19 +27,15 @@ class StreamStats:
     bytes_written: int = 0
 
 
-def open_read(source: Readable, sql: str, batch_rows: int) -> pa.RecordBatchReader:
-    """Start reading a query; the reader's schema is known before any row is moved."""
-    return source.read(sql, batch_rows)
-
-
 def copy_stream(
-    reader: pa.RecordBatchReader,
+    readers: list[pa.RecordBatchReader],
     destination: Writable,
     table: TableRef,
     cancel: CancelToken,
     on_progress: Callable[[int], None],
     batch_rows: int,
     transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+    schema: pa.Schema | None = None,
     max_bytes: int = 64 * 1024 * 1024,
 ) -> StreamStats:
     """Append every batch of `reader` to `table`; return rows and bytes written.
@@ -47,9 +43,9 @@ def copy_stream(
     The channel holds at most four batches (and `max_bytes`), so reading runs ahead of
     writing by a bounded amount and memory stays flat.
     """
-    channel = BoundedChannel(max_rows=4 * batch_rows, max_bytes=max_bytes)
-    thread = pump(iterate_batches(reader), channel)
-    writer = destination.open_writer(table, _target_schema(reader.schema, transform))
+    channel = BoundedChannel(max_rows=4 * batch_rows * len(readers), max_bytes=max_bytes)
+    threads = pump_many([iterate_batches(r) for r in readers], channel)
+    writer = destination.open_writer(table, schema or readers[0].schema)
     stats = StreamStats()
     last_report = time.monotonic()
     try:
@@ -69,14 +65,7 @@ def copy_stream(
         writer.abort()
         raise
     finally:
-        thread.join(timeout=5)
+        for thread in threads:
+            thread.join(timeout=5)
     on_progress(stats.rows)
     return stats
-
-
-def _target_schema(
-    schema: pa.Schema, transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None
-) -> pa.Schema:
-    if transform is None:
-        return schema
-    return transform(pa.RecordBatch.from_pylist([], schema=schema)).schema

@@ -7,6 +7,7 @@ run into the plain values the engine executes.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -230,6 +231,7 @@ def spec_builder(
                 attempt=run.attempt,
                 export_format=job.export_format,
                 artifacts_dir=str(Path(settings.files_dir) / run.id),
+                extra={"pre_job_event": job.notifications.get("pre_job_event")},
             )
 
     return build
@@ -279,3 +281,22 @@ async def wait_until_final(factory: sessionmaker[Session], run_id: str, timeout:
             return False
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, 0.5)
+
+
+def job_logs(ctx: Context, job_id: str, since: dt.datetime) -> list[tuple[Run, list[RunLog]]]:
+    """The log lines of a job's runs created since `since`, oldest run first."""
+    job = jobs.get(ctx, job_id)
+    chosen = list(
+        ctx.session.scalars(
+            select(Run)
+            .where(Run.job_id == job.id, Run.created_at >= since)
+            .order_by(Run.created_at, Run.id)
+        )
+    )
+    lines: dict[str, list[RunLog]] = {run.id: [] for run in chosen}
+    if chosen:
+        for line in ctx.session.scalars(
+            select(RunLog).where(RunLog.run_id.in_(list(lines))).order_by(RunLog.id)
+        ):
+            lines[line.run_id].append(line)
+    return [(run, lines[run.id]) for run in chosen]

@@ -1,0 +1,101 @@
+"""SQL modes on destinations that cannot run SQL (files): apply, then rewrite the table.
+
+The tables a statement list touches are copied into a scratch DuckDB database, the
+statements (in DuckDB's dialect) run there in one transaction, and the changed target
+is streamed back through a staging table and swapped in — so merges, deletes and
+history work on a folder of Parquet files exactly as on a database, atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+
+from conveyor.connectors import sql
+from conveyor.connectors.base import Readable, TableRef, TableSchema, Writable
+
+BATCH_ROWS = 65_536
+
+
+class RewriteExecutor:
+    """Runs the engine's SQL against `target` (and helper tables) of a file-like destination."""
+
+    dialect = "duckdb"
+
+    def __init__(
+        self,
+        destination: Writable,
+        target: TableRef,
+        helpers: Sequence[TableRef],
+        staging: TableRef,
+        primary_key: Sequence[str] = (),
+    ) -> None:
+        if not isinstance(destination, Readable):
+            raise TypeError("a rewritten destination must be readable")
+        self.destination = destination
+        self.reader: Readable = destination
+        self.target = target
+        self.helpers = list(helpers)
+        self.staging = staging
+        self.primary_key = tuple(primary_key)
+
+    def execute(self, statement: str) -> int:
+        """Run one statement (and rewrite the target)."""
+        return self.execute_in_transaction([statement])[0]
+
+    def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
+        """Run the statements on copies, then swap the changed target in."""
+        with tempfile.TemporaryDirectory(prefix="conveyor-rewrite-") as scratch:
+            con = duckdb.connect(str(Path(scratch) / "rewrite.duckdb"))
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                for table in [self.target, *self.helpers]:
+                    self._load(con, table)
+                con.execute("BEGIN")
+                counts = []
+                for statement in statements:
+                    result = con.execute(statement)
+                    description = result.description or []
+                    counts.append(
+                        int(result.fetchone()[0])
+                        if len(description) == 1 and description[0][0] == "Count"
+                        else -1
+                    )  # type: ignore[index]
+                con.execute("COMMIT")
+                self._write_back(con)
+            finally:
+                con.close()
+        return counts
+
+    def _load(self, con: duckdb.DuckDBPyConnection, table: TableRef) -> None:
+        name = sql.quote(table.name, "duckdb")
+        if not self.reader.table_exists(table):
+            return
+        reader = self.reader.read(sql.select_sql(table, None, self.reader.dialect), BATCH_ROWS)
+        con.register("__conveyor_incoming", reader)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM __conveyor_incoming")  # noqa: S608 - quoted name
+        con.unregister("__conveyor_incoming")
+
+    def _write_back(self, con: duckdb.DuckDBPyConnection) -> None:
+        name = sql.quote(self.target.name, "duckdb")
+        reader = con.sql(f"SELECT * FROM {name}").to_arrow_reader(BATCH_ROWS)  # noqa: S608
+        staging = self.staging.with_name(self.staging.name + "_rw")
+        self.destination.drop_table(staging)
+        self.destination.create_table(
+            staging, TableSchema.from_arrow(reader.schema, self.primary_key)
+        )
+        writer = self.destination.open_writer(staging, reader.schema)
+        try:
+            for batch in reader:
+                writer.write(batch)
+            writer.close()
+            self.destination.replace_table(staging, self.target)
+        except BaseException:
+            writer.abort()
+            with contextlib.suppress(Exception):
+                self.destination.drop_table(staging)
+            raise

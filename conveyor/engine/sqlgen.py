@@ -1,0 +1,243 @@
+"""The SQL of the replication modes, built with sqlglot for each destination's dialect.
+
+Merges, deletes of rows gone from the source, soft deletes, history versions and
+window replacement are all a few portable statements run in one transaction on the
+destination. Names are quoted by sqlglot; values are typed literals, never pasted text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from conveyor.connectors import sql
+from conveyor.connectors.base import TableRef
+
+DELETED = "_conveyor_deleted"
+ACTIVE = "_conveyor_active"
+START = "_conveyor_start"
+END = "_conveyor_end"
+HISTORY_COLUMNS = (ACTIVE, START, END)
+STAGED = "__conveyor_staged"
+KEYS = "__conveyor_keys"
+
+
+def literal(value: Any, dialect: str) -> exp.Expr:
+    """A typed SQL literal for a cursor or timestamp value in `dialect`.
+
+    SQLite has no timestamp type: its timestamps are ISO text, compared as text, so the
+    literal is text in the form the SQLite connector writes.
+    """
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float | decimal.Decimal):
+        return exp.Literal.number(str(value))
+    if isinstance(value, dt.datetime):
+        zoned = value.tzinfo is not None
+        if zoned:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        text = value.isoformat(sep="T" if dialect == "sqlite" else " ", timespec="microseconds")
+        if dialect == "sqlite":
+            return exp.Literal.string(text)
+        if zoned and dialect != "mysql":
+            return exp.cast(exp.Literal.string(text + "+00:00"), "TIMESTAMPTZ")
+        return exp.cast(exp.Literal.string(text), "TIMESTAMP")
+    if isinstance(value, dt.date):
+        if dialect == "sqlite":
+            return exp.Literal.string(value.isoformat())
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    return exp.Literal.string(str(value))
+
+
+def comparable(column: exp.Expr, arrow_type: pa.DataType | None, dialect: str) -> exp.Expr:
+    """A column as it compares with `literal`: SQLite's text timestamps through julianday()."""
+    if (
+        dialect == "sqlite"
+        and arrow_type is not None
+        and (pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type))
+    ):
+        return exp.func("julianday", column)
+    return column
+
+
+def compare(
+    column: exp.Expr, op: str, value: Any, arrow_type: pa.DataType | None, dialect: str
+) -> exp.Expr:
+    """`column <op> value` with both sides comparable in `dialect` (op: >=, >, <)."""
+    left = comparable(column, arrow_type, dialect)
+    right: exp.Expr = literal(value, dialect)
+    if left is not column:
+        right = exp.func("julianday", right)
+    kinds = {">=": exp.GTE, ">": exp.GT, "<": exp.LT, "<=": exp.LTE}
+    return kinds[op](this=left, expression=right)
+
+
+def _keys_match(keys: Sequence[str], left: TableRef | str, right: TableRef | str) -> exp.Expr:
+    return exp.and_(
+        *(exp.EQ(this=sql.column(k, left), expression=sql.column(k, right)) for k in keys)
+    )
+
+
+def insert_from(
+    staging: TableRef,
+    target: TableRef,
+    columns: Sequence[str],
+    dialect: str,
+    extra: dict[str, exp.Expr] | None = None,
+    where: exp.Expr | None = None,
+) -> str:
+    """INSERT INTO target (cols, extra…) SELECT cols, extra values FROM staging [WHERE …]."""
+    extra = extra or {}
+    select = exp.select(
+        *(sql.column(c, STAGED) for c in columns),
+        *(exp.alias_(v, k, quoted=True) for k, v in extra.items()),
+    ).from_(sql.table_expr(staging, STAGED))
+    if where is not None:
+        select = select.where(where)
+    names = [sql.identifier(c) for c in (*columns, *extra)]
+    return exp.insert(select, sql.table_expr(target), columns=names).sql(dialect=dialect)
+
+
+def delete_matching(staging: TableRef, target: TableRef, keys: Sequence[str], dialect: str) -> str:
+    """DELETE the target rows whose key is staged (the first half of a merge)."""
+    staged = (
+        exp.select("1")
+        .from_(sql.table_expr(staging, STAGED))
+        .where(_keys_match(keys, target, STAGED))
+    )
+    return exp.delete(sql.table_expr(target), where=exp.Exists(this=staged)).sql(dialect=dialect)
+
+
+def _missing(target: TableRef, keys_table: TableRef, keys: Sequence[str]) -> exp.Expr:
+    present = (
+        exp.select("1")
+        .from_(sql.table_expr(keys_table, KEYS))
+        .where(_keys_match(keys, target, KEYS))
+    )
+    return exp.Not(this=exp.Exists(this=present))
+
+
+def delete_missing(
+    target: TableRef, keys_table: TableRef, keys: Sequence[str], dialect: str
+) -> str:
+    """DELETE target rows whose key the source no longer has (hard delete)."""
+    return exp.delete(sql.table_expr(target), where=_missing(target, keys_table, keys)).sql(
+        dialect=dialect
+    )
+
+
+def update(target: TableRef, values: dict[str, exp.Expr], where: exp.Expr, dialect: str) -> str:
+    """UPDATE target SET … WHERE …."""
+    assignments = [exp.EQ(this=sql.column(k), expression=v) for k, v in values.items()]
+    return exp.Update(
+        this=sql.table_expr(target), expressions=assignments, where=exp.Where(this=where)
+    ).sql(dialect=dialect)
+
+
+def flag_missing(target: TableRef, keys_table: TableRef, keys: Sequence[str], dialect: str) -> str:
+    """Mark target rows whose key the source no longer has as deleted (soft delete)."""
+    live = exp.EQ(this=sql.column(DELETED, target), expression=exp.false())
+    return update(
+        target, {DELETED: exp.true()}, exp.and_(live, _missing(target, keys_table, keys)), dialect
+    )
+
+
+def close_missing(
+    target: TableRef, keys_table: TableRef, keys: Sequence[str], now: Any, dialect: str
+) -> str:
+    """History mode: end the active version of rows the source no longer has."""
+    active = exp.EQ(this=sql.column(ACTIVE, target), expression=exp.true())
+    values = {ACTIVE: exp.false(), END: literal(now, dialect)}
+    return update(target, values, exp.and_(active, _missing(target, keys_table, keys)), dialect)
+
+
+def close_changed(
+    staging: TableRef,
+    target: TableRef,
+    keys: Sequence[str],
+    compared: Sequence[str],
+    now: Any,
+    dialect: str,
+) -> str:
+    """History mode: end the active version of rows whose staged values differ."""
+    differs = (
+        exp.or_(
+            *(
+                exp.Not(
+                    this=exp.NullSafeEQ(
+                        this=sql.column(c, target), expression=sql.column(c, STAGED)
+                    )
+                )
+                for c in compared
+            )
+        )
+        if compared
+        else exp.false()
+    )
+    changed = (
+        exp.select("1")
+        .from_(sql.table_expr(staging, STAGED))
+        .where(exp.and_(_keys_match(keys, target, STAGED), differs))
+    )
+    active = exp.EQ(this=sql.column(ACTIVE, target), expression=exp.true())
+    values = {ACTIVE: exp.false(), END: literal(now, dialect)}
+    return update(target, values, exp.and_(active, exp.Exists(this=changed)), dialect)
+
+
+def insert_new_versions(
+    staging: TableRef, target: TableRef, keys: Sequence[str], columns: Sequence[str], dialect: str
+) -> str:
+    """History mode: insert a version for every staged row that has no active version.
+
+    Staged rows already carry their bookkeeping: active, starting now, no end.
+    """
+    has_active = (
+        exp.select("1")
+        .from_(sql.table_expr(target))
+        .where(
+            exp.and_(
+                _keys_match(keys, target, STAGED),
+                exp.EQ(this=sql.column(ACTIVE, target), expression=exp.true()),
+            )
+        )
+    )
+    return insert_from(
+        staging, target, columns, dialect, where=exp.Not(this=exp.Exists(this=has_active))
+    )
+
+
+def delete_window(
+    target: TableRef, column: str, cursor: Any, arrow_type: pa.DataType, dialect: str
+) -> str:
+    """DELETE target rows at or past the cursor: the window an append re-reads."""
+    where = compare(sql.column(column, target), ">=", cursor, arrow_type, dialect)
+    return exp.delete(sql.table_expr(target), where=where).sql(dialect=dialect)
+
+
+def delete_all(target: TableRef, dialect: str) -> str:
+    """DELETE every row (truncate_table_data, transactional everywhere unlike TRUNCATE)."""
+    return exp.delete(sql.table_expr(target)).sql(dialect=dialect)
+
+
+def add_column(target: TableRef, name: str, type_sql: str, dialect: str) -> str:
+    """ALTER TABLE … ADD COLUMN …."""
+    return f"ALTER TABLE {sql.table_sql(target, dialect)} ADD COLUMN {sql.quote(name, dialect)} {type_sql}"
+
+
+def widen_column(target: TableRef, name: str, type_sql: str, dialect: str) -> str | None:
+    """ALTER a column to a wider type; None where the dialect needs no change (SQLite)."""
+    table, column = sql.table_sql(target, dialect), sql.quote(name, dialect)
+    if dialect == "sqlite":
+        return None  # column types are not enforced; the declared name is only a hint
+    if dialect == "mysql":
+        return f"ALTER TABLE {table} MODIFY COLUMN {column} {type_sql}"
+    if dialect == "postgres":
+        return f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql}"
+    return f"ALTER TABLE {table} ALTER {column} TYPE {type_sql}"
