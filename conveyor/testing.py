@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import projected_columns, restore, restored_schema, to_duckdb
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
-from conveyor.connectors.duckdb import map_error
+from conveyor.connectors.duckdb import affected_rows, map_error
 from conveyor.connectors.specs import MemoryOptions
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, TableNotFound
 
@@ -260,7 +260,7 @@ class MemoryConnector:
                     source = sql.select_sql(TableRef("__conveyor_src"), None, "duckdb")
                     con.execute(f"CREATE TABLE {target} AS {source}")
                     con.unregister("__conveyor_src")
-                counts = [_affected(con.execute(statement)) for statement in statements]
+                counts = [affected_rows(con.execute(statement)) for statement in statements]
                 after = _export(con, before)
             except duckdb.Error as exc:
                 raise map_error(exc) from exc
@@ -269,15 +269,6 @@ class MemoryConnector:
             self._tables.clear()
             self._tables.update(after)
             return counts
-
-
-def _affected(result: duckdb.DuckDBPyConnection) -> int:
-    """Rows a DuckDB statement changed, when it says (else -1)."""
-    description = result.description or []
-    if len(description) == 1 and description[0][0] == "Count":
-        row = result.fetchone()
-        return int(row[0]) if row else -1
-    return -1
 
 
 def _export(

@@ -8,6 +8,7 @@ Conveyor and was not replayed; failed deliveries are retried with backoff.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,10 +24,9 @@ USER_AGENT = "Conveyor-Webhooks/1"
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """The Standard Webhooks signature header value for a body."""
     key = secret.removeprefix("whsec_").encode()
-    try:
-        key = base64.b64decode(key, validate=True) if secret.startswith("whsec_") else key
-    except ValueError:
-        pass
+    if secret.startswith("whsec_"):  # Standard Webhooks secrets are base64 after the prefix
+        with contextlib.suppress(ValueError):
+            key = base64.b64decode(key, validate=True)
     digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 

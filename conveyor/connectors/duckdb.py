@@ -255,7 +255,7 @@ class DuckDBConnector:
         """Run one statement; return the rows it changed when DuckDB says (else -1)."""
         cur = self._cursor()
         try:
-            return _affected(cur.execute(sql_text))
+            return affected_rows(cur.execute(sql_text))
         except duckdb.Error as exc:
             raise map_error(exc) from exc
         finally:
@@ -267,7 +267,7 @@ class DuckDBConnector:
         counts: list[int] = []
         try:
             sql.run_in_transaction(
-                lambda text: counts.append(_affected(cur.execute(text))), statements
+                lambda text: counts.append(affected_rows(cur.execute(text))), statements
             )
         except duckdb.Error as exc:
             raise map_error(exc) from exc
@@ -338,7 +338,7 @@ class _Writer:
             self._cur = None
 
 
-def _affected(result: duckdb.DuckDBPyConnection) -> int:
+def affected_rows(result: duckdb.DuckDBPyConnection) -> int:
     """Rows a DuckDB statement changed, when it says (else -1)."""
     description = result.description or []
     if len(description) == 1 and description[0][0] == "Count":

@@ -107,10 +107,8 @@ def _probe(ctx: TaskContext, plan: TaskPlan) -> pa.Schema:
 
 
 def _source_keys(source: Readable, plan: TaskPlan, schema: pa.Schema) -> tuple[str, ...]:
-    if (
-        not isinstance(source, Discoverable)
-        or (plan.statement.select is not None
-        and not _is_star(plan))
+    if not isinstance(source, Discoverable) or (
+        plan.statement.select is not None and not _is_star(plan)
     ):
         return ()
     with contextlib.suppress(Exception):

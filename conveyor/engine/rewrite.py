@@ -17,6 +17,7 @@ import duckdb
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import Readable, TableRef, TableSchema, Writable
+from conveyor.connectors.duckdb import affected_rows
 
 BATCH_ROWS = 65_536
 
@@ -56,15 +57,7 @@ class RewriteExecutor:
                 for table in [self.target, *self.helpers]:
                     self._load(con, table)
                 con.execute("BEGIN")
-                counts = []
-                for statement in statements:
-                    result = con.execute(statement)
-                    description = result.description or []
-                    counts.append(
-                        int(result.fetchone()[0])
-                        if len(description) == 1 and description[0][0] == "Count"
-                        else -1
-                    )  # type: ignore[index]
+                counts = [affected_rows(con.execute(statement)) for statement in statements]
                 con.execute("COMMIT")
                 self._write_back(con)
             finally:

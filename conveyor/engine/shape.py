@@ -63,7 +63,7 @@ def arrow_type_of(type_sql: str) -> tuple[pa.DataType, int | None]:
     if kind in simple:
         return simple[kind], None
     if kind in (T.DECIMAL, T.BIGDECIMAL):
-        precision, scale = (params + [38, 0])[:2] if params else (38, 9)
+        precision, scale = [*params, 0][:2] if params else [38, 9]
         return (
             pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
         ), None
