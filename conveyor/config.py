@@ -56,10 +56,27 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds of silence after which the sweeper declares a run's worker dead.",
     )
+    external_heartbeat_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds of silence (no check-in or stats) after which the sweeper fails "
+        "a sync job claimed by an external worker through the Elastic connector API.",
+    )
     cancel_grace: float = Field(
         default=3.0,
         gt=0,
         description="Seconds a canceled run gets to stop on its own before it is killed.",
+    )
+    schedule_interval: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds between checks of the cron schedules."
+    )
+    schedule_catch_up: float = Field(
+        default=3600.0,
+        ge=0,
+        description="A tick missed while down still fires if it is younger than this (seconds).",
+    )
+    scheduler: bool = Field(
+        default=True, description="Run the cron scheduler in `conveyor serve` (any number may run)."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log lines."

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.config import Settings
 from conveyor.crypto import SecretBox, load_or_create_key
+from conveyor.domain import RunStatus
 from conveyor.queue.manager import QueueManager
 from conveyor.queue.worker import WorkerPool
-from conveyor.services import runs
+from conveyor.scheduler.cron import Scheduler
+from conveyor.services import automation, runs
 from conveyor.services.bootstrap import ensure_defaults
 from conveyor.services.context import SYSTEM, Context, Principal
 from conveyor.store import migrate
@@ -67,9 +69,27 @@ class Runtime:
             return ensure_defaults(ctx)
 
     def worker_pool(self) -> WorkerPool:
-        """A worker pool executing this store's queue."""
+        """A worker pool executing this store's queue; finished runs get their follow-ups."""
         builder = runs.spec_builder(self.factory, self.settings, self.box, self.queue)
-        return WorkerPool(self.settings, self.queue, builder)
+        return WorkerPool(self.settings, self.queue, builder, on_final=self.after_run)
+
+    def after_run(self, run_id: str, status: RunStatus) -> None:
+        """Queue what follows a finished run, then deliver its events (after commit)."""
+        with unit_of_work(self.factory) as session:
+            deliveries = automation.after_run(self.context, session, run_id, status)
+        for deliver in deliveries:
+            deliver()
+
+    def scheduler(self) -> Scheduler:
+        """A scheduler turning this store's cron schedules into runs."""
+        return Scheduler(
+            self.factory,
+            lambda session, kind, target_id, fire_at: automation.enqueue_scheduled(
+                self.context, session, kind, target_id, fire_at
+            ),
+            interval=self.settings.schedule_interval,
+            catch_up=self.settings.schedule_catch_up,
+        )
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -40,10 +40,15 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
                     )
             pool = runtime.worker_pool()
             pool.start()
+        scheduler = runtime.scheduler() if runtime.settings.scheduler else None
+        if scheduler is not None:
+            scheduler.start()
         app.state.pool = pool
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if pool is not None:
                 await run_in_threadpool(pool.stop, shutdown_grace)
 

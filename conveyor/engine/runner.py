@@ -14,6 +14,7 @@ import contextlib
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from conveyor.connectors.base import Connector, Readable, SqlExecutor, Writable
@@ -247,6 +248,7 @@ def _ends(spec: RunSpec, opener: Opener) -> Iterator[tuple[Readable, Writable]]:
     """The source and the destination (an export job's destination is its artifact folder)."""
     destination = spec.destination
     if destination is None and spec.export_format and spec.artifacts_dir:
+        Path(spec.artifacts_dir).mkdir(parents=True, exist_ok=True)
         destination = Endpoint(
             f"file://{spec.artifacts_dir}?format={spec.export_format}", name="artifacts"
         )

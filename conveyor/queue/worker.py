@@ -117,27 +117,36 @@ class WorkerPool:
             thread.start()
 
     def _sweep(self) -> None:
-        interval = max(1.0, min(self.settings.heartbeat_timeout / 4, 15.0))
+        timeouts = (self.settings.heartbeat_timeout, self.settings.external_heartbeat_timeout)
+        interval = max(1.0, min(min(timeouts) / 4, 15.0))
         while not self._stopping.wait(interval):
             try:
-                silent_since = utcnow() - dt.timedelta(seconds=self.settings.heartbeat_timeout)
-                for run_id in self.manager.sweep(silent_since):
+                now = utcnow()
+                silent_since = now - dt.timedelta(seconds=self.settings.heartbeat_timeout)
+                external_since = now - dt.timedelta(
+                    seconds=self.settings.external_heartbeat_timeout
+                )
+                for run_id in self.manager.sweep(silent_since, external_since):
                     log.warning("recovered run %s from a silent worker", run_id)
                     WAKEUP.set()
             except Exception:
                 log.exception("sweeping failed")
 
     def _supervise(self, claimed: ClaimedRun) -> None:
+        status: RunStatus | None = None
         try:
             with bind(run_id=claimed.id, job_id=claimed.job_id, worker_id=self.worker_id):
                 status = RunSupervisor(self, claimed).run()
-            if self.on_final is not None and status.is_final:
-                self.on_final(claimed.id, status)
         except Exception:
             log.exception("supervising run %s failed", claimed.id)
         finally:
             self._slots.release()
             WAKEUP.set()  # a slot is free, and the run may have gone back to the queue
+        if self.on_final is not None and status is not None and status.is_final:
+            try:  # follow-ups (triggered transformations, events) after the slot is free
+                self.on_final(claimed.id, status)
+            except Exception:
+                log.exception("follow-ups of run %s failed", claimed.id)
 
 
 class RunSupervisor:

@@ -35,6 +35,7 @@ FORBIDDEN = {
         "conveyor.queue",
     ),
     "queue": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.cli"),
+    "scheduler": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.cli"),
 }
 
 

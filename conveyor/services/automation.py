@@ -1,0 +1,94 @@
+"""What happens around runs without anyone asking: schedules firing, and follow-ups of runs.
+
+After a run ends: transformations triggered by its job are queued, and the job's
+post-job event is delivered (signed, retried). On a schedule: a run is queued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from conveyor.crypto import REDACTOR
+from conveyor.domain import RunJobType, RunStatus, TriggerMethod
+from conveyor.errors import NotFound
+from conveyor.services import jobs, runs, transformations
+from conveyor.services.context import Context
+from conveyor.store.models import Job, Run, Transformation
+
+log = logging.getLogger(__name__)
+
+ContextFactory = Callable[[Session], Context]
+
+
+def enqueue_scheduled(
+    make_context: ContextFactory, session: Session, kind: str, target_id: str, fire_at: dt.datetime
+) -> str:
+    """Queue the run of a schedule's tick (the scheduler's `enqueue`)."""
+    ctx = make_context(session)
+    if kind == "transformation":
+        item = session.get(Transformation, target_id)
+        if item is None:
+            raise NotFound(f"transformation {target_id} not found")
+        return transformations.enqueue(ctx, item, TriggerMethod.scheduled).id
+    job = session.get(Job, target_id)
+    if job is None:
+        raise NotFound(f"job {target_id} not found")
+    return runs.enqueue(ctx, job, None, RunJobType.incremental, None, TriggerMethod.scheduled).id
+
+
+def after_run(
+    make_context: ContextFactory, session: Session, run_id: str, status: RunStatus
+) -> list[Callable[[], None]]:
+    """Queue follow-ups of a finished run; return deliveries to make after commit."""
+    ctx = make_context(session)
+    run = session.get(Run, run_id)
+    if run is None or run.kind != "job" or run.job_id is None:
+        return []
+    job = session.get(Job, run.job_id)
+    if job is None:
+        return []
+    if status is RunStatus.completed:
+        loaded = {r.task_id for r in run.task_results if r.rows_written > 0}
+        for queued in transformations.after_job(ctx, job.id, loaded):
+            log.info("transformation run %s queued after job %s", queued.id, job.name)
+    deliveries: list[Callable[[], None]] = []
+    hook = job.notifications.get("post_job_event")
+    if hook:
+        payload = _payload(ctx, job, run)
+        deliveries.append(lambda: _deliver(hook, payload))
+    return deliveries
+
+
+def _payload(ctx: Context, job: Job, run: Run) -> dict[str, Any]:
+    out = runs.to_out(run).model_dump(mode="json")
+    return {
+        "event": "post_job",
+        "job": {"id": job.id, "name": job.name, "workspace_id": job.workspace_id},
+        "run": {
+            k: out[k] for k in ("id", "status", "error", "attempt", "started_at", "completed_at")
+        },
+        "stats": out["stats"],
+        "tasks": [
+            {k: t[k] for k in ("task_id", "table", "status", "rows_written", "error")}
+            for t in out["tasks"]
+        ],
+        "job_settings": jobs.fields_of(job).model_dump(mode="json", include={"type", "labels"}),
+    }
+
+
+def _deliver(hook: dict[str, Any], payload: dict[str, Any]) -> None:
+    from conveyor.webhooks import deliver
+
+    try:
+        deliver(hook["url"], "job.finished", payload, hook.get("secret"), hook.get("timeout", 10.0))
+    except Exception as exc:
+        log.warning(
+            "post-job event to %s failed: %s",
+            REDACTOR.redact(hook["url"]),
+            REDACTOR.redact(str(exc)),
+        )
