@@ -36,9 +36,10 @@ def test_sync_all_picks_up_new_tables_and_honours_exclusions(
     )
     job.ok()
     assert rows(destination, "customers", "id") == [{"id": 1, "name": "Zoë"}]
+    from conveyor.errors import TableNotFound
     from tests.integration.engine.harness import read_table
 
-    with pytest.raises(Exception):
+    with pytest.raises(TableNotFound):
         read_table(destination, "audit")
     assert set(job.states["t0"]["tables"]) == {"orders", "customers"}
 
