@@ -26,19 +26,27 @@ from tests.integration.engine.harness import Job
 
 KINDS = ["sqlite", "duckdb", "parquet", "memory"]
 PAIRS = list(itertools.product(KINDS, KINDS))
-NAMES = st.text(alphabet=st.sampled_from(list("abcXYZ _\"'[]éßж€1")), min_size=1, max_size=12).filter(
-    lambda n: n.strip() == n and not n.startswith(("_", ".")) and "/" not in n
-)
+NAMES = st.text(
+    alphabet=st.sampled_from(list("abcXYZ _\"'[]éßж€1")), min_size=1, max_size=12
+).filter(lambda n: n.strip() == n and not n.startswith(("_", ".")) and "/" not in n)
 UTC = dt.UTC
 STAMPS = st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1))
 COLUMNS = {
-    "dec": (pa.decimal128(18, 4), st.decimals(min_value=-(10**13), max_value=10**13, places=4, allow_nan=False, allow_infinity=False)),
+    "dec": (
+        pa.decimal128(18, 4),
+        st.decimals(
+            min_value=-(10**13), max_value=10**13, places=4, allow_nan=False, allow_infinity=False
+        ),
+    ),
     "instant": (pa.timestamp("us", UTC), STAMPS.map(lambda d: d.replace(tzinfo=UTC))),
     "local": (pa.timestamp("us"), STAMPS),
     "day": (pa.date32(), st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31))),
     "flag": (pa.bool_(), st.booleans()),
     "blob": (pa.binary(), st.binary(max_size=20)),
-    "doc": (pa.string(), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3).map(json.dumps)),
+    "doc": (
+        pa.string(),
+        st.dictionaries(st.text(max_size=5), st.integers(), max_size=3).map(json.dumps),
+    ),
     "text": (pa.string(), st.text(max_size=20).filter(lambda s: "\x00" not in s)),
     "count": (pa.int64(), st.integers(min_value=-(2**63), max_value=2**63 - 1)),
 }
@@ -63,7 +71,9 @@ def tables(draw: st.DrawFn) -> tuple[str, pa.Table]:
     arrays = {"id": pa.array(range(count), pa.int64())}
     for kind, name in zip(chosen, names, strict=True):
         arrow, values = COLUMNS[kind]
-        arrays[name] = pa.array(draw(st.lists(st.none() | values, min_size=count, max_size=count)), arrow)
+        arrays[name] = pa.array(
+            draw(st.lists(st.none() | values, min_size=count, max_size=count)), arrow
+        )
     return draw(NAMES), pa.table(arrays)
 
 
@@ -83,19 +93,32 @@ def write(url: str, table_name: str, data: pa.Table) -> None:
 def read(url: str, table_name: str) -> pa.Table:
     connector = open_connector(url)
     try:
-        return connector.read(f"SELECT * FROM {quote(table_name, connector.dialect)}", 1000).read_all().sort_by("id")  # type: ignore[attr-defined]
+        return (
+            connector.read(f"SELECT * FROM {quote(table_name, connector.dialect)}", 1000)
+            .read_all()
+            .sort_by("id")
+        )  # type: ignore[attr-defined]
     finally:
         connector.close()
 
 
 @pytest.mark.parametrize(("source_kind", "destination_kind"), PAIRS)
-def test_values_round_trip_through_every_pair(source_kind: str, destination_kind: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_values_round_trip_through_every_pair(
+    source_kind: str, destination_kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    @settings(
+        max_examples=12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(tables())
     def check(case: tuple[str, pa.Table]) -> None:
         table_name, data = case
         root = tmp_path_factory.mktemp("fidelity")
-        source, destination = url_for(source_kind, root, "src"), url_for(destination_kind, root, "dst")
+        source, destination = (
+            url_for(source_kind, root, "src"),
+            url_for(destination_kind, root, "dst"),
+        )
         write(source, table_name, data)
         bracketed = "[" + table_name.replace("]", "]]") + "]"
         Job(source, destination, [f"REPLICATE {bracketed}"]).ok()
@@ -110,10 +133,20 @@ def test_values_round_trip_through_every_pair(source_kind: str, destination_kind
 
 
 def test_decimal_scale_and_precision_survive(tmp_path: Path) -> None:
-    data = pa.table({"id": [1, 2], "amount": pa.array([Decimal("12345678901234.5678"), Decimal("-0.0001")], pa.decimal128(18, 4))})
+    data = pa.table(
+        {
+            "id": [1, 2],
+            "amount": pa.array(
+                [Decimal("12345678901234.5678"), Decimal("-0.0001")], pa.decimal128(18, 4)
+            ),
+        }
+    )
     for destination_kind in KINDS:
         source = url_for("sqlite", tmp_path, f"s-{destination_kind}")
         destination = url_for(destination_kind, tmp_path, f"d-{destination_kind}")
         write(source, "money", data)
         Job(source, destination, ["REPLICATE [money]"]).ok()
-        assert read(destination, "money").column("amount").to_pylist() == data.column("amount").to_pylist()
+        assert (
+            read(destination, "money").column("amount").to_pylist()
+            == data.column("amount").to_pylist()
+        )

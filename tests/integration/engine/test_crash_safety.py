@@ -1,0 +1,109 @@
+"""Crash safety: the executing process is killed (SIGKILL) at injected points, then re-run.
+
+Whatever the point — after the staging load, before the swap or merge, after the merge
+but before the cursor is saved, after the cursor is saved — the next run converges to
+exactly the source rows, and the saved cursor is never ahead of what the destination holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conveyor.engine.faults import POINTS
+from tests.integration.engine.harness import rows, sqlite_exec
+
+SETTINGS = json.dumps({"incremental_check_columns": ["updated_at"]})
+MODES = {
+    "merge": "REPLICATE [orders]",
+    "append": "REPLICATE [orders_log] SELECT id, customer, total, updated_at FROM [orders]",
+}
+
+
+def run(
+    source: Path, destination: str, state: Path, query: str, fault: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CONVEYOR_FAULT"}
+    if fault:
+        env["CONVEYOR_FAULT"] = fault
+    command = [
+        sys.executable,
+        "-m",
+        "tests.integration.engine.crash_runner",
+        f"sqlite:///{source}",
+        destination,
+        str(state),
+        query,
+        SETTINGS,
+    ]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def source_rows(source: Path) -> list[tuple[int, str, str]]:
+    import sqlite3
+
+    db = sqlite3.connect(source)
+    try:
+        return sorted(db.execute("SELECT id, customer, updated_at FROM orders").fetchall())
+    finally:
+        db.close()
+
+
+def landed(destination: str, table: str) -> list[tuple[int, str, str]]:
+    found = rows(destination, table, "id", ["id", "customer", "updated_at"])
+    return sorted(
+        (r["id"], r["customer"], r["updated_at"].strftime("%Y-%m-%d %H:%M:%S")) for r in found
+    )
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
+def test_a_killed_run_converges_when_run_again(
+    tmp_path: Path, source: Path, point: str, mode: str, kind: str
+) -> None:
+    destination = (
+        f"duckdb:///{tmp_path / 'dst.duckdb'}"
+        if kind == "duckdb"
+        else f"sqlite:///{tmp_path / 'dst.db'}"
+    )
+    table = "orders" if mode == "merge" else "orders_log"
+    state = tmp_path / "state.json"
+    query = MODES[mode]
+    marker = tmp_path / "fired"
+
+    for phase in ("initial", "incremental"):
+        if phase == "incremental":
+            marker.unlink()
+            sqlite_exec(
+                source,
+                "UPDATE orders SET customer = 'changed', updated_at = '2024-02-01 00:00:00' WHERE id = 4",
+                "INSERT INTO orders VALUES (20, 'new', 1.00, '2024-02-01 00:00:01')",
+            )
+        crashed = run(source, destination, state, query, fault=f"{point}:{marker}")
+        assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+        assert marker.exists()
+        if state.exists():  # the cursor is never ahead of what the destination committed
+            cursor = json.loads(state.read_text()).get("cursor")
+            if cursor:
+                limit = cursor["timestamp"].replace("T", " ")[:19]
+                committed = landed(destination, table)
+                expected_upto = [r for r in source_rows(source) if r[2] < limit]
+                for row in expected_upto:
+                    assert any(c[0] == row[0] for c in committed), (
+                        f"row {row} behind the cursor is missing"
+                    )
+        again = run(source, destination, state, query)
+        assert again.returncode == 0, again.stdout + again.stderr
+        if mode == "merge":
+            assert landed(destination, table) == source_rows(source)
+        else:  # append keeps every version it saw, never a duplicate of one
+            versions = landed(destination, table)
+            assert len(versions) == len(set(versions))
+            assert set(source_rows(source)) <= set(versions)
