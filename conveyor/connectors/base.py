@@ -203,7 +203,9 @@ class SqlExecutor(Protocol):
     """A destination that runs SQL the engine writes (modes, transformations).
 
     The engine builds statements with sqlglot in the connector's `dialect`: merges,
-    deletes, history versions, schema changes, transformations.
+    deletes, history versions, schema changes, transformations. A connector whose primary
+    keys are real constraints says so with a class attribute `enforces_keys = True`; the
+    engine then merges with INSERT … ON CONFLICT instead of delete-and-insert.
     """
 
     dialect: str

@@ -68,6 +68,7 @@ class DuckDBConnector:
     """A DuckDB database file: read, write, discover, merge and run SQL."""
 
     dialect = DIALECT
+    enforces_keys = True  # primary keys are real constraints: the engine may upsert
 
     def __init__(self, url: str, options: DuckDBOptions | None = None) -> None:
         self.url = url

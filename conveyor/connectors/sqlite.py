@@ -94,6 +94,7 @@ class SQLiteConnector:
     """A SQLite database file: read, write, discover, merge and run SQL."""
 
     dialect = DIALECT
+    enforces_keys = True  # primary keys are real constraints: the engine may upsert
 
     def __init__(self, url: str, options: SQLiteOptions | None = None) -> None:
         self.url = url

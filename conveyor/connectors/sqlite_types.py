@@ -13,6 +13,7 @@ Arrow type with vectorized Arrow compute.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,9 +119,14 @@ class PlannedColumn:
     type: pa.DataType
 
 
+@functools.cache
+def _parsed(sql: str) -> exp.Expr:
+    return sqlglot.parse_one(sql, dialect="sqlite")
+
+
 def template(sql: str, column: exp.Expr) -> exp.Expr:
-    """A SQLite expression template with `:c` replaced by a column reference."""
-    return exp.replace_placeholders(sqlglot.parse_one(sql, dialect="sqlite"), c=column)
+    """A SQLite expression template with `:c` replaced by a column reference (parsed once)."""
+    return exp.replace_placeholders(_parsed(sql).copy(), c=column)
 
 
 def read_select(columns: list[PlannedColumn], source: exp.Table) -> str:

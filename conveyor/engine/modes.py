@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import (
+    ColumnInfo,
     Discoverable,
     Estimable,
     Partitionable,
@@ -41,6 +42,19 @@ from conveyor.engine.shape import Shape, declared_types, length_limit, wider
 from conveyor.engine.stream import copy_stream
 
 __all__ = ["Mode", "TaskContext", "replicate"]
+
+
+@dataclass
+class Target:
+    """What the engine knows of the destination table, kept current across windows."""
+
+    exists: bool
+    columns: dict[str, ColumnInfo]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The destination table's primary key."""
+        return tuple(n for n, c in self.columns.items() if c.primary_key)
 
 
 @dataclass
@@ -101,21 +115,27 @@ def _scalar(source: Readable, statement: str, arrow_type: pa.DataType | None = N
     return values[0].as_py()
 
 
-def _probe(ctx: TaskContext, plan: TaskPlan) -> pa.Schema:
-    query = plan.statement.source_query().limit(0).sql(dialect=ctx.source.dialect)
-    return ctx.source.read(query, 1).schema
+def _describe_source(ctx: TaskContext, plan: TaskPlan) -> tuple[pa.Schema, tuple[str, ...]]:
+    """The query's columns and the source table's key, with as few round trips as possible.
 
-
-def _source_keys(source: Readable, plan: TaskPlan, schema: pa.Schema) -> tuple[str, ...]:
-    if not isinstance(source, Discoverable) or (
-        plan.statement.select is not None and not _is_star(plan)
-    ):
-        return ()
-    with contextlib.suppress(Exception):
-        keys = tuple(c.name for c in source.columns(plan.source_table) if c.primary_key)
-        if keys and all(k in schema.names for k in keys):
-            return keys
-    return ()
+    A plain table read is described by the catalog (one lookup gives columns and key);
+    a SELECT is described by running it with LIMIT 0.
+    """
+    source = ctx.source
+    discoverable = isinstance(source, Discoverable)
+    if plan.statement.select is None and discoverable:
+        with contextlib.suppress(Exception):
+            columns = source.columns(plan.source_table)  # type: ignore[attr-defined]
+            schema = pa.schema([pa.field(c.name, c.type) for c in columns])
+            return schema, tuple(c.name for c in columns if c.primary_key)
+    query = plan.statement.source_query().limit(0).sql(dialect=source.dialect)
+    schema = source.read(query, 1).schema
+    keys: tuple[str, ...] = ()
+    if discoverable and _is_star(plan):
+        with contextlib.suppress(Exception):
+            found = tuple(c.name for c in source.columns(plan.source_table) if c.primary_key)  # type: ignore[attr-defined]
+            keys = found if all(k in schema.names for k in found) else ()
+    return schema, keys
 
 
 def _is_star(plan: TaskPlan) -> bool:
@@ -133,14 +153,14 @@ def replicate(
     ctx: TaskContext, plan: TaskPlan, state: dict[str, Any], force: Mode | None = None
 ) -> dict[str, Any]:
     """Load one table as this run's mode (or `force`) says; return the task state to keep."""
-    schema = _probe(ctx, plan)
+    schema, source_keys = _describe_source(ctx, plan)
     target_exists = ctx.destination.table_exists(plan.target)
     existing = _target_columns(ctx.destination, plan.target) if target_exists else {}
-    target_keys = tuple(n for n, c in existing.items() if c.primary_key)
+    target = Target(target_exists, existing)
+    target_keys = target.keys
     if force is not None:
         decision = Decision(force, tuple(plan.primary_key), None, None, None, False, False)
     else:
-        source_keys = _source_keys(ctx.source, plan, schema)
         decision = decide(
             plan,
             schema,
@@ -179,7 +199,8 @@ def replicate(
         ctx.destination.ensure_schema(plan.target.schema)
     if decision.rebuild:
         decision, state = _rebuild(ctx, plan, decision, shape, state, target_exists)
-    expected = _estimate(ctx.source, plan.source_table)
+        target = Target(True, _described(shape, decision))
+    expected = _estimate(ctx.source, plan.source_table) if decision.lower is None else None
     highest = cursors.RunningMax(decision.check)
     bounds = _window_bounds(ctx, plan, decision)
     windows = (
@@ -196,16 +217,9 @@ def replicate(
         )
         current = replace(decision, lower=lower)
         last = number == len(windows)
-        _load(
-            ctx,
-            plan,
-            current,
-            shape,
-            window.end,
-            highest,
-            expected,
-            detect_deletes=last and decision.detect_deletes,
-        )
+        _load(ctx, plan, current, shape, window.end, highest, expected, target)
+        if last and decision.detect_deletes:
+            _sweep_deleted(ctx, plan, decision, shape)
         state = _checkpoint(ctx, state, decision, highest, done=last)
         if len(windows) > 1:
             ctx.log(
@@ -284,6 +298,12 @@ def _checkpoint(
     return new_state
 
 
+def _described(shape: Shape, decision: Decision) -> dict[str, ColumnInfo]:
+    """The columns of a target the engine just created from `shape`."""
+    keys = set(_layout(shape, decision).primary_key)
+    return {f.name: ColumnInfo(f.name, f.type, primary_key=f.name in keys) for f in shape.schema}
+
+
 def _estimate(source: Readable, table: TableRef) -> int | None:
     if isinstance(source, Estimable):
         with contextlib.suppress(Exception):
@@ -304,38 +324,80 @@ def _load(
     upper: Any,
     highest: cursors.RunningMax,
     expected: int | None,
-    detect_deletes: bool,
+    target: Target,
 ) -> None:
     staging = plan.staging(ctx.run_id)
-    keys_table = staging.with_name(staging.name + "_keys")
     destination = ctx.destination
     destination.drop_table(staging)
     destination.create_table(staging, _layout(shape, decision))
     try:
         moved = _stream(ctx, plan, decision, shape, staging, upper, highest, expected)
         faults.point("after_staging")
-        if detect_deletes:
-            _stage_keys(ctx, plan, decision, keys_table)
         raise_if_canceled(ctx.cancel)
         faults.point("before_apply")
-        deleted = _apply(
-            ctx, plan, decision, shape, staging, keys_table if detect_deletes else None
-        )
+        _apply(ctx, plan, decision, shape, staging, target)
         faults.point("after_apply")
     finally:
-        for table in (staging, keys_table):
-            with contextlib.suppress(Exception):
-                destination.drop_table(table)
+        with contextlib.suppress(Exception):
+            destination.drop_table(staging)
     ctx.rows_before += moved
-    ctx.result.rows_deleted += deleted
     verbs = {
         Mode.full: "replaced with",
         Mode.merge: "merged",
         Mode.append: "appended",
         Mode.history: "versioned",
     }
-    gone = f"; {deleted:,} rows gone from the source" if deleted else ""
-    ctx.log(f"{plan.target}: {verbs[decision.mode]} {moved:,} rows{gone}")
+    ctx.log(f"{plan.target}: {verbs[decision.mode]} {moved:,} rows")
+
+
+def _live_rows(ctx: TaskContext, plan: TaskPlan, shape: Shape) -> int | None:
+    """Rows of the target that stand for source rows (not flagged, not ended), if countable."""
+    if not isinstance(ctx.destination, Readable):
+        return None
+    count = exp.select(exp.Count(this=exp.Star())).from_(sql.table_expr(plan.target))
+    if shape.history_now is not None:
+        count = count.where(exp.EQ(this=sql.column(sqlgen.ACTIVE), expression=exp.true()))
+    elif shape.soft_delete:
+        count = count.where(exp.EQ(this=sql.column(sqlgen.DELETED), expression=exp.false()))
+    value = _scalar(ctx.destination, count.sql(dialect=ctx.destination.dialect))
+    return int(value) if value is not None else None
+
+
+def _sweep_deleted(ctx: TaskContext, plan: TaskPlan, decision: Decision, shape: Shape) -> None:
+    """Find rows gone from the source and delete, flag or end them, in one transaction.
+
+    Counting first is cheap: when the source has as many rows as the target has live ones,
+    nothing was deleted (every source row has been loaded), and the key scan is skipped.
+    """
+    scope = sql.table_expr(plan.source_table) if plan.statement.select is None else _subquery(plan)
+    count_sql = exp.select(exp.Count(this=exp.Star())).from_(scope)
+    source_rows = _scalar(ctx.source, count_sql.sql(dialect=ctx.source.dialect))
+    live = _live_rows(ctx, plan, shape)
+    if live is not None and source_rows is not None and int(source_rows) == live:
+        return
+    keys_table = plan.staging(ctx.run_id).with_name(plan.staging(ctx.run_id).name + "_keys")
+    try:
+        _stage_keys(ctx, plan, decision, keys_table)
+        raise_if_canceled(ctx.cancel)
+        executor = _executor(
+            ctx, plan, [keys_table], keys_table, () if shape.history_now else decision.keys
+        )
+        dialect, target = executor.dialect, plan.target
+        if shape.history_now is not None:
+            statement = sqlgen.close_missing(
+                target, keys_table, decision.keys, ctx.started, dialect
+            )
+        elif shape.soft_delete:
+            statement = sqlgen.flag_missing(target, keys_table, decision.keys, dialect)
+        else:
+            statement = sqlgen.delete_missing(target, keys_table, decision.keys, dialect)
+        deleted = max(0, executor.execute_in_transaction([statement])[0])
+    finally:
+        with contextlib.suppress(Exception):
+            ctx.destination.drop_table(keys_table)
+    ctx.result.rows_deleted += deleted
+    if deleted:
+        ctx.log(f"{plan.target}: {deleted:,} rows gone from the source")
 
 
 def _stream(
@@ -432,23 +494,36 @@ def _apply(
     decision: Decision,
     shape: Shape,
     staging: TableRef,
-    keys_table: TableRef | None,
-) -> int:
-    """Make the staged rows part of the target, in one transaction; rows deleted."""
+    info: Target,
+) -> None:
+    """Make the staged rows part of the target, in one transaction."""
     destination, target = ctx.destination, plan.target
-    exists = destination.table_exists(target)
     if decision.mode is Mode.full and not (
-        exists and plan.settings.truncate_table_data and not plan.settings.drop_table
+        info.exists and plan.settings.truncate_table_data and not plan.settings.drop_table
     ):
         destination.replace_table(staging, target)
-        return 0
-    helpers = [staging] + ([keys_table] if keys_table else [])
-    executor = _executor(ctx, plan, helpers, staging, () if shape.history_now else decision.keys)
+        info.exists, info.columns = True, _described(shape, decision)
+        return
+    executor = _executor(ctx, plan, [staging], staging, () if shape.history_now else decision.keys)
     dialect = executor.dialect
-    statements, columns = _schema_changes(ctx, plan, shape, dialect)
-    if plan.settings.truncate_table_data or decision.mode is Mode.full:
+    statements, columns = _schema_changes(ctx, plan, shape, dialect, info)
+    truncate = plan.settings.truncate_table_data or decision.mode is Mode.full
+    if truncate:
         statements.append(sqlgen.delete_all(target, dialect))
-    if decision.mode in (Mode.merge,) and decision.keys:
+    upsert = (
+        decision.mode is Mode.merge
+        and not truncate
+        and bool(decision.keys)
+        and set(info.keys) == set(decision.keys)
+        and dialect in sqlgen.UPSERT_DIALECTS
+        and executor is destination
+        and getattr(destination, "enforces_keys", False)
+    )
+    if upsert:
+        statements.append(sqlgen.upsert(staging, target, decision.keys, columns, dialect))
+        executor.execute_in_transaction(statements)
+        return
+    if decision.mode is Mode.merge and decision.keys:
         statements.append(sqlgen.delete_matching(staging, target, decision.keys, dialect))
     if (
         decision.mode is Mode.append
@@ -471,28 +546,14 @@ def _apply(
         )
     else:
         statements.append(sqlgen.insert_from(staging, target, columns, dialect))
-    deletion_at = len(statements)
-    if keys_table is not None:
-        behaviour = plan.settings.deletion_behavior
-        if shape.history_now is not None:
-            statements.append(
-                sqlgen.close_missing(target, keys_table, decision.keys, ctx.started, dialect)
-            )
-        elif behaviour is DeletionBehavior.soft_delete:
-            statements.append(sqlgen.flag_missing(target, keys_table, decision.keys, dialect))
-        else:
-            statements.append(sqlgen.delete_missing(target, keys_table, decision.keys, dialect))
-    counts = executor.execute_in_transaction(statements)
-    return (
-        max(0, counts[deletion_at]) if keys_table is not None and len(counts) > deletion_at else 0
-    )
+    executor.execute_in_transaction(statements)
 
 
 def _schema_changes(
-    ctx: TaskContext, plan: TaskPlan, shape: Shape, dialect: str
+    ctx: TaskContext, plan: TaskPlan, shape: Shape, dialect: str, info: Target
 ) -> tuple[list[str], list[str]]:
     """ALTER statements that let the target hold the staged columns, and the columns to insert."""
-    existing = _target_columns(ctx.destination, plan.target)
+    existing = info.columns
     statements: list[str] = []
     columns: list[str] = []
     for column in shape.schema:
@@ -506,6 +567,7 @@ def _schema_changes(
                 )
             )
             ctx.log(f"{plan.target}: new column {column.name} ({column.type})")
+            existing[column.name] = ColumnInfo(column.name, column.type)
         elif (
             plan.settings.alter_schema and (widened := wider(column.type, current.type)) is not None
         ):
@@ -515,5 +577,6 @@ def _schema_changes(
             if change:
                 statements.append(change)
                 ctx.log(f"{plan.target}: column {column.name} widened to {widened}")
+            existing[column.name] = replace(current, type=widened)
         columns.append(column.name)
     return statements, columns

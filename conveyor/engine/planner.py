@@ -6,7 +6,7 @@ exists, what the primary key is) are made by the modes once the connectors are o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.connectors.base import TableRef
@@ -28,6 +28,7 @@ class TaskPlan:
     source_table: TableRef
     target: TableRef
     primary_key: tuple[str, ...]
+    _sql: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def batch_rows(self) -> int:
@@ -35,8 +36,11 @@ class TaskPlan:
         return self.settings.batch_size or DEFAULT_BATCH_ROWS
 
     def source_sql(self, dialect: str) -> str:
-        """The SELECT to run on the source, in its dialect."""
-        return self.statement.select_sql(dialect)
+        """The SELECT to run on the source, in its dialect (transpiled once per dialect)."""
+        cached = self._sql.get(dialect)
+        if cached is None:
+            cached = self._sql[dialect] = self.statement.select_sql(dialect)
+        return cached
 
     def staging(self, run_id: str) -> TableRef:
         """The staging table a load of this plan writes before the swap or merge."""

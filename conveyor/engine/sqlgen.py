@@ -73,10 +73,21 @@ def compare(
     """`column <op> value` with both sides comparable in `dialect` (op: >=, >, <)."""
     left = comparable(column, arrow_type, dialect)
     right: exp.Expr = literal(value, dialect)
-    if left is not column:
-        right = exp.func("julianday", right)
     kinds = {">=": exp.GTE, ">": exp.GT, "<": exp.LT, "<=": exp.LTE}
-    return kinds[op](this=left, expression=right)
+    if left is column:
+        return kinds[op](this=left, expression=right)
+    precise = kinds[op](this=left, expression=exp.func("julianday", right))
+    if op in (">=", ">") and isinstance(value, dt.date):
+        # ISO text sorts like time: a day-prefix bound lets SQLite use an index on the column
+        day = (
+            value.astimezone(dt.UTC).date()
+            if isinstance(value, dt.datetime) and value.tzinfo
+            else value
+        )
+        day = day.date() if isinstance(day, dt.datetime) else day
+        coarse = exp.GTE(this=column.copy(), expression=exp.Literal.string(day.isoformat()))
+        return exp.and_(coarse, precise)
+    return precise
 
 
 def _keys_match(keys: Sequence[str], left: TableRef | str, right: TableRef | str) -> exp.Expr:
@@ -103,6 +114,39 @@ def insert_from(
         select = select.where(where)
     names = [sql.identifier(c) for c in (*columns, *extra)]
     return exp.insert(select, sql.table_expr(target), columns=names).sql(dialect=dialect)
+
+
+def upsert(
+    staging: TableRef, target: TableRef, keys: Sequence[str], columns: Sequence[str], dialect: str
+) -> str:
+    """INSERT … ON CONFLICT (keys) DO UPDATE: a merge by index probes, for targets keyed on `keys`.
+
+    Cheaper than delete-and-insert when few rows change in a big table: only the staged
+    keys are looked up. MySQL and MariaDB spell it ON DUPLICATE KEY UPDATE.
+    """
+    target_sql, staging_sql = sql.table_sql(target, dialect), sql.table_sql(staging, dialect)
+    names = ", ".join(sql.quote(c, dialect) for c in columns)
+    others = [c for c in columns if c not in keys]
+    select = f"SELECT {names} FROM {staging_sql}"
+    if dialect == "mysql":
+        sets = ", ".join(
+            f"{sql.quote(c, dialect)} = VALUES({sql.quote(c, dialect)})" for c in others or keys[:1]
+        )
+        return f"INSERT INTO {target_sql} ({names}) {select} ON DUPLICATE KEY UPDATE {sets}"
+    conflict = ", ".join(sql.quote(k, dialect) for k in keys)
+    action = (
+        "DO UPDATE SET "
+        + ", ".join(f"{sql.quote(c, dialect)} = excluded.{sql.quote(c, dialect)}" for c in others)
+        if others
+        else "DO NOTHING"
+    )
+    where = (
+        " WHERE true" if dialect == "sqlite" else ""
+    )  # SQLite needs it to parse ON CONFLICT after SELECT
+    return f"INSERT INTO {target_sql} ({names}) {select}{where} ON CONFLICT ({conflict}) {action}"
+
+
+UPSERT_DIALECTS = frozenset({"duckdb", "postgres", "sqlite", "mysql"})
 
 
 def delete_matching(staging: TableRef, target: TableRef, keys: Sequence[str], dialect: str) -> str:

@@ -87,7 +87,9 @@ def test_reverse_etl_merges_into_an_existing_table_by_key(source: Path, tmp_path
     job.ok()
     data = {r["id"]: r for r in rows(f"sqlite:///{app}", "orders", "id")}
     assert len(data) == 11 and data[99]["customer"] == "app row"  # never deletes application rows
-    assert data[1]["customer"] == "c1" and data[1]["app_only"] is None
+    assert (
+        data[1]["customer"] == "c1" and data[1]["app_only"] == "keep me"
+    )  # columns the job does not map are kept
     missing = Job(
         f"sqlite:///{source}",
         f"sqlite:///{tmp_path / 'empty.db'}",
