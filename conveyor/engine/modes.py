@@ -516,7 +516,7 @@ def _apply(
         and bool(decision.keys)
         and set(info.keys) == set(decision.keys)
         and dialect in sqlgen.UPSERT_DIALECTS
-        and executor is destination
+        and not isinstance(executor, RewriteExecutor)
         and getattr(destination, "enforces_keys", False)
     )
     if upsert:

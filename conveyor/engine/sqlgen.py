@@ -124,10 +124,14 @@ def upsert(
     Cheaper than delete-and-insert when few rows change in a big table: only the staged
     keys are looked up. MySQL and MariaDB spell it ON DUPLICATE KEY UPDATE.
     """
-    target_sql, staging_sql = sql.table_sql(target, dialect), sql.table_sql(staging, dialect)
+    target_sql = sql.table_sql(target, dialect)
     names = ", ".join(sql.quote(c, dialect) for c in columns)
     others = [c for c in columns if c not in keys]
-    select = f"SELECT {names} FROM {staging_sql}"
+    select = (
+        exp.select(*(sql.column(c) for c in columns))
+        .from_(sql.table_expr(staging))
+        .sql(dialect=dialect)
+    )
     if dialect == "mysql":
         sets = ", ".join(
             f"{sql.quote(c, dialect)} = VALUES({sql.quote(c, dialect)})" for c in others or keys[:1]
