@@ -329,9 +329,13 @@ def _load(
     staging = plan.staging(ctx.run_id)
     destination = ctx.destination
     destination.drop_table(staging)
-    destination.create_table(staging, _layout(shape, decision))
     try:
-        moved = _stream(ctx, plan, decision, shape, staging, upper, highest, expected)
+        with contextlib.ExitStack() as opened:
+            readers = _readers(ctx, plan, decision, upper, opened)
+            # The query's own types win over the probe's (a computed column is only typed by its values).
+            shape.source = _merged_schema(shape.source, readers[0].schema)
+            destination.create_table(staging, _layout(shape, decision))
+            moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
         faults.point("after_staging")
         raise_if_canceled(ctx.cancel)
         faults.point("before_apply")
@@ -348,6 +352,14 @@ def _load(
         Mode.history: "versioned",
     }
     ctx.log(f"{plan.target}: {verbs[decision.mode]} {moved:,} rows")
+
+
+def _merged_schema(probed: pa.Schema, actual: pa.Schema) -> pa.Schema:
+    """The probed schema, with the types the data read reports where they are known."""
+    if probed.names != actual.names:
+        return actual
+    fields = [a if not pa.types.is_null(a.type) else p for p, a in zip(probed, actual, strict=True)]
+    return pa.schema(fields)
 
 
 def _live_rows(ctx: TaskContext, plan: TaskPlan, shape: Shape) -> int | None:
@@ -403,10 +415,9 @@ def _sweep_deleted(ctx: TaskContext, plan: TaskPlan, decision: Decision, shape: 
 def _stream(
     ctx: TaskContext,
     plan: TaskPlan,
-    decision: Decision,
     shape: Shape,
     staging: TableRef,
-    upper: Any,
+    readers: list[pa.RecordBatchReader],
     highest: cursors.RunningMax,
     expected: int | None,
 ) -> int:
@@ -414,18 +425,17 @@ def _stream(
         highest.update(batch)
         return shape.transform(batch)
 
-    with contextlib.ExitStack() as opened:
-        readers = _readers(ctx, plan, decision, upper, opened)
-        stats = copy_stream(
-            readers,
-            ctx.destination,
-            staging,
-            ctx.cancel,
-            on_progress=lambda rows: ctx.progress(rows, expected),
-            batch_rows=plan.batch_rows,
-            transform=observe,
-            schema=shape.schema,
-        )
+    stats = copy_stream(
+        readers,
+        ctx.destination,
+        staging,
+        ctx.cancel,
+        on_progress=lambda rows: ctx.progress(rows, expected),
+        batch_rows=plan.batch_rows,
+        transform=observe,
+        schema=shape.schema,
+        command_timeout=plan.settings.command_timeout,
+    )
     ctx.result.bytes_written += stats.bytes_written
     return stats.rows
 

@@ -11,6 +11,7 @@ Each kind of exception maps to exactly one final status:
 from __future__ import annotations
 
 import contextlib
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -270,8 +271,24 @@ def _open(endpoint: Endpoint | None, role: str, opener: Opener) -> Iterator[Conn
     try:
         yield connector
     finally:
-        with contextlib.suppress(Exception):
-            connector.close()
+        _close_within(connector, CLOSE_TIMEOUT)
+
+
+CLOSE_TIMEOUT = 5.0
+
+
+def _close_within(connector: Connector, timeout: float) -> None:
+    """Close a connection, but never hang on a driver still busy with a stopped query."""
+    closer = threading.Thread(
+        target=lambda: _quietly(connector.close), name="conveyor-close", daemon=True
+    )
+    closer.start()
+    closer.join(timeout)
+
+
+def _quietly(action: Callable[[], None]) -> None:
+    with contextlib.suppress(Exception):
+        action()
 
 
 def _require(connector: Connector, capability: type, role: str, verb: str) -> Any:

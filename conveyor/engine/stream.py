@@ -15,6 +15,7 @@ import pyarrow as pa
 from conveyor.connectors.base import TableRef, Writable, iterate_batches
 from conveyor.engine.channel import BoundedChannel, pump_many
 from conveyor.engine.reporting import CancelToken, raise_if_canceled
+from conveyor.errors import SourceUnavailable
 
 PROGRESS_EVERY_SECONDS = 0.5
 
@@ -37,6 +38,7 @@ def copy_stream(
     transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
     schema: pa.Schema | None = None,
     max_bytes: int = 64 * 1024 * 1024,
+    command_timeout: float | None = None,
 ) -> StreamStats:
     """Append every batch of `reader` to `table`; return rows and bytes written.
 
@@ -49,7 +51,7 @@ def copy_stream(
     stats = StreamStats()
     last_report = time.monotonic()
     try:
-        for batch in channel:
+        while (batch := _next(channel, command_timeout)) is not None:
             raise_if_canceled(cancel)
             if transform is not None:
                 batch = transform(batch)
@@ -69,3 +71,13 @@ def copy_stream(
             thread.join(timeout=5)
     on_progress(stats.rows)
     return stats
+
+
+def _next(channel: BoundedChannel, timeout: float | None) -> pa.RecordBatch | None:
+    """The next batch; a source silent for longer than `timeout` seconds fails the load."""
+    try:
+        return channel.get(timeout)
+    except TimeoutError:
+        raise SourceUnavailable(
+            f"the source sent no rows for {timeout:g} s (command_timeout); the query was stopped"
+        ) from None

@@ -107,6 +107,9 @@ def child_main(spec: RunSpec, conn: Connection, cancel: Event, suspend: Event) -
         outcome = runner.execute(spec, reporter, _Token(cancel, suspend))
         reporter.outcome(outcome)
     conn.close()
+    # Leave at once: a driver thread stuck in a stopped query must not keep the run alive.
+    logging.shutdown()
+    os._exit(0)
 
 
 class RunProcess:

@@ -335,3 +335,15 @@ def test_cancel_leaves_the_old_table(source: Path, destination: str) -> None:
     outcome = job.run(cancel=canceled)
     assert outcome.status.value == "canceled"
     assert ids(destination) == list(range(1, 11))
+
+
+def test_command_timeout_stops_a_silent_source(source: Path, tmp_path: Path) -> None:
+    slow = (  # the first row comes only after a long count: the source is silent meanwhile
+        "REPLICATE [late] SELECT id FROM [orders] WHERE id > (WITH RECURSIVE c(n) AS "
+        "(SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 300000000) SELECT count(*) FROM c)"
+    )
+    job = Job(
+        f"sqlite:///{source}", f"duckdb:///{tmp_path / 'd.duckdb'}", [slow], command_timeout=1
+    )
+    outcome = job.run()
+    assert outcome.status.value == "error" and "command_timeout" in (outcome.error or "")
