@@ -566,6 +566,7 @@ def _schema_changes(
     existing = info.columns
     statements: list[str] = []
     columns: list[str] = []
+    rebuild = False
     for column in shape.schema:
         current = existing.get(column.name)
         if current is None:
@@ -584,9 +585,12 @@ def _schema_changes(
             change = sqlgen.widen_column(
                 plan.target, column.name, sql.column_type(widened, dialect), dialect
             )
-            if change:
-                statements.append(change)
-                ctx.log(f"{plan.target}: column {column.name} widened to {widened}")
+            statements.extend([change] if change else [])
+            rebuild = rebuild or change is None
+            ctx.log(f"{plan.target}: column {column.name} widened to {widened}")
             existing[column.name] = replace(current, type=widened)
         columns.append(column.name)
+    if rebuild:  # SQLite cannot alter a column's type: copy into a table declared anew
+        layout = TableSchema(list(existing.values()), info.keys)
+        statements.extend(sqlgen.rebuild(plan.target, layout, dialect))
     return statements, columns

@@ -16,7 +16,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from conveyor.connectors import sql
-from conveyor.connectors.base import TableRef
+from conveyor.connectors.base import TableRef, TableSchema
 
 DELETED = "_conveyor_deleted"
 ACTIVE = "_conveyor_active"
@@ -289,3 +289,15 @@ def widen_column(target: TableRef, name: str, type_sql: str, dialect: str) -> st
     if dialect == "postgres":
         return f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_sql}"
     return f"ALTER TABLE {table} ALTER {column} TYPE {type_sql}"
+
+
+def rebuild(target: TableRef, layout: TableSchema, dialect: str) -> list[str]:
+    """Statements re-creating `target` with the layout's column types, its rows kept."""
+    fresh = target.with_name(target.name + "__conveyor_rebuild")
+    names = [c.name for c in layout.columns]
+    return [
+        sql.drop_table_sql(fresh, dialect),
+        sql.create_table_sql(fresh, layout, dialect),
+        sql.insert_select_sql(target, fresh, names, dialect),
+        *sql.replace_statements(fresh, target, dialect),
+    ]

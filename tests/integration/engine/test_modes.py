@@ -347,3 +347,31 @@ def test_command_timeout_stops_a_silent_source(source: Path, tmp_path: Path) -> 
     )
     outcome = job.run()
     assert outcome.status.value == "error" and "command_timeout" in (outcome.error or "")
+
+
+@pytest.mark.parametrize("destination", ["duckdb", "sqlite", "parquet"], indirect=True)
+def test_alter_schema_widens_a_widened_source_column(tmp_path: Path, destination: str) -> None:
+    import duckdb
+
+    path = tmp_path / "src.duckdb"
+    with duckdb.connect(str(path)) as db:
+        db.execute(
+            "CREATE TABLE m (id INTEGER PRIMARY KEY, qty SMALLINT, price DECIMAL(6,2), v INTEGER)"
+        )
+        db.execute("INSERT INTO m VALUES (1, 5, 12.50, 1)")
+    job = Job(f"duckdb:///{path}", destination, ["REPLICATE [m]"], incremental_check_columns=["v"])
+    job.ok()
+    with duckdb.connect(str(path)) as db:
+        db.execute("ALTER TABLE m ALTER qty TYPE BIGINT")
+        db.execute("ALTER TABLE m ALTER price TYPE DECIMAL(18,4)")
+        db.execute("INSERT INTO m VALUES (2, 9000000000, 123456789.1234, 2)")
+    job.ok()
+    data = rows(destination, "m", "id")
+    assert data[1]["qty"] == 9_000_000_000 and data[1]["price"] == Decimal("123456789.1234")
+    assert data[0]["price"] == Decimal("12.50")
+    schema = read_table(destination, "m").schema
+    if not destination.startswith("sqlite"):
+        assert (
+            schema.field("qty").type == "int64"
+            and str(schema.field("price").type) == "decimal128(18, 4)"
+        )
