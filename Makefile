@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test lint typecheck unit integration e2e bench clean
 
@@ -17,8 +18,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $(STAMP) $@
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	@touch $(STAMP) $(TEST_STAMP) $@
 
 run: $(STAMP)
 	$(BIN)/conveyor migrate
@@ -37,7 +42,7 @@ test: lint typecheck
 unit: $(TEST_STAMP)
 	$(BIN)/pytest -q tests/unit
 
-bench: $(TEST_STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:

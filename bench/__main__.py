@@ -1,12 +1,47 @@
-"""`make bench`: run every benchmark and print its figures."""
+"""`make bench`: run every benchmark and print its figures.
+
+The database-server benchmarks need the local PostgreSQL and MariaDB (see
+`bench/servers.py` for the addresses); when one cannot be reached they are skipped with
+the reason. `CONVEYOR_BENCH_LARGE=0` skips the 10M-row memory runs.
+"""
 
 from __future__ import annotations
 
-from bench import sqlite_to_parquet
+import os
+import subprocess
+
+from bench import (
+    csv_to_pg,
+    mariadb_to_pg,
+    memory,
+    pg_to_parquet,
+    pg_to_pg,
+    sqlite_to_parquet,
+)
+from bench.servers import mysql, psql
+
+
+def _reachable(name: str, probe: object) -> bool:
+    try:
+        probe()  # type: ignore[operator]
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        print(f"\n## skipped: {name} is not reachable ({exc})")
+        return False
+    return True
 
 
 def main() -> None:
     sqlite_to_parquet.main()
+    postgres = _reachable("PostgreSQL", lambda: psql("postgres", "SELECT 1"))
+    mariadb = _reachable("MariaDB", lambda: mysql(None, "SELECT 1"))
+    if postgres:
+        pg_to_pg.main()
+        csv_to_pg.main()
+        pg_to_parquet.main()
+    if postgres and mariadb:
+        mariadb_to_pg.main()
+    if postgres and os.environ.get("CONVEYOR_BENCH_LARGE", "1") != "0":
+        memory.main(mariadb=mariadb)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,49 @@ class FileOptions(BaseModel):
     )
 
 
+class ServerOptions(BaseModel):
+    """Options every database-server connection takes (the URL carries host, user, database)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str | None = Field(
+        default=None,
+        description="Password, when it is not in the URL (stored encrypted, shown masked).",
+    )
+    connect_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds to wait for the server before the connection counts as unreachable.",
+    )
+
+
+class PostgresOptions(ServerOptions):
+    """Options of `postgresql://user[:password]@host[:port]/database` connections."""
+
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        Field(default=None, description="libpq sslmode; default from the URL, else 'prefer'.")
+    )
+    application_name: str = Field(
+        default="conveyor", description="Shown in pg_stat_activity for Conveyor's sessions."
+    )
+    unconstrained_numeric: Literal["decimal", "text"] = Field(
+        default="decimal",
+        description=(
+            "How `numeric` columns without precision are read: 'decimal' as decimal(38, 9), "
+            "failing on a value that does not fit exactly; 'text' as exact strings."
+        ),
+    )
+
+
+class MySQLOptions(ServerOptions):
+    """Options of `mysql://` and `mariadb://user[:password]@host[:port]/database` connections."""
+
+    ssl: bool = Field(
+        default=False, description="Require TLS (with the system's certificate authorities)."
+    )
+
+
 class MemoryOptions(BaseModel):
     """Options of `memory://name` connections (tests only)."""
 
@@ -88,6 +131,22 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         capabilities=SQL_CAPABILITIES,
         options=FileOptions,
         description="A folder of csv, parquet, json, ndjson or xlsx files, one table per file.",
+    ),
+    ConnectorSpec(
+        name="postgres",
+        schemes=("postgresql", "postgres"),
+        implementation="conveyor.connectors.postgres:PostgresConnector",
+        capabilities=SQL_CAPABILITIES,
+        options=PostgresOptions,
+        description="A PostgreSQL database: binary COPY both ways through ADBC.",
+    ),
+    ConnectorSpec(
+        name="mysql",
+        schemes=("mysql", "mariadb"),
+        implementation="conveyor.connectors.mysql:MySQLConnector",
+        capabilities=SQL_CAPABILITIES,
+        options=MySQLOptions,
+        description="A MySQL or MariaDB database: Arrow reads, LOAD DATA LOCAL INFILE writes.",
     ),
     ConnectorSpec(
         name="memory",

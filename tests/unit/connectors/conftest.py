@@ -24,6 +24,8 @@ class Flavor:
     exact: bool = True  # every canonical Arrow type reads back as written
     text: str | None = None  # "csv" or "json": values survive as text, types are inferred
     keeps_empty_schema: bool = True  # an empty table still knows its columns
+    bmp_identifiers: bool = False  # names limited to Unicode's Basic Multilingual Plane (MySQL)
+    scratch_schema: str = "reporting"  # a schema the schema tests may create
 
     def open(self, tmp_path: Path) -> Any:
         return open_connector(self.url(tmp_path))
@@ -45,6 +47,12 @@ FLAVORS = [
 @pytest.fixture(params=FLAVORS, ids=[f.name for f in FLAVORS])
 def flavor(request: pytest.FixtureRequest) -> Flavor:
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def schema_name(flavor: Flavor) -> str:
+    """A schema the test may create (for servers: one the fixture drops afterwards)."""
+    return flavor.scratch_schema
 
 
 @pytest.fixture

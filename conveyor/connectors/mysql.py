@@ -1,0 +1,340 @@
+"""The MySQL/MariaDB connector: connectorx reads, LOAD DATA LOCAL INFILE writes.
+
+Reads stream Arrow batches from connectorx (Rust, straight from the wire protocol) after
+a `LIMIT 0` probe through pymysql has planned exact types (see `mysql_types`). Loads are
+one `LOAD DATA LOCAL INFILE` per stream (see `mysql_load`). Metadata, DDL, swaps and
+merges go through one pymysql connection. Sessions run in UTC, so TIMESTAMP columns
+read as UTC instants and zoned Arrow timestamps are stored as their UTC time.
+A table's schema is a MySQL database; unqualified tables are in the URL's database.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import quote as url_quote
+
+import pyarrow as pa
+import pymysql
+
+from conveyor.connectors import mysql_sql, sql
+from conveyor.connectors import mysql_types as types
+from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.mysql_errors import map_error
+from conveyor.connectors.mysql_load import UTC_MARK, LoadWriter, column_type
+from conveyor.connectors.server import parse_server_url, returns_nothing
+from conveyor.connectors.specs import MySQLOptions
+from conveyor.errors import ConveyorError, TableNotFound
+
+DIALECT = types.DIALECT
+_SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
+_UTC = "SET time_zone = '+00:00'"
+
+
+class MySQLConnector:
+    """A MySQL or MariaDB database: read, write, discover, merge and run SQL."""
+
+    dialect = DIALECT
+
+    def __init__(self, url: str, options: MySQLOptions | None = None) -> None:
+        self.options = options or MySQLOptions()
+        self.address = parse_server_url(url, ("mysql", "mariadb"), 3306, self.options.password)
+        self._lock = threading.RLock()
+        self._conn: Any = None
+        self._mariadb: bool | None = None
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _connect(self, *, local_infile: bool = False) -> Any:
+        """A new pymysql connection in UTC and utf8mb4, within the connect timeout."""
+        timeout = self.options.connect_timeout
+        try:
+            conn = pymysql.connect(
+                host=self.address.host,
+                port=self.address.port,
+                user=self.address.user,
+                password=self.address.password or "",
+                database=self.address.database,
+                charset="utf8mb4",
+                connect_timeout=timeout,
+                read_timeout=timeout,  # bounds the handshake; lifted below
+                local_infile=local_infile,
+                ssl=ssl.create_default_context() if self.options.ssl else None,
+                autocommit=True,
+                init_command=_UTC,
+            )
+        except Exception as exc:
+            raise map_error(exc, self.address) from exc
+        conn._read_timeout = None  # queries may run long; only connecting is bounded
+        return conn
+
+    def _meta(self) -> Any:
+        if self._conn is None or not self._conn.open:
+            self._conn = self._connect()
+        return self._conn
+
+    def _query(self, statement: str, params: Sequence[Any] = (), what: str = "") -> list[Any]:
+        with self._lock:
+            conn = self._meta()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(statement, tuple(params) or None)
+                    return list(cur.fetchall()) if cur.description else []
+            except pymysql.Error as exc:
+                raise map_error(exc, self.address, what) from exc
+
+    def _transaction(self, statements: Sequence[str], what: str = "") -> list[int]:
+        with self._lock:
+            conn = self._meta()
+            counts = []
+            try:
+                conn.begin()
+                with conn.cursor() as cur:
+                    for statement in statements:
+                        counts.append(cur.execute(statement))
+                conn.commit()
+            except pymysql.Error as exc:
+                conn.rollback()
+                raise map_error(exc, self.address, what) from exc
+            return counts
+
+    def _schema(self, table: TableRef) -> str:
+        return table.schema or self.address.database
+
+    # --- Connector -----------------------------------------------------------------------
+
+    def test(self) -> None:
+        """Connect and run SELECT 1 within the connect timeout."""
+        self._query("SELECT 1")
+
+    def close(self) -> None:
+        """Close the metadata connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # --- Discoverable / Estimable ----------------------------------------------------------
+
+    def list_tables(self) -> list[TableInfo]:
+        """Tables and views of every non-system database; the URL's database has no schema."""
+        rows = self._query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_ROWS FROM information_schema.TABLES"
+            " WHERE TABLE_SCHEMA NOT IN %s ORDER BY TABLE_SCHEMA, TABLE_NAME",
+            [_SYSTEM],
+        )
+        return [
+            TableInfo(
+                TableRef(name, None if schema == self.address.database else schema),
+                "view" if kind == "VIEW" else "table",
+                None,
+            )
+            for schema, name, kind, _ in rows
+        ]
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether a table or view of that name exists in its database."""
+        return bool(
+            self._query(
+                "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                [self._schema(table), table.name],
+            )
+        )
+
+    def _require(self, table: TableRef) -> None:
+        if not self.table_exists(table):
+            raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
+
+    def _column_rows(self, table: TableRef) -> list[Any]:
+        return self._query(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', COLUMN_KEY = 'PRI'"
+            " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+            " ORDER BY ORDINAL_POSITION",
+            [self._schema(table), table.name],
+        )
+
+    def columns(self, table: TableRef) -> list[ColumnInfo]:
+        """Columns with the Arrow types a read returns, declared types and primary key."""
+        self._require(table)
+        planned = self._plan(sql.select_sql(table, None, DIALECT, limit=0), str(table))
+        return [
+            ColumnInfo(name, column.type, native, bool(nullable), bool(pk))
+            for column, (name, native, nullable, pk) in zip(
+                planned, self._column_rows(table), strict=True
+            )
+        ]
+
+    def estimate_rows(self, table: TableRef) -> int | None:
+        """InnoDB's estimate (information_schema.TABLES.TABLE_ROWS); None for views."""
+        self._require(table)
+        rows = self._query(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            [self._schema(table), table.name],
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    # --- Readable ------------------------------------------------------------------------
+
+    def _plan(self, query: str, label: str) -> list[types.ReadColumn]:
+        """Plan a query's columns from a LIMIT 0 probe of its result's column definitions."""
+        with self._lock:
+            conn = self._meta()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(mysql_sql.probe(query))
+                    fields = list(cur._result.fields or [])
+                    planned = types.plan_read(fields)
+                    return types.mark_utc(planned, self._utc_columns(cur, fields))
+            except pymysql.Error as exc:
+                raise map_error(exc, self.address, label) from exc
+
+    @staticmethod
+    def _utc_columns(cur: Any, fields: list[Any]) -> set[int]:
+        """Positions of DATETIME columns whose table column is marked as holding UTC."""
+        wanted = {
+            i: (f.db.decode() if isinstance(f.db, bytes) else f.db, f.org_table, f.org_name)
+            for i, f in enumerate(fields)
+            if f.type_code == types.DATETIME and f.org_table and f.org_name
+        }
+        if not wanted:
+            return set()
+        cur.execute(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+            " WHERE COLUMN_COMMENT = %s AND TABLE_NAME IN %s",
+            [UTC_MARK, sorted({t for _, t, _ in wanted.values()})],
+        )
+        marked = {tuple(row) for row in cur.fetchall()}
+        return {i for i, where in wanted.items() if where in marked}
+
+    def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
+        """Stream a query as Arrow batches of at most `batch_size` rows, types exact."""
+        import connectorx
+
+        query = sql_text.strip().rstrip(";").strip()
+        label = mysql_sql.source_label(query)
+        planned = self._plan(query, label)
+        schema = types.schema_of(planned)
+        if returns_nothing(query, DIALECT):
+            return pa.RecordBatchReader.from_batches(schema, iter(()))
+        if types.needs_sql(planned):
+            query = mysql_sql.computed(query, planned)
+        try:
+            reader = connectorx.read_sql(
+                self._cx_url(),
+                query,
+                return_type="arrow_stream",
+                batch_size=max(1, batch_size),
+                pre_execution_query=[_UTC],
+            )
+        except BaseException as exc:
+            if not _failure(exc):
+                raise
+            raise _mapped(exc, self, label) from exc
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in reader:
+                    if batch.num_rows:
+                        yield types.convert(batch.rename_columns(schema.names), planned, schema)
+            except ConveyorError:
+                raise
+            except BaseException as exc:
+                if not _failure(exc):
+                    raise
+                raise _mapped(exc, self, label) from exc
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def _cx_url(self) -> str:
+        user = url_quote(self.address.user, safe="")
+        secret = f":{url_quote(self.address.password, safe='')}" if self.address.password else ""
+        database = url_quote(self.address.database, safe="")
+        timeout = int(self.options.connect_timeout * 1000)
+        query = f"tcp_connect_timeout_ms={timeout}"
+        if self.options.ssl:
+            query += "&ssl-mode=REQUIRED"
+        return f"mysql://{user}{secret}@{self.address.where}/{database}?{query}"
+
+    # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
+
+    def ensure_schema(self, schema: str) -> None:
+        """CREATE DATABASE IF NOT EXISTS, in utf8mb4."""
+        self._query(
+            f"CREATE DATABASE IF NOT EXISTS {sql.quote(schema, DIALECT)} CHARACTER SET utf8mb4"
+        )
+
+    def _is_mariadb(self) -> bool:
+        if self._mariadb is None:
+            self._mariadb = "mariadb" in str(self._query("SELECT VERSION()")[0][0]).lower()
+        return self._mariadb
+
+    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+        """CREATE TABLE in utf8mb4 with a binary, no-pad collation: text compares exactly."""
+        collation = "utf8mb4_nopad_bin" if self._is_mariadb() else "utf8mb4_0900_bin"
+        ddl = sql.create_table_sql(table, layout, DIALECT, column_type)
+        self._query(f"{ddl} DEFAULT CHARSET=utf8mb4 COLLATE={collation}", what=str(table))
+
+    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+        """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`."""
+        self._require(table)
+        return LoadWriter(
+            lambda: self._connect(local_infile=True),
+            table,
+            schema,
+            lambda exc: map_error(exc, self.address, str(table)),
+        )
+
+    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+        """Swap staging in with one atomic RENAME TABLE, then drop the old table."""
+        self._require(staging)
+        if not self.table_exists(target):
+            self._query(f"RENAME TABLE {_name(staging)} TO {_name(target)}", what=str(target))
+            return
+        old = target.with_name(f"_conveyor_old_{target.name}"[:64])
+        self._query(sql.drop_table_sql(old, DIALECT))
+        self._query(
+            f"RENAME TABLE {_name(target)} TO {_name(old)}, {_name(staging)} TO {_name(target)}",
+            what=str(target),
+        )
+        self._query(sql.drop_table_sql(old, DIALECT))
+
+    def drop_table(self, table: TableRef) -> None:
+        """DROP TABLE IF EXISTS."""
+        self._query(sql.drop_table_sql(table, DIALECT), what=str(table))
+
+    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
+        """Upsert staged rows by `keys` in one transaction: DELETE matching keys, INSERT."""
+        self._require(staging)
+        rows = int(self._query(sql.count_sql(staging, DIALECT))[0][0])
+        if not self.table_exists(target):
+            self.replace_table(staging, target)
+            return rows
+        names = [row[0] for row in self._column_rows(staging)]
+        self._transaction(sql.merge_statements(staging, target, keys, names, DIALECT), str(target))
+        return rows
+
+    def execute(self, sql_text: str) -> int:
+        """Run one statement; return the rows it changed."""
+        return self._transaction([sql_text])[0]
+
+    def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
+        """Run statements in one transaction (DDL commits implicitly in MySQL)."""
+        return self._transaction(statements)
+
+
+def _name(table: TableRef) -> str:
+    return sql.table_sql(table, DIALECT)
+
+
+def _failure(exc: BaseException) -> bool:
+    """An error of the read (connectorx's Rust panics are BaseExceptions), not an interrupt."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
+def _mapped(exc: BaseException, connector: MySQLConnector, label: str) -> ConveyorError:
+    if isinstance(exc, ConveyorError):
+        return exc
+    return map_error(exc, connector.address, label)

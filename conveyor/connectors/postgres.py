@@ -1,0 +1,395 @@
+"""The PostgreSQL connector: binary COPY both ways through ADBC, DDL through psycopg 3.
+
+Reads stream ADBC's Arrow batches (the server sends `COPY (query) TO STDOUT` in binary),
+converted per batch to exact types by `postgres_types`. A load is one binary COPY fed by
+a background `Feed`, so a whole stream costs one statement. Metadata, DDL, swaps and
+merges go through one psycopg connection with transactional DDL: `replace_table` drops
+and renames in one transaction, so readers see the old table or the new one.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import adbc_driver_postgresql.dbapi as adbc
+import psycopg
+import pyarrow as pa
+from psycopg.conninfo import make_conninfo
+from sqlglot import exp
+
+from conveyor.connectors import postgres_sql as pgsql
+from conveyor.connectors import postgres_types as types
+from conveyor.connectors import sql
+from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.postgres_errors import connect_error, map_error
+from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
+from conveyor.connectors.server import parse_server_url, returns_nothing
+from conveyor.connectors.specs import PostgresOptions
+from conveyor.errors import ConfigurationError, ConveyorError, TableNotFound
+
+DIALECT = types.DIALECT
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+_MIN_PARTITION_PAGES = 1024  # 8 MB: smaller tables are read in one piece
+
+
+class PostgresConnector:
+    """A PostgreSQL database: read, write, discover, merge, run SQL, split reads."""
+
+    dialect = DIALECT
+
+    def __init__(self, url: str, options: PostgresOptions | None = None) -> None:
+        self.options = options or PostgresOptions()
+        self.address = parse_server_url(
+            url, ("postgresql", "postgres"), 5432, self.options.password
+        )
+        params = dict(self.address.params)
+        if self.options.sslmode:
+            params["sslmode"] = self.options.sslmode
+        self._conninfo = make_conninfo(
+            "",
+            host=self.address.host,
+            port=self.address.port,
+            dbname=self.address.database,
+            user=self.address.user or None,
+            password=self.address.password,
+            connect_timeout=max(2, math.ceil(self.options.connect_timeout)),
+            application_name=self.options.application_name,
+            **params,
+        )
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._created: set[TableRef] = set()  # tables made here, not yet loaded
+        self._describer: Any = None  # an ADBC connection that only describes queries
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _meta(self) -> psycopg.Connection[Any]:
+        """The psycopg connection for metadata and DDL (callers hold the lock)."""
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(self._conninfo, autocommit=True)
+            except psycopg.Error as exc:
+                raise connect_error(exc, self.address) from exc
+        return self._conn
+
+    def _adbc(self) -> Any:
+        """A new ADBC connection (one per read or load: they run in their own threads)."""
+        try:
+            return adbc.connect(self._conninfo, autocommit=True)
+        except Exception as exc:
+            raise connect_error(exc, self.address) from exc
+
+    def _query(self, statement: str, params: Sequence[Any] = (), what: str = "") -> list[Any]:
+        with self._lock:
+            conn = self._meta()
+            try:
+                cur = conn.execute(statement, list(params) or None)
+                return cur.fetchall() if cur.description else []
+            except psycopg.Error as exc:
+                raise map_error(exc, self.address, what) from exc
+
+    def _transaction(self, statements: Sequence[str], what: str = "") -> list[int]:
+        with self._lock:
+            conn = self._meta()
+            counts = []
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    for statement in statements:
+                        cur.execute(statement)
+                        counts.append(cur.rowcount)
+            except psycopg.Error as exc:
+                raise map_error(exc, self.address, what) from exc
+            return counts
+
+    # --- Connector -----------------------------------------------------------------------
+
+    def test(self) -> None:
+        """Connect and run SELECT 1 within the connect timeout."""
+        self._query("SELECT 1")
+
+    def close(self) -> None:
+        """Close the metadata connections."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._describer is not None:
+                self._describer.close()
+                self._describer = None
+
+    # --- Discoverable / Estimable ----------------------------------------------------------
+
+    def list_tables(self) -> list[TableInfo]:
+        """Tables, views and foreign tables of every non-system schema, with row estimates.
+
+        Tables of the connection's current schema (usually `public`) have no schema in
+        their reference, so `REPLICATE [orders]` finds `public.orders`.
+        """
+        rows = self._query(
+            "SELECT n.nspname, c.relname, c.relkind, c.reltuples, n.nspname = current_schema()"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition"
+            " AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_temp%%'"
+            " AND n.nspname NOT LIKE 'pg\\_toast%%' ORDER BY 1, 2",
+            [list(_SYSTEM_SCHEMAS)],
+        )
+        return [
+            TableInfo(
+                TableRef(name, None if current else schema),
+                "view" if kind in ("v", "m") else "table",
+                int(tuples) if kind in ("r", "p", "m") and tuples >= 0 else None,
+            )
+            for schema, name, kind, tuples, current in rows
+        ]
+
+    def _oid(self, table: TableRef) -> int | None:
+        rows = self._query("SELECT to_regclass(%s)::oid", [sql.table_sql(table, DIALECT)])
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def _require(self, table: TableRef) -> int:
+        oid = self._oid(table)
+        if oid is None:
+            raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
+        return oid
+
+    def table_exists(self, table: TableRef) -> bool:
+        """Whether a table or view of that name exists (unqualified: on the search path)."""
+        return self._oid(table) is not None
+
+    def _attributes(self, oid: int) -> list[Any]:
+        """name, declared type, base type name, typmod, not null, primary key — per column."""
+        return self._query(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
+            " coalesce(bt.typname, t.typname), coalesce(nullif(t.typtypmod, -1), a.atttypmod),"
+            " a.attnotnull, coalesce(a.attnum = ANY(i.indkey), false)"
+            " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+            " LEFT JOIN pg_type bt ON bt.oid = nullif(t.typbasetype, 0)"
+            " LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary"
+            " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            [oid],
+        )
+
+    def columns(self, table: TableRef) -> list[ColumnInfo]:
+        """Columns with the Arrow types a read returns, declared types and primary key."""
+        oid = self._require(table)
+        schema = self.read(sql.select_sql(table, None, DIALECT, limit=0), 1).schema
+        return [
+            ColumnInfo(name, field.type, native, not notnull, bool(pk))
+            for field, (name, native, _, _, notnull, pk) in zip(
+                schema, self._attributes(oid), strict=True
+            )
+        ]
+
+    def estimate_rows(self, table: TableRef) -> int | None:
+        """The planner's estimate (pg_class.reltuples); None before the first ANALYZE."""
+        oid = self._require(table)
+        rows = self._query("SELECT reltuples FROM pg_class WHERE oid = %s", [oid])
+        return int(rows[0][0]) if rows and rows[0][0] >= 0 else None
+
+    # --- Readable / Partitionable --------------------------------------------------------
+
+    def _describe(self, query: str, label: str) -> list[types.ReadColumn]:
+        """Plan a query's columns from the server's description of its result (no rows run)."""
+        with self._lock:
+            if self._describer is None:
+                self._describer = self._adbc()
+            try:
+                with self._describer.cursor() as cur:
+                    described = cur.adbc_execute_schema(query)
+            except Exception as exc:
+                self._describer.close()
+                self._describer = None
+                raise map_error(exc, self.address, label) from exc
+        return types.plan_read(described, self.options.unconstrained_numeric)
+
+    def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
+        """Stream a query as Arrow batches of at most `batch_size` rows, types exact."""
+        query = sql_text.strip().rstrip(";").strip()
+        label = pgsql.source_label(query)
+        planned = self._describe(query, label)
+        if returns_nothing(query, DIALECT):
+            return pa.RecordBatchReader.from_batches(types.schema_of(planned), iter(()))
+        if types.needs_casts(planned):
+            query = pgsql.with_casts(query, planned)
+        conn = self._adbc()
+        cur = conn.cursor()
+        try:
+            cur.execute(query)
+            reader = cur.fetch_record_batch()
+        except BaseException as exc:
+            cur.close()
+            conn.close()
+            if isinstance(exc, Exception):
+                raise map_error(exc, self.address, label) from exc
+            raise
+        schema = types.schema_of(planned)
+        size = max(1, batch_size)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in reader:
+                    converted = types.convert(batch, planned, schema)
+                    for offset in range(0, converted.num_rows, size):
+                        yield converted.slice(offset, size)
+            except ConveyorError:
+                raise
+            except Exception as exc:
+                raise map_error(exc, self.address, label) from exc
+            finally:
+                reader.close()
+                cur.close()
+                conn.close()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def partitions(self, table: TableRef, sql_text: str, count: int) -> list[str]:
+        """Split a full-table SELECT into `count` disjoint ranges of physical blocks (ctid).
+
+        TID range scans (PostgreSQL 14+) read each range without an index; the last range
+        is open-ended so rows in blocks added meanwhile are not missed. Older servers and
+        partitioned tables split on an integer primary key's min..max instead.
+        """
+        oid = self._require(table)
+        kind, pages, version = self._query(
+            "SELECT relkind, relpages, current_setting('server_version_num')::int"
+            " FROM pg_class WHERE oid = %s",
+            [oid],
+        )[0]
+        if count <= 1:
+            return [sql_text]
+        if kind == "r" and version >= 140000:
+            if pages < _MIN_PARTITION_PAGES:
+                return [sql_text]
+            bounds = [pages * i // count for i in range(1, count)]
+            return pgsql.ranged(sql_text, exp.column("ctid"), bounds, lambda b: f"({b},0)", "tid")
+        return self._key_partitions(table, oid, sql_text, count)
+
+    def _key_partitions(self, table: TableRef, oid: int, sql_text: str, count: int) -> list[str]:
+        keys = [(name, base) for name, _, base, _, _, pk in self._attributes(oid) if pk]
+        if len(keys) != 1 or keys[0][1] not in ("int2", "int4", "int8"):
+            return [sql_text]
+        key = sql.column(keys[0][0])
+        bounds_sql = exp.select(exp.func("min", key), exp.func("max", key)).from_(
+            sql.table_expr(table)
+        )
+        low, high = self._query(bounds_sql.sql(dialect=DIALECT))[0]
+        if low is None or high - low < count * 10_000:
+            return [sql_text]
+        step = (high - low + 1) / count
+        bounds = [low + math.ceil(step * i) for i in range(1, count)]
+        return pgsql.ranged(sql_text, key, bounds, str, "bigint")
+
+    # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
+
+    def ensure_schema(self, schema: str) -> None:
+        """CREATE SCHEMA IF NOT EXISTS (a concurrent creation by another run is fine)."""
+        statement = f"CREATE SCHEMA IF NOT EXISTS {sql.quote(schema, DIALECT)}"
+        try:
+            self._query(statement)
+        except ConveyorError:
+            if not self._query("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]):
+                raise
+
+    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+        """CREATE TABLE with PostgreSQL's exact counterparts of the layout's Arrow types."""
+        self._query(
+            sql.create_table_sql(table, layout, DIALECT, types.column_type), what=str(table)
+        )
+        self._created.add(table)
+
+    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+        """Start one binary COPY into the table, fed batch by batch, committed by `close`."""
+        oid = self._require(table)
+        by_name = {name: (base, typmod) for name, _, base, typmod, _, _ in self._attributes(oid)}
+        wire = []
+        for field in schema:
+            if field.name not in by_name:
+                raise ConfigurationError(f"table {str(table)!r} has no column {field.name!r}")
+            base, typmod = by_name[field.name]
+            precision, scale = _numeric_typmod(typmod) if base == "numeric" else (None, None)
+            wire.append(types.wire_type(base, precision, scale))
+        restore_key = defer_primary_key(self, table, oid) if table in self._created else None
+        self._created.discard(table)
+        return CopyWriter(self, table, schema, wire, restore_key)
+
+    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+        """Drop target and rename staging in one transaction; readers see old or new."""
+        staging_oid = self._require(staging)
+        constraint = self._query(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s AND contype = 'p'",
+            [staging_oid],
+        )
+        statements = [sql.drop_table_sql(target, DIALECT)]
+        current = staging
+        if (staging.schema or None) != (target.schema or None):
+            schema = target.schema or self._query("SELECT current_schema()")[0][0]
+            statements.append(
+                f"ALTER TABLE {sql.table_sql(staging, DIALECT)} SET SCHEMA {sql.quote(schema, DIALECT)}"
+            )
+            current = TableRef(staging.name, schema)
+        statements.append(sql.rename_table_sql(current, target.name, DIALECT))
+        if constraint:
+            renamed = target.with_name(target.name)
+            statements.append(
+                f"ALTER TABLE {sql.table_sql(renamed, DIALECT)} RENAME CONSTRAINT "
+                f"{sql.quote(constraint[0][0], DIALECT)} TO "
+                f"{sql.quote(target.name[:58] + '_pkey', DIALECT)}"
+            )
+        self._transaction(statements, str(target))
+
+    def drop_table(self, table: TableRef) -> None:
+        """DROP TABLE IF EXISTS."""
+        self._query(sql.drop_table_sql(table, DIALECT), what=str(table))
+        self._created.discard(table)
+
+    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
+        """Upsert staged rows by `keys` in one transaction (a missing target is replaced).
+
+        With a unique index on exactly `keys`, one INSERT … ON CONFLICT DO UPDATE;
+        otherwise the portable DELETE matching keys + INSERT.
+        """
+        staging_oid = self._require(staging)
+        rows = int(self._query(sql.count_sql(staging, DIALECT))[0][0])
+        target_oid = self._oid(target)
+        if target_oid is None:
+            self.replace_table(staging, target)
+            return rows
+        names = [name for name, *_ in self._attributes(staging_oid)]
+        if keys and self._has_unique_index(target_oid, keys):
+            statements = [pgsql.upsert_sql(staging, target, keys, names)]
+        else:
+            statements = sql.merge_statements(staging, target, keys, names, DIALECT)
+        self._transaction(statements, str(target))
+        return rows
+
+    def _has_unique_index(self, oid: int, keys: Sequence[str]) -> bool:
+        rows = self._query(
+            "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = %s AND i.indisunique AND i.indpred IS NULL"
+            " AND i.indexprs IS NULL GROUP BY i.indexrelid",
+            [oid],
+        )
+        return sorted(keys) in [r[0] for r in rows]
+
+    def execute(self, sql_text: str) -> int:
+        """Run one statement on its own (autocommit: VACUUM and the like work); rows changed."""
+        with self._lock:
+            conn = self._meta()
+            try:
+                return int(conn.execute(sql_text).rowcount)
+            except psycopg.Error as exc:
+                raise map_error(exc, self.address) from exc
+
+    def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
+        """Run statements in one transaction, all or nothing; the rows each one changed."""
+        return self._transaction(statements)
+
+
+def _numeric_typmod(typmod: int) -> tuple[int | None, int | None]:
+    if typmod < 4:
+        return None, None
+    return ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0x7FF

@@ -1,0 +1,123 @@
+"""Bulk loads into PostgreSQL: one binary COPY per stream, index built once at the end.
+
+`CopyWriter` hands batches (cast to the exact wire types of the target's columns) to a
+background `Feed` running ADBC's bulk ingest, so a whole stream is a single
+`COPY … FROM STDIN (FORMAT binary)` in one transaction. When the target is a table this
+connector just created and it is still empty, its primary key is dropped for the load and
+added back at the end — PostgreSQL's own advice for bulk loads: building the index once
+by sorting is far cheaper than maintaining it row by row, and a duplicate key still fails
+the load (when the key is added back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from conveyor.connectors import postgres_types as types
+from conveyor.connectors import sql
+from conveyor.connectors.base import TableRef
+from conveyor.connectors.postgres_errors import map_error
+from conveyor.connectors.server import Feed
+
+if TYPE_CHECKING:
+    from conveyor.connectors.postgres import PostgresConnector
+
+DIALECT = types.DIALECT
+INDEX_BUILD_MEMORY = "256MB"  # server memory for the one sort that builds a deferred key
+
+
+def defer_primary_key(connector: PostgresConnector, table: TableRef, oid: int) -> str | None:
+    """Drop an empty table's primary key; return the statement that restores it (or None)."""
+    found = connector._query(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = %s AND contype = 'p'",
+        [oid],
+    )
+    if not found or connector._query(sql.select_sql(table, None, DIALECT, limit=1)):
+        return None
+    name, definition = found[0]
+    target, constraint = sql.table_sql(table, DIALECT), sql.quote(name, DIALECT)
+    connector._query(f"ALTER TABLE {target} DROP CONSTRAINT {constraint}", what=str(table))
+    return f"ALTER TABLE {target} ADD CONSTRAINT {constraint} {definition}"
+
+
+class CopyWriter:
+    """One binary COPY into a table, fed by `write` through a background `Feed`."""
+
+    def __init__(
+        self,
+        connector: PostgresConnector,
+        table: TableRef,
+        schema: pa.Schema,
+        wire: list[pa.DataType | None],
+        restore_key: str | None = None,
+    ) -> None:
+        self._connector = connector
+        self._table = table
+        self._wire = wire
+        self._restore_key = restore_key
+        self._schema = types.to_wire(pa.RecordBatch.from_pylist([], schema=schema), wire).schema
+        self._conn: Any = connector._adbc()
+        self._cursor = self._conn.cursor()
+        self._bytes = 0
+        address, wire_schema, cursor = connector.address, self._schema, self._cursor
+
+        def consume(batches: Iterator[pa.RecordBatch]) -> object:
+            reader = pa.RecordBatchReader.from_batches(wire_schema, batches)
+            return cursor.adbc_ingest(
+                table.name, reader, mode="append", db_schema_name=table.schema
+            )
+
+        self._feed: Feed[pa.RecordBatch] = Feed(
+            consume, lambda exc: map_error(exc, address, str(table))
+        )
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Convert a batch to the wire types and hand it to the COPY."""
+        if not batch.num_rows:
+            return
+        converted = types.to_wire(batch, self._wire)
+        if not converted.schema.equals(self._schema):
+            converted = converted.cast(self._schema)
+        self._feed.put(converted)
+        self._bytes += batch.nbytes
+
+    def close(self) -> int:
+        """Finish the COPY (committing it), then build the primary key back."""
+        try:
+            self._feed.finish()
+        except BaseException:
+            self._release()
+            self._restore(quietly=True)
+            raise
+        self._release()
+        self._restore(quietly=False)
+        return self._bytes
+
+    def abort(self) -> None:
+        """Make the COPY fail (nothing of it is kept) and put the primary key back."""
+        self._feed.abort()
+        self._release()
+        self._restore(quietly=True)
+
+    def _restore(self, *, quietly: bool) -> None:
+        statement, self._restore_key = self._restore_key, None
+        if statement is None:
+            return
+        # the index is built by sorting: give the sort memory for this one statement
+        statements = [f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'", statement]
+        if quietly:
+            with contextlib.suppress(Exception):
+                self._connector._transaction(statements, what=str(self._table))
+        else:
+            self._connector._transaction(statements, what=str(self._table))
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            self._cursor.close()
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,74 @@
+"""SQL the PostgreSQL connector builds: casts around a query, ranged reads, upserts.
+
+Every identifier is quoted through sqlglot (`sql.quote`, `sql.column`), and queries are
+rewritten as sqlglot trees, never by pasting names into strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from conveyor.connectors import postgres_types as types
+from conveyor.connectors import sql
+from conveyor.connectors.base import TableRef
+
+DIALECT = types.DIALECT
+
+
+def source_label(query: str) -> str:
+    """The first table a query reads, for error messages."""
+    try:
+        table = next(sqlglot.parse_one(query, dialect=DIALECT).find_all(exp.Table), None)
+    except sqlglot.errors.ParseError:
+        table = None
+    return table.name if table is not None else "query"
+
+
+def with_casts(query: str, planned: list[types.ReadColumn]) -> str:
+    """`SELECT q.a, q.b::text AS b, … FROM (query) AS q`: what ADBC cannot read, as text."""
+    alias = "__conveyor_q"
+    projections = []
+    for column in planned:
+        value: exp.Expr = sql.column(column.name, alias)
+        if column.cast:
+            value = exp.alias_(exp.cast(value, column.cast), sql.identifier(column.name))
+        projections.append(value)
+    subquery = exp.paren(sqlglot.parse_one(query, dialect=DIALECT)).as_(alias)
+    return exp.select(*projections).from_(subquery).sql(dialect=DIALECT)
+
+
+def ranged(
+    sql_text: str, key: exp.Expr, bounds: list[int], literal: Any, cast_to: str
+) -> list[str]:
+    """The query once per range [.., b0), [b0, b1), …, [bn, ..) of `key`."""
+    tree = sqlglot.parse_one(sql_text, dialect=DIALECT)
+    if not isinstance(tree, exp.Select):
+        return [sql_text]
+    to = exp.DataType.build(cast_to, dialect=DIALECT, udt=True)
+    values = [exp.cast(exp.Literal.string(literal(b)), to) for b in bounds]
+    queries = []
+    for i in range(len(values) + 1):
+        conditions: list[exp.Expr] = []
+        if i > 0:
+            conditions.append(exp.GTE(this=key.copy(), expression=values[i - 1]))
+        if i < len(values):
+            conditions.append(exp.LT(this=key.copy(), expression=values[i]))
+        queries.append(tree.copy().where(exp.and_(*conditions)).sql(dialect=DIALECT))
+    return queries
+
+
+def upsert_sql(staging: TableRef, target: TableRef, keys: Sequence[str], names: list[str]) -> str:
+    """INSERT INTO target SELECT … FROM staging ON CONFLICT (keys) DO UPDATE SET …."""
+    insert = sql.insert_select_sql(staging, target, names, DIALECT)
+    conflict = ", ".join(sql.quote(k, DIALECT) for k in keys)
+    updates = [
+        f"{sql.quote(n, DIALECT)} = EXCLUDED.{sql.quote(n, DIALECT)}"
+        for n in names
+        if n not in keys
+    ]
+    action = "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
+    return f"{insert} ON CONFLICT ({conflict}) {action}"

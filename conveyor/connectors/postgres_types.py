@@ -1,0 +1,188 @@
+"""Exact types between PostgreSQL and Arrow, both ways, for ADBC's binary COPY.
+
+Reading: ADBC returns `numeric` as strings (an opaque extension type carrying the column's
+typmod) and types it does not know (timetz, inet, bit, xml, money, …) as opaque binary.
+`plan_read` turns a query's result schema into (a) the SQL casts that make the server
+send such columns as text or numeric, and (b) the Arrow type each column is converted to
+per batch: `numeric(p, s)` → decimal128/256(p, s); `numeric` without precision →
+decimal128(38, 9), failing loudly on a value that does not fit (or exact text, by
+option); json/jsonb → string; uuid → its text form.
+
+Writing: COPY's binary format needs each Arrow column to match its PostgreSQL column
+exactly (a float32 is not a float8, a string is not a jsonb), so `wire_type` gives the
+Arrow type to cast each column to before it is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from conveyor.connectors import sql
+from conveyor.errors import DataError
+
+DIALECT = "postgres"
+UNCONSTRAINED = pa.decimal128(38, 9)
+_TYPE = b"POSTGRESQL:type"
+_TYPMOD = b"POSTGRESQL:typmod"
+_NUMERIC_TO_SQL = {"money"}  # read as numeric: ADBC gives money as raw cents
+
+
+@dataclass(frozen=True)
+class ReadColumn:
+    """How one result column is fetched (`cast`: a SQL type to cast it to) and typed."""
+
+    name: str
+    type: pa.DataType
+    cast: str | None = None
+    decimal_from_text: bool = False
+    unwrap: bool = False  # an extension array whose storage is already the wanted type
+
+
+def _pg_type(field: pa.Field) -> str:
+    value: bytes = (field.metadata or {}).get(_TYPE, b"")
+    return value.decode()
+
+
+def numeric_type(typmod: int, unconstrained: str) -> pa.DataType:
+    """The Arrow type of `numeric` with the given typmod (-1: no precision declared)."""
+    if typmod < 4:
+        return UNCONSTRAINED if unconstrained == "decimal" else pa.string()
+    precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0x7FF
+    if scale > precision or scale >= 0x400:  # negative scales (PG 15) stay exact as text
+        return pa.string()
+    if precision <= 38:
+        return pa.decimal128(precision, scale)
+    if precision <= 76:
+        return pa.decimal256(precision, scale)
+    return pa.string()
+
+
+def plan_read(schema: pa.Schema, unconstrained: str) -> list[ReadColumn]:
+    """Per result column: the cast the query needs and the Arrow type read batches get."""
+    columns = []
+    for field in schema:
+        pg_type, dt = _pg_type(field), field.type
+        if pg_type == "numeric" or pg_type in _NUMERIC_TO_SQL:
+            typmod = int((field.metadata or {}).get(_TYPMOD, b"-1"))
+            target = numeric_type(typmod if pg_type == "numeric" else -1, unconstrained)
+            cast = "numeric" if pg_type in _NUMERIC_TO_SQL else None
+            columns.append(ReadColumn(field.name, target, cast, decimal_from_text=True))
+        elif isinstance(dt, pa.BaseExtensionType) and dt.extension_name == "arrow.json":
+            columns.append(ReadColumn(field.name, pa.string(), unwrap=True))
+        elif isinstance(dt, pa.BaseExtensionType):
+            columns.append(ReadColumn(field.name, pa.string(), cast="text"))
+        else:
+            columns.append(ReadColumn(field.name, dt))
+    return columns
+
+
+def needs_casts(columns: list[ReadColumn]) -> bool:
+    """Whether the query must be wrapped to cast some columns on the server."""
+    return any(c.cast for c in columns)
+
+
+def convert(batch: pa.RecordBatch, columns: list[ReadColumn], schema: pa.Schema) -> pa.RecordBatch:
+    """A batch as ADBC read it → the planned Arrow types (vectorized, per column)."""
+    arrays = []
+    for values, column in zip(batch.columns, columns, strict=True):
+        if isinstance(values.type, pa.BaseExtensionType):
+            values = values.storage
+        if column.decimal_from_text and values.type != column.type:
+            try:
+                values = pc.cast(values, column.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataError(
+                    f"column {column.name!r}: a numeric value does not fit {column.type} "
+                    f"exactly ({exc}); declare its precision, e.g. CAST(… AS numeric(50, 20)), "
+                    "or read unconstrained numerics as text (option unconstrained_numeric)"
+                ) from exc
+        arrays.append(values)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def column_type(dt: pa.DataType, key: bool) -> str:
+    """The DDL type of an Arrow type: sql.py's table, plus arrays for lists of scalars."""
+    if pa.types.is_list(dt) or pa.types.is_large_list(dt):
+        item = dt.value_type
+        if not pa.types.is_nested(item) and not pa.types.is_dictionary(item):
+            return sql.column_type(item, DIALECT) + "[]"
+    return sql.column_type(dt, DIALECT, key=key)
+
+
+_WIRE_BY_NAME: dict[str, pa.DataType] = {
+    "bool": pa.bool_(),
+    "int2": pa.int16(),
+    "int4": pa.int32(),
+    "int8": pa.int64(),
+    "float4": pa.float32(),
+    "float8": pa.float64(),
+    "text": pa.string(),
+    "varchar": pa.string(),
+    "bpchar": pa.string(),
+    "name": pa.string(),
+    "bytea": pa.binary(),
+    "date": pa.date32(),
+    "time": pa.time64("us"),
+    "timestamp": pa.timestamp("us"),
+    "timestamptz": pa.timestamp("us", "UTC"),
+    "interval": pa.month_day_nano_interval(),
+    "json": pa.json_(),
+    "jsonb": pa.json_(),
+}
+
+
+def wire_type(
+    pg_type: str, numeric_precision: int | None, numeric_scale: int | None
+) -> pa.DataType | None:
+    """The Arrow type binary COPY needs for a column of this type (None: send as it is)."""
+    if pg_type == "numeric":
+        if numeric_precision is None or numeric_precision > 76:
+            return None  # any decimal fits an unconstrained numeric
+        p, s = numeric_precision, numeric_scale or 0
+        return pa.decimal128(p, s) if p <= 38 else pa.decimal256(p, s)
+    if pg_type.startswith("_"):
+        return None  # an array column takes Arrow lists as they are
+    return _WIRE_BY_NAME.get(pg_type, pa.string())
+
+
+def to_wire(batch: pa.RecordBatch, wire: list[pa.DataType | None]) -> pa.RecordBatch:
+    """Cast a batch to the wire types of its target table's columns (cheap when they match)."""
+    arrays, fields = [], []
+    for values, field, target in zip(batch.columns, batch.schema, wire, strict=True):
+        if target is not None and pa.types.is_nested(values.type):
+            single = pa.RecordBatch.from_arrays([values], names=[field.name])
+            values = sql.nested_to_json(single).column(0)
+        if target is not None and values.type != target:
+            values = _cast(values, field.name, target)
+        arrays.append(values)
+        fields.append(pa.field(field.name, values.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _cast(values: pa.Array, name: str, target: pa.DataType) -> pa.Array:
+    try:
+        if isinstance(target, pa.BaseExtensionType):
+            storage = pc.cast(values, target.storage_type)
+            return pa.ExtensionArray.from_storage(target, storage)
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        if (
+            pa.types.is_timestamp(values.type)
+            and pa.types.is_timestamp(target)
+            and (values.type.tz is None) != (target.tz is None)
+        ):
+            values = values.cast(pa.timestamp(values.type.unit, target.tz))
+        return pc.cast(values, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataError(f"column {name!r}: cannot write {values.type} as {target}: {exc}") from exc
+
+
+def schema_of(columns: list[ReadColumn]) -> pa.Schema:
+    """The Arrow schema of batches converted by `convert`."""
+    return pa.schema([pa.field(c.name, c.type) for c in columns])

@@ -1,0 +1,197 @@
+"""What the database-server connectors (PostgreSQL, MySQL/MariaDB) share.
+
+A server URL is parsed once into a `ServerAddress` whose password never appears in its
+text form, so error messages can name the host, user and database without leaking it.
+`Feed` runs one bulk-load statement in a background thread fed batch by batch: a whole
+stream becomes a single COPY or LOAD DATA, which is what makes loads run at the speed of
+the server's bulk path rather than at the speed of a statement per batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import sqlglot
+from sqlglot import exp
+
+from conveyor.crypto import REDACTOR
+from conveyor.errors import ConnectorError, ConveyorError, InvalidInput
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where a database server is and who connects to it; `str()` never shows the password."""
+
+    scheme: str
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str | None = field(default=None, repr=False)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """`host:port`, for messages."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.user}@{self.where}/{self.database}"
+
+
+def parse_server_url(
+    url: str, schemes: tuple[str, ...], default_port: int, password: str | None = None
+) -> ServerAddress:
+    """Parse `scheme://user[:password]@host[:port]/database[?params]`; 422 when malformed.
+
+    A `password` option overrides the URL's; either is registered with the redactor so
+    that no log line or error shown to a person can contain it.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise InvalidInput(f"malformed connection URL: {REDACTOR.redact(str(exc))}") from exc
+    scheme = parts.scheme.lower().split("+", 1)[0]
+    if scheme not in schemes or not parts.hostname:
+        expected = " or ".join(f"{s}://user@host/database" for s in schemes)
+        raise InvalidInput(f"expected a URL like {expected}", field="url")
+    database = unquote(parts.path.lstrip("/"))
+    if not database or "/" in database:
+        raise InvalidInput("the URL must name one database: …/database", field="url")
+    secret = password if password is not None else parts.password
+    secret = unquote(secret) if secret is not None and password is None else secret
+    if secret:
+        REDACTOR.add(secret)
+    return ServerAddress(
+        scheme=scheme,
+        host=parts.hostname,
+        port=port,
+        user=unquote(parts.username or ""),
+        database=database,
+        password=secret,
+        params=dict(parse_qsl(parts.query)),
+    )
+
+
+def returns_nothing(query: str, dialect: str) -> bool:
+    """Whether a query is a SELECT … LIMIT 0: a probe of its columns, answered without running."""
+    try:
+        tree = sqlglot.parse_one(query, dialect=dialect)
+    except sqlglot.errors.ParseError:
+        return False
+    limit = tree.args.get("limit") if isinstance(tree, exp.Select) else None
+    count = limit.expression if limit is not None else None
+    return isinstance(count, exp.Literal) and count.this == "0"
+
+
+def redacted(exc: BaseException) -> str:
+    """An exception's message with secrets scrubbed and driver noise trimmed."""
+    text = str(exc).strip()
+    return REDACTOR.redact(text)
+
+
+class _Done:
+    """The end-of-stream marker of a `Feed`."""
+
+
+_DONE = _Done()
+
+
+class Feed(Generic[T]):
+    """One statement running in a thread, consuming items handed over by `put`.
+
+    `consume` receives an iterator over the items and runs until it is exhausted (one
+    COPY or LOAD DATA). The queue is bounded, so the caller blocks when the server falls
+    behind; an error of the statement is raised to the caller at its next `put` or at
+    `finish`, mapped by `map_error`.
+    """
+
+    def __init__(
+        self,
+        consume: Callable[[Iterator[T]], object],
+        map_error: Callable[[Exception], ConveyorError],
+        depth: int = 2,
+        name: str = "conveyor-load",
+    ) -> None:
+        self._queue: queue.Queue[T | _Done] = queue.Queue(maxsize=depth)
+        self._consume = consume
+        self._map_error = map_error
+        self._error: BaseException | None = None
+        self._aborted = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _items(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Done):
+                if self._aborted.is_set():
+                    raise ConnectorError("load aborted")
+                return
+            yield item
+
+    def _run(self) -> None:
+        try:
+            self._consume(self._items())
+        except BaseException as exc:
+            self._error = exc
+            self._drain()
+
+    def _drain(self) -> None:
+        """Empty the queue so a producer blocked in `put` wakes up and sees the error."""
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def _raise_error(self) -> None:
+        error = self._error
+        if error is None:
+            return
+        if isinstance(error, Exception):
+            raise self._map_error(error) from error
+        raise error
+
+    def put(self, item: T) -> None:
+        """Hand one item to the statement, waiting while the queue is full."""
+        while True:
+            self._raise_error()
+            if not self._thread.is_alive():
+                raise ConnectorError("the load ended before all rows were sent")
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Signal the end of the stream and wait for the statement to complete."""
+        if self._thread.is_alive():
+            self._put_marker()
+        self._thread.join()
+        self._raise_error()
+
+    def abort(self) -> None:
+        """Make the statement fail (so the server discards what it received) and wait."""
+        self._aborted.set()
+        if self._thread.is_alive():
+            self._put_marker()
+        self._thread.join(timeout=30)
+
+    def _put_marker(self) -> None:
+        while self._thread.is_alive():
+            try:
+                self._queue.put(_DONE, timeout=0.2)
+                return
+            except queue.Full:
+                continue
