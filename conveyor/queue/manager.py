@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, or_, select, update
+from sqlalchemy import and_, event, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 CLAIMABLE = (RunStatus.pending.value, RunStatus.suspended.value)
 RUNNING = (RunStatus.in_progress.value, RunStatus.canceling.value)
+CONVEYOR = "conveyor"
+EXTERNAL = "external"
+"""Run executors: Conveyor's own workers, or a self-managed worker using the Elastic API."""
+EXTERNAL_SILENT = "The job has not seen any update for some time."
 NOTIFY_CHANNEL = "conveyor_runs"
 
 
@@ -136,6 +140,58 @@ class QueueManager:
             run.cancelation_requested_at = utcnow()
         return run
 
+    # --- external (self-managed) workers, through a request's transaction --------------
+
+    @staticmethod
+    def _require_external(run: Run) -> None:
+        if run.executor != EXTERNAL:
+            raise Conflict(
+                f"run {run.id} is executed by Conveyor's workers; only runs of self-managed "
+                "connectors are claimed and reported on by external workers"
+            )
+
+    def claim_external(self, session: Session, run: Run, hostname: str) -> Run:
+        """An external worker takes a waiting run: in_progress, started, seen now."""
+        self._require_external(run)
+        now = utcnow()
+        transition(run, RunStatus.in_progress)
+        run.started_at = run.started_at or now
+        run.last_seen = now
+        run.worker_hostname = hostname
+        run.worker_id = f"{EXTERNAL}:{hostname}"
+        return run
+
+    def check_in_external(self, session: Session, run: Run) -> Run:
+        """An external worker says it is alive: the sweeper leaves the run alone a while."""
+        self._require_external(run)
+        run.last_seen = utcnow()
+        return run
+
+    def report_external(
+        self,
+        session: Session,
+        run: Run,
+        *,
+        rows_written: int,
+        rows_deleted: int,
+        bytes_written: int,
+        last_seen: dt.datetime | None = None,
+    ) -> Run:
+        """An external worker's counts (absolute, as Elastic's stats are); also a check-in."""
+        self._require_external(run)
+        run.rows_written, run.rows_deleted = rows_written, rows_deleted
+        run.bytes_written = bytes_written
+        run.last_seen = last_seen or utcnow()
+        return run
+
+    def fail_external(self, session: Session, run: Run, error: str) -> Run:
+        """An external worker reports that the run failed: error, final."""
+        self._require_external(run)
+        transition(run, RunStatus.error)
+        run.error = error
+        self._close_tasks(session, run.id, TaskRunStatus.error)
+        return run
+
     # --- worker side: each call is its own transaction ----------------------------------
 
     def claim(self, worker_id: str, hostname: str) -> ClaimedRun | None:
@@ -144,7 +200,7 @@ class QueueManager:
         with unit_of_work(self.factory) as session:
             run = session.scalars(
                 select(Run)
-                .where(Run.status.in_(CLAIMABLE), Run.scheduled_at <= now)
+                .where(Run.status.in_(CLAIMABLE), Run.scheduled_at <= now, Run.executor == CONVEYOR)
                 .order_by(Run.priority.desc(), Run.scheduled_at, Run.created_at)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -245,20 +301,43 @@ class QueueManager:
             else:
                 row.state = state
 
-    def sweep(self, silent_since: dt.datetime) -> list[str]:
+    def sweep(
+        self, silent_since: dt.datetime, external_silent_since: dt.datetime | None = None
+    ) -> list[str]:
         """Recover runs whose worker has been silent since before `silent_since`.
 
         A run being canceled becomes canceled; any other is retried when it has attempts
-        left, else failed. Returns the recovered runs' ids.
+        left, else failed. Runs of external workers have their own deadline,
+        `external_silent_since` (None: leave them alone — no Conveyor process owns them,
+        so a restart says nothing about them), and are failed rather than retried, as
+        Elastic's connector service fails its idle jobs. Returns the recovered runs' ids.
         """
         recovered: list[str] = []
         with unit_of_work(self.factory) as session:
-            stale = select(Run).where(
-                Run.status.in_(RUNNING),
-                or_(Run.last_seen.is_(None), Run.last_seen < silent_since),
+            silent = or_(
+                and_(
+                    Run.executor == CONVEYOR,
+                    or_(Run.last_seen.is_(None), Run.last_seen < silent_since),
+                ),
+                and_(
+                    Run.executor == EXTERNAL,
+                    or_(Run.last_seen.is_(None), Run.last_seen < external_silent_since),
+                )
+                if external_silent_since is not None
+                else false(),
             )
+            stale = select(Run).where(Run.status.in_(RUNNING), silent)
             for run in session.scalars(stale.with_for_update(skip_locked=True)):
                 message = f"worker {run.worker_hostname or '?'} stopped reporting"
+                if run.executor == EXTERNAL:
+                    session.add(RunLog(run_id=run.id, level="error", message=message))
+                    if run.status == RunStatus.canceling.value:
+                        transition(run, RunStatus.canceled)
+                    else:
+                        run.error = EXTERNAL_SILENT
+                        transition(run, RunStatus.error)
+                    recovered.append(run.id)
+                    continue
                 session.add(RunLog(run_id=run.id, level="error", message=message))
                 if run.status == RunStatus.canceling.value:
                     transition(run, RunStatus.canceled)

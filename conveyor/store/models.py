@@ -37,6 +37,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[dt.datetime]:
+        """datetime, so that list filters parse their values as timestamps."""
+        return dt.datetime
+
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
@@ -316,6 +321,12 @@ class Run(Base):
     tasks_total: Mapped[int] = mapped_column(default=0)
     tasks_done: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    executor: Mapped[str] = mapped_column(
+        String(20),
+        default="conveyor",
+        server_default="conveyor",
+        doc="conveyor: Conveyor's workers claim it; external: a self-managed worker does.",
+    )
 
     task_results: Mapped[list[RunTask]] = relationship(
         order_by="RunTask.position", cascade="all, delete-orphan", passive_deletes=True
@@ -355,3 +366,46 @@ class RunLog(Base):
     level: Mapped[str] = mapped_column(String(10), default="info")
     message: Mapped[str] = mapped_column(Text)
     task_id: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class ElasticConnector(Base):
+    """The Elastic connector document of a job that is exposed as one (`/_connector`).
+
+    Fields Elastic's API filters or sorts on are columns; the rest of Elastic's document
+    (configuration, filtering, scheduling, pipeline, features, last-sync statistics …),
+    which Conveyor stores and returns but never queries, is one JSON document.
+    """
+
+    __tablename__ = "elastic_connectors"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    index_name: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    name: Mapped[str] = mapped_column(String(400), default="")
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    service_type: Mapped[str | None] = mapped_column(String(200), default=None)
+    is_native: Mapped[bool] = mapped_column(default=False)
+    language: Mapped[str | None] = mapped_column(String(40), default=None)
+    status: Mapped[str] = mapped_column(String(40), default="created")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    last_seen: Mapped[dt.datetime | None] = mapped_column(default=None)
+    api_key_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    api_key_secret_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    document: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ElasticSyncJob(Base):
+    """What Elastic's sync job document has beyond its run: the connector snapshot,
+    the job type (`access_control` included), the total count, metadata and cursor."""
+
+    __tablename__ = "elastic_sync_jobs"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    connector_id: Mapped[str] = mapped_column(String(64), index=True)
+    job_type: Mapped[str] = mapped_column(String(20), default="full")
+    connector: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    total_document_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    sync_cursor: Mapped[Any] = mapped_column(JSON, default=None, nullable=True)

@@ -1,0 +1,21 @@
+"""Elastic's connector and sync job APIs, mounted at `/_connector`.
+
+`install` wires the facade into an app: the sync job routes before the connector routes
+(so `_sync_job` is never read as a connector id), Elasticsearch's error envelope for
+every failure under the prefix, and the middleware that stamps `X-Elastic-Product` and
+the negotiated media type on every answer.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from conveyor.compat import elastic_connectors, elastic_errors, elastic_sync_jobs, surface
+
+
+def install(app: FastAPI) -> None:
+    """Mount the Elastic facade on an app."""
+    app.include_router(elastic_sync_jobs.router)
+    app.include_router(elastic_connectors.router)
+    surface.install(app, elastic_errors.PREFIX, elastic_errors.render)
+    app.add_middleware(elastic_errors.ElasticHeaders)

@@ -1,0 +1,188 @@
+"""`/sync/jobs`: Conveyor's runs as the JSON:API sync service's `sync:jobs`.
+
+index (every filter of the reference, `sort`, `page`, `count`, `fields`, `included`),
+show, delete (204; 409 while active), and `POST /sync/jobs/{id}/signal` with
+`{"data": {"type": "sync:signals", "attributes": {"signal": "cancel" | "retry"}}}` (or
+the bare `{"signal": …}`): cancel answers the job (200), retry the new job (201).
+Relationships: `project` (workspace), `definition` (the Conveyor job, or the
+transformation), `created_by` (user); each can be `included`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+
+from conveyor.api.deps import Ctx
+from conveyor.compat import jsonapi
+from conveyor.errors import InvalidInput
+from conveyor.schemas.runs import RunStats
+from conveyor.services import run_index, runs
+from conveyor.store.models import Run
+
+TYPE = "sync:jobs"
+PREFIX = "/sync/jobs"
+EQ, IN, RANGE = frozenset({""}), frozenset({"", "in"}), frozenset({"", "gte", "lte"})
+RESOURCE = jsonapi.Resource(
+    type=TYPE,
+    filters={
+        "id": IN,
+        "job_class": IN,
+        "priority": RANGE,
+        "status": IN,
+        "progress": EQ,
+        "retry_count": RANGE,
+        "error": EQ,
+        "unicity": EQ,
+        "scheduled_at": RANGE,
+        "created_at": RANGE,
+        "updated_at": RANGE,
+    },
+    sortable=frozenset(run_index.FIELDS),
+    includable=frozenset({"project", "definition", "created_by"}),
+)
+TYPES = {
+    "project": "sync:projects",
+    "definition": "sync:definitions",
+    "transformation": "sync:transformations",
+    "created_by": "sync:users",
+}
+SIGNALS = ("cancel", "retry")
+router = APIRouter(prefix=PREFIX, tags=["json:api sync jobs"])
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _ref(kind: str, ident: str | None) -> dict[str, Any]:
+    return {"data": {"type": TYPES[kind], "id": ident} if ident else None}
+
+
+def _resource(run: Run, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
+    attributes = {
+        "job_class": run_index.job_class(run),
+        "priority": run.priority,
+        "status": run.status,
+        "progress": run.progress,
+        "retry_count": run.attempt - 1,
+        "error": run.error,
+        "unicity": run.unicity,
+        "scheduled_at": _iso(run.scheduled_at),
+        "created_at": _iso(run.created_at),
+        "updated_at": _iso(run.updated_at),
+        "started_at": _iso(run.started_at),
+        "completed_at": _iso(run.completed_at),
+        "job_id": run.job_id,
+        "job_name": run.job_name,
+        "job_type": run.job_type,
+        "trigger_method": run.trigger_method,
+        "executor": run.executor,
+        "attempt": run.attempt,
+        "max_attempts": run.max_attempts,
+        "worker_hostname": run.worker_hostname,
+        "stats": RunStats.model_validate(run).model_dump(),
+    }
+    definition = (
+        _ref("transformation", run.transformation_id)
+        if run.kind == "transformation"
+        else _ref("definition", run.job_id)
+    )
+    relationships = {
+        "project": _ref("project", run.workspace_id),
+        "definition": definition,
+        "created_by": _ref("created_by", run.created_by),
+    }
+    links = {"self": f"{PREFIX}/{run.id}"}
+    return jsonapi.resource_object(TYPE, run.id, attributes, relationships, links, fields)
+
+
+def _included(ctx: Ctx, rows: list[Run], query: jsonapi.IndexQuery) -> list[dict[str, Any]]:
+    if not query.included:
+        return []
+    found = run_index.related(ctx, rows)
+    kinds = [k for k in query.included] + (
+        ["transformation"] if "definition" in query.included else []
+    )
+    out = []
+    for kind in kinds:
+        for ident, row in found[kind].items():
+            attributes = {"name": row.name}
+            if kind == "definition":
+                attributes["type"] = row.type
+            if kind == "created_by":
+                attributes["role"] = row.role
+            out.append(jsonapi.resource_object(TYPES[kind], ident, attributes, fields=query.fields))
+    return out
+
+
+def _document(ctx: Ctx, run: Run, query: jsonapi.IndexQuery, **meta: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"data": _resource(run, query.fields)}
+    if query.included:
+        body["included"] = _included(ctx, [run], query)
+    if meta:
+        body["meta"] = meta
+    body["links"] = {"self": f"{PREFIX}/{run.id}"}
+    return body
+
+
+@router.get("")
+def index_jobs(ctx: Ctx, request: Request) -> Response:
+    query = jsonapi.parse_index(request.query_params, RESOURCE)
+    try:
+        page = run_index.list_(ctx, query.list_params())
+    except InvalidInput as exc:
+        raise jsonapi.BadParameter(f"filter[{exc.field}]", exc.message) from exc
+    body: dict[str, Any] = {"data": [_resource(run, query.fields) for run in page.rows]}
+    if query.included:
+        body["included"] = _included(ctx, page.rows, query)
+    if query.count:
+        body["meta"] = {"count": page.total}
+    body["links"] = jsonapi.page_links(request, query, page.total)
+    return jsonapi.respond(body)
+
+
+@router.get("/{job_id}")
+def show_job(ctx: Ctx, request: Request, job_id: str) -> Response:
+    query = jsonapi.parse_show(request.query_params, RESOURCE)
+    return jsonapi.respond(_document(ctx, runs.get(ctx, job_id), query))
+
+
+@router.delete("/{job_id}")
+def delete_job(ctx: Ctx, job_id: str) -> Response:
+    runs.delete(ctx, job_id)
+    return jsonapi.respond(None, 204)
+
+
+async def _signal(request: Request) -> str:
+    """The signal of a body `{"data": {"attributes": {"signal"}}}` or `{"signal"}`."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the body is not JSON", field="signal") from None
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        body = body["data"].get("attributes") or {}
+    signal = body.get("signal") if isinstance(body, dict) else None
+    if signal not in SIGNALS:
+        raise InvalidInput(f"signal must be one of: {', '.join(SIGNALS)}", field="signal")
+    return str(signal)
+
+
+@router.post("/{job_id}/signal")
+def signal_job(ctx: Ctx, job_id: str, signal: Annotated[str, Depends(_signal)]) -> Response:
+    """Cancel a job (200), or retry a failed or canceled one: a new job (201)."""
+    empty = jsonapi.IndexQuery()
+    if signal == "cancel":
+        return jsonapi.respond(_document(ctx, runs.cancel(ctx, job_id), empty))
+    run = run_index.retry(ctx, job_id)
+    body = _document(ctx, run, empty, retry_of=job_id)
+    return jsonapi.respond(body, 201, Location=f"{PREFIX}/{run.id}")
+
+
+def install(app: FastAPI) -> None:
+    """Mount `/sync/jobs` with JSON:API error documents."""
+    app.include_router(router)
+    jsonapi.install(app, PREFIX)

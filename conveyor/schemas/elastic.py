@@ -1,0 +1,220 @@
+"""Request bodies of Elastic's connector and sync job APIs, as Elasticsearch parses them.
+
+Each model is named after the parser Elasticsearch uses for that body, so that a refused
+body is reported with the same words (`[connector_sync_job_post_request] unknown field
+[x]`). Unknown fields are refused, as Elasticsearch's strict parsers do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ElasticBody(BaseModel):
+    """A strict request body; `parser` is the name Elasticsearch gives its parser."""
+
+    model_config = ConfigDict(extra="forbid")
+    parser: ClassVar[str] = "request"
+
+
+class ConnectorStatus(StrEnum):
+    """A connector's own status (not its sync jobs')."""
+
+    created = "created"
+    needs_configuration = "needs_configuration"
+    configured = "configured"
+    connected = "connected"
+    error = "error"
+
+
+CONNECTOR_TRANSITIONS: dict[ConnectorStatus, frozenset[ConnectorStatus]] = {
+    ConnectorStatus.created: frozenset(
+        {ConnectorStatus.needs_configuration, ConnectorStatus.error}
+    ),
+    ConnectorStatus.needs_configuration: frozenset({ConnectorStatus.configured}),
+    ConnectorStatus.configured: frozenset(
+        {ConnectorStatus.needs_configuration, ConnectorStatus.connected, ConnectorStatus.error}
+    ),
+    ConnectorStatus.connected: frozenset({ConnectorStatus.configured, ConnectorStatus.error}),
+    ConnectorStatus.error: frozenset({ConnectorStatus.connected, ConnectorStatus.configured}),
+}
+"""Elastic's connector state machine (`_status` refuses anything else)."""
+
+
+class SyncJobType(StrEnum):
+    """Elastic's sync job types; `access_control` exists only for self-managed connectors."""
+
+    full = "full"
+    incremental = "incremental"
+    access_control = "access_control"
+
+
+class ConnectorPut(ElasticBody):
+    """`PUT /_connector/{id}`, `PUT /_connector`, `POST /_connector`."""
+
+    parser = "connector_put_request"
+    description: str | None = None
+    index_name: str | None = None
+    is_native: bool | None = None
+    language: str | None = None
+    name: str | None = None
+    service_type: str | None = None
+
+
+class SyncJobPost(ElasticBody):
+    """`POST /_connector/_sync_job`."""
+
+    parser = "connector_sync_job_post_request"
+    id: str
+    job_type: SyncJobType | None = None
+    trigger_method: Literal["on_demand", "scheduled"] | None = None
+
+
+class SyncJobClaim(ElasticBody):
+    """`PUT /_connector/_sync_job/{id}/_claim`."""
+
+    parser = "claim_connector_sync_job"
+    worker_hostname: str
+    sync_cursor: dict[str, Any] | None = None
+
+
+class SyncJobError(ElasticBody):
+    """`PUT /_connector/_sync_job/{id}/_error`."""
+
+    parser = "connector_sync_job_error_request"
+    error: str
+
+
+class SyncJobStats(ElasticBody):
+    """`PUT /_connector/_sync_job/{id}/_stats`: absolute counts, as Elasticsearch stores them."""
+
+    parser = "connector_sync_job_update_ingestion_stats"
+    deleted_document_count: int = Field(ge=0)
+    indexed_document_count: int = Field(ge=0)
+    indexed_document_volume: int = Field(ge=0, description="MiB indexed.")
+    total_document_count: int | None = Field(default=None, ge=0)
+    last_seen: dt.datetime | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ApiKeyIdUpdate(ElasticBody):
+    parser = "connector_update_api_key_id_request"
+    api_key_id: str | None = None
+    api_key_secret_id: str | None = None
+
+
+class ConfigurationUpdate(ElasticBody):
+    """Either the whole `configuration` (replaced) or only `values` of known keys."""
+
+    parser = "connector_update_configuration_request"
+    configuration: dict[str, dict[str, Any]] | None = None
+    values: dict[str, Any] | None = None
+
+
+class ErrorUpdate(ElasticBody):
+    parser = "connector_update_error_request"
+    error: str | None
+
+
+class FeaturesUpdate(ElasticBody):
+    parser = "connector_update_features_request"
+    features: dict[str, Any]
+
+
+class FilteringUpdate(ElasticBody):
+    """The whole `filtering` list, or a new draft (`rules`, `advanced_snippet`)."""
+
+    parser = "connector_update_filtering_request"
+    filtering: list[dict[str, Any]] | None = None
+    rules: list[dict[str, Any]] | None = None
+    advanced_snippet: dict[str, Any] | None = None
+
+
+class FilteringValidation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: Literal["edited", "invalid", "valid"]
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class FilteringValidationUpdate(ElasticBody):
+    parser = "connector_update_filtering_validation_request"
+    validation: FilteringValidation
+
+
+class IndexNameUpdate(ElasticBody):
+    parser = "connector_update_index_name_request"
+    index_name: str | None
+
+
+class NameUpdate(ElasticBody):
+    parser = "connector_update_name_request"
+    name: str | None = None
+    description: str | None = None
+
+
+class NativeUpdate(ElasticBody):
+    parser = "connector_update_native_request"
+    is_native: bool
+
+
+class Pipeline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    extract_binary_content: bool
+    name: str
+    reduce_whitespace: bool
+    run_ml_inference: bool
+
+
+class PipelineUpdate(ElasticBody):
+    parser = "connector_update_pipeline_request"
+    pipeline: Pipeline
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+    interval: str = Field(description="A Quartz cron expression, e.g. 0 0 0 * * ?")
+
+
+class Scheduling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    access_control: Schedule | None = None
+    full: Schedule | None = None
+    incremental: Schedule | None = None
+
+
+class SchedulingUpdate(ElasticBody):
+    parser = "connector_update_scheduling_request"
+    scheduling: Scheduling
+
+
+class ServiceTypeUpdate(ElasticBody):
+    parser = "connector_update_service_type_request"
+    service_type: str
+
+
+class StatusUpdate(ElasticBody):
+    parser = "connector_update_status_request"
+    status: ConnectorStatus
+
+
+class LastSyncUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_last_sync`: what a connector service reports after a sync."""
+
+    parser = "connector_update_last_sync_stats_request"
+    last_access_control_sync_error: str | None = None
+    last_access_control_sync_scheduled_at: dt.datetime | None = None
+    last_access_control_sync_status: str | None = None
+    last_deleted_document_count: int | None = None
+    last_incremental_sync_scheduled_at: dt.datetime | None = None
+    last_indexed_document_count: int | None = None
+    last_seen: dt.datetime | None = None
+    last_sync_error: str | None = None
+    last_sync_scheduled_at: dt.datetime | None = None
+    last_sync_status: str | None = None
+    last_synced: dt.datetime | None = None
+    sync_cursor: Any = None

@@ -1,0 +1,316 @@
+"""Elastic connectors: Conveyor jobs that carry Elastic's connector document.
+
+A connector *is* a job: its id is the job's id (and name), so a run started through the
+Elastic API is a run of that job everywhere else. The document's searchable fields are
+columns of `elastic_connectors`, the rest one JSON document (see the model). Whether
+Conveyor's workers or an external worker runs its sync jobs follows from `service_type`
+(`elastic_wiring`). The `_update_*` operations are in `elastic_updates`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from conveyor.domain import ACTIVE_STATUSES, RunStatus, utcnow
+from conveyor.errors import Conflict, InvalidInput, NotFound
+from conveyor.queue.manager import CONVEYOR
+from conveyor.schemas.elastic import ConnectorPut, ConnectorStatus
+from conveyor.services import elastic_wiring, workspaces
+from conveyor.services.context import Context
+from conveyor.store.models import Connection, ElasticConnector, ElasticSyncJob, Job, Run, new_id
+
+MAX_ID = 64
+SYNC_INFO: dict[str, Any] = {
+    "last_access_control_sync_error": None,
+    "last_access_control_sync_scheduled_at": None,
+    "last_access_control_sync_status": None,
+    "last_deleted_document_count": 0,
+    "last_incremental_sync_scheduled_at": None,
+    "last_indexed_document_count": 0,
+    "last_sync_error": None,
+    "last_sync_scheduled_at": None,
+    "last_sync_status": None,
+    "last_synced": None,
+}
+"""What a connector service reports after each sync (`_last_sync`), with its defaults."""
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A timestamp as Elasticsearch writes an Instant: UTC, `Z`."""
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def default_filtering() -> list[dict[str, Any]]:
+    """Elastic's default filtering: one DEFAULT domain that includes everything, valid."""
+    now = iso(utcnow())
+    rules = {
+        "advanced_snippet": {"created_at": now, "updated_at": now, "value": {}},
+        "rules": [
+            {
+                "created_at": now,
+                "field": "_",
+                "id": "DEFAULT",
+                "order": 0,
+                "policy": "include",
+                "rule": "regex",
+                "updated_at": now,
+                "value": ".*",
+            }
+        ],
+        "validation": {"errors": [], "state": "valid"},
+    }
+    return [{"active": rules, "domain": "DEFAULT", "draft": copy.deepcopy(rules)}]
+
+
+def default_document(service_type: str | None) -> dict[str, Any]:
+    """The JSON part of a new connector's document."""
+    schedule = {"enabled": False, "interval": elastic_wiring.DEFAULT_INTERVAL}
+    on_conveyor = elastic_wiring.spec_for(service_type) is not None
+    return {
+        "configuration": elastic_wiring.configuration_schema() if on_conveyor else {},
+        "custom_scheduling": {},
+        "features": None,
+        "filtering": default_filtering(),
+        "pipeline": {
+            "extract_binary_content": True,
+            "name": "search-default-ingestion",
+            "reduce_whitespace": True,
+            "run_ml_inference": True,
+        },
+        "scheduling": {kind: dict(schedule) for kind in ("access_control", "full", "incremental")},
+        "sync_cursor": None,
+        "sync_now": False,
+        **SYNC_INFO,
+    }
+
+
+def get(ctx: Context, connector_id: str, include_deleted: bool = False) -> ElasticConnector:
+    """A visible connector (not soft-deleted unless asked), or 404."""
+    row = ctx.session.get(ElasticConnector, connector_id)
+    job = ctx.session.get(Job, connector_id) if row is not None else None
+    if row is None or job is None or not ctx.principal.sees(job.workspace_id):
+        raise NotFound(f"connector [{connector_id}] not found")
+    if row.deleted and not include_deleted:
+        raise NotFound(f"connector [{connector_id}] not found")
+    return row
+
+
+def job_of(ctx: Context, row: ElasticConnector) -> Job:
+    """The job a connector is."""
+    job = ctx.session.get(Job, row.job_id)
+    assert job is not None  # the foreign key cascades
+    return job
+
+
+def check_index_name(ctx: Context, index_name: str | None, connector_id: str) -> None:
+    """An index belongs to one (not deleted) connector."""
+    if index_name is None:
+        return
+    clash = ctx.session.scalar(
+        select(ElasticConnector.job_id).where(
+            ElasticConnector.index_name == index_name,
+            ElasticConnector.deleted.is_(False),
+            ElasticConnector.job_id != connector_id,
+        )
+    )
+    if clash is not None:
+        raise InvalidInput(f"Index name [{index_name}] is used by another connector.")
+
+
+def put(
+    ctx: Context, connector_id: str | None, data: ConnectorPut
+) -> tuple[ElasticConnector, bool]:
+    """Create a connector, or replace one with the same id (Elastic indexes the whole
+    document anew); whether it was created. Its job and runs stay."""
+    ctx.principal.require_write()
+    connector_id = connector_id or new_id()
+    if len(connector_id) > MAX_ID:
+        raise InvalidInput(f"connector id is longer than {MAX_ID} characters")
+    check_index_name(ctx, data.index_name, connector_id)
+    row = ctx.session.get(ElasticConnector, connector_id)
+    created = row is None
+    if row is None:
+        if ctx.session.get(Job, connector_id) is not None:
+            raise Conflict(f"[{connector_id}] is the id of a Conveyor job that is not a connector")
+        workspace_id = workspaces.resolve(ctx, None)
+        if ctx.session.scalar(
+            select(Job.id).where(Job.workspace_id == workspace_id, Job.name == connector_id)
+        ):
+            raise Conflict(f"a job named {connector_id!r} already exists in this workspace")
+        ctx.session.add(
+            Job(
+                id=connector_id,
+                workspace_id=workspace_id,
+                name=connector_id,
+                type="standard",
+                created_by=ctx.principal.user_id,
+            )
+        )
+        ctx.session.flush()
+        row = ElasticConnector(job_id=connector_id)
+        ctx.session.add(row)
+    else:
+        get(ctx, connector_id, include_deleted=True)
+    is_native = bool(data.is_native)
+    row.index_name, row.name, row.description = data.index_name, data.name or "", data.description
+    row.service_type, row.is_native, row.language = data.service_type, is_native, data.language
+    status = ConnectorStatus.needs_configuration if is_native else ConnectorStatus.created
+    row.status, row.error, row.deleted, row.last_seen = status.value, None, False, None
+    row.api_key_id = row.api_key_secret_id = None
+    row.document = default_document(data.service_type)
+    ctx.session.flush()
+    elastic_wiring.wire(ctx, row, job_of(ctx, row))
+    return row, created
+
+
+def list_(
+    ctx: Context,
+    offset: int,
+    size: int,
+    index_names: list[str],
+    names: list[str],
+    service_types: list[str],
+    query: str | None,
+    include_deleted: bool,
+) -> tuple[list[ElasticConnector], int]:
+    """A page of visible connectors, sorted by index name (none last), and the total."""
+    statement = select(ElasticConnector).join(Job, Job.id == ElasticConnector.job_id)
+    if ctx.principal.workspace_ids:
+        statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
+    if not include_deleted:
+        statement = statement.where(ElasticConnector.deleted.is_(False))
+    for column, values in (
+        (ElasticConnector.index_name, index_names),
+        (ElasticConnector.name, names),
+        (ElasticConnector.service_type, service_types),
+    ):
+        if values:
+            statement = statement.where(column.in_(values))
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            or_(
+                *(
+                    column.like(pattern, escape="\\")
+                    for column in (
+                        ElasticConnector.index_name,
+                        ElasticConnector.name,
+                        ElasticConnector.description,
+                    )
+                )
+            )
+        )
+    total = ctx.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    ordered = statement.order_by(
+        ElasticConnector.index_name.is_(None),
+        ElasticConnector.index_name,
+        ElasticConnector.job_id,
+    )
+    return list(ctx.session.scalars(ordered.offset(offset).limit(size))), total
+
+
+def runs_of(ctx: Context, connector_id: str) -> list[Run]:
+    """Every run Elastic counts as a sync job of the connector."""
+    return list(
+        ctx.session.scalars(
+            select(Run)
+            .outerjoin(ElasticSyncJob, ElasticSyncJob.run_id == Run.id)
+            .where(or_(Run.job_id == connector_id, ElasticSyncJob.connector_id == connector_id))
+        )
+    )
+
+
+def delete(ctx: Context, connector_id: str, hard: bool, delete_sync_jobs: bool) -> None:
+    """Soft-delete (flag it, stop its schedule) or hard-delete (its job goes; its sync jobs
+    stay as orphans unless `delete_sync_jobs`). Refused (409) while Conveyor runs it."""
+    ctx.principal.require_write()
+    row = get(ctx, connector_id, include_deleted=hard)
+    job = job_of(ctx, row)
+    runs = runs_of(ctx, connector_id)
+    running = [
+        r.id for r in runs if r.executor == CONVEYOR and RunStatus(r.status) in ACTIVE_STATUSES
+    ]
+    if running and (hard or delete_sync_jobs):
+        raise Conflict(f"connector [{connector_id}] has an active sync job [{running[0]}]")
+    if delete_sync_jobs:
+        for run in runs:
+            ctx.session.delete(run)
+    elif hard:
+        for run in runs:
+            run.job_id = None
+    ctx.session.flush()
+    if not hard:
+        row.deleted = True
+        job.schedule_enabled = False
+        return
+    own = [f"elastic-{connector_id}-{role}" for role in elastic_wiring.ROLES]
+    ctx.session.delete(row)
+    ctx.session.delete(job)
+    ctx.session.flush()
+    for connection in ctx.session.scalars(
+        select(Connection).where(
+            Connection.workspace_id == job.workspace_id, Connection.name.in_(own)
+        )
+    ):
+        ctx.session.delete(connection)
+
+
+def check_in(ctx: Context, connector_id: str) -> ElasticConnector:
+    """The connector service is alive."""
+    ctx.principal.require_write()
+    row = get(ctx, connector_id)
+    row.last_seen = utcnow()
+    return row
+
+
+def _derived_sync_info(ctx: Context, row: ElasticConnector) -> dict[str, Any]:
+    """For a Conveyor-run connector, its last sync as Conveyor's runs tell it."""
+    run = ctx.session.scalars(
+        select(Run)
+        .outerjoin(ElasticSyncJob, ElasticSyncJob.run_id == Run.id)
+        .where(Run.job_id == row.job_id)
+        .where(or_(ElasticSyncJob.job_type.is_(None), ElasticSyncJob.job_type != "access_control"))
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+    ).first()
+    if run is None:
+        return {}
+    info: dict[str, Any] = {
+        "last_sync_status": run.status,
+        "last_sync_error": run.error,
+        "last_indexed_document_count": run.rows_written,
+        "last_deleted_document_count": run.rows_deleted,
+    }
+    if run.trigger_method == "scheduled":
+        info["last_sync_scheduled_at"] = iso(run.scheduled_at)
+    if run.status == RunStatus.completed.value:
+        info["last_synced"] = iso(run.completed_at)
+    return info
+
+
+def document(ctx: Context, row: ElasticConnector) -> dict[str, Any]:
+    """The connector as Elasticsearch returns it: `id` and every field of its document."""
+    stored = dict(row.document)
+    if elastic_wiring.runs_on_conveyor(row):
+        stored.update(_derived_sync_info(ctx, row))
+    body: dict[str, Any] = {
+        "id": row.job_id,
+        "api_key_id": row.api_key_id,
+        "api_key_secret_id": row.api_key_secret_id,
+        "deleted": row.deleted,
+        "description": row.description,
+        "error": row.error,
+        "index_name": row.index_name,
+        "is_native": row.is_native,
+        "language": row.language,
+        "last_seen": iso(row.last_seen),
+        "name": row.name,
+        "service_type": row.service_type,
+        "status": row.status,
+        **stored,
+    }
+    return dict(sorted(body.items(), key=lambda item: (item[0] != "id", item[0])))
