@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from conveyor import __version__
 from conveyor.api import problems
 from conveyor.api.v1 import router as v1_router
+from conveyor.compat import cdata, elastic, jsonapi_jobs
 from conveyor.domain import utcnow
 from conveyor.queue.worker import WorkerPool
 from conveyor.runtime import Runtime
@@ -63,6 +64,9 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
     app.state.runtime = runtime
     problems.install(app)
     app.include_router(v1_router)
+    cdata.install(app)
+    elastic.install(app)
+    jsonapi_jobs.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

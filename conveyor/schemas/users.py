@@ -17,6 +17,9 @@ class UserCreate(StrictModel):
     role: Role = Role.standard
     workspace_ids: list[str] = Field(default_factory=list, description="Empty: all workspaces.")
     active: bool = True
+    password: str | None = Field(
+        default=None, description="For Basic user:password (write-only, stored as a scrypt hash)."
+    )
 
 
 class UserUpdate(StrictModel):
@@ -26,6 +29,7 @@ class UserUpdate(StrictModel):
     role: Role | None = None
     workspace_ids: list[str] | None = None
     active: bool | None = None
+    password: str | None = Field(default=None, description="A new password (write-only).")
 
 
 class UserOut(OutModel):

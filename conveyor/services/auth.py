@@ -1,11 +1,24 @@
-"""Who is calling: Bearer tokens, CData's `x-cdata-authtoken`, or Basic `user:token`."""
+"""Who is calling: Bearer tokens, CData's `x-cdata-authtoken`, or Basic `user:token` or
+`user:password`.
+
+Password checks are deliberately slow (scrypt), and CData clients poll with Basic
+credentials many times a second, so a successful check is remembered for a few minutes —
+keyed by an HMAC under a per-process random key, never by the password itself, and tied to
+the stored hash so a changed password is checked afresh.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import datetime as dt
+import functools
+import hashlib
 import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from sqlalchemy import select
@@ -14,10 +27,43 @@ from sqlalchemy.orm import Session
 from conveyor.domain import Role, utcnow
 from conveyor.errors import AuthenticationFailed
 from conveyor.services.context import Principal
-from conveyor.services.users import hash_token
+from conveyor.services.users import hash_password, hash_token, verify_password
 from conveyor.store.models import Token, User
 
 TOUCH_EVERY = dt.timedelta(minutes=1)
+VERIFIED_TTL = 300.0
+VERIFIED_MAX = 1024
+_verified: OrderedDict[bytes, float] = OrderedDict()
+_verified_lock = threading.Lock()
+_process_key = secrets.token_bytes(32)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    """scrypt check of a password, remembered a while when it succeeds."""
+    if user is None or not user.password_hash:
+        verify_password(_dummy_hash(), password)  # as slow as a real check: names stay secret
+        return False
+    key = hmac.new(
+        _process_key, f"{user.id}\0{user.password_hash}\0{password}".encode(), hashlib.sha256
+    ).digest()
+    now = time.monotonic()
+    with _verified_lock:
+        expires = _verified.get(key)
+        if expires is not None and expires > now:
+            return True
+    if not verify_password(user.password_hash, password):
+        return False
+    with _verified_lock:
+        _verified[key] = now + VERIFIED_TTL
+        _verified.move_to_end(key)
+        while len(_verified) > VERIFIED_MAX:
+            _verified.popitem(last=False)
+    return True
 
 
 def credentials(headers: Mapping[str, str]) -> tuple[str | None, str] | None:
@@ -26,8 +72,8 @@ def credentials(headers: Mapping[str, str]) -> tuple[str | None, str] | None:
         return None, token.strip()
     authorization = headers.get("authorization", "")
     scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return None, value.strip()
+    if scheme.lower() in ("bearer", "apikey") and value.strip():
+        return None, value.strip()  # ApiKey: how Elasticsearch clients send a key
     if scheme.lower() == "basic" and value.strip():
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
@@ -40,29 +86,47 @@ def credentials(headers: Mapping[str, str]) -> tuple[str | None, str] | None:
     return None
 
 
-def authenticate(session: Session, headers: Mapping[str, str]) -> Principal:
-    """The caller, or 401 for missing or invalid credentials."""
+def authenticate(
+    session: Session, headers: Mapping[str, str], *, any_basic_user: bool = False
+) -> Principal:
+    """The caller, or 401 for missing or invalid credentials.
+
+    Basic credentials are `user:token` or `user:password`; with `any_basic_user` (CData's
+    v2 API) the user name beside a token is not checked.
+    """
     found = credentials(headers)
     if found is None:
         raise AuthenticationFailed(
             "authentication required: send a Bearer token or x-cdata-authtoken"
         )
-    user_name, token_value = found
+    user_name, secret = found
     row = session.execute(
         select(Token, User)
         .join(User, Token.user_id == User.id)
-        .where(Token.token_hash == hash_token(token_value))
+        .where(Token.token_hash == hash_token(secret))
     ).first()
     if row is None:
+        if user_name is not None:
+            user = session.scalar(select(User).where(User.name == user_name))
+            if _password_matches(user, secret) and user is not None and user.active:
+                return _principal(user)
         raise AuthenticationFailed("invalid credentials")
     token, user = row
-    if user_name is not None and not hmac.compare_digest(user_name, user.name):
+    if (
+        user_name is not None
+        and not any_basic_user
+        and not hmac.compare_digest(user_name.encode(), user.name.encode())
+    ):
         raise AuthenticationFailed("invalid credentials")
     now = utcnow()
     if not user.active or (token.expires_at is not None and token.expires_at < now):
         raise AuthenticationFailed("invalid credentials: the user is inactive or the token expired")
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         token.last_used_at = now
+    return _principal(user)
+
+
+def _principal(user: User) -> Principal:
     return Principal(
         user_id=user.id,
         name=user.name,

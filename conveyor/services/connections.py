@@ -55,6 +55,24 @@ def get(ctx: Context, connection_id: str) -> Connection:
     return connection
 
 
+def find(ctx: Context, key: str, workspace_id: str | None = None) -> Connection:
+    """A visible connection by id or, failing that, by name (unique per workspace);
+    with `workspace_id`, only a connection of that workspace."""
+    connection = ctx.session.get(Connection, key)
+    if connection is not None and workspace_id is not None:
+        connection = connection if connection.workspace_id == workspace_id else None
+    if connection is None:
+        statement = select(Connection).where(Connection.name == key)
+        if workspace_id is not None:
+            statement = statement.where(Connection.workspace_id == workspace_id)
+        if ctx.principal.workspace_ids:
+            statement = statement.where(Connection.workspace_id.in_(ctx.principal.workspace_ids))
+        connection = ctx.session.scalars(statement.order_by(Connection.created_at)).first()
+    if connection is None or not ctx.principal.sees(connection.workspace_id):
+        raise NotFound(f"connection {key} not found")
+    return connection
+
+
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Connection]:
     """Visible connections."""
     params = listing.ListParams.parse(query)

@@ -55,11 +55,16 @@ def get(ctx: Context, job_id: str) -> Job:
     return job
 
 
-def find(ctx: Context, key: str) -> Job:
-    """A visible job by id or, failing that, by name (names are unique per workspace)."""
+def find(ctx: Context, key: str, workspace_id: str | None = None) -> Job:
+    """A visible job by id or, failing that, by name (names are unique per workspace);
+    with `workspace_id`, only a job of that workspace."""
     job = ctx.session.get(Job, key)
+    if job is not None and workspace_id is not None and job.workspace_id != workspace_id:
+        job = None
     if job is None:
         statement = select(Job).where(Job.name == key)
+        if workspace_id is not None:
+            statement = statement.where(Job.workspace_id == workspace_id)
         if ctx.principal.workspace_ids:
             statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
         job = ctx.session.scalars(statement.order_by(Job.created_at)).first()

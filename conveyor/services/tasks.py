@@ -8,8 +8,10 @@ kept contiguous through inserts, moves and deletes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
 
 from conveyor.engine.replicate import ReplicateStatement, parse
 from conveyor.errors import BadStatement, InvalidInput, NotFound
@@ -188,3 +190,36 @@ def history(
     return listing.page(
         ctx.session, listing.apply(statement, params, HISTORY_FIELDS, ("-id",)), params
     )
+
+
+def visible(ctx: Context, workspace_id: str | None = None) -> list[Task]:
+    """Every task of every job the caller sees (of one workspace, when given), job by job."""
+    statement = select(Task).join(Job, Task.job_id == Job.id).options(contains_eager(Task.job))
+    if workspace_id is not None:
+        statement = statement.where(Job.workspace_id == workspace_id)
+    if ctx.principal.workspace_ids:
+        statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
+    return list(ctx.session.scalars(statement.order_by(Job.name, Job.id, Task.position)))
+
+
+def source_tables(ctx: Context, job: Job) -> set[str]:
+    """The source tables a job's tasks read (lower case; `*` when one replicates all)."""
+    found: set[str] = set()
+    for task in ordered(ctx, job):
+        statement = parse(task.query)
+        if statement.replicate_all:
+            found.add("*")
+        source = statement.source_table or statement.target
+        if source is not None:
+            found.add(source.name.lower())
+    return found
+
+
+def tables_to_add(ctx: Context, job_id: str, connection_id: str) -> list[dict[str, Any]]:
+    """The tables of a connection that the job does not replicate yet."""
+    from conveyor.services import connections
+
+    taken = source_tables(ctx, _job(ctx, job_id))
+    if "*" in taken:
+        return []
+    return [t for t in connections.tables(ctx, connection_id) if t["name"].lower() not in taken]

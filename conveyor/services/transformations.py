@@ -39,11 +39,16 @@ NOTIFICATION_FIELDS = ("send_email", "email_to", "email_subject", "email_error_o
 SETTING_FIELDS = ("verbosity", "command_timeout")
 
 
-def get(ctx: Context, transformation_id: str) -> Transformation:
-    """A visible transformation, by id or name, or 404."""
+def get(ctx: Context, transformation_id: str, workspace_id: str | None = None) -> Transformation:
+    """A visible transformation, by id or name, or 404; with `workspace_id`, only one of
+    that workspace."""
     found = ctx.session.get(Transformation, transformation_id)
+    if found is not None and workspace_id is not None and found.workspace_id != workspace_id:
+        found = None
     if found is None:
         statement = select(Transformation).where(Transformation.name == transformation_id)
+        if workspace_id is not None:
+            statement = statement.where(Transformation.workspace_id == workspace_id)
         if ctx.principal.workspace_ids:
             statement = statement.where(
                 Transformation.workspace_id.in_(ctx.principal.workspace_ids)

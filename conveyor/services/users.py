@@ -1,9 +1,16 @@
-"""Users and their API tokens; tokens are stored as hashes and shown once."""
+"""Users, their passwords and their API tokens; secrets are stored as hashes, tokens shown once.
+
+Tokens are long random strings, so a fast SHA-256 is enough to store them. Passwords are
+chosen by people (CData Sync's `Password` on `POST /users`, Basic `user:password`), so
+they get scrypt with a per-password salt: slow to guess even if the store leaks.
+"""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 
@@ -24,11 +31,53 @@ FIELDS = {
     "created_at": User.created_at,
 }
 TOKEN_PREFIX = "cvy_"
+PASSWORD_MIN_LENGTH = 8
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
 
 def hash_token(token: str) -> str:
     """The stored form of a token: SHA-256 (tokens are long random strings, not passwords)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """The stored form of a password: `scrypt$n$r$p$salt$digest`, salt and digest base64."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
+    )
+    encode = base64.b64encode
+    return (
+        f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
+    )
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """Whether `password` is the one `stored` was made from (constant time)."""
+    try:
+        scheme, n, r, p, salt, digest = (stored or "").split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def _checked_password(password: str) -> str:
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise InvalidInput(
+            f"a password needs at least {PASSWORD_MIN_LENGTH} characters", field="password"
+        )
+    return password
 
 
 def new_token_value() -> str:
@@ -61,8 +110,9 @@ def _check_workspaces(ctx: Context, workspace_ids: list[str]) -> None:
         raise InvalidInput(f"unknown workspaces: {', '.join(missing)}", field="workspace_ids")
 
 
-def create(ctx: Context, data: UserCreate) -> User:
-    """A new user (admins only)."""
+def create(ctx: Context, data: UserCreate, password: str | None = None) -> User:
+    """A new user (admins only), optionally with a password for Basic authentication."""
+    password = password or data.password
     ctx.principal.require_admin()
     if ctx.session.scalar(select(User.id).where(User.name == data.name)):
         raise Conflict(f"a user named {data.name!r} already exists")
@@ -72,15 +122,19 @@ def create(ctx: Context, data: UserCreate) -> User:
         role=data.role.value,
         workspace_ids=list(data.workspace_ids),
         active=data.active,
+        password_hash=hash_password(_checked_password(password)) if password else None,
     )
     ctx.session.add(user)
     ctx.session.flush()
     return user
 
 
-def update(ctx: Context, user_id: str, data: UserUpdate) -> User:
+def update(ctx: Context, user_id: str, data: UserUpdate, password: str | None = None) -> User:
     """Change a user (admins only); the last active admin cannot lose that."""
     user = get(ctx, user_id)
+    password = password or data.password
+    if password:
+        user.password_hash = hash_password(_checked_password(password))
     if data.name is not None and data.name != user.name:
         if ctx.session.scalar(select(User.id).where(User.name == data.name)):
             raise Conflict(f"a user named {data.name!r} already exists")
@@ -135,6 +189,14 @@ def issue_token(
     return TokenCreated(
         id=token.id, token=value, name=token.name, created_at=token.created_at, expires_at=expires
     )
+
+
+def issue_own_token(ctx: Context, data: TokenCreate) -> TokenCreated:
+    """A new token for the caller themself (any role: it grants nothing they lack)."""
+    user = ctx.session.get(User, ctx.principal.user_id)
+    if user is None:
+        raise NotFound(f"user {ctx.principal.name} not found")
+    return issue_token(ctx, user, data)
 
 
 def create_token(ctx: Context, user_id: str, data: TokenCreate) -> TokenCreated:

@@ -1,0 +1,218 @@
+"""CData Sync's v1 REST API (OData 4) under `/api.rsc/`, over the same services as `/api/v1`.
+
+Every entity set gets the same routes, built from its `EntitySet` description:
+
+    GET    /api.rsc/jobs                      $filter $select $top $skip $orderby $count
+    GET    /api.rsc/jobs/$count               a bare number, text/plain
+    GET    /api.rsc/jobs('<key>')             one entity (tasks('<JobName>'): the job's tasks)
+    GET    /api.rsc/jobs('<key>')/<Prop>      {"value": …}
+    GET    /api.rsc/jobs('<key>')/<Prop>/$value   the raw value, text/plain
+    POST   /api.rsc/jobs                      create (201)
+    PUT    /api.rsc/jobs('<key>')  (or PATCH) change; PUT /api.rsc/tasks without a key too
+    DELETE /api.rsc/jobs('<key>')             204; DELETE /api.rsc/tasks?JobName=&TaskId=,
+                                              DELETE /api.rsc/workspaces with a JSON {Id}
+
+`?workspaceId=` (or `WorkspaceId` in a body) is accepted everywhere and honoured: lists
+show that workspace, keys are looked up in it, new things are created in it. The actions
+(`executeJob`, `getJobStatus`, …) are in `cdata_odata_actions`; paths are made
+case-insensitive by `cdata_paths.CDataPaths`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import PlainTextResponse, Response
+
+from conveyor.compat import cdata_odata_actions, odata
+from conveyor.compat.cdata_common import (
+    CDataJSONResponse,
+    Fields,
+    JSONBody,
+    V1Ctx,
+    odata_error,
+    plain,
+    requested_workspace,
+)
+from conveyor.compat.cdata_odata_entities import HISTORY, WORKSPACES, EntitySet, Key, Row
+from conveyor.compat.cdata_odata_jobs import JOBS, TASKS
+from conveyor.compat.cdata_odata_resources import CONNECTIONS, TRANSFORMATIONS, USERS
+from conveyor.compat.odata_filter import resolver
+from conveyor.errors import NotFound
+
+ENTITY_SETS = (JOBS, TASKS, CONNECTIONS, TRANSFORMATIONS, USERS, HISTORY, WORKSPACES)
+UNSUPPORTED = ("requests", "certificates", "$metadata", "$batch")
+PREFIX = "/api.rsc"
+
+router = APIRouter(tags=["CData Sync v1 (OData)"])
+
+
+def context_url(request: Request, fragment: str) -> str:
+    """The `@odata.context` of a response, as CData writes it."""
+    return f"{request.base_url}api.rsc/$metadata#{fragment}"
+
+
+def collection(
+    request: Request, fragment: str, rows: list[Any], count: int | None = None
+) -> Response:
+    """`{"@odata.context", "value": [...]}` (with `@odata.count` when asked for)."""
+    body: dict[str, Any] = {"@odata.context": context_url(request, fragment)}
+    if count is not None:
+        body["@odata.count"] = count
+    body["value"] = rows
+    return CDataJSONResponse(body)
+
+
+def _one(request: Request, entity: EntitySet, row: Row, status: int = 200) -> Response:
+    body = {"@odata.context": context_url(request, f"{entity.name}/$entity"), **row}
+    return CDataJSONResponse(body, status_code=status)
+
+
+def _selected(request: Request, entity: EntitySet, rows: list[Row]) -> list[Row]:
+    options = odata.QueryOptions.parse(request.query_params, entity.properties)
+    if options.select is None:
+        return rows
+    return [{name: row.get(name) for name in options.select} for row in rows]
+
+
+def _property(entity: EntitySet, name: str) -> str:
+    found = resolver(entity.properties)(name)
+    if found is None:
+        raise NotFound(f"{entity.name} has no property {name!r}")
+    return found
+
+
+def _values(ctx: V1Ctx, entity: EntitySet, key: str, request: Request, prop: str) -> list[Any]:
+    found = entity.get(ctx, Key.parse(key), requested_workspace(ctx, request))
+    name = _property(entity, prop)
+    return [row.get(name) for row in (found if isinstance(found, list) else [found])]
+
+
+def _keyless_fields(request: Request, body: dict[str, Any]) -> Fields:
+    """The body, and the query's own parameters: `DELETE /tasks?JobName=…&TaskId=…`."""
+    query = {k: v for k, v in request.query_params.items() if not k.startswith("$")}
+    return Fields({**query, **body})
+
+
+def register(entity: EntitySet) -> None:
+    """Add the routes of one entity set."""
+    base = f"{PREFIX}/{entity.name}"
+    keyed = base + "({key:path})"
+
+    @router.get(base, name=f"cdata_list_{entity.name}")
+    def list_entities(ctx: V1Ctx, request: Request) -> Response:
+        options = odata.QueryOptions.parse(request.query_params, entity.properties)
+        rows = entity.rows(ctx, requested_workspace(ctx, request), options)
+        result = odata.apply(rows, options)
+        return collection(
+            request, entity.name, result.rows, result.total if options.count else None
+        )
+
+    @router.get(base + "/$count", name=f"cdata_count_{entity.name}")
+    def count_entities(ctx: V1Ctx, request: Request) -> Response:
+        options = odata.QueryOptions.parse(request.query_params, entity.properties)
+        rows = entity.rows(ctx, requested_workspace(ctx, request), options)
+        total = sum(1 for row in rows if odata.matches(row, options))
+        return PlainTextResponse(str(total))
+
+    @router.get(keyed + "/{prop}/$value", name=f"cdata_value_{entity.name}")
+    def raw_value(ctx: V1Ctx, request: Request, key: str, prop: str) -> Response:
+        values = [v for v in plain(_values(ctx, entity, key, request, prop)) if v is not None]
+        if not values:
+            return Response(status_code=204)
+        text = "\n".join("true" if v is True else "false" if v is False else str(v) for v in values)
+        return PlainTextResponse(text)
+
+    @router.get(keyed + "/{prop}", name=f"cdata_property_{entity.name}")
+    def property_value(ctx: V1Ctx, request: Request, key: str, prop: str) -> Response:
+        values = _values(ctx, entity, key, request, prop)
+        name = _property(entity, prop)
+        body = {
+            "@odata.context": context_url(request, f"{entity.name}({key})/{name}"),
+            "value": values[0] if len(values) == 1 else values,
+        }
+        return CDataJSONResponse(body)
+
+    @router.get(keyed, name=f"cdata_get_{entity.name}")
+    def get_entity(ctx: V1Ctx, request: Request, key: str) -> Response:
+        found = entity.get(ctx, Key.parse(key), requested_workspace(ctx, request))
+        if isinstance(found, list):
+            return collection(request, entity.name, _selected(request, entity, found))
+        return _one(request, entity, _selected(request, entity, [found])[0])
+
+    if entity.create is not None:
+        create = entity.create
+
+        @router.post(base, name=f"cdata_create_{entity.name}")
+        def create_entity(ctx: V1Ctx, request: Request, body: JSONBody) -> Response:
+            fields = Fields(body)
+            return _one(
+                request, entity, create(ctx, fields, requested_workspace(ctx, request, fields)), 201
+            )
+
+    if entity.update is not None:
+        update = entity.update
+
+        def update_entity(ctx: V1Ctx, request: Request, key: str, body: JSONBody) -> Response:
+            fields = Fields(body)
+            workspace = requested_workspace(ctx, request, fields)
+            return _one(request, entity, update(ctx, Key.parse(key), fields, workspace))
+
+        def update_keyless(ctx: V1Ctx, request: Request, body: JSONBody) -> Response:
+            fields = _keyless_fields(request, body)
+            workspace = requested_workspace(ctx, request, fields)
+            return _one(request, entity, update(ctx, None, fields, workspace))
+
+        for method in ("PUT", "PATCH"):  # one route per method: distinct OpenAPI operations
+            suffix = f"{entity.name}_{method.lower()}"
+            router.add_api_route(
+                keyed, update_entity, methods=[method], name=f"cdata_update_{suffix}"
+            )
+            router.add_api_route(
+                base, update_keyless, methods=[method], name=f"cdata_update_keyless_{suffix}"
+            )
+
+    if entity.delete is not None:
+        delete = entity.delete
+
+        @router.delete(keyed, name=f"cdata_delete_{entity.name}")
+        def delete_entity(ctx: V1Ctx, request: Request, key: str, body: JSONBody) -> Response:
+            fields = _keyless_fields(request, body)
+            delete(ctx, Key.parse(key), fields, requested_workspace(ctx, request, fields))
+            return Response(status_code=204)
+
+        @router.delete(base, name=f"cdata_delete_keyless_{entity.name}")
+        def delete_keyless(ctx: V1Ctx, request: Request, body: JSONBody) -> Response:
+            fields = _keyless_fields(request, body)
+            delete(ctx, None, fields, requested_workspace(ctx, request, fields))
+            return Response(status_code=204)
+
+
+@router.get(PREFIX, name="cdata_service_document")
+def service_document(ctx: V1Ctx, request: Request) -> Response:
+    """The OData service document: the entity sets and where they are."""
+    sets = [{"name": e.name, "kind": "EntitySet", "url": e.name} for e in ENTITY_SETS]
+    return CDataJSONResponse(
+        {"@odata.context": context_url(request, "").rstrip("#"), "value": sets}
+    )
+
+
+for entity_set in ENTITY_SETS:
+    register(entity_set)
+router.include_router(cdata_odata_actions.router)
+
+
+def _unsupported(what: str) -> None:
+    @router.api_route(
+        f"{PREFIX}/{what}{{rest:path}}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        name=f"cdata_unsupported_{what}",
+        include_in_schema=False,
+    )
+    def unsupported(rest: str) -> Response:
+        return odata_error(501, "NotImplemented", f"{what} is not supported by Conveyor")
+
+
+for unsupported_name in UNSUPPORTED:
+    _unsupported(unsupported_name)

@@ -1,0 +1,204 @@
+"""CData v1 entity sets: what one is (`EntitySet`, its OData `Key`), plus history and
+workspaces.
+
+Each entity set says how to list its rows, find one by its OData key, and create, change
+or delete one — always through the services, so `/api/v1` sees the same jobs and runs.
+Rows keep Python values (booleans, numbers, datetimes) so that `$filter` and `$orderby`
+compare them as such; ids are strings, PascalCase names are CData's. Jobs and tasks are in
+`cdata_odata_jobs`; connections, transformations and users in `cdata_odata_resources`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.compat import odata_eval
+from conveyor.compat.cdata_common import (
+    Fields,
+    canonical,
+    drain,
+    find_workspace,
+    run_details,
+    run_status,
+    runtime_ms,
+    to_text,
+)
+from conveyor.compat.odata import QueryOptions
+from conveyor.domain import Role
+from conveyor.errors import InvalidInput, NotFound
+from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceUpdate
+from conveyor.services import runs, workspaces
+from conveyor.services.context import Context
+from conveyor.store.models import Run, Workspace
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Key:
+    """An OData key: `('x')` is the single value `x`; `(JobName='a',TaskId='b')` is named."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def parse(cls, raw: str) -> Key:
+        """Read the text between the parentheses (already URL-decoded)."""
+        values: dict[str, str] = {}
+        for part in re.findall(r"(?:[^,']|'(?:[^']|'')*')+", raw):
+            name, sep, value = part.partition("=")
+            if not sep or name.strip().startswith("'"):
+                name, value = "", part
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == "'":
+                value = value[1:-1].replace("''", "'")
+            values[canonical(name)] = value
+        if not values or any(v == "" for v in values.values()):
+            raise InvalidInput(f"invalid key ({raw})", field="key")
+        return cls(values)
+
+    def get(self, *names: str) -> str | None:
+        """The value named by one of `names`, or the single unnamed value."""
+        for name in names:
+            if (value := self.values.get(canonical(name))) is not None:
+                return value
+        return self.values.get("")
+
+
+@dataclass(frozen=True)
+class EntitySet:
+    """How one CData entity set is listed, read and changed."""
+
+    name: str
+    properties: tuple[str, ...]
+    rows: Callable[[Context, str | None, QueryOptions], list[Row]]
+    get: Callable[[Context, Key, str | None], Row | list[Row]]
+    create: Callable[[Context, Fields, str | None], Row] | None = None
+    update: Callable[[Context, Key | None, Fields, str | None], Row] | None = None
+    delete: Callable[[Context, Key | None, Fields, str | None], None] | None = None
+
+
+def native_filters(pushdown: Mapping[str, str], options: QueryOptions) -> dict[str, str]:
+    """`Prop eq 'x'` terms of `$filter` that the service's own list filters can apply
+    (`pushdown` maps a property to its filter); the rows are still filtered afterwards."""
+    return {
+        pushdown[name]: str(value)
+        for name, value in odata_eval.equalities(options.filter).items()
+        if name in pushdown and isinstance(value, str)
+    }
+
+
+def can_write(ctx: Context) -> bool:
+    """Whether the caller may change things (CData's CanUpdate / CanRemove / CanExecute)."""
+    return ctx.principal.role is not Role.viewer
+
+
+def refuse_unknown(fields: Fields, *ignored: str) -> None:
+    """400 naming the first key of a body that was not understood (`ignored` may be sent)."""
+    for name in ignored:
+        fields.get(name)
+    if unknown := fields.unused():
+        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
+
+
+# --- history -----------------------------------------------------------------------------
+
+HISTORY_PROPERTIES = (
+    *("Id", "InstanceId", "JobId", "JobName", "RunStartDate", "RunEndDate", "Status"),
+    *("Details", "Runtime", "RecordsAffected", "RowsRead", "RowsDeleted", "LogFile"),
+    *("Trigger", "Kind", "WorkspaceId"),
+)
+
+
+def history_row(run: Run) -> Row:
+    """A run as CData's HistoryInfo: one row per run, `Id` and `InstanceId` its id."""
+    return {
+        "Id": run.id,
+        "InstanceId": run.id,
+        "JobId": run.job_id or run.transformation_id,
+        "JobName": run.job_name,
+        "RunStartDate": run.started_at or run.created_at,
+        "RunEndDate": run.completed_at,
+        "Status": run_status(run.status),
+        "Details": run_details(run),
+        "Runtime": runtime_ms(run),
+        "RecordsAffected": run.rows_written,
+        "RowsRead": run.rows_read,
+        "RowsDeleted": run.rows_deleted,
+        "LogFile": f"{run.job_name}_{run.id}.log",
+        "Trigger": run.trigger_method,
+        "Kind": run.kind,
+        "WorkspaceId": run.workspace_id,
+    }
+
+
+HISTORY_FILTERS = {"Id": "id", "JobName": "job_name"}
+
+
+def _history_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
+    query = native_filters(HISTORY_FILTERS, options) | (
+        {"workspace_id": workspace_id} if workspace_id else {}
+    )
+    return [history_row(run) for run in drain(lambda q: runs.list_(ctx, q), query)]
+
+
+def _get_history(ctx: Context, key: Key, workspace_id: str | None) -> Row:
+    run = runs.get(ctx, key.get("Id", "InstanceId") or "")
+    if workspace_id is not None and run.workspace_id != workspace_id:
+        raise NotFound(f"history {run.id} not found")
+    return history_row(run)
+
+
+HISTORY = EntitySet(
+    name="history",
+    properties=HISTORY_PROPERTIES,
+    rows=_history_rows,
+    get=_get_history,
+)
+
+# --- workspaces --------------------------------------------------------------------------
+
+
+def workspace_row(workspace: Workspace) -> Row:
+    """A workspace as CData's WorkspaceInfo."""
+    return {"Id": workspace.id, "Name": workspace.name, "CreationTime": workspace.created_at}
+
+
+def _workspace_key(key: Key | None, fields: Fields) -> str:
+    value = (key.get("Id", "Name") if key else None) or to_text(fields.get("Id"))
+    if not value:
+        raise InvalidInput("Id is required", field="Id")
+    return value
+
+
+def _update_workspace(ctx: Context, key: Key | None, fields: Fields, _ws: str | None) -> Row:
+    workspace_id = find_workspace(ctx, _workspace_key(key, fields))
+    name = fields.get("Name")
+    refuse_unknown(fields)
+    updated = workspaces.update(ctx, workspace_id, WorkspaceUpdate(name=to_text(name) or None))
+    return workspace_row(updated)
+
+
+def _create_workspace(ctx: Context, fields: Fields, _ws: str | None) -> Row:
+    name = to_text(fields.get("Name"))
+    refuse_unknown(fields, "WorkspaceId")
+    return workspace_row(workspaces.create(ctx, WorkspaceCreate(name=name)))
+
+
+WORKSPACES = EntitySet(
+    name="workspaces",
+    properties=("Id", "Name", "CreationTime"),
+    rows=lambda ctx, _ws, _o: [
+        workspace_row(w) for w in drain(lambda q: workspaces.list_(ctx, q), {})
+    ],
+    get=lambda ctx, key, _ws: workspace_row(
+        workspaces.get(ctx, find_workspace(ctx, key.get("Id", "Name") or ""))
+    ),
+    create=_create_workspace,
+    update=_update_workspace,
+    delete=lambda ctx, key, fields, _ws: workspaces.delete(
+        ctx, find_workspace(ctx, _workspace_key(key, fields))
+    ),
+)

@@ -1,0 +1,276 @@
+"""CData v1 entity sets `jobs` and `tasks`.
+
+A job row is CData's JobInfo (`JobId`, `JobName`, `Source`, `Destination`, `Status`, the
+settings in v1's PascalCase); a job body is translated by `cdata_jobs`, as v2's are. Tasks
+are addressed the ways CData's clients address them: `tasks('<JobName>')` (the job's
+tasks), `tasks(JobName='…',TaskId='…')`, or keyless with `JobName` and `TaskId` in the
+body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from conveyor.compat.cdata_common import (
+    Fields,
+    drain,
+    run_status,
+    to_bool,
+    to_int,
+    to_text,
+)
+from conveyor.compat.cdata_jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody
+from conveyor.compat.cdata_odata_entities import (
+    EntitySet,
+    Key,
+    Row,
+    can_write,
+    native_filters,
+    refuse_unknown,
+)
+from conveyor.compat.odata import QueryOptions
+from conveyor.domain import DeletionBehavior, JobType
+from conveyor.errors import InvalidInput
+from conveyor.schemas.jobs import JobCreate, JobFields
+from conveyor.schemas.tasks import TaskCreate, TaskUpdate
+from conveyor.services import connections, jobs, tasks, workspaces
+from conveyor.services.context import Context
+from conveyor.store.models import Job, Task
+
+# --- jobs --------------------------------------------------------------------------------
+
+JOB_PROPERTIES = (
+    *("JobId", "JobName", "Source", "Destination", "Status", "Type", "Scheduled"),
+    *("ScheduledCron", "Verbosity", "SendEmailNotification", "NotifyEmailTo"),
+    *("NotifyEmailSubject", "EmailErrorOnly", "TableNamePrefix", "UseGmtDateTime"),
+    *("TruncateTableData", "DropTable", "AutoTruncateStrings", "ContinueOnError"),
+    *("AlterSchema", "ReplicateInterval", "ReplicateIntervalUnit", "ReplicateStartDate"),
+    *("BatchSize", "CommandTimeout", "SkipDeleted", "DeletionBehavior", "DestinationSchema"),
+    *("HistoryMode", "EnableParallelProcessing", "WorkerPool", "IncrementalCheckColumns"),
+    *("Labels", "PreJob", "PostJob", "WorkspaceId", "LastRunId", "LastRunDate"),
+    *("CreationTime", "LastModified", "CanUpdate", "CanRemove", "CanExecute"),
+)
+
+
+def _connection_name(ctx: Context, connection_id: str | None) -> str | None:
+    return connections.get(ctx, connection_id).name if connection_id else None
+
+
+def job_row(ctx: Context, job: Job) -> Row:
+    """A job as CData's JobInfo."""
+    data = jobs.fields_of(job)
+    run = jobs.last_run(ctx, job)
+    writable = can_write(ctx)
+    return {
+        "JobId": job.id,
+        "JobName": job.name,
+        "Source": _connection_name(ctx, job.source_connection_id),
+        "Destination": _connection_name(ctx, job.destination_connection_id),
+        "Status": run_status(run.status if run else None),
+        "Type": JOB_TYPE_NAMES[JobType(data.type)],
+        "Scheduled": data.schedule.enabled,
+        "ScheduledCron": data.schedule.cron,
+        "Verbosity": data.verbosity,
+        "SendEmailNotification": data.send_email,
+        "NotifyEmailTo": ",".join(data.email_to),
+        "NotifyEmailSubject": data.email_subject,
+        "EmailErrorOnly": data.email_error_only,
+        "TableNamePrefix": data.table_name_prefix,
+        "UseGmtDateTime": data.use_gmt_datetime,
+        "TruncateTableData": data.truncate_table_data,
+        "DropTable": data.drop_table,
+        "AutoTruncateStrings": data.auto_truncate_strings,
+        "ContinueOnError": data.continue_on_error,
+        "AlterSchema": data.alter_schema,
+        "ReplicateInterval": data.replicate_interval,
+        "ReplicateIntervalUnit": data.replicate_interval_unit,
+        "ReplicateStartDate": data.replicate_start_date,
+        "BatchSize": data.batch_size,
+        "CommandTimeout": data.command_timeout,
+        "SkipDeleted": data.deletion_behavior is DeletionBehavior.skip_delete,
+        "DeletionBehavior": DELETION_NAMES[DeletionBehavior(data.deletion_behavior)],
+        "DestinationSchema": data.destination_schema,
+        "HistoryMode": data.history_mode,
+        "EnableParallelProcessing": data.enable_parallel_processing,
+        "WorkerPool": data.worker_pool,
+        "IncrementalCheckColumns": ",".join(data.incremental_check_columns),
+        "Labels": ",".join(data.labels),
+        "PreJob": data.pre_job_event.url if data.pre_job_event else None,
+        "PostJob": data.post_job_event.url if data.post_job_event else None,
+        "WorkspaceId": job.workspace_id,
+        "LastRunId": run.id if run else None,
+        "LastRunDate": (run.started_at or run.created_at) if run else None,
+        "CreationTime": job.created_at,
+        "LastModified": job.updated_at,
+        "CanUpdate": writable,
+        "CanRemove": writable,
+        "CanExecute": writable,
+    }
+
+
+JOB_FILTERS = {"JobName": "name", "JobId": "id"}
+
+
+def _job_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
+    query = native_filters(JOB_FILTERS, options) | (
+        {"workspace_id": workspace_id} if workspace_id else {}
+    )
+    return [job_row(ctx, job) for job in drain(lambda q: jobs.list_(ctx, q), query)]
+
+
+def _job_key(key: Key) -> str:
+    value = key.get("JobName", "JobId")
+    if value is None:
+        raise InvalidInput("a job key is its JobName or JobId", field="key")
+    return value
+
+
+def _create_job(ctx: Context, fields: Fields, workspace_id: str | None) -> Row:
+    workspace = workspaces.resolve(ctx, workspace_id)
+    body = JobBody(ctx, fields, workspace)
+    changes, queries = body.translate(None)
+    body.refuse_unknown()
+    try:
+        data = JobCreate.model_validate({**changes, "workspace_id": workspace, "queries": queries})
+    except ValidationError as exc:
+        raise body.invalid(exc) from exc
+    return job_row(ctx, jobs.create(ctx, data))
+
+
+def _update_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> Row:
+    job = jobs.find(
+        ctx, _job_key(key) if key else to_text(fields.get("JobId", "JobName")), workspace_id
+    )
+    current = jobs.fields_of(job)
+    body = JobBody(ctx, fields, job.workspace_id)
+    fields.get("JobId")
+    changes, queries = body.translate(current)
+    body.refuse_unknown()
+    if queries:
+        raise InvalidInput("change a job's queries through the tasks entity set", field="Query")
+    try:
+        JobFields.model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:
+        raise body.invalid(exc) from exc
+    return job_row(ctx, jobs.update(ctx, job.id, changes))
+
+
+def _delete_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> None:
+    name = _job_key(key) if key else to_text(fields.get("JobName", "JobId"))
+    jobs.delete(ctx, jobs.find(ctx, name, workspace_id).id)
+
+
+JOBS = EntitySet(
+    name="jobs",
+    properties=JOB_PROPERTIES,
+    rows=_job_rows,
+    get=lambda ctx, key, ws: job_row(ctx, jobs.find(ctx, _job_key(key), ws)),
+    create=_create_job,
+    update=_update_job,
+    delete=_delete_job,
+)
+
+# --- tasks -------------------------------------------------------------------------------
+
+TASK_PROPERTIES = (
+    "TaskId",
+    "JobId",
+    "JobName",
+    "Index",
+    "Query",
+    "Table",
+    "IsActive",
+    "RowVersion",
+)
+
+
+def task_row(task: Task) -> Row:
+    """A task as CData's TaskInfo."""
+    return {
+        "TaskId": task.id,
+        "JobId": task.job_id,
+        "JobName": task.job.name,
+        "Index": task.position,
+        "Query": task.query,
+        "Table": task.table_name,
+        "IsActive": task.is_active,
+        "RowVersion": int(task.updated_at.timestamp() * 1000),
+    }
+
+
+def _task_query(fields: Fields) -> str | None:
+    """`Query`, or a `Table` to copy as it is (`REPLICATE [Table]`)."""
+    query, table = fields.get("Query"), fields.get("Table")
+    if query not in (None, ""):
+        return to_text(query)
+    if table not in (None, ""):
+        return "REPLICATE [" + to_text(table).replace("]", "]]") + "]"
+    return None
+
+
+def _task_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> Job:
+    name = (key.get("JobName", "JobId") if key else None) or to_text(fields.get("JobName", "JobId"))
+    if not name:
+        raise InvalidInput("JobName (or JobId) is required", field="JobName")
+    return jobs.find(ctx, name, workspace_id)
+
+
+def _get_tasks(ctx: Context, key: Key, workspace_id: str | None) -> Row | list[Row]:
+    job = _task_job(ctx, key, Fields({}), workspace_id)
+    task_id = key.values.get("taskid")
+    if task_id is not None:
+        return task_row(tasks.get(ctx, job.id, task_id))
+    return [task_row(task) for task in tasks.list_(ctx, job.id)]
+
+
+def _create_task(ctx: Context, fields: Fields, workspace_id: str | None) -> Row:
+    job = _task_job(ctx, None, fields, workspace_id)
+    return _add_task(ctx, job, fields)
+
+
+def _add_task(ctx: Context, job: Job, fields: Fields) -> Row:
+    query = _task_query(fields)
+    if query is None:
+        raise InvalidInput("a task needs a Query (or a Table)", field="Query")
+    index = fields.get("Index")
+    data = TaskCreate(
+        query=query,
+        is_active=to_bool(fields.get("IsActive", default=True), "IsActive"),
+        index=None if index in (None, "") else to_int(index, "Index"),
+    )
+    refuse_unknown(fields, "WorkspaceId")
+    return task_row(tasks.create(ctx, job.id, data))
+
+
+def _update_task(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> Row:
+    job = _task_job(ctx, key, fields, workspace_id)
+    task_id = (key.values.get("taskid") if key else None) or to_text(fields.get("TaskId"))
+    if not task_id:
+        return _add_task(ctx, job, fields)  # PUT /tasks('<JobName>') without a TaskId adds one
+    index, active = fields.get("Index"), fields.get("IsActive")
+    data = TaskUpdate(
+        query=_task_query(fields),
+        is_active=None if active is None else to_bool(active, "IsActive"),
+        index=None if index in (None, "") else to_int(index, "Index"),
+    )
+    refuse_unknown(fields, "WorkspaceId", "RowVersion")
+    return task_row(tasks.update(ctx, job.id, task_id, data))
+
+
+def _delete_task(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> None:
+    job = _task_job(ctx, key, fields, workspace_id)
+    task_id = (key.values.get("taskid") if key else None) or to_text(fields.get("TaskId"))
+    if not task_id:
+        raise InvalidInput("TaskId is required to delete a task", field="TaskId")
+    tasks.delete(ctx, job.id, task_id)
+
+
+TASKS = EntitySet(
+    name="tasks",
+    properties=TASK_PROPERTIES,
+    rows=lambda ctx, ws, _o: [task_row(t) for t in tasks.visible(ctx, ws)],
+    get=_get_tasks,
+    create=_create_task,
+    update=_update_task,
+    delete=_delete_task,
+)

@@ -1,0 +1,140 @@
+"""Evaluating parsed `$filter` expressions over one row, with OData's null semantics.
+
+Comparisons are lenient where CData clients are: a boolean compares equal to the strings
+`"true"`/`"True"`, a number to its digits, a datetime to an ISO string — CData's own
+clients send all of those, and the facade's rows keep typed values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from conveyor.compat.odata_filter import (
+    Compare,
+    Expr,
+    In,
+    Literal,
+    Logical,
+    Not,
+    Property,
+    parse_datetime,
+)
+
+
+def evaluate(expr: Expr, row: Mapping[str, Any]) -> Any:
+    """The value of an expression for one row; a comparison with a null is false."""
+    if isinstance(expr, Literal):
+        return expr.value
+    if isinstance(expr, Property):
+        return row.get(expr.name)
+    if isinstance(expr, Logical):
+        left = evaluate(expr.left, row) is True
+        if expr.op == "and":
+            return left and evaluate(expr.right, row) is True
+        return left or evaluate(expr.right, row) is True
+    if isinstance(expr, Not):
+        return evaluate(expr.operand, row) is not True
+    if isinstance(expr, Compare):
+        return compare(expr.op, evaluate(expr.left, row), evaluate(expr.right, row))
+    if isinstance(expr, In):
+        value = evaluate(expr.left, row)
+        return any(compare("eq", value, evaluate(option, row)) for option in expr.values)
+    return _call(expr.function, [evaluate(arg, row) for arg in expr.args])
+
+
+def _call(function: str, args: list[Any]) -> Any:
+    if function in ("tolower", "toupper", "trim", "length"):
+        text = args[0]
+        if text is None:
+            return None
+        text = _text(text)
+        if function == "length":
+            return len(text)
+        return (
+            text.lower()
+            if function == "tolower"
+            else text.upper()
+            if function == "toupper"
+            else text.strip()
+        )
+    if function == "substringof":  # OData 2: substringof(needle, haystack)
+        args = [args[1], args[0]]
+    haystack, needle = args
+    if haystack is None or needle is None:
+        return False
+    haystack, needle = _text(haystack), _text(needle)
+    if function == "contains" or function == "substringof":
+        return needle in haystack
+    if function == "startswith":
+        return haystack.startswith(needle)
+    return haystack.endswith(needle)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _aligned(left: Any, right: Any) -> tuple[Any, Any]:
+    """Bring two values to one type where a CData client would expect them to compare."""
+    for first, second, swap in ((left, right, False), (right, left, True)):
+        converted: Any = None
+        if isinstance(first, bool) and isinstance(second, str):
+            if second.lower() in ("true", "false"):
+                converted = second.lower() == "true"
+        elif isinstance(first, int | float) and not isinstance(first, bool):
+            if isinstance(second, str):
+                try:
+                    converted = float(second) if re.search(r"[.eE]", second) else int(second)
+                except ValueError:
+                    converted = None
+        elif isinstance(first, dt.datetime) and isinstance(second, str):
+            converted = parse_datetime(second)
+        if converted is not None:
+            return (converted, first) if swap else (first, converted)
+    return left, right
+
+
+def compare(op: str, left: Any, right: Any) -> bool:
+    """OData comparison semantics: null equals only null; ordering with null is false."""
+    if left is None or right is None:
+        if op == "eq":
+            return left is None and right is None
+        if op == "ne":
+            return not (left is None and right is None)
+        return False
+    left, right = _aligned(left, right)
+    try:
+        if op == "eq":
+            return bool(left == right)
+        if op == "ne":
+            return bool(left != right)
+        if op == "gt":
+            return bool(left > right)
+        if op == "ge":
+            return bool(left >= right)
+        if op == "lt":
+            return bool(left < right)
+        return bool(left <= right)
+    except TypeError:
+        return op == "ne"
+
+
+def equalities(expr: Expr | None) -> dict[str, Any]:
+    """`Prop eq literal` terms joined by `and` at the top: safe to push down to a service."""
+    if expr is None:
+        return {}
+    if isinstance(expr, Logical) and expr.op == "and":
+        return {**equalities(expr.left), **equalities(expr.right)}
+    if isinstance(expr, Compare) and expr.op == "eq":
+        if isinstance(expr.left, Property) and isinstance(expr.right, Literal):
+            return {expr.left.name: expr.right.value}
+        if isinstance(expr.right, Property) and isinstance(expr.left, Literal):
+            return {expr.right.name: expr.left.value}
+    return {}
