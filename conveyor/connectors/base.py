@@ -218,6 +218,34 @@ class SqlExecutor(Protocol):
 
 
 @runtime_checkable
+class DeclaresTypes(Protocol):
+    """A SQL destination whose column types are its own, not `sql.column_type`'s for its dialect.
+
+    The engine asks it how to declare a column it adds or widens, so that column is
+    declared exactly like one of a table the connector created itself (MySQL's UTC marker
+    on zoned timestamps, its decimal limits, PostgreSQL arrays).
+    """
+
+    dialect: str
+
+    def type_sql(self, arrow_type: pa.DataType, key: bool = False) -> str:
+        """The DDL type of a column holding `arrow_type` values (`key`: in a primary key)."""
+
+
+@runtime_checkable
+class CountsRows(Protocol):
+    """A source that counts a query's rows in one execution, without planning a typed read.
+
+    The engine counts source rows on every incremental run (to skip the key scan that
+    finds deletes); SQLite's typed read would run an aggregate twice, once to learn the
+    type of its only column and once to read it.
+    """
+
+    def count_rows(self, sql: str) -> int:
+        """The value of `sql`, a `SELECT COUNT(*) …` in this connector's dialect."""
+
+
+@runtime_checkable
 class Partitionable(Protocol):
     """A source that can split a plain table read into disjoint ranges read in parallel."""
 

@@ -37,6 +37,7 @@ class MySQLConnector:
     """A MySQL or MariaDB database: read, write, discover, merge and run SQL."""
 
     dialect = DIALECT
+    enforces_keys = True  # primary keys are real constraints: the engine may upsert
 
     def __init__(self, url: str, options: MySQLOptions | None = None) -> None:
         self.options = options or MySQLOptions()
@@ -86,6 +87,12 @@ class MySQLConnector:
                 raise map_error(exc, self.address, what) from exc
 
     def _transaction(self, statements: Sequence[str], what: str = "") -> list[int]:
+        """Run statements in one transaction, re-opened after each DDL statement.
+
+        MySQL commits implicitly before and after DDL and then carries on in autocommit
+        mode, so without a new BEGIN every later statement would commit on its own and a
+        failure half-way would leave half of the changes.
+        """
         with self._lock:
             conn = self._meta()
             counts = []
@@ -94,6 +101,8 @@ class MySQLConnector:
                 with conn.cursor() as cur:
                     for statement in statements:
                         counts.append(cur.execute(statement))
+                        if _commits_implicitly(statement):
+                            conn.begin()
                 conn.commit()
             except pymysql.Error as exc:
                 conn.rollback()
@@ -323,6 +332,19 @@ class MySQLConnector:
     def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
         """Run statements in one transaction (DDL commits implicitly in MySQL)."""
         return self._transaction(statements)
+
+    def type_sql(self, arrow_type: pa.DataType, key: bool = False) -> str:
+        """The DDL type of a column the engine adds or widens, as `create_table` declares it."""
+        return column_type(arrow_type, key)
+
+
+_IMPLICIT_COMMIT = frozenset({"ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"})
+
+
+def _commits_implicitly(statement: str) -> bool:
+    """Whether MySQL commits the open transaction around this statement (DDL)."""
+    words = statement.lstrip().split(None, 1)
+    return bool(words) and words[0].upper() in _IMPLICIT_COMMIT
 
 
 def _name(table: TableRef) -> str:

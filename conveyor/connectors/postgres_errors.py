@@ -7,6 +7,8 @@ user or database concerned, never the password.
 
 from __future__ import annotations
 
+import re
+
 from conveyor.connectors.server import ServerAddress, redacted
 from conveyor.errors import (
     AccessDenied,
@@ -30,6 +32,7 @@ _UNREACHABLE = (
     "name or service not known",
     "temporary failure in name resolution",
 )
+_NOT_AN_INTEGER = re.compile(r"cannot convert (NaN|-?infinity) to bigint")
 _DENIED = ("password authentication failed", "no password supplied", "pg_hba.conf", "role ")
 
 
@@ -84,6 +87,10 @@ def map_error(exc: Exception, address: ServerAddress, what: str = "") -> Conveyo
         return SourceUnavailable(f"PostgreSQL server at {address.where}: {detail}")
     if state.startswith(("22", "23")) or "invalid byte sequence" in message:
         return DataError(prefix + detail)
+    if _NOT_AN_INTEGER.match(detail):  # a scaled numeric read met NaN or ±infinity
+        return DataError(
+            f"{prefix}a numeric value is NaN or infinite, which a decimal cannot hold ({detail})"
+        )
     if state.startswith("42"):
         return ConfigurationError(prefix + detail)
     return ConnectorError(prefix + detail)

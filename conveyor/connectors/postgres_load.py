@@ -91,17 +91,17 @@ class CopyWriter:
         try:
             self._feed.finish()
         except BaseException:
-            self._release()
+            self._release(reusable=False)
             self._restore(quietly=True)
             raise
-        self._release()
+        self._release(reusable=True)
         self._restore(quietly=False)
         return self._bytes
 
     def abort(self) -> None:
         """Make the COPY fail (nothing of it is kept) and put the primary key back."""
         self._feed.abort()
-        self._release()
+        self._release(reusable=False)
         self._restore(quietly=True)
 
     def _restore(self, *, quietly: bool) -> None:
@@ -116,8 +116,9 @@ class CopyWriter:
         else:
             self._connector._transaction(statements, what=str(self._table))
 
-    def _release(self) -> None:
+    def _release(self, *, reusable: bool) -> None:
+        """Hand the connection back to the connector (kept for reuse after a clean COPY)."""
         if self._conn is not None:
             self._cursor.close()
-            self._conn.close()
+            self._connector._give_back(self._conn, reusable=reusable)
             self._conn = None

@@ -29,12 +29,19 @@ def source_label(query: str) -> str:
 
 
 def with_casts(query: str, planned: list[types.ReadColumn]) -> str:
-    """`SELECT q.a, q.b::text AS b, … FROM (query) AS q`: what ADBC cannot read, as text."""
+    """`SELECT q.a, q.b::text AS b, … FROM (query) AS q`: what ADBC cannot read, as text.
+
+    Short numerics are sent as their unscaled integers, `(q.n * 10^s)::int8`.
+    """
     alias = "__conveyor_q"
     projections = []
     for column in planned:
         value: exp.Expr = sql.column(column.name, alias)
-        if column.cast:
+        if column.scaled:
+            factor = exp.Literal.number(10**column.type.scale)
+            unscaled = exp.cast(exp.Mul(this=value, expression=factor), "BIGINT")
+            value = exp.alias_(unscaled, sql.identifier(column.name))
+        elif column.cast:
             value = exp.alias_(exp.cast(value, column.cast), sql.identifier(column.name))
         projections.append(value)
     subquery = exp.paren(sqlglot.parse_one(query, dialect=DIALECT)).as_(alias)

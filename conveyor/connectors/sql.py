@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
@@ -325,6 +324,8 @@ def nested_to_json(batch: pa.RecordBatch) -> pa.RecordBatch:
     nested = [i for i, f in enumerate(batch.schema) if _is_nested(f.type)]
     if not nested:
         return batch
+    import duckdb  # only here: loading DuckDB costs a tenth of a second at every start
+
     con = duckdb.connect()
     try:
         con.register("__conveyor_batch", pa.Table.from_batches([batch.select(nested)]))

@@ -6,6 +6,7 @@ exists, what the primary key is) are made by the modes once the connectors are o
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from conveyor.engine.spec import TaskSpec
 
 DEFAULT_BATCH_ROWS = 65_536
 STAGING_PREFIX = "_conveyor_stage_"
+MAX_NAME_BYTES = 63  # PostgreSQL's identifier limit (in bytes); MySQL's is 64 characters
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,21 @@ class TaskPlan:
             cached = self._sql[dialect] = self.statement.select_sql(dialect)
         return cached
 
-    def staging(self, run_id: str) -> TableRef:
-        """The staging table a load of this plan writes before the swap or merge."""
-        suffix = run_id.replace("-", "")[:8]
-        return self.target.with_name(f"{STAGING_PREFIX}{self.target.name}_{suffix}")
+    def staging(self, run_id: str, role: str = "") -> TableRef:
+        """The staging table a load of this plan writes before the swap or merge.
+
+        `role` names another helper table of the same run (the keys of a delete sweep).
+        The name fits every destination's identifier limit: a long target name is cut
+        and completed by a digest of the whole, so the run's suffix is never lost (MySQL
+        refuses a longer name; PostgreSQL would silently cut the suffix off).
+        """
+        suffix = "_" + run_id.replace("-", "")[:8] + (f"_{role}" if role else "")
+        name = self.target.name
+        room = MAX_NAME_BYTES - len(STAGING_PREFIX) - len(suffix.encode())
+        if len(name.encode()) > room:
+            digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+            name = name.encode()[: room - len(digest) - 1].decode(errors="ignore") + "_" + digest
+        return self.target.with_name(f"{STAGING_PREFIX}{name}{suffix}")
 
 
 def effective_settings(job: EngineSettings, overrides: dict[str, Any]) -> EngineSettings:

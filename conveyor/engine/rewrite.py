@@ -12,12 +12,13 @@ import contextlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import Readable, TableRef, TableSchema, Writable
-from conveyor.connectors.duckdb import affected_rows
+
+if TYPE_CHECKING:  # DuckDB is loaded when a file destination is rewritten, not at every start
+    import duckdb
 
 BATCH_ROWS = 65_536
 
@@ -50,6 +51,10 @@ class RewriteExecutor:
 
     def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
         """Run the statements on copies, then swap the changed target in."""
+        import duckdb
+
+        from conveyor.connectors.duckdb import affected_rows
+
         with tempfile.TemporaryDirectory(prefix="conveyor-rewrite-") as scratch:
             con = duckdb.connect(str(Path(scratch) / "rewrite.duckdb"))
             try:

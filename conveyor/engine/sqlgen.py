@@ -27,11 +27,15 @@ STAGED = "__conveyor_staged"
 KEYS = "__conveyor_keys"
 
 
+_MYSQL_DATETIME = exp.DataType.build("DATETIME(6)", dialect="mysql")
+
+
 def literal(value: Any, dialect: str) -> exp.Expr:
     """A typed SQL literal for a cursor or timestamp value in `dialect`.
 
     SQLite has no timestamp type: its timestamps are ISO text, compared as text, so the
-    literal is text in the form the SQLite connector writes.
+    literal is text in the form the SQLite connector writes. MySQL's CAST(… AS DATETIME)
+    drops the fraction of a second, so the cast names its precision.
     """
     if value is None:
         return exp.null()
@@ -46,7 +50,9 @@ def literal(value: Any, dialect: str) -> exp.Expr:
         text = value.isoformat(sep="T" if dialect == "sqlite" else " ", timespec="microseconds")
         if dialect == "sqlite":
             return exp.Literal.string(text)
-        if zoned and dialect != "mysql":
+        if dialect == "mysql":  # zoned values are compared as UTC: MySQL sessions run in UTC
+            return exp.cast(exp.Literal.string(text), _MYSQL_DATETIME)
+        if zoned:
             return exp.cast(exp.Literal.string(text + "+00:00"), "TIMESTAMPTZ")
         return exp.cast(exp.Literal.string(text), "TIMESTAMP")
     if isinstance(value, dt.date):
@@ -279,11 +285,17 @@ def add_column(target: TableRef, name: str, type_sql: str, dialect: str) -> str:
     return f"ALTER TABLE {sql.table_sql(target, dialect)} ADD COLUMN {sql.quote(name, dialect)} {type_sql}"
 
 
-def widen_column(target: TableRef, name: str, type_sql: str, dialect: str) -> str | None:
-    """ALTER a column to a wider type; None where the dialect needs no change (SQLite)."""
+def widen_column(
+    target: TableRef, name: str, type_sql: str, dialect: str, *, key: bool = False
+) -> str | None:
+    """ALTER a column to a wider type; None when only a rebuild of the table can change it.
+
+    SQLite cannot alter a column's type at all, and DuckDB cannot alter one that is part
+    of a primary key: both get the table re-created with the new layout (`rebuild`).
+    """
     table, column = sql.table_sql(target, dialect), sql.quote(name, dialect)
-    if dialect == "sqlite":
-        return None  # column types are not enforced; the declared name is only a hint
+    if dialect == "sqlite" or (dialect == "duckdb" and key):
+        return None
     if dialect == "mysql":
         return f"ALTER TABLE {table} MODIFY COLUMN {column} {type_sql}"
     if dialect == "postgres":

@@ -44,13 +44,19 @@ def _discoverable(ctx: modes.TaskContext, what: str) -> Discoverable:
 def _replicate_all(
     ctx: modes.TaskContext, task: TaskSpec, statement: ReplicateStatement, spec: RunSpec
 ) -> None:
-    """Every source table but the excluded ones; tables new since the last run are included."""
+    """Every table of the source's default schema but the excluded ones, new ones included.
+
+    Only the default schema (PostgreSQL's current schema, the MySQL URL's database,
+    DuckDB's main, a folder's own files): a table lands in the destination under its bare
+    name, so tables of several schemas could collide there, and a MySQL login often sees
+    every database of its server. Other schemas are replicated by naming their tables.
+    """
     excluded = {name.lower() for name in statement.exclude_tables}
     tables = [
         info.ref
         for info in _discoverable(ctx, "REPLICATE ALL").list_tables()
-        if info.ref.name.lower() not in excluded
-        and str(info.ref).lower() not in excluded
+        if info.ref.schema is None
+        and info.ref.name.lower() not in excluded
         and not info.ref.name.startswith(INTERNAL_PREFIXES)
     ]
     ctx.result.table = f"{len(tables)} tables"

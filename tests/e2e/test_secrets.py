@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.server import running_server
+from tests.services import fresh_pg_database
 
 URL_CANARY = "Canary-Url-Pw-7f3a9"
 OPTION_CANARY = "Canary-Option-5d1c2"
@@ -20,7 +21,8 @@ def test_canary_secrets_never_leave_the_server(tmp_path: Path) -> None:
         seen.append(str(response.headers))
         return response
 
-    with running_server(tmp_path) as server:
+    with running_server(tmp_path) as server, fresh_pg_database("conveyor_canary") as scratch:
+        database = scratch.rsplit("/", 1)[1]
         client = server.client
         created = keep(
             client.post(
@@ -72,6 +74,51 @@ def test_canary_secrets_never_leave_the_server(tmp_path: Path) -> None:
         keep(client.get(f"/api/v1/jobs/{job['id']}/status"))
         keep(client.get("/api/v1/runs"))
         keep(client.get("/openapi.json"))
+        # A real server connection with the canary as its password (trust auth takes it),
+        # a successful copy through it, and a failing one whose driver error names the URL.
+        pg = keep(
+            client.post(
+                "/api/v1/connections",
+                json={
+                    "name": "pg",
+                    "url": f"postgresql://postgres:{URL_CANARY}@127.0.0.1:5432/{database}",
+                },
+            )
+        ).json()
+        dead = keep(
+            client.post(
+                "/api/v1/connections",
+                json={
+                    "name": "dead",
+                    "url": f"postgresql://postgres:{URL_CANARY}@127.0.0.1:1/x",
+                    "options": {"connect_timeout": 1},
+                },
+            )
+        ).json()
+        keep(client.post(f"/api/v1/connections/{pg['id']}/test"))
+        keep(client.post(f"/api/v1/connections/{dead['id']}/test"))
+        keep(client.get(f"/api/v1/connections/{pg['id']}/tables"))
+        for name, target in (("pg-ok", pg["id"]), ("pg-dead", dead["id"])):
+            made = keep(
+                client.post(
+                    "/api/v1/jobs",
+                    json={
+                        "name": name,
+                        "source_connection_id": pg["id"],
+                        "destination_connection_id": target,
+                        "queries": [
+                            "REPLICATE [canary_copy] SELECT 1 AS one FROM pg_class LIMIT 1"
+                        ],
+                    },
+                )
+            ).json()
+            done = keep(
+                client.post(
+                    f"/api/v1/jobs/{made['id']}/execute", json={"wait": True, "timeout": 60}
+                )
+            ).json()
+            keep(client.get(f"/api/v1/runs/{done['id']}/logs", params={"limit": 1000}))
+        assert done["status"] == "error"
         output = server.log_text()
         store = (server.data_dir / "conveyor.db").read_bytes()
 

@@ -10,6 +10,7 @@ import pytest
 
 from conveyor.connectors.base import TableRef, TableSchema
 from conveyor.connectors.registry import open_connector
+from conveyor.errors import ConveyorError
 from tests.services import fresh_mysql_database, mysql_url
 from tests.unit.connectors.conftest import load, read_table
 
@@ -55,3 +56,17 @@ def test_a_query_with_conversions_keeps_its_order(maria: Any) -> None:
     assert got.column("id").to_pylist() == [1, 3, 2]
     assert got.schema.field("amount").type == pa.decimal128(30, 10)
     assert str(got.column("at")[0]) == "10:00:00"
+
+
+def test_a_transaction_stays_one_across_its_ddl(maria: Any) -> None:
+    """MySQL commits around DDL; the statements after it still commit or fail together."""
+    maria.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+    with pytest.raises(ConveyorError):
+        maria.execute_in_transaction(
+            [
+                "ALTER TABLE t ADD COLUMN v INT",
+                "INSERT INTO t VALUES (1, 1)",
+                "INSERT INTO t VALUES (1, 2)",  # duplicate key: the whole rest rolls back
+            ]
+        )
+    assert read_table(maria, "t").num_rows == 0

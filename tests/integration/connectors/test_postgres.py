@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -12,6 +13,7 @@ import pytest
 from conveyor.connectors import sql
 from conveyor.connectors.base import Partitionable, SqlExecutor, TableRef, TableSchema
 from conveyor.connectors.registry import open_connector
+from conveyor.errors import ConveyorError, DataError
 from tests.services import fresh_pg_database
 from tests.unit.connectors.conftest import load, read_table
 
@@ -128,3 +130,54 @@ def test_duplicate_keys_fail_the_load(pg: Any) -> None:
     writer.write(data.to_batches()[0])
     with pytest.raises(DataError):
         writer.close()
+
+
+def test_connections_are_reused_only_after_a_clean_finish(pg: Any) -> None:
+    """A read stopped half-way or failed never hands its connection to the next read."""
+    pg.execute("CREATE TABLE n AS SELECT i FROM generate_series(1, 100000) i")
+    pid = "SELECT pg_backend_pid() AS pid"
+    first = pg.read(pid, 10).read_all().column(0)[0].as_py()
+    assert pg.read(pid, 10).read_all().column(0)[0].as_py() == first  # kept and reused
+    stopped = pg.read("SELECT i FROM n", 1000)
+    stopped.read_next_batch()
+    stopped.close()  # abandoned mid-COPY: that connection is closed, not kept
+    with pytest.raises(ConveyorError):
+        pg.read("SELECT 1 / 0 AS x", 10).read_all()
+    assert pg.read("SELECT count(*) AS c FROM n", 10).read_all().column(0)[0].as_py() == 100000
+
+
+def test_short_numerics_read_exactly_as_scaled_integers(pg: Any) -> None:
+    """numeric(p ≤ 18, s) travels as value × 10^s in an int8 and lands as decimal128(p, s)."""
+    pg.execute(
+        "CREATE TABLE n (id int, a numeric(18,0), b numeric(18,18), c numeric(4,2), d numeric(3,0))"
+    )
+    pg.execute(
+        "INSERT INTO n VALUES (1, 999999999999999999, 0.000000000000000001, -12.34, NULL),"
+        " (2, -999999999999999999, -0.999999999999999999, 99.99, -999)"
+    )
+    got = pg.read("SELECT * FROM n ORDER BY id", 1).read_all()
+    assert [str(t) for t in got.schema.types[1:]] == [
+        "decimal128(18, 0)",
+        "decimal128(18, 18)",
+        "decimal128(4, 2)",
+        "decimal128(3, 0)",
+    ]
+    assert got.to_pylist() == [
+        {
+            "id": 1,
+            "a": Decimal(10**18 - 1),
+            "b": Decimal("1E-18"),
+            "c": Decimal("-12.34"),
+            "d": None,
+        },
+        {
+            "id": 2,
+            "a": Decimal(1 - 10**18),
+            "b": Decimal("-0.999999999999999999"),
+            "c": Decimal("99.99"),
+            "d": Decimal(-999),
+        },
+    ]
+    pg.execute("INSERT INTO n (id, c) VALUES (3, 'NaN')")
+    with pytest.raises(DataError, match="NaN or infinite"):
+        pg.read("SELECT c FROM n", 10).read_all()

@@ -1,21 +1,33 @@
-"""Runs jobs through the real engine in-process, keeping task state between runs like the store."""
+"""Runs jobs through the real engine in-process, keeping task state between runs like the store.
+
+`Database` changes a source (or an application database) between runs with SQL written
+once, in sqlglot's generic dialect, and transpiled to whichever connector holds it —
+SQLite, DuckDB, PostgreSQL or MariaDB — so a test never needs per-server code.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
+import itertools
 import threading
 import uuid
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote as url_quote
 
-import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
+import sqlglot
+from sqlglot import exp
 
+from conveyor.connectors.base import TableRef
+from conveyor.connectors.registry import open_connector
+from conveyor.connectors.sql import quote, table_expr
 from conveyor.domain import EngineSettings, RunJobType
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter, RunOutcome
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
+from tests.services import fresh_pg_database
 
 
 class Job:
@@ -73,28 +85,103 @@ class Job:
         return outcome
 
 
-def sqlite_exec(path: Path, *statements: str, rows: list[tuple[Any, ...]] | None = None) -> None:
-    """Change a SQLite source between runs (no engine connection is open then)."""
-    db = sqlite3.connect(path)
-    for statement in statements:
-        if rows is not None and "?" in statement:
-            db.executemany(statement, rows)
-        else:
-            db.execute(statement)
-    db.commit()
-    db.close()
+@dataclass(frozen=True)
+class Database:
+    """A database the test changes between runs (no engine connection is open then).
+
+    Statements are written in sqlglot's generic SQL and transpiled to the connector's
+    dialect, then run through the connector's own `execute` (its `SqlExecutor`). SQLite
+    takes them as written: its declared type names are what its connector reads types
+    from, and sqlglot would rename them (DECIMAL → REAL).
+    """
+
+    kind: str
+    url: str
+
+    def execute(self, *statements: str) -> None:
+        """Run statements in order, each transpiled to this database's dialect."""
+        connector: Any = open_connector(self.url)
+        try:
+            for statement in statements:
+                if connector.dialect != "sqlite":
+                    statement = sqlglot.transpile(statement, write=connector.dialect)[0]
+                connector.execute(statement)
+        finally:
+            connector.close()
+
+    def insert(self, table: str, values: Sequence[Sequence[Any]]) -> None:
+        """INSERT rows of literal values (numbers, text, None) into `table`."""
+        connector: Any = open_connector(self.url)
+        try:
+            rows = [exp.tuple_(*(_literal(v) for v in row)) for row in values]
+            statement = exp.insert(exp.values(rows), table_expr(TableRef(table)))
+            connector.execute(statement.sql(dialect=connector.dialect))
+        finally:
+            connector.close()
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def _literal(value: Any) -> exp.Expr:
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
+_names = itertools.count()
+
+
+class ServerDatabases:
+    """Module-wide PostgreSQL databases (one per role), created when first needed."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+        self._pg: dict[str, str] = {}
+
+    def postgres(self, role: str) -> str:
+        if role not in self._pg:
+            self._pg[role] = self._stack.enter_context(fresh_pg_database(f"conveyor_engine_{role}"))
+        return self._pg[role]
+
+
+@contextlib.contextmanager
+def pg_schema(database_url: str, role: str) -> Iterator[str]:
+    """A fresh schema in a (module-wide) database; the URL's search_path makes it the default."""
+    import psycopg
+
+    schema = f"{role}_{next(_names)}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{database_url}?options={url_quote(f'-csearch_path={schema}', safe='')}"
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def scratch_schema(destination: str) -> str:
+    """A schema name a test may create in `destination`, dropped with the test's database.
+
+    On MySQL a schema is a database of the server, so it is named after the test's own
+    database (whose cleanup drops its `name_*` kin); elsewhere any fresh name will do.
+    """
+    if destination.startswith(("mysql", "mariadb")):
+        return destination.rsplit("/", 1)[1] + "_raw"
+    return f"raw_{uuid.uuid4().hex[:8]}"
 
 
 def read_table(url: str, table: str, order_by: str | None = None) -> pa.Table:
-    """A destination table's rows (any embedded connector), optionally sorted."""
-    from conveyor.connectors.registry import open_connector
-    from conveyor.connectors.sql import quote
-
-    connector = open_connector(url)
+    """A destination table's rows (any connector), optionally sorted."""
+    connector: Any = open_connector(url)
     try:
         data = connector.read(
             f"SELECT * FROM {quote(table, connector.dialect)}", 100_000
-        ).read_all()  # type: ignore[attr-defined]
+        ).read_all()
     finally:
         connector.close()
     return data.sort_by(order_by) if order_by else data
@@ -108,4 +195,12 @@ def rows(
     return data.select(columns).to_pylist() if columns else data.to_pylist()
 
 
-__all__ = ["Job", "duckdb", "pq", "read_table", "rows", "sqlite_exec"]
+__all__ = [
+    "Database",
+    "Job",
+    "ServerDatabases",
+    "pg_schema",
+    "read_table",
+    "rows",
+    "scratch_schema",
+]

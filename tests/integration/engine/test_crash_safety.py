@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.engine.faults import POINTS
-from tests.integration.engine.harness import rows, sqlite_exec
+from tests.integration.engine.harness import Database, rows
 
 SETTINGS = json.dumps({"incremental_check_columns": ["updated_at"]})
 MODES = {
@@ -27,7 +27,7 @@ MODES = {
 
 
 def run(
-    source: Path, destination: str, state: Path, query: str, fault: str | None = None
+    source: Database, destination: str, state: Path, query: str, fault: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CONVEYOR_FAULT"}
     if fault:
@@ -36,7 +36,7 @@ def run(
         sys.executable,
         "-m",
         "tests.integration.engine.crash_runner",
-        f"sqlite:///{source}",
+        source.url,
         destination,
         str(state),
         query,
@@ -45,14 +45,8 @@ def run(
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
-def source_rows(source: Path) -> list[tuple[int, str, str]]:
-    import sqlite3
-
-    db = sqlite3.connect(source)
-    try:
-        return sorted(db.execute("SELECT id, customer, updated_at FROM orders").fetchall())
-    finally:
-        db.close()
+def source_rows(source: Database) -> list[tuple[int, str, str]]:
+    return landed(source.url, "orders")
 
 
 def landed(destination: str, table: str) -> list[tuple[int, str, str]]:
@@ -64,15 +58,10 @@ def landed(destination: str, table: str) -> list[tuple[int, str, str]]:
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("point", POINTS)
-@pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
+@pytest.mark.parametrize("destination", ["duckdb", "sqlite", "postgres"], indirect=True)
 def test_a_killed_run_converges_when_run_again(
-    tmp_path: Path, source: Path, point: str, mode: str, kind: str
+    tmp_path: Path, source: Database, destination: str, point: str, mode: str
 ) -> None:
-    destination = (
-        f"duckdb:///{tmp_path / 'dst.duckdb'}"
-        if kind == "duckdb"
-        else f"sqlite:///{tmp_path / 'dst.db'}"
-    )
     table = "orders" if mode == "merge" else "orders_log"
     state = tmp_path / "state.json"
     query = MODES[mode]
@@ -81,8 +70,7 @@ def test_a_killed_run_converges_when_run_again(
     for phase in ("initial", "incremental"):
         if phase == "incremental":
             marker.unlink()
-            sqlite_exec(
-                source,
+            source.execute(
                 "UPDATE orders SET customer = 'changed', updated_at = '2024-02-01 00:00:00' WHERE id = 4",
                 "INSERT INTO orders VALUES (20, 'new', 1.00, '2024-02-01 00:00:01')",
             )

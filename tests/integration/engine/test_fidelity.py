@@ -1,12 +1,15 @@
-"""Type fidelity through every pair of embedded connectors, by property-based testing.
+"""Type fidelity through every pair of connectors, servers included, by property-based testing.
 
 Random tables of decimals, instants and local timestamps, dates, booleans, binary, JSON
 text, unicode and NULLs, with awkward identifiers, are written to a source, replicated
 by the engine, and read back from the destination: the values must be identical.
+PostgreSQL and MariaDB places are a fresh schema (PostgreSQL, in one database for the
+module) or a fresh database (MariaDB) per example, dropped after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -22,9 +25,12 @@ from hypothesis import strategies as st
 from conveyor.connectors.base import TableRef, TableSchema
 from conveyor.connectors.registry import open_connector
 from conveyor.connectors.sql import quote
-from tests.integration.engine.harness import Job
+from tests.integration.engine.harness import Job, ServerDatabases, pg_schema
+from tests.services import fresh_mysql_database, mysql_url
 
-KINDS = ["sqlite", "duckdb", "parquet", "memory"]
+EMBEDDED = ["sqlite", "duckdb", "parquet", "memory"]
+SERVERS = ["postgres", "mariadb"]
+KINDS = EMBEDDED + SERVERS
 PAIRS = list(itertools.product(KINDS, KINDS))
 NAMES = st.text(
     alphabet=st.sampled_from(list("abcXYZ _\"'[]éßж€1")), min_size=1, max_size=12
@@ -52,7 +58,18 @@ COLUMNS = {
 }
 
 
-def url_for(kind: str, root: Path, name: str) -> str:
+def url_for(
+    kind: str,
+    root: Path,
+    name: str,
+    servers: ServerDatabases | None = None,
+    cleanup: contextlib.ExitStack | None = None,
+) -> str:
+    if kind in SERVERS:
+        assert servers is not None and cleanup is not None
+        if kind == "postgres":
+            return cleanup.enter_context(pg_schema(servers.postgres("fidelity"), name))
+        return mysql_url(cleanup.enter_context(fresh_mysql_database(f"conveyor_fid_{name}")))
     if kind == "sqlite":
         return f"sqlite:///{root / (name + '.db')}"
     if kind == "duckdb":
@@ -104,10 +121,15 @@ def read(url: str, table_name: str) -> pa.Table:
 
 @pytest.mark.parametrize(("source_kind", "destination_kind"), PAIRS)
 def test_values_round_trip_through_every_pair(
-    source_kind: str, destination_kind: str, tmp_path_factory: pytest.TempPathFactory
+    source_kind: str,
+    destination_kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    server_databases: ServerDatabases,
 ) -> None:
+    servers_involved = {source_kind, destination_kind} & set(SERVERS)
+
     @settings(
-        max_examples=12,
+        max_examples=8 if servers_involved else 12,  # a server round trip costs more
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -115,14 +137,13 @@ def test_values_round_trip_through_every_pair(
     def check(case: tuple[str, pa.Table]) -> None:
         table_name, data = case
         root = tmp_path_factory.mktemp("fidelity")
-        source, destination = (
-            url_for(source_kind, root, "src"),
-            url_for(destination_kind, root, "dst"),
-        )
-        write(source, table_name, data)
-        bracketed = "[" + table_name.replace("]", "]]") + "]"
-        Job(source, destination, [f"REPLICATE {bracketed}"]).ok()
-        landed = read(destination, table_name)
+        with contextlib.ExitStack() as cleanup:
+            source = url_for(source_kind, root, "src", server_databases, cleanup)
+            destination = url_for(destination_kind, root, "dst", server_databases, cleanup)
+            write(source, table_name, data)
+            bracketed = "[" + table_name.replace("]", "]]") + "]"
+            Job(source, destination, [f"REPLICATE {bracketed}"]).ok()
+            landed = read(destination, table_name)
         assert landed.schema.names == data.schema.names
         for name in data.schema.names:
             expected, actual = data.column(name), landed.column(name)
@@ -132,7 +153,9 @@ def test_values_round_trip_through_every_pair(
     check()
 
 
-def test_decimal_scale_and_precision_survive(tmp_path: Path) -> None:
+def test_decimal_scale_and_precision_survive(
+    tmp_path: Path, server_databases: ServerDatabases
+) -> None:
     data = pa.table(
         {
             "id": [1, 2],
@@ -142,11 +165,14 @@ def test_decimal_scale_and_precision_survive(tmp_path: Path) -> None:
         }
     )
     for destination_kind in KINDS:
-        source = url_for("sqlite", tmp_path, f"s-{destination_kind}")
-        destination = url_for(destination_kind, tmp_path, f"d-{destination_kind}")
-        write(source, "money", data)
-        Job(source, destination, ["REPLICATE [money]"]).ok()
-        assert (
-            read(destination, "money").column("amount").to_pylist()
-            == data.column("amount").to_pylist()
-        )
+        with contextlib.ExitStack() as cleanup:
+            source = url_for("sqlite", tmp_path, f"s-{destination_kind}")
+            destination = url_for(
+                destination_kind, tmp_path, f"d-{destination_kind}", server_databases, cleanup
+            )
+            write(source, "money", data)
+            Job(source, destination, ["REPLICATE [money]"]).ok()
+            assert (
+                read(destination, "money").column("amount").to_pylist()
+                == data.column("amount").to_pylist()
+            )

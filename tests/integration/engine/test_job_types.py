@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.integration.engine.harness import Job, rows, sqlite_exec
+from tests.integration.engine.harness import Database, Job, rows, scratch_schema
 
 
 def test_sync_all_picks_up_new_tables_and_honours_exclusions(
-    source: Path, destination: str
+    source: Database, destination: str
 ) -> None:
-    sqlite_exec(
-        source,
+    source.execute(
         "CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT)",
         "INSERT INTO audit VALUES (1, 'x')",
     )
+    if source.kind != "sqlite":  # another schema's tables are not the source's own
+        other = scratch_schema(source.url)
+        source.execute(f"CREATE SCHEMA {other}", f"CREATE TABLE {other}.elsewhere (id INTEGER)")
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         ["REPLICATE ALL EXCLUDE TABLES (audit)"],
         job_type="sync_all",
@@ -29,8 +32,7 @@ def test_sync_all_picks_up_new_tables_and_honours_exclusions(
     outcome = job.ok()
     assert [r["id"] for r in rows(destination, "orders", "id", ["id"])] == list(range(1, 11))
     assert outcome.tasks[0].rows_written == 10
-    sqlite_exec(
-        source,
+    source.execute(
         "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",
         "INSERT INTO customers VALUES (1, 'Zoë')",
     )
@@ -73,25 +75,25 @@ def test_load_folder_loads_each_file_once(tmp_path: Path, destination: str) -> N
     assert job.states["t0"]["loaded_files"] == ["sales_01", "sales_02", "sales_03"]
 
 
-def test_reverse_etl_merges_into_an_existing_table_by_key(source: Path, tmp_path: Path) -> None:
-    app = tmp_path / "app.db"
-    sqlite_exec(
-        app,
+@pytest.mark.parametrize("destination", ["sqlite", "duckdb", "postgres", "mariadb"], indirect=True)
+def test_reverse_etl_merges_into_an_existing_table_by_key(
+    source: Database, destination: str, tmp_path: Path
+) -> None:
+    app = Database("app", destination)
+    app.execute(
         "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total DECIMAL(10,2), updated_at TIMESTAMP, app_only TEXT)",
         "INSERT INTO orders (id, customer, app_only) VALUES (1, 'old', 'keep me')",
         "INSERT INTO orders (id, customer, app_only) VALUES (99, 'app row', 'mine')",
     )
-    job = Job(
-        f"sqlite:///{source}", f"sqlite:///{app}", ["REPLICATE [orders]"], job_type="reverse_etl"
-    )
+    job = Job(source.url, destination, ["REPLICATE [orders]"], job_type="reverse_etl")
     job.ok()
-    data = {r["id"]: r for r in rows(f"sqlite:///{app}", "orders", "id")}
+    data = {r["id"]: r for r in rows(destination, "orders", "id")}
     assert len(data) == 11 and data[99]["customer"] == "app row"  # never deletes application rows
     assert (
         data[1]["customer"] == "c1" and data[1]["app_only"] == "keep me"
     )  # columns the job does not map are kept
     missing = Job(
-        f"sqlite:///{source}",
+        source.url,
         f"sqlite:///{tmp_path / 'empty.db'}",
         ["REPLICATE [orders]"],
         job_type="reverse_etl",
@@ -100,9 +102,10 @@ def test_reverse_etl_merges_into_an_existing_table_by_key(source: Path, tmp_path
     assert outcome.status.value == "error" and "does not exist" in (outcome.error or "")
 
 
-def test_export_job_writes_a_file_per_task(source: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["sqlite", "postgres", "mariadb"], indirect=True)
+def test_export_job_writes_a_file_per_task(source: Database, tmp_path: Path) -> None:
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         None,
         ["REPLICATE [orders]", "REPLICATE [big] SELECT * FROM [orders] WHERE total > 5"],
     )
@@ -122,3 +125,28 @@ def test_parquet_folder_as_source_with_a_where(tmp_path: Path, destination: str)
         ["REPLICATE [items2] SELECT id, v FROM [items] WHERE id > 1"],
     ).ok()
     assert rows(destination, "items2", "id") == [{"id": 2, "v": "b"}, {"id": 3, "v": "c"}]
+
+
+def test_an_export_task_can_write_another_format(source: Database, tmp_path: Path) -> None:
+    job = Job(
+        source.url,
+        None,
+        ["REPLICATE [orders]", "REPLICATE [orders] WITH ExportFormat='xlsx' SELECT * FROM orders"],
+    )
+    job.export = ("csv", str(tmp_path / "artifacts"))
+    outcome = job.ok()
+    assert sorted(os.listdir(tmp_path / "artifacts")) == ["orders.csv", "orders.xlsx"]
+    assert sorted(f["path"] for f in outcome.files) == ["orders.csv", "orders.xlsx"]
+    assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in outcome.files)
+    again = job.ok()  # a new attempt starts from an empty folder
+    assert sorted(f["path"] for f in again.files) == ["orders.csv", "orders.xlsx"]
+
+
+def test_export_format_is_for_export_jobs(source: Database, destination: str) -> None:
+    job = Job(
+        source.url,
+        destination,
+        ["REPLICATE [orders] WITH ExportFormat='xlsx' SELECT * FROM orders"],
+    )
+    outcome = job.run()
+    assert outcome.status.value == "error" and "export jobs" in (outcome.error or "")

@@ -1,13 +1,16 @@
-"""Every replication mode and setting, on every embedded destination, by exact contents."""
+"""Every replication mode and setting, over the connector pairs of conftest, by exact contents."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from tests.integration.engine.harness import Job, read_table, rows, sqlite_exec
+from tests.integration.engine.harness import Database, Job, read_table, rows, scratch_schema
 
 ORDERS = "REPLICATE [orders]"
 
@@ -16,15 +19,12 @@ def ids(url: str, table: str = "orders") -> list[int]:
     return [r["id"] for r in rows(url, table, "id", ["id"])]
 
 
-def test_full_then_incremental_merge_by_key(source: Path, destination: str) -> None:
-    job = Job(
-        f"sqlite:///{source}", destination, [ORDERS], incremental_check_columns=["updated_at"]
-    )
+def test_full_then_incremental_merge_by_key(source: Database, destination: str) -> None:
+    job = Job(source.url, destination, [ORDERS], incremental_check_columns=["updated_at"])
     job.ok()
     assert ids(destination) == list(range(1, 11))
     assert job.states["t0"]["check_column"] == "updated_at"
-    sqlite_exec(
-        source,
+    source.execute(
         "UPDATE orders SET total = 99.99, updated_at = '2024-01-02 00:00:00' WHERE id = 3",
         "INSERT INTO orders VALUES (11, 'c11', 11.50, '2024-01-02 00:01:00')",
     )
@@ -36,64 +36,61 @@ def test_full_then_incremental_merge_by_key(source: Path, destination: str) -> N
     assert job.last is not None and any("merge" in line[1] for line in job.last.lines)
 
 
-def test_hard_delete_detected_by_comparing_keys(source: Path, destination: str) -> None:
-    job = Job(
-        f"sqlite:///{source}", destination, [ORDERS], incremental_check_columns=["updated_at"]
-    )
+def test_hard_delete_detected_by_comparing_keys(source: Database, destination: str) -> None:
+    job = Job(source.url, destination, [ORDERS], incremental_check_columns=["updated_at"])
     job.ok()
-    sqlite_exec(source, "DELETE FROM orders WHERE id IN (2, 5)")
+    source.execute("DELETE FROM orders WHERE id IN (2, 5)")
     outcome = job.ok()
     assert ids(destination) == [1, 3, 4, 6, 7, 8, 9, 10]
     assert outcome.tasks[0].rows_deleted == 2
 
 
-def test_soft_delete_flags_and_revives(source: Path, destination: str) -> None:
+def test_soft_delete_flags_and_revives(source: Database, destination: str) -> None:
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         [ORDERS],
         incremental_check_columns=["updated_at"],
         deletion_behavior="soft_delete",
     )
     job.ok()
-    sqlite_exec(source, "DELETE FROM orders WHERE id = 2")
+    source.execute("DELETE FROM orders WHERE id = 2")
     job.ok()
     flags = {
         r["id"]: r["_conveyor_deleted"]
         for r in rows(destination, "orders", "id", ["id", "_conveyor_deleted"])
     }
     assert flags[2] is True and sum(flags.values()) == 1 and len(flags) == 10
-    sqlite_exec(source, "INSERT INTO orders VALUES (2, 'back', 1.00, '2024-02-01 00:00:00')")
+    source.execute("INSERT INTO orders VALUES (2, 'back', 1.00, '2024-02-01 00:00:00')")
     job.ok()
     revived = rows(destination, "orders", "id", ["id", "customer", "_conveyor_deleted"])[1]
     assert revived == {"id": 2, "customer": "back", "_conveyor_deleted": False}
 
 
-def test_skip_delete_keeps_rows_gone_from_the_source(source: Path, destination: str) -> None:
+def test_skip_delete_keeps_rows_gone_from_the_source(source: Database, destination: str) -> None:
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         [ORDERS],
         incremental_check_columns=["updated_at"],
         deletion_behavior="skip_delete",
     )
     job.ok()
-    sqlite_exec(source, "DELETE FROM orders WHERE id > 5")
+    source.execute("DELETE FROM orders WHERE id > 5")
     job.ok()
     assert ids(destination) == list(range(1, 11))
 
 
-def test_history_mode_keeps_versions(source: Path, destination: str) -> None:
+def test_history_mode_keeps_versions(source: Database, destination: str) -> None:
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         [ORDERS],
         incremental_check_columns=["updated_at"],
         history_mode=True,
     )
     job.ok()
-    sqlite_exec(
-        source,
+    source.execute(
         "UPDATE orders SET customer = 'renamed', updated_at = '2024-03-01 00:00:00' WHERE id = 4",
         "DELETE FROM orders WHERE id = 7",
     )
@@ -124,21 +121,12 @@ def test_history_mode_keeps_versions(source: Path, destination: str) -> None:
     assert sum(1 for r in data if r["_conveyor_active"]) == 9
 
 
-def test_append_without_key_replaces_the_reread_window(tmp_path: Path, destination: str) -> None:
-    path = tmp_path / "events.db"
-    sqlite_exec(
-        path,
-        "CREATE TABLE events (seq INTEGER, what TEXT)",
-        "INSERT INTO events VALUES (?, ?)",
-        rows=[(i, f"e{i}") for i in range(1, 6)],
-    )
-    job = Job(
-        f"sqlite:///{path}", destination, ["REPLICATE [events]"], incremental_check_columns=["seq"]
-    )
+def test_append_without_key_replaces_the_reread_window(source: Database, destination: str) -> None:
+    source.execute("CREATE TABLE events (seq INTEGER, what TEXT)")
+    source.insert("events", [(i, f"e{i}") for i in range(1, 6)])
+    job = Job(source.url, destination, ["REPLICATE [events]"], incremental_check_columns=["seq"])
     job.ok()
-    sqlite_exec(
-        path, "INSERT INTO events VALUES (?, ?)", rows=[(5, "e5-late"), (6, "e6"), (7, "e7")]
-    )
+    source.insert("events", [(5, "e5-late"), (6, "e6"), (7, "e7")])
     job.ok()
     job.ok()  # nothing new: the window at the cursor is replaced, never duplicated
     data = rows(destination, "events", "seq")
@@ -156,13 +144,11 @@ def test_append_without_key_replaces_the_reread_window(tmp_path: Path, destinati
     assert len(data) == 8
 
 
-def test_job_type_full_recopies_and_resets_the_cursor(source: Path, destination: str) -> None:
-    job = Job(
-        f"sqlite:///{source}", destination, [ORDERS], incremental_check_columns=["updated_at"]
-    )
+def test_job_type_full_recopies_and_resets_the_cursor(source: Database, destination: str) -> None:
+    job = Job(source.url, destination, [ORDERS], incremental_check_columns=["updated_at"])
     job.ok()
-    sqlite_exec(
-        source, "UPDATE orders SET customer = 'x', updated_at = '2000-01-01 00:00:00' WHERE id = 1"
+    source.execute(
+        "UPDATE orders SET customer = 'x', updated_at = '2000-01-01 00:00:00' WHERE id = 1"
     )
     job.ok()  # the change is behind the cursor: an incremental run cannot see it
     assert rows(destination, "orders", "id", ["customer"])[0]["customer"] == "c1"
@@ -171,13 +157,10 @@ def test_job_type_full_recopies_and_resets_the_cursor(source: Path, destination:
     assert rows(destination, "orders", "id", ["customer"])[0]["customer"] == "x"
 
 
-def test_alter_schema_adds_a_new_source_column(source: Path, destination: str) -> None:
-    job = Job(
-        f"sqlite:///{source}", destination, [ORDERS], incremental_check_columns=["updated_at"]
-    )
+def test_alter_schema_adds_a_new_source_column(source: Database, destination: str) -> None:
+    job = Job(source.url, destination, [ORDERS], incremental_check_columns=["updated_at"])
     job.ok()
-    sqlite_exec(
-        source,
+    source.execute(
         "ALTER TABLE orders ADD COLUMN region TEXT",
         "UPDATE orders SET region = 'eu', updated_at = '2024-05-01 00:00:00' WHERE id = 2",
     )
@@ -186,17 +169,16 @@ def test_alter_schema_adds_a_new_source_column(source: Path, destination: str) -
     assert data[1] == {"id": 2, "region": "eu"} and data[0]["region"] is None
 
 
-def test_without_alter_schema_new_columns_are_left_out(source: Path, destination: str) -> None:
+def test_without_alter_schema_new_columns_are_left_out(source: Database, destination: str) -> None:
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         [ORDERS],
         incremental_check_columns=["updated_at"],
         alter_schema=False,
     )
     job.ok()
-    sqlite_exec(
-        source,
+    source.execute(
         "ALTER TABLE orders ADD COLUMN region TEXT",
         "UPDATE orders SET region = 'eu', updated_at = '2024-05-01 00:00:00' WHERE id = 2",
     )
@@ -204,23 +186,23 @@ def test_without_alter_schema_new_columns_are_left_out(source: Path, destination
     assert "region" not in read_table(destination, "orders").schema.names
 
 
-def test_truncate_table_data_keeps_only_this_runs_rows(source: Path, destination: str) -> None:
+def test_truncate_table_data_keeps_only_this_runs_rows(source: Database, destination: str) -> None:
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         [ORDERS],
         incremental_check_columns=["updated_at"],
         truncate_table_data=True,
     )
     job.ok()
-    sqlite_exec(source, "UPDATE orders SET updated_at = '2024-06-01 00:00:00' WHERE id IN (1, 2)")
+    source.execute("UPDATE orders SET updated_at = '2024-06-01 00:00:00' WHERE id IN (1, 2)")
     job.ok()
     assert ids(destination) == [1, 2, 10]  # this run's rows: the changes and the row at the cursor
 
 
-def test_drop_table_recreates_with_the_new_shape(source: Path, destination: str) -> None:
+def test_drop_table_recreates_with_the_new_shape(source: Database, destination: str) -> None:
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         ["REPLICATE [orders] SELECT id, customer FROM [orders]"],
         drop_table=True,
@@ -231,9 +213,9 @@ def test_drop_table_recreates_with_the_new_shape(source: Path, destination: str)
     assert read_table(destination, "orders").schema.names == ["id", "total"]
 
 
-def test_prefix_and_declared_columns(source: Path, destination: str) -> None:
+def test_prefix_and_declared_columns(source: Database, destination: str) -> None:
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         [
             "REPLICATE [slim] (id BIGINT, customer VARCHAR(2), PRIMARY KEY(id)) SELECT id, customer FROM [orders]"
@@ -247,15 +229,17 @@ def test_prefix_and_declared_columns(source: Path, destination: str) -> None:
 
 
 def test_replicate_start_date_and_interval_windows_checkpoint(
-    source: Path, destination: str
+    source: Database, destination: str
 ) -> None:
-    sqlite_exec(
-        source,
-        "UPDATE orders SET updated_at = '2024-01-0' || id || ' 12:00:00' WHERE id < 10",
+    source.execute(
+        *(
+            f"UPDATE orders SET updated_at = '2024-01-0{i} 12:00:00' WHERE id = {i}"
+            for i in range(1, 10)
+        ),
         "UPDATE orders SET updated_at = '2023-12-01 00:00:00' WHERE id = 10",
     )
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         [ORDERS],
         incremental_check_columns=["updated_at"],
@@ -270,16 +254,14 @@ def test_replicate_start_date_and_interval_windows_checkpoint(
     assert len(committed) == 5 and "2024-01-09" in job.states["t0"]["cursor"]["timestamp"]
 
 
-def test_continue_on_error_goes_on_to_the_next_task(source: Path, destination: str) -> None:
-    job = Job(
-        f"sqlite:///{source}", destination, ["REPLICATE [nope]", ORDERS], continue_on_error=True
-    )
+def test_continue_on_error_goes_on_to_the_next_task(source: Database, destination: str) -> None:
+    job = Job(source.url, destination, ["REPLICATE [nope]", ORDERS], continue_on_error=True)
     outcome = job.run()
     assert outcome.status.value == "error" and "1 of 2 tasks failed" in (outcome.error or "")
     assert [t.status.value for t in outcome.tasks] == ["error", "completed"]
     assert ids(destination) == list(range(1, 11))
     stop = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         ["REPLICATE [nope]", "REPLICATE [again] SELECT * FROM [orders]"],
     )
@@ -287,17 +269,17 @@ def test_continue_on_error_goes_on_to_the_next_task(source: Path, destination: s
     assert [t.status.value for t in outcome.tasks] == ["error", "pending"]
 
 
-def test_use_gmt_datetime_makes_timestamps_instants(source: Path, destination: str) -> None:
-    job = Job(f"sqlite:///{source}", destination, [ORDERS], use_gmt_datetime=True)
+def test_use_gmt_datetime_makes_timestamps_instants(source: Database, destination: str) -> None:
+    job = Job(source.url, destination, [ORDERS], use_gmt_datetime=True)
     job.ok()
     column = read_table(destination, "orders").schema.field("updated_at").type
     assert column.tz is not None
 
 
-def test_batch_size_and_parallel_tasks(source: Path, destination: str) -> None:
+def test_batch_size_and_parallel_tasks(source: Database, destination: str) -> None:
     queries = [f"REPLICATE [copy{i}] SELECT * FROM [orders]" for i in range(4)]
     job = Job(
-        f"sqlite:///{source}",
+        source.url,
         destination,
         queries,
         batch_size=3,
@@ -310,25 +292,28 @@ def test_batch_size_and_parallel_tasks(source: Path, destination: str) -> None:
         assert ids(destination, f"copy{i}") == list(range(1, 11))
 
 
-def test_destination_schema(source: Path, tmp_path: Path) -> None:
-    url = f"duckdb:///{tmp_path / 'schema.duckdb'}"
-    Job(f"sqlite:///{source}", url, [ORDERS], destination_schema="raw").ok()
+@pytest.mark.parametrize("destination", ["duckdb", "postgres", "mariadb"], indirect=True)
+def test_destination_schema(source: Database, destination: str) -> None:
+    schema = scratch_schema(destination)
+    Job(source.url, destination, [ORDERS], destination_schema=schema).ok()
+    from conveyor.connectors.base import TableRef
     from conveyor.connectors.registry import open_connector
+    from conveyor.connectors.sql import count_sql
 
-    connector = open_connector(url)
+    connector = open_connector(destination)
     try:
-        assert connector.read(
-            'SELECT count(*) AS n FROM "raw"."orders"', 10
-        ).read_all().to_pylist() == [{"n": 10}]  # type: ignore[attr-defined]
+        counted = connector.read(count_sql(TableRef("orders", schema), connector.dialect), 10)  # type: ignore[attr-defined]
+        assert counted.read_all().column(0).to_pylist() == [10]
+        assert not connector.table_exists(TableRef("orders"))  # type: ignore[attr-defined]
     finally:
         connector.close()
 
 
-@pytest.mark.parametrize("destination", ["duckdb"], indirect=True)
-def test_cancel_leaves_the_old_table(source: Path, destination: str) -> None:
+@pytest.mark.parametrize("destination", ["duckdb", "postgres"], indirect=True)
+def test_cancel_leaves_the_old_table(source: Database, destination: str) -> None:
     import threading
 
-    job = Job(f"sqlite:///{source}", destination, [ORDERS])
+    job = Job(source.url, destination, [ORDERS])
     job.ok()
     canceled = threading.Event()
     canceled.set()
@@ -337,34 +322,38 @@ def test_cancel_leaves_the_old_table(source: Path, destination: str) -> None:
     assert ids(destination) == list(range(1, 11))
 
 
-def test_command_timeout_stops_a_silent_source(source: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["sqlite"], indirect=True)
+def test_command_timeout_stops_a_silent_source(source: Database, tmp_path: Path) -> None:
     slow = (  # the first row comes only after a long count: the source is silent meanwhile
         "REPLICATE [late] SELECT id FROM [orders] WHERE id > (WITH RECURSIVE c(n) AS "
         "(SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 300000000) SELECT count(*) FROM c)"
     )
-    job = Job(
-        f"sqlite:///{source}", f"duckdb:///{tmp_path / 'd.duckdb'}", [slow], command_timeout=1
-    )
+    job = Job(source.url, f"duckdb:///{tmp_path / 'd.duckdb'}", [slow], command_timeout=1)
     outcome = job.run()
     assert outcome.status.value == "error" and "command_timeout" in (outcome.error or "")
 
 
-@pytest.mark.parametrize("destination", ["duckdb", "sqlite", "parquet"], indirect=True)
-def test_alter_schema_widens_a_widened_source_column(tmp_path: Path, destination: str) -> None:
-    import duckdb
+WIDENING = [("duckdb", d) for d in ("duckdb", "sqlite", "parquet", "postgres", "mariadb")] + [
+    ("postgres", "mariadb"),
+    ("mariadb", "postgres"),
+]
 
-    path = tmp_path / "src.duckdb"
-    with duckdb.connect(str(path)) as db:
-        db.execute(
-            "CREATE TABLE m (id INTEGER PRIMARY KEY, qty SMALLINT, price DECIMAL(6,2), v INTEGER)"
-        )
-        db.execute("INSERT INTO m VALUES (1, 5, 12.50, 1)")
-    job = Job(f"duckdb:///{path}", destination, ["REPLICATE [m]"], incremental_check_columns=["v"])
+
+@pytest.mark.parametrize(
+    ("source", "destination"), WIDENING, indirect=True, ids=[f"{s}-{d}" for s, d in WIDENING]
+)
+def test_alter_schema_widens_a_widened_source_column(source: Database, destination: str) -> None:
+    source.execute(
+        "CREATE TABLE m (id INTEGER PRIMARY KEY, qty SMALLINT, price DECIMAL(6,2), v INTEGER)",
+        "INSERT INTO m VALUES (1, 5, 12.50, 1)",
+    )
+    job = Job(source.url, destination, ["REPLICATE [m]"], incremental_check_columns=["v"])
     job.ok()
-    with duckdb.connect(str(path)) as db:
-        db.execute("ALTER TABLE m ALTER qty TYPE BIGINT")
-        db.execute("ALTER TABLE m ALTER price TYPE DECIMAL(18,4)")
-        db.execute("INSERT INTO m VALUES (2, 9000000000, 123456789.1234, 2)")
+    source.execute(
+        "ALTER TABLE m ALTER COLUMN qty TYPE BIGINT",
+        "ALTER TABLE m ALTER COLUMN price TYPE DECIMAL(18,4)",
+        "INSERT INTO m VALUES (2, 9000000000, 123456789.1234, 2)",
+    )
     job.ok()
     data = rows(destination, "m", "id")
     assert data[1]["qty"] == 9_000_000_000 and data[1]["price"] == Decimal("123456789.1234")
@@ -375,3 +364,69 @@ def test_alter_schema_widens_a_widened_source_column(tmp_path: Path, destination
             schema.field("qty").type == "int64"
             and str(schema.field("price").type) == "decimal128(18, 4)"
         )
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"),
+    [("postgres", "duckdb"), ("mariadb", "postgres"), ("postgres", "mariadb")],
+    indirect=True,
+    ids=["postgres-duckdb", "mariadb-postgres", "postgres-mariadb"],
+)
+def test_alter_schema_widens_a_key_column(source: Database, destination: str) -> None:
+    source.execute(
+        "CREATE TABLE k (id INTEGER PRIMARY KEY, v INTEGER)", "INSERT INTO k VALUES (1, 1)"
+    )
+    job = Job(source.url, destination, ["REPLICATE [k]"], incremental_check_columns=["v"])
+    job.ok()
+    source.execute(
+        "ALTER TABLE k ALTER COLUMN id TYPE BIGINT", "INSERT INTO k VALUES (9000000000, 2)"
+    )
+    job.ok()
+    job.ok()  # merged by the (widened) key: nothing doubled
+    assert ids(destination, "k") == [1, 9_000_000_000]
+    assert read_table(destination, "k").schema.field("id").type == "int64"
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"),
+    [("duckdb", "postgres"), ("duckdb", "mariadb"), ("postgres", "mariadb")],
+    indirect=True,
+    ids=["duckdb-postgres", "duckdb-mariadb", "postgres-mariadb"],
+)
+def test_added_columns_take_the_destinations_own_types(source: Database, destination: str) -> None:
+    job = Job(source.url, destination, [ORDERS], incremental_check_columns=["updated_at"])
+    job.ok()
+    source.execute(
+        "ALTER TABLE orders ADD COLUMN seen TIMESTAMPTZ",
+        "UPDATE orders SET seen = '2024-05-01 10:00:00+00:00', updated_at = '2024-05-01 00:00:00' WHERE id = 2",
+    )
+    job.ok()
+    data = read_table(destination, "orders", "id")
+    assert data.schema.field("seen").type == pa.timestamp("us", "UTC")  # MySQL: marked UTC
+    assert data.column("seen")[1].as_py() == dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("source", ["sqlite", "duckdb", "postgres", "mariadb"], indirect=True)
+def test_a_sub_second_cursor_reads_from_the_cursor_exactly(source: Database) -> None:
+    source.execute("CREATE TABLE ticks (id INTEGER PRIMARY KEY, stamp TIMESTAMP(6))")
+    source.insert("ticks", [(1, "2024-01-01 00:00:00.200000"), (2, "2024-01-01 00:00:00.500000")])
+    job = Job(
+        source.url,
+        f"memory://ticks-{uuid.uuid4().hex}",
+        ["REPLICATE [ticks]"],
+        incremental_check_columns=["stamp"],
+    )
+    job.ok()
+    assert job.ok().rows_read == 1  # only the row at the cursor, not the whole second
+
+
+@pytest.mark.parametrize("destination", ["postgres", "mariadb", "duckdb"], indirect=True)
+def test_a_long_table_name_fits_the_staging_names(source: Database, destination: str) -> None:
+    name = "customer_lifetime_value_by_region_and_quarter_2024_v2"  # 53 characters
+    source.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, v INTEGER)")
+    source.insert(name, [(1, 1), (2, 2)])
+    job = Job(source.url, destination, [f"REPLICATE [{name}]"], incremental_check_columns=["v"])
+    job.ok()
+    source.execute(f"DELETE FROM {name} WHERE id = 1")  # the sweep stages keys too
+    job.ok()
+    assert ids(destination, name) == [2]
