@@ -227,6 +227,10 @@ class SQLiteConnector:
             for col, (_, declared, notnull, pk) in zip(planned, info, strict=True)
         ]
 
+    def count_rows(self, sql_text: str) -> int:
+        """A COUNT(*) query's value, in one execution (see `CountsRows`)."""
+        return int(self._query(sql_text)[0][0])
+
     def estimate_rows(self, table: TableRef) -> int | None:
         """The table's row count (cheap enough in SQLite for progress reporting)."""
         self._require(table)
@@ -273,7 +277,7 @@ class SQLiteConnector:
                 probed = PROBED.get(next(found) or default, default)
                 kind = probed, KINDS[probed].arrow
             columns.append(PlannedColumn(name, kind[0], kind[1]))
-        return columns, read_select(columns, sql.table_expr(TableRef(view)))
+        return columns, read_select(columns, view)
 
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query's rows as Arrow batches of `batch_size` rows, types exact."""

@@ -22,6 +22,8 @@ from sqlglot import exp
 from conveyor.connectors import sql
 from conveyor.connectors.base import (
     ColumnInfo,
+    CountsRows,
+    DeclaresTypes,
     Discoverable,
     Estimable,
     Partitionable,
@@ -31,7 +33,7 @@ from conveyor.connectors.base import (
     TableSchema,
     Writable,
 )
-from conveyor.domain import DeletionBehavior, RunJobType
+from conveyor.domain import DeletionBehavior, JobType, RunJobType
 from conveyor.engine import cursor as cursors
 from conveyor.engine import faults, sqlgen
 from conveyor.engine.decide import Decision, Mode, decide
@@ -154,6 +156,11 @@ def replicate(
 ) -> dict[str, Any]:
     """Load one table as this run's mode (or `force`) says; return the task state to keep."""
     schema, source_keys = _describe_source(ctx, plan)
+    declared = declared_types(plan.statement.columns)
+    if declared:  # the statement's declared types say what a computed column holds
+        schema = pa.schema(
+            [pa.field(f.name, declared[f.name][0]) if f.name in declared else f for f in schema]
+        )
     target_exists = ctx.destination.table_exists(plan.target)
     existing = _target_columns(ctx.destination, plan.target) if target_exists else {}
     target = Target(target_exists, existing)
@@ -174,7 +181,7 @@ def replicate(
     settings = plan.settings
     shape = Shape(
         schema,
-        declared=declared_types(plan.statement.columns),
+        declared=declared,
         gmt=settings.use_gmt_datetime,
         soft_delete=settings.deletion_behavior is DeletionBehavior.soft_delete
         and bool(decision.keys)
@@ -383,11 +390,15 @@ def _sweep_deleted(ctx: TaskContext, plan: TaskPlan, decision: Decision, shape: 
     """
     scope = sql.table_expr(plan.source_table) if plan.statement.select is None else _subquery(plan)
     count_sql = exp.select(exp.Count(this=exp.Star())).from_(scope)
-    source_rows = _scalar(ctx.source, count_sql.sql(dialect=ctx.source.dialect))
+    counted = count_sql.sql(dialect=ctx.source.dialect)
+    if isinstance(ctx.source, CountsRows):
+        source_rows: Any = ctx.source.count_rows(counted)
+    else:
+        source_rows = _scalar(ctx.source, counted)
     live = _live_rows(ctx, plan, shape)
     if live is not None and source_rows is not None and int(source_rows) == live:
         return
-    keys_table = plan.staging(ctx.run_id).with_name(plan.staging(ctx.run_id).name + "_keys")
+    keys_table = plan.staging(ctx.run_id, "keys")
     try:
         _stage_keys(ctx, plan, decision, keys_table)
         raise_if_canceled(ctx.cancel)
@@ -528,6 +539,7 @@ def _apply(
         and dialect in sqlgen.UPSERT_DIALECTS
         and not isinstance(executor, RewriteExecutor)
         and getattr(destination, "enforces_keys", False)
+        and not _reinsert_is_cheaper(dialect, info, columns)
     )
     if upsert:
         statements.append(sqlgen.upsert(staging, target, decision.keys, columns, dialect))
@@ -559,38 +571,61 @@ def _apply(
     executor.execute_in_transaction(statements)
 
 
+def _reinsert_is_cheaper(dialect: str, info: Target, columns: list[str]) -> bool:
+    """Whether deleting and re-inserting matched rows beats an upsert, with the same result.
+
+    DuckDB's delete-then-insert took 25-30 ms where INSERT … ON CONFLICT took 45-75 ms
+    (10,000 changed rows of a 1M-row keyed table). It is the same result only when every
+    target column is loaded: a column of the target's own would be emptied by a re-insert,
+    where an upsert keeps it.
+    """
+    return dialect == "duckdb" and set(info.columns) <= set(columns)
+
+
 def _schema_changes(
     ctx: TaskContext, plan: TaskPlan, shape: Shape, dialect: str, info: Target
 ) -> tuple[list[str], list[str]]:
-    """ALTER statements that let the target hold the staged columns, and the columns to insert."""
+    """ALTER statements that let the target hold the staged columns, and the columns to insert.
+
+    Added and widened columns are declared in the destination's own types (see
+    `DeclaresTypes`). A reverse ETL target is an application's table: its schema is the
+    application's, so it is never altered — columns it lacks are left out, and the database
+    converts values to its column types on insert.
+    """
     existing = info.columns
+    alter = plan.settings.alter_schema and ctx.job_type != JobType.reverse_etl.value
+    type_sql = _type_sql(ctx.destination, dialect)
     statements: list[str] = []
     columns: list[str] = []
     rebuild = False
     for column in shape.schema:
         current = existing.get(column.name)
         if current is None:
-            if not plan.settings.alter_schema:
+            if not alter:
                 continue
             statements.append(
-                sqlgen.add_column(
-                    plan.target, column.name, sql.column_type(column.type, dialect), dialect
-                )
+                sqlgen.add_column(plan.target, column.name, type_sql(column.type, False), dialect)
             )
             ctx.log(f"{plan.target}: new column {column.name} ({column.type})")
             existing[column.name] = ColumnInfo(column.name, column.type)
-        elif (
-            plan.settings.alter_schema and (widened := wider(column.type, current.type)) is not None
-        ):
+        elif alter and (widened := wider(column.type, current.type)) is not None:
+            key = current.primary_key
             change = sqlgen.widen_column(
-                plan.target, column.name, sql.column_type(widened, dialect), dialect
+                plan.target, column.name, type_sql(widened, key), dialect, key=key
             )
             statements.extend([change] if change else [])
             rebuild = rebuild or change is None
             ctx.log(f"{plan.target}: column {column.name} widened to {widened}")
             existing[column.name] = replace(current, type=widened)
         columns.append(column.name)
-    if rebuild:  # SQLite cannot alter a column's type: copy into a table declared anew
+    if rebuild:  # the column cannot be altered in place: copy into a table declared anew
         layout = TableSchema(list(existing.values()), info.keys)
         statements.extend(sqlgen.rebuild(plan.target, layout, dialect))
     return statements, columns
+
+
+def _type_sql(destination: Writable, dialect: str) -> Callable[[pa.DataType, bool], str]:
+    """How the destination declares a column of an Arrow type in `dialect`."""
+    if isinstance(destination, DeclaresTypes) and destination.dialect == dialect:
+        return destination.type_sql
+    return lambda arrow_type, key: sql.column_type(arrow_type, dialect, key=key)

@@ -138,6 +138,19 @@ def test_columns_report_declared_types_and_keys(legacy: SQLiteConnector) -> None
     assert not columns["price"].primary_key
 
 
+def test_arithmetic_on_a_decimal_column_reads_as_the_decimal_it_stands_for(
+    tmp_path: Path,
+) -> None:
+    """SQLite stores 15.01 + 1 as the double 16.009999999999998: that is 16.01, not an error."""
+    conn = SQLiteConnector(f"sqlite:///{tmp_path}/sums.db")
+    conn.execute("CREATE TABLE sums (id INTEGER, amount DECIMAL(16,2))")
+    conn.execute("INSERT INTO sums VALUES (1, 15.01), (2, '123456789012.34'), (3, 0.1)")
+    conn.execute("UPDATE sums SET amount = amount + 1 WHERE id <> 2")
+    conn.execute("UPDATE sums SET amount = amount + 0.2 WHERE id = 3")
+    rows = read_table(conn, "sums", order_by="id").column("amount").to_pylist()
+    assert rows == [Decimal("16.01"), Decimal("123456789012.34"), Decimal("1.30")]
+
+
 @pytest.mark.parametrize(
     ("column", "declared", "value"),
     [
@@ -145,6 +158,7 @@ def test_columns_report_declared_types_and_keys(legacy: SQLiteConnector) -> None
         ("n", "INTEGER", "1.5"),
         ("d", "DECIMAL(5,2)", "'12.345'"),
         ("d", "DECIMAL(5,2)", "'lots'"),
+        ("d", "DECIMAL(5,2)", "1.005"),  # a double with more digits than the scale keeps
         ("day", "DATE", "'not a date'"),
         ("at", "TIMESTAMP", "'yesterday-ish'"),
         ("flag", "BOOLEAN", "'maybe'"),
