@@ -221,6 +221,11 @@ class EngineSettings(BaseModel):
     verbosity: Literal[1, 2, 3, 5] = Field(
         default=2, description="Log verbosity: 1 errors, 2 info, 3 detail, 5 debug."
     )
+    export_format: ExportFormat | None = Field(
+        default=None,
+        description="Export jobs: the format of the files written; a task may write another "
+        "(`REPLICATE [t] WITH ExportFormat='csv' …`), so one run can deliver several formats.",
+    )
 
 
 class Schedule(BaseModel):

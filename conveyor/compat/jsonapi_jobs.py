@@ -62,7 +62,8 @@ def _ref(kind: str, ident: str | None) -> dict[str, Any]:
     return {"data": {"type": TYPES[kind], "id": ident} if ident else None}
 
 
-def _resource(run: Run, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
+def run_resource(run: Run, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
+    """A run as a `sync:jobs` resource object (also what `/sync/exports` includes)."""
     attributes = {
         "job_class": run_index.job_class(run),
         "priority": run.priority,
@@ -120,7 +121,7 @@ def _included(ctx: Ctx, rows: list[Run], query: jsonapi.IndexQuery) -> list[dict
 
 
 def _document(ctx: Ctx, run: Run, query: jsonapi.IndexQuery, **meta: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"data": _resource(run, query.fields)}
+    body: dict[str, Any] = {"data": run_resource(run, query.fields)}
     if query.included:
         body["included"] = _included(ctx, [run], query)
     if meta:
@@ -136,7 +137,7 @@ def index_jobs(ctx: Ctx, request: Request) -> Response:
         page = run_index.list_(ctx, query.list_params())
     except InvalidInput as exc:
         raise jsonapi.BadParameter(f"filter[{exc.field}]", exc.message) from exc
-    body: dict[str, Any] = {"data": [_resource(run, query.fields) for run in page.rows]}
+    body: dict[str, Any] = {"data": [run_resource(run, query.fields) for run in page.rows]}
     if query.included:
         body["included"] = _included(ctx, page.rows, query)
     if query.count:

@@ -1,4 +1,4 @@
-"""Streaming, atomic writers of one file: parquet, csv, json (one array) and ndjson.
+"""Streaming, atomic writers of one file: parquet, csv, json (one array), ndjson and xlsx.
 
 Each sink takes Arrow record batches and writes them as they come, so memory stays flat
 whatever the file's size. JSON is encoded by DuckDB's `to_json` a batch at a time and
@@ -41,8 +41,17 @@ class Sink(Protocol):
         """Finish the file (footer, closing bracket) and close it."""
 
 
-def open_sink(path: str, fmt: str, schema: pa.Schema, options: FileOptions) -> Sink:
-    """A sink writing `fmt` to `path`; the file exists (possibly empty) once this returns."""
+def open_sink(
+    path: str, fmt: str, schema: pa.Schema, options: FileOptions, title: str = "Sheet"
+) -> Sink:
+    """A sink writing `fmt` to `path`; the file exists (possibly empty) once this returns.
+
+    `title` names what the file holds where the format has such a name (xlsx sheets).
+    """
+    if fmt == "xlsx":
+        from conveyor.connectors.xlsx import XlsxSink
+
+        return XlsxSink(path, schema, title)
     if fmt == "parquet":
         return ParquetSink(path, schema, options)
     if fmt == "csv":
@@ -50,7 +59,7 @@ def open_sink(path: str, fmt: str, schema: pa.Schema, options: FileOptions) -> S
     return JsonSink(path, schema, array=fmt == "json")
 
 
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """The batch with exactly `schema`'s fields (nullability, order), or a DataError."""
     if batch.schema.equals(schema, check_metadata=False):
         return batch
@@ -70,7 +79,7 @@ class ParquetSink:
         self._writer = pq.ParquetWriter(path, schema, compression=compression.upper())
 
     def write(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(_conform(batch, self._schema))
+        self._writer.write_batch(conform(batch, self._schema))
 
     def close(self) -> None:
         self._writer.close()
@@ -92,7 +101,7 @@ def _duck_text(batch: pa.RecordBatch, columns: dict[int, str]) -> pa.RecordBatch
     return batch
 
 
-def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+def flatten_for_text(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Columns CSV can hold: dictionaries decoded, binary as base64, nested values as JSON."""
     arrays = [
         pc.cast(a, a.type.value_type) if pa.types.is_dictionary(a.type) else a
@@ -114,7 +123,7 @@ class CsvSink:
     def __init__(self, path: str, schema: pa.Schema, options: FileOptions) -> None:
         self.path = path
         self._schema = schema
-        self._csv_schema = _csv_ready(_empty(schema)).schema
+        self._csv_schema = flatten_for_text(_empty(schema)).schema
         write_options = pcsv.WriteOptions(
             include_header=options.header, delimiter=options.delimiter
         )
@@ -122,7 +131,7 @@ class CsvSink:
 
     def write(self, batch: pa.RecordBatch) -> None:
         self._writer.write_batch(
-            _conform(_csv_ready(_conform(batch, self._schema)), self._csv_schema)
+            conform(flatten_for_text(conform(batch, self._schema)), self._csv_schema)
         )
 
     def close(self) -> None:
@@ -172,7 +181,7 @@ class JsonSink:
     def write(self, batch: pa.RecordBatch) -> None:
         if not batch.num_rows:
             return
-        rows = _json_ready(_conform(batch, self._schema))
+        rows = _json_ready(conform(batch, self._schema))
         self._con.register(_BATCH, to_duckdb_batch(rows))
         try:
             lines = self._con.sql(self._query).to_arrow_table().column(0).combine_chunks()
@@ -206,9 +215,11 @@ def temp_path(path: str) -> str:
 class AtomicWriter:
     """Writes a hidden temporary file and renames it onto `path` on close (atomic)."""
 
-    def __init__(self, path: str, fmt: str, schema: pa.Schema, options: FileOptions) -> None:
+    def __init__(
+        self, path: str, fmt: str, schema: pa.Schema, options: FileOptions, title: str = "Sheet"
+    ) -> None:
         self._path = path
-        self._sink = open_sink(temp_path(path), fmt, schema, options)
+        self._sink = open_sink(temp_path(path), fmt, schema, options, title)
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Append one batch to the temporary file."""

@@ -1,10 +1,11 @@
-"""The file connector: a folder of csv, parquet, json or ndjson files, one table per file.
+"""The file connector: a folder of csv, parquet, json, ndjson or xlsx files, one table per file.
 
 Queries run in an in-memory DuckDB where each file the query names is a view named after
 the file's stem. Writes stream into a hidden temporary file that replaces the table's
 file atomically on close, so a reader sees the old file or the new one, never half of
 one; engine staging tables (`_conveyor_…`) are hidden dot-files too. Parquet keeps every
 Arrow type; CSV and JSON keep what their text can (DuckDB infers types on read).
+xlsx is written only (export jobs): a workbook is written whole, never read back.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -37,6 +38,15 @@ from conveyor.connectors.base import (
     iterate_batches,
 )
 from conveyor.connectors.duckdb import map_error
+from conveyor.connectors.file_formats import (
+    EXTENSIONS,
+    FORMATS,
+    MIME_TYPES,
+    WRITE_ONLY,
+    check_name,
+    parse_url,
+    scan_sql,
+)
 from conveyor.connectors.file_sinks import AtomicWriter
 from conveyor.connectors.specs import FileOptions
 from conveyor.errors import (
@@ -47,58 +57,17 @@ from conveyor.errors import (
     Unsupported,
 )
 
-FORMATS = ("csv", "parquet", "json", "ndjson", "xlsx")
-EXTENSIONS = {
-    ".parquet": "parquet",
-    ".csv": "csv",
-    ".ndjson": "ndjson",
-    ".jsonl": "ndjson",
-    ".json": "json",
-}
-"""File extensions read as tables, in the order a table name is looked up."""
+__all__ = ["EXTENSIONS", "FORMATS", "MIME_TYPES", "FileConnector", "check_name", "parse_url"]
+
 INTERNAL_PREFIX = "_conveyor_"
 """Tables whose name starts with this (the engine's staging tables) are hidden dot-files."""
 PRIMARY_KEY_METADATA = b"conveyor.primary_key"
-
-
-def parse_url(url: str) -> tuple[str, str | None]:
-    """The folder and format of `file:///abs/dir?format=csv`."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
-        raise InvalidInput(f"{url!r} is not a file:///folder URL", field="url")
-    folder = unquote(parts.path)
-    if not folder:
-        raise InvalidInput("a file connection needs a folder path", field="url")
-    formats = parse_qs(parts.query).get("format", [None])
-    fmt = formats[-1]
-    if fmt is not None and fmt not in FORMATS:
-        raise InvalidInput(f"unknown file format {fmt!r}; known: {', '.join(FORMATS)}", field="url")
-    return folder, fmt
-
-
-def check_name(name: str, what: str = "table") -> str:
-    """A table or schema name that stays inside the folder, or InvalidInput."""
-    bad = ("/", "\\", "\0", "..")
-    if not name or name.startswith(".") or any(b in name for b in bad):
-        raise InvalidInput(f"{what} name {name!r} is not allowed for files", field=what)
-    return name
-
-
-def _scan_sql(path: str, fmt: str, options: FileOptions) -> exp.Expr:
-    """SELECT * FROM the DuckDB table function that reads one file."""
-    if fmt == "parquet":
-        template = "SELECT * FROM read_parquet(:p)"
-    elif fmt == "csv":
-        template = (
-            "SELECT * FROM read_csv_auto(:p, delim = :d, header = :h, allow_quoted_nulls = FALSE)"
-        )
-    elif fmt == "ndjson":
-        template = "SELECT * FROM read_json_auto(:p, format = 'newline_delimited')"
-    else:
-        template = "SELECT * FROM read_json_auto(:p, format = 'array')"
-    tree = sqlglot.parse_one(template, dialect="duckdb")
-    values = {"p": exp.Literal.string(path), "d": exp.Literal.string(options.delimiter)}
-    return exp.replace_placeholders(tree, **values, h=exp.Boolean(this=options.header))
+READ_THREADS = 1
+"""DuckDB threads of a read session. A read feeds one writer, which one parsing thread
+outpaces; every further thread holds CSV buffers and out-of-order chunks of its own, so
+memory grew with the machine's cores (382 MB for a CSV → PostgreSQL load on 2 cores)."""
+_STAGED = re.compile(r"^_conveyor_stage_(.+)_[0-9a-f]{8}$")
+"""A staging table's name: its xlsx sheet is named after the table it stages."""
 
 
 class FileConnector:
@@ -116,6 +85,7 @@ class FileConnector:
                 "compression applies to parquet files only", field="options.compression"
             )
         self._layouts: dict[TableRef, TableSchema] = {}
+        self._empty: set[TableRef] = set()  # created here and not written since
 
     # --- paths -------------------------------------------------------------------------
 
@@ -130,14 +100,13 @@ class FileConnector:
 
     def _find(self, table: TableRef) -> tuple[str, str] | None:
         """The table's file and format, if it exists."""
-        for ext, fmt in EXTENSIONS.items():
+        known = {**EXTENSIONS, **WRITE_ONLY} if self.format == "xlsx" else EXTENSIONS
+        for ext, fmt in known.items():
             if self.format in (None, fmt) and os.path.isfile(path := self._file(table, ext)):
                 return path, fmt
         return None
 
-    def _require(self, table: TableRef) -> tuple[str, str]:
-        if self.format == "xlsx":
-            raise Unsupported("xlsx files need python-calamine, which is not installed")
+    def _locate(self, table: TableRef) -> tuple[str, str]:
         found = self._find(table)
         if found is None:
             raise TableNotFound(
@@ -145,18 +114,20 @@ class FileConnector:
             )
         return found
 
+    def _require(self, table: TableRef) -> tuple[str, str]:
+        """The table's file, to be read."""
+        found = self._locate(table)
+        if found[1] in WRITE_ONLY.values():
+            raise Unsupported(f"reading {found[1]} files is not supported (Conveyor writes them)")
+        return found
+
     def _write_format(self) -> str:
-        fmt = self.format or "parquet"
-        if fmt == "xlsx":
-            raise Unsupported("writing xlsx files is not supported")
-        return fmt
+        return self.format or "parquet"
 
     # --- Connector ---------------------------------------------------------------------
 
     def test(self) -> None:
         """Check the folder exists and can be read."""
-        if self.format == "xlsx":
-            raise Unsupported("xlsx files need python-calamine, which is not installed")
         if not os.path.isdir(self.root) or not os.access(self.root, os.R_OK | os.X_OK):
             raise SourceUnavailable(f"folder {self.root!r} does not exist or cannot be read")
 
@@ -223,7 +194,7 @@ class FileConnector:
             }
         except sqlglot.errors.ParseError:
             named = {info.ref for info in self.list_tables()}
-        con = duckdb.connect()
+        con = duckdb.connect(config={"threads": READ_THREADS})
         try:
             con.execute("SET TimeZone = 'UTC'")
             for i, ref in enumerate(sorted(named)):
@@ -236,13 +207,15 @@ class FileConnector:
                             f"CREATE SCHEMA IF NOT EXISTS {sql.quote(ref.schema, 'duckdb')}"
                         )
                     path, fmt = found
+                    if fmt in WRITE_ONLY.values():
+                        raise Unsupported(f"reading {fmt} files is not supported")
                     if fmt in ("json", "ndjson") and ref in self._layouts and _is_empty(path):
                         # An empty JSON file has no columns; the layout it was made with has.
                         empty = self._layouts[ref].arrow_schema.empty_table()
                         con.register(f"__conveyor_empty_{i}", to_duckdb(empty))
                         scan = sql.select_sql(TableRef(f"__conveyor_empty_{i}"), None, "duckdb")
                     else:
-                        scan = _scan_sql(path, fmt, self.options).sql(dialect="duckdb")
+                        scan = scan_sql(path, fmt, self.options).sql(dialect="duckdb")
                     con.execute(f"CREATE VIEW {sql.table_sql(ref, 'duckdb')} AS {scan}")
         except duckdb.Error as exc:
             con.close()
@@ -298,10 +271,16 @@ class FileConnector:
             raise ConfigurationError(f"table {str(table)!r} already exists")
         self._layouts[table] = layout
         self._open(table, layout.arrow_schema, keep_rows=False).close()
+        self._empty.add(table)
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Rewrite the table's file with its rows plus the written ones, swapped in on close."""
-        self._require(table)
+        _, fmt = self._locate(table)
+        if fmt in WRITE_ONLY.values() and table not in self._empty:
+            raise Unsupported(f"{fmt} files are written whole: appending to one is not supported")
+        if fmt in WRITE_ONLY.values():
+            self._empty.discard(table)
+            return self._open(table, schema, keep_rows=False)
         return self._open(table, schema, keep_rows=True)
 
     def _with_key(self, table: TableRef, schema: pa.Schema) -> pa.Schema:
@@ -319,7 +298,8 @@ class FileConnector:
         found = self._find(table)
         path = found[0] if found else self._file(table, "." + fmt)
         fmt = found[1] if found else fmt
-        writer = AtomicWriter(path, fmt, self._with_key(table, schema), self.options)
+        title = _STAGED.sub(r"\1", table.name)
+        writer = AtomicWriter(path, fmt, self._with_key(table, schema), self.options, title)
         if keep_rows and found and (fmt != "parquet" or _parquet_rows(path) != 0):
             try:
                 for batch in iterate_batches(
@@ -332,21 +312,31 @@ class FileConnector:
         return writer
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
-        """Rename the staging file onto the target's (atomic); drop other formats of the target."""
-        path, _ = self._require(staging)
+        """Rename the staging file onto the target's (atomic).
+
+        A folder read in any format (no `format`) drops the target's files in other formats,
+        which would otherwise shadow or double it; a folder of one format leaves them be:
+        they are not its tables (an export writes one table in several formats).
+        """
+        path, _ = self._locate(staging)
         extension = os.path.splitext(path)[1]
         destination = self._file(target, extension)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
         os.replace(path, destination)
         if staging in self._layouts:
             self._layouts[target] = self._layouts.pop(staging)
-        for other in set(EXTENSIONS) - {extension}:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self._file(target, other))
+        if staging in self._empty:
+            self._empty.discard(staging)
+            self._empty.add(target)
+        if self.format is None:  # the table's files in other formats are this table too
+            for other in set(EXTENSIONS) - {extension}:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self._file(target, other))
 
     def drop_table(self, table: TableRef) -> None:
         """Remove the table's file if there is one."""
         self._layouts.pop(table, None)
+        self._empty.discard(table)
         while (found := self._find(table)) is not None:
             os.remove(found[0])
 

@@ -61,6 +61,7 @@ OPTION_NAMES: dict[str, str] = {
     "incrementalcheckcolumn": "incremental_check_columns",
     "enableparallelprocessing": "enable_parallel_processing",
     "workerpool": "worker_pool",
+    "exportformat": "export_format",
 }
 """REPLICATE option names (CData's PascalCase or snake_case, case-insensitive) → settings."""
 

@@ -53,6 +53,8 @@ class RunOutcome:
     error: str | None = None
     retryable: bool = False
     tasks: list[TaskResult] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """An export run's files: path (relative to its folder), size, sha256, mime_type."""
 
     @property
     def rows_read(self) -> int:

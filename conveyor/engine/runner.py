@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from conveyor.connectors.base import Connector, Readable, SqlExecutor, Writable
 from conveyor.connectors.registry import open_connector
 from conveyor.crypto import REDACTOR
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
+from conveyor.engine import artifacts, replicate
 from conveyor.engine.modes import TaskContext
 from conveyor.engine.reporting import (
     CancelToken,
@@ -40,10 +42,25 @@ Opener = Callable[[str, dict[str, Any]], Connector]
 def execute(
     spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Opener = open_connector
 ) -> RunOutcome:
-    """Execute every task of a run and say how it ended; never raises."""
+    """Execute every task of a run and say how it ended (with an export's files); never raises."""
+    outcome = _execute(spec, reporter, cancel, opener)
+    if artifacts.is_export(spec) and outcome.status in (RunStatus.completed, RunStatus.error):
+        try:
+            outcome.files = artifacts.describe(str(spec.artifacts_dir))
+        except OSError as exc:
+            message = f"the export's files could not be read: {exc}"
+            reporter.log("error", message)
+            return RunOutcome(RunStatus.error, message, retryable=True, tasks=outcome.tasks)
+        size = sum(f["size"] for f in outcome.files)
+        reporter.log("info", f"{len(outcome.files)} file(s) written, {size:,} bytes")
+    return outcome
+
+
+def _execute(spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Opener) -> RunOutcome:
     results = [TaskResult(task.id, task.position) for task in spec.tasks]
     try:
         raise_if_canceled(cancel)
+        artifacts.prepare(spec)
         _pre_job_hook(spec, reporter)
         if spec.kind == "transformation":
             _transform(spec, results, reporter, cancel, opener)
@@ -104,21 +121,22 @@ def _run_task(
     result.status, result.started_at = TaskRunStatus.running, utcnow()
     reporter.task_update(result)
     reporter.log("info", f"task {task.position}: {task.query}", task.id)
-    ctx = TaskContext(
-        run_id=spec.run_id,
-        run_job_type=spec.run_job_type,
-        job_type=spec.job_type,
-        source=source,
-        destination=destination,
-        reporter=reporter,
-        cancel=cancel,
-        result=result,
-        started=utcnow(),
-        save=lambda state: reporter.save_state(task.id, state),
-        open_source=_source_opener(spec.source, opener),
-    )
     try:
-        run_task(ctx, task, spec)
+        with _task_destination(spec, task, destination, opener) as target:
+            ctx = TaskContext(
+                run_id=spec.run_id,
+                run_job_type=spec.run_job_type,
+                job_type=spec.job_type,
+                source=source,
+                destination=target,
+                reporter=reporter,
+                cancel=cancel,
+                result=result,
+                started=utcnow(),
+                save=lambda state: reporter.save_state(task.id, state),
+                open_source=_source_opener(spec.source, opener),
+            )
+            run_task(ctx, task, spec)
     except (RunCanceled, RunSuspended):
         raise
     except Exception as exc:
@@ -244,15 +262,37 @@ def _close_open_tasks(results: list[TaskResult], status: TaskRunStatus, reporter
             reporter.task_update(result)
 
 
+def _artifacts(spec: RunSpec, fmt: str | None) -> Endpoint:
+    """The run's artifact folder as a file connection writing `fmt`."""
+    Path(str(spec.artifacts_dir)).mkdir(parents=True, exist_ok=True)
+    return Endpoint(f"file://{quote(str(spec.artifacts_dir))}?format={fmt}", name="artifacts")
+
+
+@contextlib.contextmanager
+def _task_destination(
+    spec: RunSpec, task: TaskSpec, destination: Writable, opener: Opener
+) -> Iterator[Writable]:
+    """The run's destination, or the artifact folder in the format the task asks for
+    (`WITH ExportFormat=…`): one export run can deliver a table in several formats."""
+    try:
+        asked = replicate.parse(task.query).options.get("export_format")
+    except ConveyorError:
+        asked = None  # the task reports its own statement's error
+    if asked is None or asked == spec.export_format:
+        yield destination
+        return
+    if not artifacts.is_export(spec):
+        raise ConfigurationError("ExportFormat applies to export jobs (no destination) only")
+    with _open(_artifacts(spec, asked), "destination", opener) as connector:
+        yield _require(connector, Writable, "destination", "write")
+
+
 @contextlib.contextmanager
 def _ends(spec: RunSpec, opener: Opener) -> Iterator[tuple[Readable, Writable]]:
     """The source and the destination (an export job's destination is its artifact folder)."""
     destination = spec.destination
-    if destination is None and spec.export_format and spec.artifacts_dir:
-        Path(spec.artifacts_dir).mkdir(parents=True, exist_ok=True)
-        destination = Endpoint(
-            f"file://{spec.artifacts_dir}?format={spec.export_format}", name="artifacts"
-        )
+    if artifacts.is_export(spec):
+        destination = _artifacts(spec, spec.export_format)
     with (
         _open(spec.source, "source", opener) as source,
         _open(destination, "destination", opener) as target,

@@ -53,4 +53,6 @@ class RunSpec:
     kind: str = "job"
     export_format: str | None = None
     artifacts_dir: str | None = None
+    resumed: bool = False
+    """The run goes on after its worker shut down: tasks it completed are not run again."""
     extra: dict[str, Any] = field(default_factory=dict)

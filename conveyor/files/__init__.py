@@ -1,0 +1,1 @@
+"""Run artifacts: files on disk with their rows, ZIP streaming, and retention."""

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from conveyor.api.v1 import connections, jobs, runs, tasks, transformations, users, workspaces
+from conveyor.api.v1 import (
+    connections,
+    files,
+    jobs,
+    runs,
+    tasks,
+    transformations,
+    users,
+    workspaces,
+)
 
 router = APIRouter(prefix="/api/v1")
-for module in (workspaces, connections, jobs, tasks, runs, transformations, users):
+for module in (workspaces, connections, jobs, tasks, runs, files, transformations, users):
     router.include_router(module.router)

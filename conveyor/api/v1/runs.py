@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api import downloads
+from conveyor.api.deps import RT, Caller, Ctx
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
+from conveyor.schemas.files import FileOut
 from conveyor.schemas.runs import RunLogOut, RunOut
-from conveyor.services import runs
+from conveyor.services import files, runs
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -36,3 +38,23 @@ def cancel_run(ctx: Ctx, run_id: str) -> RunOut:
 @router.get("/{run_id}/logs", response_model=Page[RunLogOut])
 def run_logs(ctx: Ctx, run_id: str, request: Request) -> Page[RunLogOut]:
     return page_of(runs.logs(ctx, run_id, request.query_params), RunLogOut.model_validate)
+
+
+@router.get("/{run_id}/files", response_model=Page[FileOut])
+def run_files(ctx: Ctx, run_id: str, request: Request) -> Page[FileOut]:
+    return page_of(files.list_query(ctx, request.query_params, run_id), FileOut.model_validate)
+
+
+@router.get(
+    "/{run_id}/download",
+    response_class=Response,
+    responses={
+        200: {"description": "The run's one file as it is, or a ZIP of its files."},
+        409: {"description": "The run has not completed (or failed): no result yet."},
+    },
+)
+def download_run(rt: RT, caller: Caller, run_id: str, zip: bool = False) -> Response:
+    """The run's result; `?zip=true` gives a ZIP even for a single file."""
+    with rt.unit(caller) as ctx:  # ends before the bytes go out: no lock held while sending
+        download = files.download_run(ctx, run_id, archive=zip)
+    return downloads.send(download)

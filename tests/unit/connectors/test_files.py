@@ -80,12 +80,15 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
         conn.read('SELECT * FROM "broken"', 10).read_all()
 
 
-def test_xlsx_is_declared_unsupported(tmp_path: Path) -> None:
+def test_xlsx_is_written_whole_and_never_read(tmp_path: Path) -> None:
     conn = FileConnector(f"file://{tmp_path}?format=xlsx")
-    with pytest.raises(Unsupported, match="xlsx"):
-        conn.test()
-    with pytest.raises(Unsupported):
-        conn.create_table(TableRef("t"), TableSchema.from_arrow(people().schema))
+    conn.test()
+    load(conn, "t", people())
+    assert (tmp_path / "t.xlsx").is_file() and conn.table_exists(TableRef("t"))
+    with pytest.raises(Unsupported, match="reading xlsx"):
+        conn.read('SELECT * FROM "t"', 10)
+    with pytest.raises(Unsupported, match="written whole"):
+        conn.open_writer(TableRef("t"), people().schema)
 
 
 def test_a_mixed_folder_reads_each_file_by_its_extension(tmp_path: Path) -> None:

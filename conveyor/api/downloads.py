@@ -1,0 +1,53 @@
+"""Sending a download: one file as it is (with Range requests), or a ZIP as it is made.
+
+Shared by the native API and the facades, so that every surface answers a download the
+same way: the file's media type, a `Content-Disposition` whose name cannot point
+anywhere (separators, quotes and control characters replaced; non-ASCII names as
+RFC 6266 `filename*`), the SHA-256 as `ETag` (so `If-Range` works) and as RFC 9530
+`Repr-Digest`. Ranges, `206` and `416` are Starlette's `FileResponse`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from urllib.parse import quote
+
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from conveyor.files import archive
+from conveyor.services.files import Download
+
+_NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._ ()+-]")
+_NEVER = re.compile(r'[\x00-\x1f\x7f/\\"%;]')
+
+
+def disposition(filename: str, kind: str = "attachment") -> str:
+    """A Content-Disposition header value that names a plain file."""
+    plain = _NEVER.sub("_", filename).strip(" .") or "download"
+    fallback = _NOT_ASCII_SAFE.sub("_", plain)
+    value = f'{kind}; filename="{fallback}"'
+    if fallback != plain:
+        value += f"; filename*=UTF-8''{quote(plain, safe='')}"
+    return value
+
+
+def send(download: Download) -> Response:
+    """The HTTP response of a download."""
+    headers = {"Content-Disposition": disposition(download.filename)}
+    if download.archive:
+        return StreamingResponse(
+            archive.stream(download.entries), media_type=download.media_type, headers=headers
+        )
+    assert download.path is not None
+    if download.sha256:
+        headers["ETag"] = f'"{download.sha256}"'
+        digest = base64.b64encode(bytes.fromhex(download.sha256)).decode()
+        headers["Repr-Digest"] = f"sha-256=:{digest}:"
+    return FileResponse(
+        download.path,
+        media_type=download.media_type,
+        headers=headers,
+        stat_result=os.stat(download.path),
+    )

@@ -1,0 +1,37 @@
+"""Routes of /api/v1/files: the files runs wrote, and their bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from conveyor.api import downloads
+from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.v1.pages import page_of
+from conveyor.schemas.common import Page
+from conveyor.schemas.files import FileOut
+from conveyor.services import files
+
+router = APIRouter(prefix="/files", tags=["files"])
+DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file's bytes; 206 for a Range request, 416 past its end."}
+}
+
+
+@router.get("", response_model=Page[FileOut])
+def list_files(ctx: Ctx, request: Request) -> Page[FileOut]:
+    return page_of(files.list_query(ctx, request.query_params), FileOut.model_validate)
+
+
+@router.get("/{file_id}", response_model=FileOut)
+def get_file(ctx: Ctx, file_id: str) -> FileOut:
+    return FileOut.model_validate(files.get(ctx, file_id))
+
+
+@router.get("/{file_id}/download", response_class=Response, responses=DOWNLOAD)
+def download_file(rt: RT, caller: Caller, file_id: str) -> Response:
+    # Its own short transaction: the bytes are sent after it ended, holding no lock.
+    with rt.unit(caller) as ctx:
+        download = files.download_file(ctx, file_id)
+    return downloads.send(download)

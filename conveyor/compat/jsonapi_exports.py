@@ -1,0 +1,249 @@
+"""`/sync/exports`: the files runs wrote, as the JSON:API sync service's `sync:exports`.
+
+An export is one file; its `job` is the `sync:jobs` resource (the Conveyor run) that
+wrote it, its `project` the workspace, `created_by` the user who started the run, and
+`file_id` the id of the native file (`/api/v1/files/{file_id}`, the same as the export's
+id). Its attributes: `job_id project_id created_by_id file_id filename mime_type size
+created_at`, plus `path`, `sha256` and `definition_id` (the Conveyor job).
+
+- index: `page[number]`, `page[size]` (1000), `sort` (newest first by default),
+  `count=true`, `filter[x]` for every attribute of the reference, `__in` on ids,
+  filename and mime type, `__gte`/`__lte` on size and created_at, `fields`,
+  `included=job,project,created_by`;
+- show, and `GET /sync/exports/{id}/download` (the file as it is, Range requests);
+- `POST /sync/exports/export` with `{"data": {"type": "sync:exports", "attributes":
+  {"definition_id": "<job id or external key>", "format": "xlsx"}}}` (`format` optional,
+  the job's by default; the bare attributes object works too) starts an export run and
+  answers 202 with its `sync:jobs` document — the exports appear under
+  `filter[job_id]=<its id>` once it completed;
+- `GET /sync/exports/formats?modalities=tabular,nested`: the formats supporting every
+  modality named (see `services.exports`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from conveyor.api import downloads
+from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.compat import jsonapi
+from conveyor.compat.jsonapi_jobs import TYPES, run_resource
+from conveyor.errors import InvalidInput
+from conveyor.services import exports, files, listing, run_index
+from conveyor.store.models import File
+
+TYPE = "sync:exports"
+PREFIX = "/sync/exports"
+EQ, IN, RANGE = frozenset({""}), frozenset({"", "in"}), frozenset({"", "gte", "lte"})
+NATIVE = {
+    "id": "id",
+    "job_id": "run_id",
+    "project_id": "workspace_id",
+    "created_by_id": "created_by",
+    "file_id": "id",
+    "filename": "filename",
+    "mime_type": "mime_type",
+    "size": "size",
+    "created_at": "created_at",
+}
+"""The reference's names → the native file fields they filter and sort by."""
+RESOURCE = jsonapi.Resource(
+    type=TYPE,
+    filters={
+        "id": IN,
+        "job_id": IN,
+        "project_id": IN,
+        "created_by_id": IN,
+        "file_id": IN,
+        "filename": IN,
+        "mime_type": IN,
+        "size": RANGE,
+        "created_at": RANGE,
+    },
+    sortable=frozenset(NATIVE),
+    includable=frozenset({"job", "project", "created_by"}),
+)
+POST_ATTRIBUTES = frozenset({"definition_id", "format"})
+router = APIRouter(prefix=PREFIX, tags=["json:api sync exports"])
+
+
+def _ref(type_: str, ident: str | None) -> dict[str, Any]:
+    return {"data": {"type": type_, "id": ident} if ident else None}
+
+
+def _resource(row: File, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
+    attributes = {
+        "job_id": row.run_id,
+        "project_id": row.workspace_id,
+        "created_by_id": row.created_by,
+        "file_id": row.id,
+        "filename": row.filename,
+        "mime_type": row.mime_type,
+        "size": row.size,
+        "created_at": row.created_at.isoformat().replace("+00:00", "Z"),
+        "path": row.path,
+        "sha256": row.sha256,
+        "definition_id": row.job_id,
+    }
+    relationships = {
+        "job": _ref("sync:jobs", row.run_id),
+        "project": _ref(TYPES["project"], row.workspace_id),
+        "created_by": _ref(TYPES["created_by"], row.created_by),
+        "definition": _ref(TYPES["definition"], row.job_id),
+    }
+    links = {"self": f"{PREFIX}/{row.id}", "download": f"{PREFIX}/{row.id}/download"}
+    return jsonapi.resource_object(TYPE, row.id, attributes, relationships, links, fields)
+
+
+def _included(ctx: Ctx, rows: list[File], query: jsonapi.IndexQuery) -> list[dict[str, Any]]:
+    if not query.included:
+        return []
+    found = files.runs_of(ctx, rows)
+    out: list[dict[str, Any]] = []
+    if "job" in query.included:
+        out += [run_resource(run, query.fields) for run in found]
+    related = run_index.related(ctx, found)
+    for kind in ("project", "created_by"):
+        if kind in query.included:
+            for ident, item in related[kind].items():
+                attributes = {"name": item.name}
+                out.append(
+                    jsonapi.resource_object(TYPES[kind], ident, attributes, fields=query.fields)
+                )
+    return out
+
+
+def _native(query: jsonapi.IndexQuery) -> listing.ListParams:
+    """The index's filters and sort under the native file fields' names."""
+    params = query.list_params()
+    filters = tuple((NATIVE[name], op, raw) for name, op, raw in params.filters)
+    sort = tuple(
+        ("-" if part.startswith("-") else "") + NATIVE[part.lstrip("-+")] for part in params.sort
+    )
+    return listing.ListParams(params.limit, params.offset, sort, filters)
+
+
+@router.get("")
+def index_exports(ctx: Ctx, request: Request) -> Response:
+    query = jsonapi.parse_index(request.query_params, RESOURCE)
+    try:
+        page = files.list_(ctx, _native(query))
+    except InvalidInput as exc:
+        names = [k for k, v in NATIVE.items() if v == exc.field] or [str(exc.field)]
+        raise jsonapi.BadParameter(f"filter[{names[0]}]", exc.message) from exc
+    body: dict[str, Any] = {"data": [_resource(row, query.fields) for row in page.rows]}
+    if query.included:
+        body["included"] = _included(ctx, page.rows, query)
+    if query.count:
+        body["meta"] = {"count": page.total}
+    body["links"] = jsonapi.page_links(request, query, page.total)
+    return jsonapi.respond(body)
+
+
+@router.get("/formats")
+def export_formats(request: Request) -> Response:
+    """The formats available for every modality asked (`modalities=a,b` or repeated)."""
+    asked = [
+        part
+        for key in ("modalities", "modalities[]")
+        for raw in request.query_params.getlist(key)
+        for part in raw.split(",")
+    ]
+    try:
+        found = exports.formats(asked)
+    except InvalidInput as exc:
+        raise jsonapi.BadParameter("modalities", exc.message) from exc
+    data = [
+        jsonapi.resource_object(
+            "sync:formats",
+            f.name,
+            {
+                "name": f.name,
+                "extension": f.extension,
+                "mime_type": f.mime_type,
+                "modalities": sorted(f.modalities),
+            },
+        )
+        for f in found
+    ]
+    return jsonapi.respond({"data": data, "meta": {"modalities": exports.MODALITIES}})
+
+
+async def _export_request(request: Request) -> dict[str, str]:
+    """The attributes of `{"data": {"type": "sync:exports", "attributes": {…}}}` (or bare)."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the body is not JSON", field="definition_id") from None
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        if body["data"].get("type", TYPE) != TYPE:
+            raise InvalidInput(f"data.type must be {TYPE!r}", field="type")
+        body = body["data"].get("attributes") or {}
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", field="definition_id")
+    unknown = sorted(set(body) - POST_ATTRIBUTES)
+    if unknown:
+        raise InvalidInput(f"unknown attributes: {', '.join(unknown)}", field=unknown[0])
+    key, fmt = body.get("definition_id"), body.get("format")
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(
+            "definition_id (a job's id or external key) is required", field="definition_id"
+        )
+    if fmt is not None and not isinstance(fmt, str):
+        raise InvalidInput("format must be a string", field="format")
+    return {"definition_id": key, **({"format": fmt} if fmt else {})}
+
+
+@router.post("/export")
+async def start_export(
+    rt: RT, caller: Caller, attributes: Annotated[dict[str, str], Depends(_export_request)]
+) -> Response:
+    """Start an export run: 202 with its `sync:jobs` document (committed before the answer)."""
+
+    def start() -> dict[str, Any]:
+        with rt.unit(caller) as ctx:
+            run = exports.start(
+                ctx,
+                attributes["definition_id"],
+                attributes.get("format"),
+                exports_only=True,
+                key_field="definition_id",
+            )
+            return run_resource(run, {})
+
+    data = await run_in_threadpool(start)
+    body = {
+        "data": data,
+        "meta": {"exports": f"{PREFIX}?filter[job_id]={data['id']}"},
+        "links": {"self": f"/sync/jobs/{data['id']}"},
+    }
+    return jsonapi.respond(body, 202, Location=f"/sync/jobs/{data['id']}")
+
+
+@router.get("/{export_id}")
+def show_export(ctx: Ctx, request: Request, export_id: str) -> Response:
+    query = jsonapi.parse_show(request.query_params, RESOURCE)
+    row = files.get(ctx, export_id)
+    body: dict[str, Any] = {"data": _resource(row, query.fields)}
+    if query.included:
+        body["included"] = _included(ctx, [row], query)
+    body["links"] = {"self": f"{PREFIX}/{row.id}"}
+    return jsonapi.respond(body)
+
+
+@router.get("/{export_id}/download", response_class=Response)
+def download_export(rt: RT, caller: Caller, export_id: str) -> Response:
+    """The export's file as it is (Range requests answered with 206)."""
+    with rt.unit(caller) as ctx:
+        download = files.download_file(ctx, export_id)
+    return downloads.send(download)
+
+
+def install(app: FastAPI) -> None:
+    """Mount `/sync/exports` with JSON:API error documents."""
+    app.include_router(router)
+    jsonapi.install(app, PREFIX)

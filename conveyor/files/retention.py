@@ -1,0 +1,143 @@
+"""Retention of run files: old ones, and those beyond a number of runs per job, go.
+
+A periodic pass (`Cleaner`, started with the API) deletes, rows first and bytes after
+the commit:
+
+- files older than `files_max_age_days`;
+- files of a job's runs older than its newest `files_keep_per_job` runs with files;
+- folders nobody owns any more: a run's folder whose run is gone (a deleted job took
+  its runs along), or whose run is final without a recorded file (the partial output
+  of a canceled or failed run).
+
+Every node may run it: deleting what another node already deleted is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from conveyor.config import Settings
+from conveyor.domain import FINAL_STATUSES, utcnow
+from conveyor.files import store
+from conveyor.store.models import File, Run
+from conveyor.store.session import unit_of_work
+
+log = logging.getLogger(__name__)
+RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+"""Folder names the cleaner may remove: run ids, nothing else someone put there."""
+
+
+@dataclass
+class Swept:
+    """What one pass deleted."""
+
+    files: list[tuple[str, str]] = field(default_factory=list)  # (run id, path)
+    folders: list[str] = field(default_factory=list)  # run ids
+
+
+def _expired(session: Session, settings: Settings, now: dt.datetime) -> list[File]:
+    found: dict[str, File] = {}
+    if settings.files_max_age_days > 0:
+        cutoff = now - dt.timedelta(days=settings.files_max_age_days)
+        found.update(
+            (f.id, f) for f in session.scalars(select(File).where(File.created_at < cutoff))
+        )
+    if settings.files_keep_per_job > 0:
+        newest = func.max(File.created_at)
+        rank = func.row_number().over(partition_by=File.job_id, order_by=newest.desc())
+        ranked = (
+            select(File.run_id, rank.label("rank"))
+            .where(File.job_id.is_not(None))
+            .group_by(File.job_id, File.run_id)
+            .subquery()
+        )
+        beyond = select(ranked.c.run_id).where(ranked.c.rank > settings.files_keep_per_job)
+        found.update(
+            (f.id, f) for f in session.scalars(select(File).where(File.run_id.in_(beyond)))
+        )
+    return list(found.values())
+
+
+def _abandoned(session: Session, files_dir: Path) -> list[str]:
+    """Run folders whose run is gone, or final without a recorded file."""
+    try:
+        names = [e.name for e in os.scandir(files_dir) if e.is_dir() and RUN_ID.match(e.name)]
+    except FileNotFoundError:
+        return []
+    abandoned: list[str] = []
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        status = dict(session.execute(select(Run.id, Run.status).where(Run.id.in_(chunk))).all())
+        with_files = set(session.scalars(select(File.run_id).where(File.run_id.in_(chunk))))
+        final = {s.value for s in FINAL_STATUSES}
+        abandoned += [
+            n for n in chunk if n not in status or (status[n] in final and n not in with_files)
+        ]
+    return abandoned
+
+
+def sweep(
+    factory: sessionmaker[Session], settings: Settings, now: dt.datetime | None = None
+) -> Swept:
+    """One pass of the cleaner; returns what it deleted."""
+    swept = Swept()
+    files_dir = settings.files_dir
+    with unit_of_work(factory) as session:
+        rows = _expired(session, settings, now or utcnow())
+        if rows:
+            session.execute(delete(File).where(File.id.in_([r.id for r in rows])))
+        swept.files = [(r.run_id, r.path) for r in rows]
+    for run_id, path in swept.files:
+        store.remove_file(files_dir, run_id, path)
+    with unit_of_work(factory) as session:
+        swept.folders = _abandoned(session, files_dir)
+    for run_id in swept.folders:
+        store.remove_folder(store.run_folder(files_dir, run_id))
+    if swept.files or swept.folders:
+        log.info(
+            "file retention: %d file(s) and %d abandoned folder(s) deleted",
+            len(swept.files),
+            len(swept.folders),
+        )
+    return swept
+
+
+class Cleaner:
+    """Runs `sweep` every `files_cleanup_interval` seconds in a daemon thread."""
+
+    def __init__(self, factory: sessionmaker[Session], settings: Settings) -> None:
+        self.factory = factory
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start sweeping (the first pass comes soon after start)."""
+        self._thread = threading.Thread(
+            target=self._loop, name="conveyor-file-cleaner", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self) -> None:
+        delay = min(self.settings.files_cleanup_interval, 10.0)
+        while not self._stop.wait(delay):
+            delay = self.settings.files_cleanup_interval
+            try:
+                sweep(self.factory, self.settings)
+            except Exception:
+                log.exception("file retention pass failed")
+
+    def stop(self) -> None:
+        """Stop after the current pass."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)

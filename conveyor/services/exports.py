@@ -1,0 +1,128 @@
+"""Exports: runs of export jobs started by the facades, and the formats they can write.
+
+An export job has no destination connection: each of its tasks writes one file, in the
+job's `export_format`, into the run's folder. A run may be asked for another format
+than the job's (`format`), which it keeps in `runs.export_format`.
+
+Formats are offered per *modality* — what the exported data or its reader needs from a
+format:
+
+- `tabular`: flat rows and columns (every format);
+- `nested`: lists and structs kept as structures rather than JSON text (parquet, json,
+  ndjson);
+- `typed`: exact types kept — decimals, zoned timestamps, binary (parquet);
+- `spreadsheet`: opens directly in Excel or LibreOffice (xlsx, csv).
+
+A format is offered for a set of modalities when it supports all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from conveyor.connectors.file_formats import FORMATS, MIME_TYPES
+from conveyor.domain import RunJobType, TriggerMethod
+from conveyor.errors import InvalidInput, NotFound
+from conveyor.services import runs
+from conveyor.services.context import Context
+from conveyor.store.models import Job, Run
+
+MODALITIES: dict[str, str] = {
+    "tabular": "flat rows and columns",
+    "nested": "lists and structs kept as structures, not as JSON text",
+    "typed": "exact types kept: decimals, timestamps with their zone, binary",
+    "spreadsheet": "opens directly in Excel or LibreOffice",
+}
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format an export can be written in."""
+
+    name: str
+    extension: str
+    mime_type: str
+    modalities: frozenset[str]
+
+
+FORMAT_MODALITIES = {
+    "csv": {"tabular", "spreadsheet"},
+    "xlsx": {"tabular", "spreadsheet"},
+    "parquet": {"tabular", "nested", "typed"},
+    "json": {"tabular", "nested"},
+    "ndjson": {"tabular", "nested"},
+}
+ALL_FORMATS = tuple(
+    Format(name, f".{name}", MIME_TYPES[name], frozenset(FORMAT_MODALITIES[name]))
+    for name in FORMATS
+)
+
+
+def formats(modalities: Iterable[str]) -> list[Format]:
+    """The formats that support every one of `modalities` (422 for an unknown one)."""
+    wanted = {m.strip() for m in modalities if m.strip()}
+    if not wanted:
+        raise InvalidInput(
+            f"modalities is required: one or more of {', '.join(MODALITIES)}", field="modalities"
+        )
+    unknown = sorted(wanted - set(MODALITIES))
+    if unknown:
+        raise InvalidInput(
+            f"unknown modalities {', '.join(unknown)}; known: {', '.join(MODALITIES)}",
+            field="modalities",
+        )
+    return [f for f in ALL_FORMATS if wanted <= f.modalities]
+
+
+def job_by_key(ctx: Context, key: str) -> Job:
+    """A visible job by id or by external key, or 404."""
+    job = ctx.session.get(Job, key)
+    if job is None:
+        job = ctx.session.scalar(select(Job).where(Job.external_key == key))
+    if job is None or not ctx.principal.sees(job.workspace_id):
+        raise NotFound(f"job {key} not found")
+    return job
+
+
+def run_of_job(ctx: Context, job: Job, run_id: str) -> Run:
+    """A run of that job, or 404 (a run of another job is not found here)."""
+    try:
+        run = runs.get(ctx, run_id)
+    except NotFound:
+        raise NotFound(f"process {run_id} of job {job.id} not found") from None
+    if run.job_id != job.id:
+        raise NotFound(f"process {run_id} of job {job.id} not found")
+    return run
+
+
+def start(
+    ctx: Context,
+    key: str,
+    fmt: str | None = None,
+    trigger: TriggerMethod = TriggerMethod.on_demand,
+    *,
+    exports_only: bool = False,
+    key_field: str = "job_id",
+) -> Run:
+    """Queue a run of the job `key` (id or external key), optionally in another format.
+
+    With `fmt`, or `exports_only`, the job must be an export job: a job that copies into
+    a connection writes no file to download.
+    """
+    ctx.principal.require_write()
+    job = job_by_key(ctx, key)
+    if (fmt is not None or exports_only) and job.destination_connection_id is not None:
+        raise InvalidInput(
+            f"job {job.name!r} copies into a connection; only export jobs (no "
+            "destination_connection_id) write files",
+            field=key_field,
+        )
+    if fmt is not None and fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}", field="format")
+    run = runs.enqueue(ctx, job, None, RunJobType.incremental, None, trigger)
+    if fmt is not None and fmt != job.export_format:
+        run.export_format = fmt
+    return run
