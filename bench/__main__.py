@@ -2,7 +2,8 @@
 
 The database-server benchmarks need the local PostgreSQL and MariaDB (see
 `bench/servers.py` for the addresses); when one cannot be reached they are skipped with
-the reason. `CONVEYOR_BENCH_LARGE=0` skips the 10M-row memory runs.
+the reason. `CONVEYOR_BENCH_LARGE=0` skips the 10M-row memory runs. Each module also
+runs alone: `python -m bench.incremental`, `python -m bench.latency`, `python -m bench.chaos`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import os
 import subprocess
 
 from bench import (
+    chaos,
     csv_to_pg,
+    export_zip,
+    incremental,
+    latency,
     mariadb_to_pg,
     memory,
     pg_to_parquet,
@@ -32,6 +37,8 @@ def _reachable(name: str, probe: object) -> bool:
 
 def main() -> None:
     sqlite_to_parquet.main()
+    incremental.main()
+    export_zip.main()
     postgres = _reachable("PostgreSQL", lambda: psql("postgres", "SELECT 1"))
     mariadb = _reachable("MariaDB", lambda: mysql(None, "SELECT 1"))
     if postgres:
@@ -40,6 +47,9 @@ def main() -> None:
         pg_to_parquet.main()
     if postgres and mariadb:
         mariadb_to_pg.main()
+    if postgres:
+        latency.main()
+        chaos.main()
     if postgres and os.environ.get("CONVEYOR_BENCH_LARGE", "1") != "0":
         memory.main(mariadb=mariadb)
 

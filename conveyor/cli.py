@@ -81,7 +81,7 @@ def serve(
         f"Conveyor listening on http://{settings.host}:{settings.port}  (API docs: /docs)"
     )
     uvicorn.run(
-        create_app(runtime, workers=workers),
+        create_app(runtime, workers=workers, shutdown_grace=settings.shutdown_grace),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -90,7 +90,10 @@ def serve(
 
 @app.command()
 def worker(
-    grace: Annotated[float, typer.Option(help="Seconds runs get to finish on SIGTERM.")] = 30.0,
+    grace: Annotated[
+        float | None,
+        typer.Option(help="Seconds runs get to finish on SIGTERM [CONVEYOR_SHUTDOWN_GRACE]."),
+    ] = None,
 ) -> None:
     """Execute queued runs (no API); start several on several machines against PostgreSQL."""
     from conveyor.logging import configure
@@ -111,9 +114,11 @@ def worker(
         signal.signal(sig, lambda *_: stop.set())
     pool.start()
     console.print(f"worker {pool.worker_id} running {settings.workers} slot(s); SIGTERM to stop")
-    stop.wait()
+    while not stop.wait(1.0):
+        pass
     console.print("stopping: no new runs; waiting for running ones…")
-    pool.stop(grace)
+    pool.stop(settings.shutdown_grace if grace is None else grace)
+    console.print("stopped")
 
 
 @app.command(name="migrate")

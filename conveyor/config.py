@@ -78,6 +78,26 @@ class Settings(BaseSettings):
     scheduler: bool = Field(
         default=True, description="Run the cron scheduler in `conveyor serve` (any number may run)."
     )
+    retry_backoff: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds before the first retry of a failed run; doubled each attempt (capped at 10 minutes), with jitter.",
+    )
+    shutdown_grace: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, seconds running runs get to finish before they are suspended.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for job emails (unset: no email)."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP user, when it needs one.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_from: str = Field(default="conveyor@localhost", description="Sender of job emails.")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        default="none", description="none, starttls, or ssl (implicit TLS)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log lines."
     )
@@ -86,6 +106,26 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(
         default=False, description="Create the demo workspace and job on start when absent."
+    )
+    datafeed_timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds a synchronous SCAPI datafeed call waits for its run; past that "
+        "it answers 504 while the run goes on.",
+    )
+    files_max_age_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Run files older than this many days are deleted (0: kept until their "
+        "run is deleted).",
+    )
+    files_keep_per_job: int = Field(
+        default=100,
+        ge=0,
+        description="Only the files of each job's newest this many runs are kept (0: no limit).",
+    )
+    files_cleanup_interval: float = Field(
+        default=600.0, gt=0, description="Seconds between two passes of the file cleaner."
     )
 
     @field_validator("database_url")

@@ -42,7 +42,7 @@ class Runtime:
         engine = make_engine(settings.metadata_url)
         factory = make_session_factory(engine)
         box = SecretBox(load_or_create_key(settings.data_dir, settings.secret_key))
-        return cls(settings, engine, factory, box, QueueManager(factory))
+        return cls(settings, engine, factory, box, QueueManager(factory, settings.retry_backoff))
 
     @property
     def embedded(self) -> bool:

@@ -14,10 +14,11 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__
-from conveyor.api import problems
+from conveyor.api import metrics, problems
 from conveyor.api.v1 import router as v1_router
-from conveyor.compat import cdata, elastic, jsonapi_jobs
+from conveyor.compat import cdata, elastic, jsonapi_exports, jsonapi_jobs, scapi
 from conveyor.domain import utcnow
+from conveyor.files.retention import Cleaner
 from conveyor.queue.worker import WorkerPool
 from conveyor.runtime import Runtime
 from conveyor.store import migrate
@@ -44,10 +45,13 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
         scheduler = runtime.scheduler() if runtime.settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
+        cleaner = Cleaner(runtime.factory, runtime.settings)
+        cleaner.start()
         app.state.pool = pool
         try:
             yield
         finally:
+            cleaner.stop()
             if scheduler is not None:
                 scheduler.stop()
             if pool is not None:
@@ -63,10 +67,13 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
     )
     app.state.runtime = runtime
     problems.install(app)
+    metrics.install(app, runtime)
     app.include_router(v1_router)
     cdata.install(app)
     elastic.install(app)
     jsonapi_jobs.install(app)
+    jsonapi_exports.install(app)
+    scapi.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -15,15 +15,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, event, false, func, or_, select, update
+from sqlalchemy import and_, event, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.domain import ACTIVE_STATUSES, RunStatus, TaskRunStatus, can_transition, utcnow
+from conveyor.domain import ACTIVE_STATUSES, RunStatus, TaskRunStatus, utcnow
 from conveyor.engine.reporting import RunOutcome, TaskResult
-from conveyor.errors import Conflict, IllegalTransition
-from conveyor.queue.retry import backoff_seconds, should_retry
-from conveyor.store.models import Run, RunLog, RunTask, TaskState
+from conveyor.errors import Conflict
+from conveyor.files.store import record as record_files
+from conveyor.queue.external import EXTERNAL, EXTERNAL_SILENT, ExternalRuns, close_tasks
+from conveyor.queue.retry import BASE_SECONDS, backoff_seconds, should_retry
+from conveyor.queue.states import transition
+from conveyor.store.models import Connection, Job, Run, RunLog, TaskState, Transformation
 from conveyor.store.session import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -31,9 +34,7 @@ log = logging.getLogger(__name__)
 CLAIMABLE = (RunStatus.pending.value, RunStatus.suspended.value)
 RUNNING = (RunStatus.in_progress.value, RunStatus.canceling.value)
 CONVEYOR = "conveyor"
-EXTERNAL = "external"
-"""Run executors: Conveyor's own workers, or a self-managed worker using the Elastic API."""
-EXTERNAL_SILENT = "The job has not seen any update for some time."
+"""Runs executed by Conveyor's workers (the others are EXTERNAL: self-managed workers)."""
 NOTIFY_CHANNEL = "conveyor_runs"
 
 
@@ -86,28 +87,12 @@ def _wake_after_commit(session: Session) -> None:
         WAKEUP.set()
 
 
-def transition(run: Run, target: RunStatus) -> None:
-    """Move a run to `target`, or raise `IllegalTransition` (HTTP 409)."""
-    current = RunStatus(run.status)
-    if not can_transition(current, target):
-        raise IllegalTransition(
-            f"run {run.id} is {current.value}; it cannot become {target.value}",
-            current=current.value,
-            target=target.value,
-        )
-    run.status = target.value
-    now = utcnow()
-    if target is RunStatus.canceled:
-        run.canceled_at = now
-    if target.is_final:
-        run.completed_at = now
-
-
-class QueueManager:
+class QueueManager(ExternalRuns):
     """The queue's operations on the metadata store."""
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], retry_backoff: float = BASE_SECONDS) -> None:
         self.factory = factory
+        self.retry_backoff = retry_backoff
 
     # --- called inside a request's transaction ------------------------------------------
 
@@ -134,77 +119,31 @@ class QueueManager:
         status = RunStatus(run.status)
         if status in (RunStatus.pending, RunStatus.suspended):
             transition(run, RunStatus.canceled)
-            self._close_tasks(session, run.id, TaskRunStatus.canceled)
+            close_tasks(session, run.id, TaskRunStatus.canceled)
         else:
             transition(run, RunStatus.canceling)
             run.cancelation_requested_at = utcnow()
         return run
 
-    # --- external (self-managed) workers, through a request's transaction --------------
-
-    @staticmethod
-    def _require_external(run: Run) -> None:
-        if run.executor != EXTERNAL:
-            raise Conflict(
-                f"run {run.id} is executed by Conveyor's workers; only runs of self-managed "
-                "connectors are claimed and reported on by external workers"
-            )
-
-    def claim_external(self, session: Session, run: Run, hostname: str) -> Run:
-        """An external worker takes a waiting run: in_progress, started, seen now."""
-        self._require_external(run)
-        now = utcnow()
-        transition(run, RunStatus.in_progress)
-        run.started_at = run.started_at or now
-        run.last_seen = now
-        run.worker_hostname = hostname
-        run.worker_id = f"{EXTERNAL}:{hostname}"
-        return run
-
-    def check_in_external(self, session: Session, run: Run) -> Run:
-        """An external worker says it is alive: the sweeper leaves the run alone a while."""
-        self._require_external(run)
-        run.last_seen = utcnow()
-        return run
-
-    def report_external(
-        self,
-        session: Session,
-        run: Run,
-        *,
-        rows_written: int,
-        rows_deleted: int,
-        bytes_written: int,
-        last_seen: dt.datetime | None = None,
-    ) -> Run:
-        """An external worker's counts (absolute, as Elastic's stats are); also a check-in."""
-        self._require_external(run)
-        run.rows_written, run.rows_deleted = rows_written, rows_deleted
-        run.bytes_written = bytes_written
-        run.last_seen = last_seen or utcnow()
-        return run
-
-    def fail_external(self, session: Session, run: Run, error: str) -> Run:
-        """An external worker reports that the run failed: error, final."""
-        self._require_external(run)
-        transition(run, RunStatus.error)
-        run.error = error
-        self._close_tasks(session, run.id, TaskRunStatus.error)
-        return run
-
     # --- worker side: each call is its own transaction ----------------------------------
 
-    def claim(self, worker_id: str, hostname: str) -> ClaimedRun | None:
-        """Take the most urgent runnable run, or None when there is none."""
+    def claim(self, worker_id: str, hostname: str, candidates: int = 20) -> ClaimedRun | None:
+        """Take the most urgent runnable run whose connections have room, or None.
+
+        Higher priority first, then the earliest scheduled. A run whose source or
+        destination connection already has `max_concurrent_runs` runs going is passed
+        over (it stays pending) in favour of the next candidate.
+        """
         now = utcnow()
         with unit_of_work(self.factory) as session:
-            run = session.scalars(
+            waiting = session.scalars(
                 select(Run)
                 .where(Run.status.in_(CLAIMABLE), Run.scheduled_at <= now, Run.executor == CONVEYOR)
                 .order_by(Run.priority.desc(), Run.scheduled_at, Run.created_at)
-                .limit(1)
+                .limit(candidates)
                 .with_for_update(skip_locked=True)
-            ).first()
+            ).all()
+            run = next((r for r in waiting if not self._connection_busy(session, r)), None)
             if run is None:
                 return None
             resumed = run.status == RunStatus.suspended.value
@@ -224,6 +163,51 @@ class QueueManager:
                 task_ids=tuple(run.task_ids) if run.task_ids is not None else None,
                 resumed=resumed,
             )
+
+    @staticmethod
+    def _connection_busy(session: Session, run: Run) -> bool:
+        """Whether a connection of the run is at its concurrency limit.
+
+        The limited connections are locked (in id order, so claimers never deadlock)
+        while the running runs are counted: two workers cannot both take the last place.
+        """
+        if run.job_id is not None:
+            job = session.get(Job, run.job_id)
+            ids = [job.source_connection_id, job.destination_connection_id] if job else []
+        else:
+            item = (
+                session.get(Transformation, run.transformation_id)
+                if run.transformation_id
+                else None
+            )
+            ids = [item.connection_id] if item else []
+        wanted = sorted({i for i in ids if i})
+        if not wanted:
+            return False
+        limited = session.execute(
+            select(Connection.id, Connection.max_concurrent_runs)
+            .where(Connection.id.in_(wanted), Connection.max_concurrent_runs.is_not(None))
+            .order_by(Connection.id)
+            .with_for_update()
+        ).all()
+        for connection_id, limit in limited:
+            busy = session.scalar(
+                select(func.count())
+                .select_from(Run)
+                .outerjoin(Job, Run.job_id == Job.id)
+                .outerjoin(Transformation, Run.transformation_id == Transformation.id)
+                .where(
+                    Run.status.in_(RUNNING),
+                    or_(
+                        Job.source_connection_id == connection_id,
+                        Job.destination_connection_id == connection_id,
+                        Transformation.connection_id == connection_id,
+                    ),
+                )
+            )
+            if limit is not None and (busy or 0) >= limit:
+                return True
+        return False
 
     def heartbeat(
         self,
@@ -269,7 +253,9 @@ class QueueManager:
                 if target is RunStatus.completed:
                     run.progress = 1.0
             if target is not RunStatus.suspended:
-                self._close_tasks(session, run.id, TaskRunStatus.canceled)
+                close_tasks(session, run.id, TaskRunStatus.canceled)
+            if target.is_final and outcome.files:  # with the final status: never one without
+                record_files(session, run, outcome.files)
             return target
 
     def _final_status(self, run: Run, outcome: RunOutcome) -> RunStatus:
@@ -283,11 +269,12 @@ class QueueManager:
             return RunStatus.canceled
         return outcome.status
 
-    @staticmethod
-    def _requeue(run: Run, error: str | None) -> None:
+    def _requeue(self, run: Run, error: str | None) -> None:
         """Put a failed attempt back in the queue for a later attempt (internal move)."""
         run.status = RunStatus.pending.value
-        run.scheduled_at = utcnow() + dt.timedelta(seconds=backoff_seconds(run.attempt))
+        run.scheduled_at = utcnow() + dt.timedelta(
+            seconds=backoff_seconds(run.attempt, self.retry_backoff)
+        )
         run.attempt += 1
         run.worker_id = None
         run.error = error
@@ -346,7 +333,7 @@ class QueueManager:
                 else:
                     run.error = message
                     transition(run, RunStatus.error)
-                self._close_tasks(session, run.id, TaskRunStatus.error)
+                close_tasks(session, run.id, TaskRunStatus.error)
                 recovered.append(run.id)
         return recovered
 
@@ -379,13 +366,13 @@ class QueueManager:
         run.rows_deleted = sum(r.rows_deleted for r in run.task_results)
         run.bytes_written = sum(r.bytes_written for r in run.task_results)
 
-    @staticmethod
-    def _close_tasks(session: Session, run_id: str, status: TaskRunStatus) -> None:
-        session.execute(
-            update(RunTask)
-            .where(
-                RunTask.run_id == run_id,
-                RunTask.status.in_((TaskRunStatus.pending.value, TaskRunStatus.running.value)),
-            )
-            .values(status=status.value, completed_at=utcnow())
-        )
+
+__all__ = [
+    "CONVEYOR",
+    "EXTERNAL",
+    "WAKEUP",
+    "ClaimedRun",
+    "Heartbeat",
+    "QueueManager",
+    "transition",
+]

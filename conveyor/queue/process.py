@@ -30,7 +30,23 @@ from conveyor.engine.reporting import TaskResult
 from conveyor.engine.spec import RunSpec
 from conveyor.errors import RunSuspended
 
-PRELOAD = ["conveyor.queue.process", "conveyor.engine.runner", "pyarrow", "pyarrow.compute"]
+PRELOAD = [
+    "conveyor.queue.process",
+    "conveyor.engine.runner",
+    "pyarrow",
+    "pyarrow.compute",
+    "pyarrow.parquet",
+    "conveyor.connectors.sqlite",
+    "conveyor.connectors.duckdb",
+    "conveyor.connectors.files",
+    "conveyor.connectors.postgres",
+    "conveyor.connectors.mysql",
+    "sqlglot.dialects.sqlite",
+    "sqlglot.dialects.duckdb",
+    "sqlglot.dialects.postgres",
+    "sqlglot.dialects.mysql",
+]
+"""Imported once by the forkserver, so a run's process starts with its drivers loaded."""
 _context_lock = threading.Lock()
 _context: BaseContext | None = None
 

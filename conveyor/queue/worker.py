@@ -24,6 +24,7 @@ from conveyor.engine.reporting import RunOutcome, TaskResult
 from conveyor.engine.spec import RunSpec
 from conveyor.errors import ConveyorError
 from conveyor.logging import bind
+from conveyor.queue.listen import Listener
 from conveyor.queue.manager import WAKEUP, ClaimedRun, Heartbeat, QueueManager
 from conveyor.queue.process import RunProcess
 
@@ -63,6 +64,10 @@ class WorkerPool:
             thread = threading.Thread(target=target, name=f"conveyor-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        if self.settings.metadata_url.startswith("postgresql"):
+            self._threads.append(
+                Listener(self.settings.metadata_url, WAKEUP, self._stopping).start()
+            )
         log.info(
             "worker pool started",
             extra={"worker_id": self.worker_id, "slots": self.settings.workers},
@@ -174,11 +179,23 @@ class RunSupervisor:
             )
         self.total_tasks = max(1, len(spec.tasks))
         self.logs.append(
-            (utcnow(), "info", f"attempt {claimed.attempt} started on {self.pool.hostname}", None)
+            (
+                utcnow(),
+                "info",
+                f"attempt {claimed.attempt} {'resumed' if claimed.resumed else 'started'} on worker {self.pool.worker_id}",
+                None,
+            )
         )
         process = RunProcess(spec)
         process.start()
-        outcome = self._relay(process)
+        try:
+            outcome = self._relay(process)
+        except StoreUnreachable as exc:
+            # Without heartbeats the sweeper will give the run to another worker: stop it
+            # here rather than let it go on as a zombie writing the same destination.
+            process.kill()
+            log.error("stopped run %s: %s", claimed.id, exc)
+            return RunStatus.in_progress
         process.join(5)
         if process.alive:
             process.kill()
@@ -189,14 +206,19 @@ class RunSupervisor:
                 f"the run's process exited unexpectedly (exit code {code})",
                 retryable=True,
             )
-        self._flush()
-        final = manager.finish(claimed.id, self.pool.worker_id, outcome)
+        try:
+            self._flush()
+            final = manager.finish(claimed.id, self.pool.worker_id, outcome)
+        except Exception:
+            log.exception("could not record the end of run %s; the sweeper will", claimed.id)
+            return RunStatus.in_progress
         log.info("run ended %s", final.value, extra={"rows_written": outcome.rows_written})
         return final
 
     def _relay(self, process: RunProcess) -> RunOutcome | None:
         kill_at: float | None = None
         last_flush = time.monotonic()
+        failing_since: float | None = None
         while True:
             for message in process.receive(timeout=0.1):
                 outcome = self._handle(message, process)
@@ -204,8 +226,18 @@ class RunSupervisor:
                     return outcome
             now = time.monotonic()
             if now - last_flush >= min(FLUSH_SECONDS, self.settings.heartbeat_interval):
-                beat = self._flush()
                 last_flush = now
+                try:
+                    beat = self._flush()
+                    failing_since = None
+                except Exception as exc:
+                    failing_since = failing_since or now
+                    log.warning("heartbeat of run %s failed: %s", self.claimed.id, exc)
+                    if now - failing_since > self.settings.heartbeat_timeout / 2:
+                        raise StoreUnreachable(
+                            f"heartbeats failed for {now - failing_since:.0f} s"
+                        ) from exc
+                    continue
                 if (beat.cancel_requested or beat.lost) and kill_at is None:
                     process.cancel()
                     kill_at = now + self.settings.cancel_grace
@@ -239,7 +271,10 @@ class RunSupervisor:
             self.estimates[result.task_id] = estimate
         elif kind == "state":
             _, task_id, state = message
-            self.pool.manager.save_task_state(task_id, state)
+            try:
+                self.pool.manager.save_task_state(task_id, state)
+            except Exception as exc:  # the cursor cannot be kept: the run must not go on
+                raise StoreUnreachable(f"saving the state of task {task_id} failed: {exc}") from exc
             process.reply(("state_saved",))
         elif kind == "outcome":
             outcome: RunOutcome = message[1]
@@ -263,6 +298,18 @@ class RunSupervisor:
 
     def _flush(self) -> Heartbeat:
         logs, self.logs = self.logs, []
-        return self.pool.manager.heartbeat(
-            self.claimed.id, self.pool.worker_id, self._progress(), list(self.tasks.values()), logs
-        )
+        try:
+            return self.pool.manager.heartbeat(
+                self.claimed.id,
+                self.pool.worker_id,
+                self._progress(),
+                list(self.tasks.values()),
+                logs,
+            )
+        except Exception:
+            self.logs = logs + self.logs  # keep them for the next heartbeat
+            raise
+
+
+class StoreUnreachable(Exception):
+    """The metadata store stopped answering a run's supervisor."""

@@ -17,6 +17,12 @@ class ConnectionCreate(StrictModel):
     url: str = Field(min_length=3, max_length=4000, description="e.g. sqlite:///data.db")
     options: dict[str, Any] = Field(default_factory=dict, description="Connector options.")
     workspace_id: str | None = Field(default=None, description="Default: the default workspace.")
+    max_concurrent_runs: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="At most this many runs use it at once (none: no limit).",
+    )
 
 
 class ConnectionUpdate(StrictModel):
@@ -25,6 +31,9 @@ class ConnectionUpdate(StrictModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     url: str | None = Field(default=None, min_length=3, max_length=4000)
     options: dict[str, Any] | None = None
+    max_concurrent_runs: int | None = Field(
+        default=None, ge=0, le=1000, description="0 removes the limit."
+    )
 
 
 class ConnectionOut(OutModel):
@@ -37,6 +46,7 @@ class ConnectionOut(OutModel):
     url: str
     options: dict[str, Any]
     capabilities: list[str]
+    max_concurrent_runs: int | None = None
     last_tested_at: dt.datetime | None
     last_test_ok: bool | None
     last_test_error: str | None

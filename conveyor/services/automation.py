@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from conveyor.config import Settings
 from conveyor.crypto import REDACTOR
 from conveyor.domain import RunJobType, RunStatus, TriggerMethod
 from conveyor.errors import NotFound
+from conveyor.notifications import compose, send, wants_email
 from conveyor.services import jobs, runs, transformations
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Transformation
@@ -47,21 +50,45 @@ def after_run(
     """Queue follow-ups of a finished run; return deliveries to make after commit."""
     ctx = make_context(session)
     run = session.get(Run, run_id)
-    if run is None or run.kind != "job" or run.job_id is None:
+    if run is None:
         return []
+    deliveries: list[Callable[[], None]] = []
+    owner: Job | Transformation | None = (
+        session.get(Job, run.job_id)
+        if run.job_id
+        else session.get(Transformation, run.transformation_id)
+        if run.transformation_id
+        else None
+    )
+    if owner is not None and wants_email(owner.notifications, status.value):
+        message = compose(ctx.settings, owner.notifications, _facts(run, owner.name))
+        deliveries.append(lambda: _mail(ctx.settings, message))
+    if run.kind != "job" or run.job_id is None:
+        return deliveries
     job = session.get(Job, run.job_id)
     if job is None:
-        return []
+        return deliveries
     if status is RunStatus.completed:
         loaded = {r.task_id for r in run.task_results if r.rows_written > 0}
         for queued in transformations.after_job(ctx, job.id, loaded):
             log.info("transformation run %s queued after job %s", queued.id, job.name)
-    deliveries: list[Callable[[], None]] = []
     hook = job.notifications.get("post_job_event")
     if hook:
         payload = _payload(ctx, job, run)
         deliveries.append(lambda: _deliver(hook, payload))
     return deliveries
+
+
+def _facts(run: Run, name: str) -> dict[str, Any]:
+    out = runs.to_out(run).model_dump(mode="json")
+    return {**out, **out["stats"], "name": name, "run_id": run.id, "kind": run.kind}
+
+
+def _mail(settings: Settings, message: EmailMessage) -> None:
+    try:
+        send(settings, message)
+    except Exception as exc:
+        log.warning("email to %s failed: %s", message["To"], REDACTOR.redact(str(exc)))
 
 
 def _payload(ctx: Context, job: Job, run: Run) -> dict[str, Any]:

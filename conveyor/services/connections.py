@@ -120,6 +120,7 @@ def create(ctx: Context, data: ConnectionCreate) -> Connection:
         url=url,
         options=options,
         sealed_secrets=sealed,
+        max_concurrent_runs=data.max_concurrent_runs,
     )
     ctx.session.add(connection)
     ctx.session.flush()
@@ -133,6 +134,8 @@ def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connecti
     if data.name is not None:
         _unique_name(ctx, connection.workspace_id, data.name, connection.id)
         connection.name = data.name
+    if data.max_concurrent_runs is not None:
+        connection.max_concurrent_runs = data.max_concurrent_runs or None
     if data.url is not None or data.options is not None:
         stored = ctx.box.open(connection.sealed_secrets)
         url = data.url if data.url is not None else plain_url(ctx, connection)
@@ -215,6 +218,7 @@ def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
         url=url,
         options=options,
         capabilities=capabilities,
+        max_concurrent_runs=connection.max_concurrent_runs,
         last_tested_at=connection.last_tested_at,
         last_test_ok=connection.last_test_ok,
         last_test_error=connection.last_test_error,

@@ -16,6 +16,7 @@ from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
 from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType
 from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
+from conveyor.files import store as artifact_store
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
 from conveyor.services import connections, listing, tasks, workspaces
 from conveyor.services.context import Context
@@ -33,7 +34,7 @@ FIELDS = {
     "created_at": Job.created_at,
     "updated_at": Job.updated_at,
 }
-ENGINE_FIELDS = frozenset(EngineSettings.model_fields)
+ENGINE_FIELDS = frozenset(EngineSettings.model_fields) - {"export_format"}  # its own column
 NOTIFICATION_FIELDS = frozenset(
     {
         "send_email",
@@ -207,11 +208,13 @@ def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
 
 
 def delete(ctx: Context, job_id: str) -> None:
-    """Delete a job with its tasks and runs; refused (409) while it runs."""
+    """Delete a job with its tasks, runs and their files; refused (409) while it runs."""
     ctx.principal.require_write()
     job = get(ctx, job_id)
     ensure_idle(ctx, job, "delete")
+    run_ids = list(ctx.session.scalars(select(Run.id).where(Run.job_id == job.id)))
     ctx.session.delete(job)
+    artifact_store.discard_after_commit(ctx.session, ctx.settings.files_dir, run_ids)
 
 
 def last_run(ctx: Context, job: Job) -> Run | None:

@@ -16,9 +16,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.config import Settings
 from conveyor.crypto import SecretBox
-from conveyor.domain import ACTIVE_STATUSES, EngineSettings, RunJobType, RunStatus, TriggerMethod
+from conveyor.domain import (
+    ACTIVE_STATUSES,
+    EngineSettings,
+    RunJobType,
+    RunStatus,
+    TaskRunStatus,
+    TriggerMethod,
+)
 from conveyor.engine.spec import RunSpec, TaskSpec
 from conveyor.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from conveyor.files import store as artifact_store
 from conveyor.queue.manager import ClaimedRun, QueueManager
 from conveyor.schemas.runs import ExecuteRequest, RunOut, RunStats, RunTaskOut
 from conveyor.services import connections, jobs, listing
@@ -149,12 +157,13 @@ def cancel_job(ctx: Context, job_id: str) -> Run:
 
 
 def delete(ctx: Context, run_id: str) -> None:
-    """Forget a finished run with its logs and results; 409 while it is active."""
+    """Forget a finished run with its logs, results and files; 409 while it is active."""
     ctx.principal.require_write()
     run = get(ctx, run_id)
     if RunStatus(run.status) in ACTIVE_STATUSES:
         raise Conflict(f"run {run_id} is {run.status}; cancel it before deleting it")
     ctx.session.delete(run)
+    artifact_store.discard_after_commit(ctx.session, ctx.settings.files_dir, [run.id])
 
 
 def logs(ctx: Context, run_id: str, query: Mapping[str, str]) -> listing.Paged[RunLog]:
@@ -195,7 +204,13 @@ def spec_builder(
             job = session.get(Job, claimed.job_id) if claimed.job_id else None
             if run is None or job is None:
                 raise ConfigurationError(f"run {claimed.id} or its job no longer exists")
-            task_ids = [r.task_id for r in run.task_results]
+            # A resumed run (its worker shut down) skips the tasks it had already completed.
+            pending = [
+                r
+                for r in run.task_results
+                if not (claimed.resumed and r.status == TaskRunStatus.completed.value)
+            ]
+            task_ids = [r.task_id for r in pending]
             tasks = {t.id: t for t in session.scalars(select(Task).where(Task.id.in_(task_ids)))}
             states = {
                 s.task_id: s.state
@@ -208,7 +223,7 @@ def spec_builder(
                     query=tasks[r.task_id].query if r.task_id in tasks else r.query,
                     state=states.get(r.task_id, {}),
                 )
-                for r in run.task_results
+                for r in pending
             )
             source = (
                 connections.get(ctx, job.source_connection_id) if job.source_connection_id else None
@@ -229,8 +244,9 @@ def spec_builder(
                 destination=connections.endpoint(ctx, destination) if destination else None,
                 tasks=specs,
                 attempt=run.attempt,
-                export_format=job.export_format,
+                export_format=run.export_format or job.export_format,
                 artifacts_dir=str(Path(settings.files_dir) / run.id),
+                resumed=claimed.resumed,
                 extra={"pre_job_event": job.notifications.get("pre_job_event")},
             )
 

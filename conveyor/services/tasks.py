@@ -37,6 +37,12 @@ def _job(ctx: Context, job_id: str) -> Job:
 
 def checked_statement(query: str, field: str = "query") -> ReplicateStatement:
     """Parse a statement; a bad one is a 400 naming the field and the position."""
+    if "\0" in query:  # no store keeps it (PostgreSQL text refuses NUL), no file name may hold it
+        raise BadStatement(
+            f"{field}: a statement cannot contain NUL characters",
+            position=query.index("\0"),
+            field=field,
+        )
     try:
         return parse(query)
     except BadStatement as exc:

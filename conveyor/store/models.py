@@ -150,6 +150,7 @@ class Connection(Timestamped, Base):
     last_tested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_test_ok: Mapped[bool | None] = mapped_column(default=None)
     last_test_error: Mapped[str | None] = mapped_column(Text, default=None)
+    max_concurrent_runs: Mapped[int | None] = mapped_column(default=None)
 
 
 class Job(Timestamped, Base):
@@ -327,6 +328,11 @@ class Run(Base):
         server_default="conveyor",
         doc="conveyor: Conveyor's workers claim it; external: a self-managed worker does.",
     )
+    export_format: Mapped[str | None] = mapped_column(
+        String(20),
+        default=None,
+        doc="The format this run's files are written in (default: the job's).",
+    )
 
     task_results: Mapped[list[RunTask]] = relationship(
         order_by="RunTask.position", cascade="all, delete-orphan", passive_deletes=True
@@ -409,3 +415,33 @@ class ElasticSyncJob(Base):
     total_document_count: Mapped[int] = mapped_column(BigInteger, default=0)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     sync_cursor: Mapped[Any] = mapped_column(JSON, default=None, nullable=True)
+
+
+class File(Base):
+    """A file a run wrote (an export's result), stored under `<data dir>/files/<run id>/`.
+
+    `path` is relative to the run's folder (a sub-folder is a schema); the row is written
+    in the transaction that makes the run final, and goes with its run.
+    """
+
+    __tablename__ = "files"
+    __table_args__ = (
+        Index("uq_files_run_path", "run_id", "path", unique=True),
+        Index("ix_files_job_created", "job_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), default=None
+    )
+    path: Mapped[str] = mapped_column(String(1000))
+    filename: Mapped[str] = mapped_column(String(400))
+    mime_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -35,6 +35,14 @@ FORBIDDEN = {
         "conveyor.queue",
     ),
     "queue": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.cli"),
+    "files": (
+        "conveyor.api",
+        "conveyor.compat",
+        "conveyor.services",
+        "conveyor.cli",
+        "conveyor.queue",
+        "conveyor.engine",
+    ),
     "scheduler": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.cli"),
 }
 
