@@ -281,19 +281,27 @@ def test_three_schedulers_fire_each_minute_exactly_once(three_schedulers: Schedu
         three_schedulers.created,
     )
     time.sleep(max(0.0, three_schedulers.began + 185 - time.monotonic()))
-    end = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3)
+    before = dt.datetime.now(dt.UTC)
     runs = client.get("/api/v1/runs", params={"job_id": job_id, "limit": 100}).json()["items"]
+    after = dt.datetime.now(dt.UTC)
     ticks = []
     moment = created.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    while moment <= end:
+    while moment <= after:
         ticks.append(moment)
         moment += dt.timedelta(minutes=1)
-    assert len(ticks) >= 3
+    # a tick a few seconds old must have its run; the newest may fire during the request
+    due = [t for t in ticks if t <= before - dt.timedelta(seconds=3)]
+    assert len(due) >= 3
     scheduled = [r for r in runs if r["trigger_method"] == "scheduled"]
-    assert len(scheduled) == len(ticks), (ticks, [r["created_at"] for r in scheduled])
-    minutes = sorted(
+    minutes = [
         dt.datetime.fromisoformat(r["created_at"]).replace(second=0, microsecond=0)
         for r in scheduled
-    )
-    assert minutes == ticks
-    assert all(r["status"] == "completed" for r in scheduled)
+    ]
+    assert len(minutes) == len(set(minutes)), sorted(minutes)  # never twice for one tick
+    assert set(due) <= set(minutes) <= set(ticks), (ticks, sorted(minutes))
+    settled = [
+        r
+        for r, minute in zip(scheduled, minutes, strict=True)
+        if minute <= before - dt.timedelta(seconds=40)
+    ]
+    assert settled and all(r["status"] == "completed" for r in settled)
