@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -197,6 +197,23 @@ def page_links(request: Request, query: IndexQuery, total: int) -> dict[str, str
         "next": link(query.number + 1) if query.number < last else None,
         "last": link(last),
     }
+
+
+def index_document(
+    request: Request,
+    query: IndexQuery,
+    data: list[dict[str, Any]],
+    total: int,
+    included: Callable[[], list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """An index page: its resources, what `include` asked for, `meta.count`, page links."""
+    body: dict[str, Any] = {"data": data}
+    if query.included:
+        body["included"] = included()
+    if query.count:
+        body["meta"] = {"count": total}
+    body["links"] = page_links(request, query, total)
+    return body
 
 
 def respond(body: dict[str, Any] | None, status: int = 200, **headers: str) -> Response:

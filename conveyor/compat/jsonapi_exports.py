@@ -135,13 +135,12 @@ def index_exports(ctx: Ctx, request: Request) -> Response:
     except InvalidInput as exc:
         names = [k for k, v in NATIVE.items() if v == exc.field] or [str(exc.field)]
         raise jsonapi.BadParameter(f"filter[{names[0]}]", exc.message) from exc
-    body: dict[str, Any] = {"data": [_resource(row, query.fields) for row in page.rows]}
-    if query.included:
-        body["included"] = _included(ctx, page.rows, query)
-    if query.count:
-        body["meta"] = {"count": page.total}
-    body["links"] = jsonapi.page_links(request, query, page.total)
-    return jsonapi.respond(body)
+    data = [_resource(row, query.fields) for row in page.rows]
+    return jsonapi.respond(
+        jsonapi.index_document(
+            request, query, data, page.total, lambda: _included(ctx, page.rows, query)
+        )
+    )
 
 
 @router.get("/formats")

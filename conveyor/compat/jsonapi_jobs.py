@@ -137,13 +137,12 @@ def index_jobs(ctx: Ctx, request: Request) -> Response:
         page = run_index.list_(ctx, query.list_params())
     except InvalidInput as exc:
         raise jsonapi.BadParameter(f"filter[{exc.field}]", exc.message) from exc
-    body: dict[str, Any] = {"data": [run_resource(run, query.fields) for run in page.rows]}
-    if query.included:
-        body["included"] = _included(ctx, page.rows, query)
-    if query.count:
-        body["meta"] = {"count": page.total}
-    body["links"] = jsonapi.page_links(request, query, page.total)
-    return jsonapi.respond(body)
+    data = [run_resource(run, query.fields) for run in page.rows]
+    return jsonapi.respond(
+        jsonapi.index_document(
+            request, query, data, page.total, lambda: _included(ctx, page.rows, query)
+        )
+    )
 
 
 @router.get("/{job_id}")
