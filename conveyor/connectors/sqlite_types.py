@@ -13,6 +13,7 @@ Arrow type with vectorized Arrow compute.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import uuid
@@ -211,12 +212,12 @@ def parse_decimals(values: pa.Array, target: pa.Decimal128Type | pa.Decimal256Ty
     the two are within a few units in the last place (the double *is* that decimal, as
     near as a double gets); any other (1.005 in a two-digit column) fails as data loss.
     """
+    with contextlib.suppress(pa.ArrowInvalid):
+        return pc.cast(values, target)  # the common case: every text is an exact decimal
     scale = target.scale
     number = rf"(\d+(\.\d{{0,{scale}}})?|\.\d{{1,{scale}}})" if scale > 0 else r"\d+\.?"
     digits = rf"^[+-]?{number}$"
     exact_text = pc.match_substring_regex(values, digits)
-    if pc.all(exact_text).as_py():
-        return pc.cast(values, target)
     null = pa.scalar(None, pa.string())
     exact = pc.cast(pc.if_else(exact_text, values, null), target)
     doubles = pc.cast(pc.if_else(exact_text, null, values), pa.float64())
