@@ -30,10 +30,9 @@ def in_ci() -> bool:
 
 def unavailable(service: str, error: Exception) -> None:
     """Skip (locally) or fail (in CI) because a service cannot be reached."""
-    message = f"{service} unavailable at this machine: {error}"
     if in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
+        pytest.fail(f"{service} unavailable at this machine: {error}")
+    pytest.skip(reason=f"{service} unavailable at this machine: {error}")
 
 
 def pg_url(database: str) -> str:
