@@ -83,6 +83,25 @@ def run_once(
     return elapsed, outcome.rows_read, reporter.states.get("t", state)
 
 
+def same_rows(source: Path, destination: Path) -> None:
+    """The destination holds exactly the source's rows (a fast run that is wrong is no run)."""
+    import duckdb
+
+    summary = (
+        "SELECT count(*), sum(id), sum(account), sum(amount * 100), max(updated_at) FROM facts"
+    )
+    db = sqlite3.connect(source)
+    try:
+        count, ids, accounts, cents, latest = db.execute(summary).fetchone()
+    finally:
+        db.close()
+    with duckdb.connect(str(destination), read_only=True) as con:
+        found = con.execute(summary).fetchone()
+    assert found is not None
+    expected = (count, ids, accounts, round(cents), latest)
+    assert (*found[:3], int(found[3]), str(found[4])) == expected, (found, expected)
+
+
 def main(rows: int = ROWS, rounds: int = ROUNDS) -> float:
     import conveyor.engine.runner  # noqa: F401 - imported up front, as in a preloaded run process
 
@@ -99,11 +118,13 @@ def main(rows: int = ROWS, rounds: int = ROUNDS) -> float:
     for round_ in range(1, rounds + 1):
         destination = work / f"dest{round_}.duckdb"
         full, full_rows, state = run_once(source, f"duckdb:///{destination}", {})
+        same_rows(source, destination)
         changed = change_one_percent(source, round_)
         incremental, read, state = run_once(source, f"duckdb:///{destination}", state)
         # the row at the stored cursor is read again (the lower bound is inclusive, so a
         # row committed later with the same cursor value is never skipped)
         assert changed <= read <= changed + 1, (read, changed)
+        same_rows(source, destination)
         fulls.append(full)
         incrementals.append(incremental)
         print(

@@ -31,6 +31,7 @@ from conveyor.errors import (
 )
 
 DIALECT = "duckdb"
+KEY_COMMENT = "primary key (kept by Conveyor, not enforced)"
 _BATCH_VIEW = "__conveyor_batch"
 
 
@@ -68,11 +69,12 @@ class DuckDBConnector:
     """A DuckDB database file: read, write, discover, merge and run SQL."""
 
     dialect = DIALECT
-    enforces_keys = True  # primary keys are real constraints: the engine may upsert
 
     def __init__(self, url: str, options: DuckDBOptions | None = None) -> None:
         self.url = url
         self.options = options or DuckDBOptions()
+        # Keys are constraints only when asked for (see DuckDBOptions.primary_key_constraints).
+        self.enforces_keys = self.options.primary_key_constraints
         self.path = parse_url(url)
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -170,23 +172,25 @@ class DuckDBConnector:
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with their exact Arrow types, DuckDB types, nullability and primary key."""
         self._require(table)
-        schema = self.read(sql.select_sql(table, None, DIALECT, limit=0), 1).schema
+        cur = self._cursor()
+        try:
+            schema = cur.sql(sql.select_sql(table, None, DIALECT, limit=0)).to_arrow_table().schema
+        except duckdb.Error as exc:
+            raise map_error(exc) from exc
+        finally:
+            cur.close()
+        # pragma_table_info gives a constrained key with the columns: duckdb_constraints()
+        # took 5 ms on a freshly opened database, where this takes one.
         info = self._run(
-            "SELECT column_name, data_type, is_nullable FROM duckdb_columns()"
-            " WHERE database_name = current_database() AND schema_name = ? AND table_name = ?"
-            " ORDER BY column_index",
-            [table.schema or "main", table.name],
+            'SELECT p.name, p.type, NOT p."notnull", p.pk OR coalesce(c.comment = ?, false)'
+            " FROM pragma_table_info(?) AS p JOIN duckdb_columns() AS c"
+            " ON c.database_name = current_database() AND c.schema_name = ?"
+            " AND c.table_name = ? AND c.column_name = p.name ORDER BY p.cid",
+            [KEY_COMMENT, sql.table_sql(table, DIALECT), table.schema or "main", table.name],
         )
-        keys = self._run(
-            "SELECT constraint_column_names FROM duckdb_constraints()"
-            " WHERE database_name = current_database() AND schema_name = ? AND table_name = ?"
-            " AND constraint_type = 'PRIMARY KEY'",
-            [table.schema or "main", table.name],
-        )
-        primary = set(keys[0][0]) if keys else set()
         return [
-            ColumnInfo(name, field.type, native, bool(nullable), name in primary)
-            for field, (name, native, nullable) in zip(schema, info, strict=True)
+            ColumnInfo(name, field.type, native, bool(nullable), bool(key))
+            for field, (name, native, nullable, key) in zip(schema, info, strict=True)
         ]
 
     def estimate_rows(self, table: TableRef) -> int | None:
@@ -226,8 +230,22 @@ class DuckDBConnector:
         self._run(f"CREATE SCHEMA IF NOT EXISTS {sql.quote(schema, DIALECT)}")
 
     def create_table(self, table: TableRef, layout: TableSchema) -> None:
-        """CREATE TABLE with DuckDB's exact counterparts of the layout's Arrow types."""
-        self._run(sql.create_table_sql(table, layout, DIALECT))
+        """CREATE TABLE with DuckDB's exact counterparts of the layout's Arrow types.
+
+        Key columns are NOT NULL. The key is a PRIMARY KEY constraint when the connection
+        enforces keys; otherwise each key column says so in its comment, which `columns`
+        reads back, so the table still tells a later sync what its key is.
+        """
+        if self.enforces_keys or not layout.primary_key:
+            self._run(sql.create_table_sql(table, layout, DIALECT))
+            return
+        create = sql.create_table_sql(table, TableSchema(layout.columns, ()), DIALECT)
+        marks = [
+            f"COMMENT ON COLUMN {sql.table_sql(table, DIALECT)}.{sql.quote(k, DIALECT)}"
+            f" IS '{KEY_COMMENT}'"
+            for k in layout.primary_key
+        ]
+        self._transaction([create, *marks])
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Append batches in one transaction, committed by `close`."""

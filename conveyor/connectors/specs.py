@@ -34,6 +34,12 @@ class DuckDBOptions(BaseModel):
 
     threads: int | None = Field(default=None, ge=1, le=256, description="DuckDB worker threads.")
     memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. '512MB'.")
+    primary_key_constraints: bool = Field(
+        default=False,
+        description="Create tables with PRIMARY KEY constraints. Off by default, as DuckDB"
+        " advises for loading: each constraint is an ART index that every merge updates and"
+        " every checkpoint rewrites. Conveyor merges by key either way.",
+    )
 
 
 FileFormat = Literal["csv", "parquet", "json", "ndjson", "xlsx"]

@@ -11,9 +11,7 @@ at most one window and never leaves the cursor ahead of the data.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -21,100 +19,34 @@ from sqlglot import exp
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import (
-    ColumnInfo,
-    CountsRows,
-    DeclaresTypes,
     Discoverable,
     Estimable,
     Partitionable,
     Readable,
-    SqlExecutor,
     TableRef,
     TableSchema,
     Writable,
 )
-from conveyor.domain import DeletionBehavior, JobType, RunJobType
+from conveyor.domain import DeletionBehavior
 from conveyor.engine import cursor as cursors
-from conveyor.engine import faults, sqlgen
+from conveyor.engine import faults
+from conveyor.engine.apply import apply, described, refuse_repeated_keys
+from conveyor.engine.context import (
+    Target,
+    TaskContext,
+    read_sql,
+    scalar,
+    source_subquery,
+    table_layout,
+)
 from conveyor.engine.decide import Decision, Mode, decide
+from conveyor.engine.deletes import SourceCount, sweep_deleted
 from conveyor.engine.planner import TaskPlan
-from conveyor.engine.reporting import CancelToken, Reporter, TaskResult, raise_if_canceled
-from conveyor.engine.rewrite import RewriteExecutor
-from conveyor.engine.shape import Shape, declared_types, length_limit, wider
+from conveyor.engine.reporting import raise_if_canceled
+from conveyor.engine.shape import Shape, declared_types, length_limit
 from conveyor.engine.stream import copy_stream
 
 __all__ = ["Mode", "TaskContext", "replicate"]
-
-
-@dataclass
-class Target:
-    """What the engine knows of the destination table, kept current across windows."""
-
-    exists: bool
-    columns: dict[str, ColumnInfo]
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The destination table's primary key."""
-        return tuple(n for n, c in self.columns.items() if c.primary_key)
-
-
-@dataclass
-class TaskContext:
-    """What loading one table needs: the open ends, the run, and where to report."""
-
-    run_id: str
-    run_job_type: RunJobType
-    job_type: str
-    source: Readable
-    destination: Writable
-    reporter: Reporter
-    cancel: CancelToken
-    result: TaskResult
-    started: dt.datetime
-    save: Callable[[dict[str, Any]], None]
-    open_source: Callable[[], Readable] | None = None
-    rows_before: int = field(default=0)
-
-    def progress(self, rows: int, estimate: int | None) -> None:
-        """Report rows moved so far for this task."""
-        self.result.rows_read = self.result.rows_written = self.rows_before + rows
-        self.reporter.task_update(self.result, estimate)
-
-    def log(self, message: str, level: str = "info") -> None:
-        """A log line for this task."""
-        self.reporter.log(level, message, self.result.task_id)
-
-
-def _subquery(plan: TaskPlan) -> exp.Subquery:
-    return plan.statement.source_query().subquery("__conveyor_q")
-
-
-def _read_sql(plan: TaskPlan, dialect: str, decision: Decision, upper: Any = None) -> str:
-    """The source query, restricted to [lower, upper) on the check column when bounded."""
-    conditions = []
-    if decision.check is not None and decision.lower is not None:
-        column = exp.column(sql.identifier(decision.check))
-        conditions.append(
-            sqlgen.compare(column, ">=", decision.lower, decision.check_type, dialect)
-        )
-    if decision.check is not None and upper is not None:
-        column = exp.column(sql.identifier(decision.check))
-        conditions.append(sqlgen.compare(column, "<", upper, decision.check_type, dialect))
-    if not conditions:
-        return plan.source_sql(dialect)
-    return exp.select("*").from_(_subquery(plan)).where(exp.and_(*conditions)).sql(dialect=dialect)
-
-
-def _scalar(source: Readable, statement: str, arrow_type: pa.DataType | None = None) -> Any:
-    """The single value a query returns, as `arrow_type` (SQLite aggregates come back as text)."""
-    table = source.read(statement, 16).read_all()
-    if not table.num_rows:
-        return None
-    values = table.column(0)
-    if arrow_type is not None and values.type != arrow_type:
-        values = values.cast(arrow_type)
-    return values[0].as_py()
 
 
 def _describe_source(ctx: TaskContext, plan: TaskPlan) -> tuple[pa.Schema, tuple[str, ...]]:
@@ -206,7 +138,7 @@ def replicate(
         ctx.destination.ensure_schema(plan.target.schema)
     if decision.rebuild:
         decision, state = _rebuild(ctx, plan, decision, shape, state, target_exists)
-        target = Target(True, _described(shape, decision))
+        target = Target(True, described(shape, decision))
     expected = _estimate(ctx.source, plan.source_table) if decision.lower is None else None
     highest = cursors.RunningMax(decision.check)
     bounds = _window_bounds(ctx, plan, decision)
@@ -224,9 +156,14 @@ def replicate(
         )
         current = replace(decision, lower=lower)
         last = number == len(windows)
-        _load(ctx, plan, current, shape, window.end, highest, expected, target)
-        if last and decision.detect_deletes:
-            _sweep_deleted(ctx, plan, decision, shape)
+        counting = SourceCount(ctx, plan) if last and decision.detect_deletes else None
+        try:
+            _load(ctx, plan, current, shape, window.end, highest, expected, target, counting)
+        finally:
+            if counting is not None:
+                counting.wait()  # never leave a query running on the source
+        if counting is not None:
+            sweep_deleted(ctx, plan, decision, shape, counting.result())
         state = _checkpoint(ctx, state, decision, highest, done=last)
         if len(windows) > 1:
             ctx.log(
@@ -254,7 +191,7 @@ def _rebuild(
         return replace(decision, lower=cursors.later(decision.lower, resumed_from)), state
     if exists:
         ctx.destination.drop_table(plan.target)
-    ctx.destination.create_table(plan.target, _layout(shape, decision))
+    ctx.destination.create_table(plan.target, table_layout(shape, decision))
     return decision, {**state, "rebuilding": ctx.run_id}
 
 
@@ -266,16 +203,16 @@ def _window_bounds(ctx: TaskContext, plan: TaskPlan, decision: Decision) -> tupl
     ):
         return None
     column = exp.column(sql.identifier(decision.check))
-    subquery = _subquery(plan)
+    subquery = source_subquery(plan)
     dialect = ctx.source.dialect
-    stop = _scalar(
+    stop = scalar(
         ctx.source,
         exp.select(exp.Max(this=column)).from_(subquery).sql(dialect=dialect),
         decision.check_type,
     )
     start = decision.lower
     if start is None:
-        start = _scalar(
+        start = scalar(
             ctx.source,
             exp.select(exp.Min(this=column)).from_(subquery).sql(dialect=dialect),
             decision.check_type,
@@ -305,12 +242,6 @@ def _checkpoint(
     return new_state
 
 
-def _described(shape: Shape, decision: Decision) -> dict[str, ColumnInfo]:
-    """The columns of a target the engine just created from `shape`."""
-    keys = set(_layout(shape, decision).primary_key)
-    return {f.name: ColumnInfo(f.name, f.type, primary_key=f.name in keys) for f in shape.schema}
-
-
 def _estimate(source: Readable, table: TableRef) -> int | None:
     if isinstance(source, Estimable):
         with contextlib.suppress(Exception):
@@ -318,9 +249,14 @@ def _estimate(source: Readable, table: TableRef) -> int | None:
     return None
 
 
-def _layout(shape: Shape, decision: Decision) -> TableSchema:
-    keys = () if shape.history_now is not None else decision.keys
-    return TableSchema.from_arrow(shape.schema, keys)
+def _staging_layout(shape: Shape, decision: Decision) -> TableSchema:
+    """The staging table's layout: keyed only when it becomes the target (a full load).
+
+    A staging table that is merged and dropped needs no index: building one cost DuckDB an
+    ART over every staged row, written to the file and dropped moments later.
+    """
+    layout = table_layout(shape, decision)
+    return layout if decision.mode is Mode.full else TableSchema.from_arrow(shape.schema, ())
 
 
 def _load(
@@ -332,6 +268,7 @@ def _load(
     highest: cursors.RunningMax,
     expected: int | None,
     target: Target,
+    counting: SourceCount | None = None,
 ) -> None:
     staging = plan.staging(ctx.run_id)
     destination = ctx.destination
@@ -341,12 +278,17 @@ def _load(
             readers = _readers(ctx, plan, decision, upper, opened)
             # The query's own types win over the probe's (a computed column is only typed by its values).
             shape.source = _merged_schema(shape.source, readers[0].schema)
-            destination.create_table(staging, _layout(shape, decision))
+            destination.create_table(staging, _staging_layout(shape, decision))
             moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
+        if counting is not None:
+            counting.start()  # the source is read: count it while the destination merges
+        keyed = decision.mode is Mode.full and getattr(destination, "enforces_keys", False)
+        if plan.primary_key and not keyed:  # else the staging table's own key refused repeats
+            refuse_repeated_keys(ctx, plan, staging, table_layout(shape, decision).primary_key)
         faults.point("after_staging")
         raise_if_canceled(ctx.cancel)
         faults.point("before_apply")
-        _apply(ctx, plan, decision, shape, staging, target)
+        apply(ctx, plan, decision, shape, staging, target)
         faults.point("after_apply")
     finally:
         with contextlib.suppress(Exception):
@@ -367,60 +309,6 @@ def _merged_schema(probed: pa.Schema, actual: pa.Schema) -> pa.Schema:
         return actual
     fields = [a if not pa.types.is_null(a.type) else p for p, a in zip(probed, actual, strict=True)]
     return pa.schema(fields)
-
-
-def _live_rows(ctx: TaskContext, plan: TaskPlan, shape: Shape) -> int | None:
-    """Rows of the target that stand for source rows (not flagged, not ended), if countable."""
-    if not isinstance(ctx.destination, Readable):
-        return None
-    count = exp.select(exp.Count(this=exp.Star())).from_(sql.table_expr(plan.target))
-    if shape.history_now is not None:
-        count = count.where(exp.EQ(this=sql.column(sqlgen.ACTIVE), expression=exp.true()))
-    elif shape.soft_delete:
-        count = count.where(exp.EQ(this=sql.column(sqlgen.DELETED), expression=exp.false()))
-    value = _scalar(ctx.destination, count.sql(dialect=ctx.destination.dialect))
-    return int(value) if value is not None else None
-
-
-def _sweep_deleted(ctx: TaskContext, plan: TaskPlan, decision: Decision, shape: Shape) -> None:
-    """Find rows gone from the source and delete, flag or end them, in one transaction.
-
-    Counting first is cheap: when the source has as many rows as the target has live ones,
-    nothing was deleted (every source row has been loaded), and the key scan is skipped.
-    """
-    scope = sql.table_expr(plan.source_table) if plan.statement.select is None else _subquery(plan)
-    count_sql = exp.select(exp.Count(this=exp.Star())).from_(scope)
-    counted = count_sql.sql(dialect=ctx.source.dialect)
-    if isinstance(ctx.source, CountsRows):
-        source_rows: Any = ctx.source.count_rows(counted)
-    else:
-        source_rows = _scalar(ctx.source, counted)
-    live = _live_rows(ctx, plan, shape)
-    if live is not None and source_rows is not None and int(source_rows) == live:
-        return
-    keys_table = plan.staging(ctx.run_id, "keys")
-    try:
-        _stage_keys(ctx, plan, decision, keys_table)
-        raise_if_canceled(ctx.cancel)
-        executor = _executor(
-            ctx, plan, [keys_table], keys_table, () if shape.history_now else decision.keys
-        )
-        dialect, target = executor.dialect, plan.target
-        if shape.history_now is not None:
-            statement = sqlgen.close_missing(
-                target, keys_table, decision.keys, ctx.started, dialect
-            )
-        elif shape.soft_delete:
-            statement = sqlgen.flag_missing(target, keys_table, decision.keys, dialect)
-        else:
-            statement = sqlgen.delete_missing(target, keys_table, decision.keys, dialect)
-        deleted = max(0, executor.execute_in_transaction([statement])[0])
-    finally:
-        with contextlib.suppress(Exception):
-            ctx.destination.drop_table(keys_table)
-    ctx.result.rows_deleted += deleted
-    if deleted:
-        ctx.log(f"{plan.target}: {deleted:,} rows gone from the source")
 
 
 def _stream(
@@ -455,7 +343,7 @@ def _readers(
     ctx: TaskContext, plan: TaskPlan, decision: Decision, upper: Any, opened: contextlib.ExitStack
 ) -> list[pa.RecordBatchReader]:
     """One reader, or one per partition (each on its own connection) for a plain full read."""
-    statement = _read_sql(plan, ctx.source.dialect, decision, upper)
+    statement = read_sql(plan, ctx.source.dialect, decision, upper)
     plain = decision.lower is None and upper is None and plan.statement.select is None
     workers = plan.settings.worker_pool
     if (
@@ -474,158 +362,3 @@ def _readers(
                 readers.append(connection.read(part, plan.batch_rows))
             return readers
     return [ctx.source.read(statement, plan.batch_rows)]
-
-
-def _stage_keys(ctx: TaskContext, plan: TaskPlan, decision: Decision, keys_table: TableRef) -> None:
-    """Stage every key the source has now, to find the rows it no longer has."""
-    dialect = ctx.source.dialect
-    keys_sql = (
-        exp.select(*(exp.column(sql.identifier(k)) for k in decision.keys))
-        .from_(_subquery(plan))
-        .sql(dialect=dialect)
-    )
-    reader = ctx.source.read(keys_sql, plan.batch_rows)
-    ctx.destination.drop_table(keys_table)
-    ctx.destination.create_table(keys_table, TableSchema.from_arrow(reader.schema))
-    copy_stream(
-        [reader],
-        ctx.destination,
-        keys_table,
-        ctx.cancel,
-        on_progress=lambda _: None,
-        batch_rows=plan.batch_rows,
-    )
-
-
-def _executor(
-    ctx: TaskContext,
-    plan: TaskPlan,
-    helpers: list[TableRef],
-    staging: TableRef,
-    keys: tuple[str, ...],
-) -> SqlExecutor:
-    if isinstance(ctx.destination, SqlExecutor):
-        return ctx.destination
-    return RewriteExecutor(ctx.destination, plan.target, helpers, staging, keys)
-
-
-def _apply(
-    ctx: TaskContext,
-    plan: TaskPlan,
-    decision: Decision,
-    shape: Shape,
-    staging: TableRef,
-    info: Target,
-) -> None:
-    """Make the staged rows part of the target, in one transaction."""
-    destination, target = ctx.destination, plan.target
-    if decision.mode is Mode.full and not (
-        info.exists and plan.settings.truncate_table_data and not plan.settings.drop_table
-    ):
-        destination.replace_table(staging, target)
-        info.exists, info.columns = True, _described(shape, decision)
-        return
-    executor = _executor(ctx, plan, [staging], staging, () if shape.history_now else decision.keys)
-    dialect = executor.dialect
-    statements, columns = _schema_changes(ctx, plan, shape, dialect, info)
-    truncate = plan.settings.truncate_table_data or decision.mode is Mode.full
-    if truncate:
-        statements.append(sqlgen.delete_all(target, dialect))
-    upsert = (
-        decision.mode is Mode.merge
-        and not truncate
-        and bool(decision.keys)
-        and set(info.keys) == set(decision.keys)
-        and dialect in sqlgen.UPSERT_DIALECTS
-        and not isinstance(executor, RewriteExecutor)
-        and getattr(destination, "enforces_keys", False)
-        and not _reinsert_is_cheaper(dialect, info, columns)
-    )
-    if upsert:
-        statements.append(sqlgen.upsert(staging, target, decision.keys, columns, dialect))
-        executor.execute_in_transaction(statements)
-        return
-    if decision.mode is Mode.merge and decision.keys:
-        statements.append(sqlgen.delete_matching(staging, target, decision.keys, dialect))
-    if (
-        decision.mode is Mode.append
-        and decision.lower is not None
-        and decision.check
-        and not plan.settings.truncate_table_data
-    ):
-        statements.append(
-            sqlgen.delete_window(
-                target, decision.check, decision.lower, decision.check_type, dialect
-            )
-        )  # type: ignore[arg-type]
-    if decision.mode is Mode.history:
-        compared = [c for c in shape.data_columns if c not in decision.keys and c in columns]
-        statements.append(
-            sqlgen.close_changed(staging, target, decision.keys, compared, ctx.started, dialect)
-        )
-        statements.append(
-            sqlgen.insert_new_versions(staging, target, decision.keys, columns, dialect)
-        )
-    else:
-        statements.append(sqlgen.insert_from(staging, target, columns, dialect))
-    executor.execute_in_transaction(statements)
-
-
-def _reinsert_is_cheaper(dialect: str, info: Target, columns: list[str]) -> bool:
-    """Whether deleting and re-inserting matched rows beats an upsert, with the same result.
-
-    DuckDB's delete-then-insert took 25-30 ms where INSERT … ON CONFLICT took 45-75 ms
-    (10,000 changed rows of a 1M-row keyed table). It is the same result only when every
-    target column is loaded: a column of the target's own would be emptied by a re-insert,
-    where an upsert keeps it.
-    """
-    return dialect == "duckdb" and set(info.columns) <= set(columns)
-
-
-def _schema_changes(
-    ctx: TaskContext, plan: TaskPlan, shape: Shape, dialect: str, info: Target
-) -> tuple[list[str], list[str]]:
-    """ALTER statements that let the target hold the staged columns, and the columns to insert.
-
-    Added and widened columns are declared in the destination's own types (see
-    `DeclaresTypes`). A reverse ETL target is an application's table: its schema is the
-    application's, so it is never altered — columns it lacks are left out, and the database
-    converts values to its column types on insert.
-    """
-    existing = info.columns
-    alter = plan.settings.alter_schema and ctx.job_type != JobType.reverse_etl.value
-    type_sql = _type_sql(ctx.destination, dialect)
-    statements: list[str] = []
-    columns: list[str] = []
-    rebuild = False
-    for column in shape.schema:
-        current = existing.get(column.name)
-        if current is None:
-            if not alter:
-                continue
-            statements.append(
-                sqlgen.add_column(plan.target, column.name, type_sql(column.type, False), dialect)
-            )
-            ctx.log(f"{plan.target}: new column {column.name} ({column.type})")
-            existing[column.name] = ColumnInfo(column.name, column.type)
-        elif alter and (widened := wider(column.type, current.type)) is not None:
-            key = current.primary_key
-            change = sqlgen.widen_column(
-                plan.target, column.name, type_sql(widened, key), dialect, key=key
-            )
-            statements.extend([change] if change else [])
-            rebuild = rebuild or change is None
-            ctx.log(f"{plan.target}: column {column.name} widened to {widened}")
-            existing[column.name] = replace(current, type=widened)
-        columns.append(column.name)
-    if rebuild:  # the column cannot be altered in place: copy into a table declared anew
-        layout = TableSchema(list(existing.values()), info.keys)
-        statements.extend(sqlgen.rebuild(plan.target, layout, dialect))
-    return statements, columns
-
-
-def _type_sql(destination: Writable, dialect: str) -> Callable[[pa.DataType, bool], str]:
-    """How the destination declares a column of an Arrow type in `dialect`."""
-    if isinstance(destination, DeclaresTypes) and destination.dialect == dialect:
-        return destination.type_sql
-    return lambda arrow_type, key: sql.column_type(arrow_type, dialect, key=key)

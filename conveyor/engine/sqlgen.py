@@ -128,7 +128,8 @@ def upsert(
     """INSERT … ON CONFLICT (keys) DO UPDATE: a merge by index probes, for targets keyed on `keys`.
 
     Cheaper than delete-and-insert when few rows change in a big table: only the staged
-    keys are looked up. MySQL and MariaDB spell it ON DUPLICATE KEY UPDATE.
+    keys are looked up. MySQL and MariaDB spell it ON DUPLICATE KEY UPDATE. DuckDB gets
+    MERGE INTO, which matches by the join condition and so needs no key constraint.
     """
     target_sql = sql.table_sql(target, dialect)
     names = ", ".join(sql.quote(c, dialect) for c in columns)
@@ -143,6 +144,8 @@ def upsert(
             f"{sql.quote(c, dialect)} = VALUES({sql.quote(c, dialect)})" for c in others or keys[:1]
         )
         return f"INSERT INTO {target_sql} ({names}) {select} ON DUPLICATE KEY UPDATE {sets}"
+    if dialect in MERGES_BY_JOIN:
+        return _merge_into(staging, target, keys, columns, dialect)
     conflict = ", ".join(sql.quote(k, dialect) for k in keys)
     action = (
         "DO UPDATE SET "
@@ -157,6 +160,42 @@ def upsert(
 
 
 UPSERT_DIALECTS = frozenset({"duckdb", "postgres", "sqlite", "mysql"})
+MERGES_BY_JOIN = frozenset({"duckdb"})  # their upsert needs no unique constraint on the key
+
+
+def _merge_into(
+    staging: TableRef, target: TableRef, keys: Sequence[str], columns: Sequence[str], dialect: str
+) -> str:
+    """MERGE INTO target USING staging ON keys: update matched rows, insert the others."""
+    others = [c for c in columns if c not in keys]
+    whens = []
+    if others:
+        sets = [exp.EQ(this=sql.column(c), expression=sql.column(c, STAGED)) for c in others]
+        whens.append(exp.When(matched=True, then=exp.Update(expressions=sets)))
+    insert = exp.Insert(
+        this=exp.Tuple(expressions=[sql.column(c) for c in columns]),
+        expression=exp.Tuple(expressions=[sql.column(c, STAGED) for c in columns]),
+    )
+    whens.append(exp.When(matched=False, then=insert))
+    return exp.Merge(
+        this=sql.table_expr(target),
+        using=sql.table_expr(staging, STAGED),
+        on=_keys_match(keys, target, STAGED),
+        whens=exp.Whens(expressions=whens),
+    ).sql(dialect=dialect)
+
+
+def duplicate_key(staging: TableRef, keys: Sequence[str], dialect: str) -> str:
+    """One key value that more than one staged row has (no row when keys are unique)."""
+    grouped = [sql.column(k) for k in keys]
+    return (
+        exp.select(*grouped)
+        .from_(sql.table_expr(staging))
+        .group_by(*grouped)
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        .limit(1)
+        .sql(dialect=dialect)
+    )
 
 
 def delete_matching(staging: TableRef, target: TableRef, keys: Sequence[str], dialect: str) -> str:

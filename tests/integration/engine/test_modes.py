@@ -430,3 +430,47 @@ def test_a_long_table_name_fits_the_staging_names(source: Database, destination:
     source.execute(f"DELETE FROM {name} WHERE id = 1")  # the sweep stages keys too
     job.ok()
     assert ids(destination, name) == [2]
+
+
+def test_a_declared_key_that_repeats_fails_and_keeps_the_table(
+    source: Database, destination: str
+) -> None:
+    """A PRIMARY KEY(...) the statement declares is the user's word: a repeat fails the load,
+    whether the destination enforces keys or not, and the loaded table stays as it was."""
+    query = (
+        "REPLICATE [by_customer] (customer VARCHAR(20), total DECIMAL(10,2),"
+        " updated_at TIMESTAMP, PRIMARY KEY(customer))"
+        " SELECT customer, total, updated_at FROM [orders]"
+    )
+    job = Job(source.url, destination, [query], incremental_check_columns=["updated_at"])
+    job.ok()
+    source.execute("INSERT INTO orders VALUES (11, 'c3', 7.25, '2024-01-02 00:00:00')")
+    source.execute("INSERT INTO orders VALUES (12, 'c3', 8.25, '2024-01-02 00:00:01')")
+    outcome = job.run()
+    assert outcome.status.value == "error"
+    assert "c3" in (outcome.error or "") or "duplicate" in (outcome.error or "").lower()
+    kept = rows(destination, "by_customer", "customer", ["customer", "total"])
+    assert len(kept) == 10 and kept[3] == {"customer": "c3", "total": Decimal("3.50")}
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"),
+    [("sqlite", d) for d in ("duckdb", "sqlite", "postgres", "mariadb")],
+    indirect=True,
+)
+def test_a_merge_keeps_columns_only_the_destination_has(source: Database, destination: str) -> None:
+    """A column added to the destination table (not in the source) keeps its values when
+    changed rows are merged into it: the merge updates rows, it does not re-insert them."""
+    job = Job(source.url, destination, [ORDERS], incremental_check_columns=["updated_at"])
+    job.ok()
+    Database("destination", destination).execute(
+        "ALTER TABLE orders ADD COLUMN note VARCHAR(10)", "UPDATE orders SET note = 'kept'"
+    )
+    source.execute(
+        "UPDATE orders SET total = 99.99, updated_at = '2024-01-02 00:00:00' WHERE id = 3",
+        "INSERT INTO orders VALUES (11, 'c11', 11.50, '2024-01-02 00:01:00')",
+    )
+    job.ok()
+    data = rows(destination, "orders", "id", ["id", "total", "note"])
+    assert data[2] == {"id": 3, "total": Decimal("99.99"), "note": "kept"}
+    assert [r["note"] for r in data] == ["kept"] * 10 + [None]

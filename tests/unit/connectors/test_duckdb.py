@@ -11,7 +11,7 @@ import pytest
 
 from conveyor.connectors.base import TableRef
 from conveyor.connectors.duckdb import DuckDBConnector, parse_url
-from conveyor.errors import ConfigurationError, InvalidInput
+from conveyor.errors import ConfigurationError, DataError, InvalidInput
 from tests.unit.connectors.conftest import load, read_table
 
 
@@ -82,3 +82,27 @@ def test_in_memory_database() -> None:
     load(conn, "t", pa.table({"a": [1]}))
     assert read_table(conn, "t").num_rows == 1
     conn.close()
+
+
+def test_keys_are_kept_without_an_index_unless_constraints_are_asked_for(tmp_path: Path) -> None:
+    """By default a key is NOT NULL columns marked in their comment (DuckDB then keeps no
+    ART index to update on every merge); `primary_key_constraints` makes it a constraint."""
+    from conveyor.connectors.specs import DuckDBOptions
+
+    data = pa.table({"k": pa.array([1, 2], pa.int64()), "v": ["a", "b"]})
+    plain = DuckDBConnector(f"duckdb:///{tmp_path}/plain.duckdb")
+    plain.ensure_schema("s p")
+    load(plain, TableRef("t", "s p"), data, ("k",))
+    assert [c.primary_key for c in plain.columns(TableRef("t", "s p"))] == [True, False]
+    assert plain._run(
+        "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+    ) == [(0,)]
+    assert plain.execute('INSERT INTO "s p"."t" VALUES (1, \'again\')') == 1  # not enforced
+
+    strict = DuckDBConnector(
+        f"duckdb:///{tmp_path}/strict.duckdb", DuckDBOptions(primary_key_constraints=True)
+    )
+    load(strict, "t", data, ("k",))
+    assert [c.primary_key for c in strict.columns(TableRef("t"))] == [True, False]
+    with pytest.raises(DataError):
+        strict.execute("INSERT INTO \"t\" VALUES (1, 'again')")
