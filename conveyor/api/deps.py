@@ -26,7 +26,10 @@ def context(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Itera
         yield rt.context(session, principal)
 
 
-Ctx = Annotated[Context, Depends(context)]
+# scope="function": the transaction commits before the response is sent. FastAPI's default
+# ("request") ends a yield dependency after sending, so a client could hear 201 before
+# the commit (a second request then found nothing) or never hear that the commit failed.
+Ctx = Annotated[Context, Depends(context, scope="function")]
 """A route parameter: the service context of the request."""
 
 

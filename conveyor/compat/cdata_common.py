@@ -196,8 +196,8 @@ def v1_caller(request: Request) -> Principal:
         return authenticate(session, request.headers)
 
 
-V1Ctx = Annotated[Context, Depends(v1_context)]
-V2Ctx = Annotated[Context, Depends(v2_context)]
+V1Ctx = Annotated[Context, Depends(v1_context, scope="function")]  # committed before the answer
+V2Ctx = Annotated[Context, Depends(v2_context, scope="function")]
 V1Caller = Annotated[Principal, Depends(v1_caller)]
 RT = Annotated[Runtime, Depends(_runtime)]
 

@@ -9,6 +9,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from conveyor.api.app import create_app
+from conveyor.runtime import Runtime
+
 PROBLEM = "application/problem+json"
 
 
@@ -318,3 +321,44 @@ def test_openapi_is_served(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/jobs/{job_id}/execute" in spec["paths"]
     assert "batch_size" in spec["components"]["schemas"]["JobCreate"]["properties"]
+
+
+def test_a_write_is_committed_before_the_client_hears_of_it(
+    runtime: Runtime, admin_headers: dict[str, str], shop_db: Path
+) -> None:
+    """A 201 means stored: the request's transaction commits before the response starts, so
+    the client's next request finds what it created, and a failed commit is never a 201."""
+    from sqlalchemy import event
+
+    events: list[str] = []
+    app = create_app(runtime, shutdown_grace=5)
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start" and scope.get("method") == "POST":
+                events.append("response")
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    def after_flush(session: Any, _: Any) -> None:  # `new` still lists the flushed rows here
+        if any(getattr(o, "name", None) == "committed-first" for o in session.new):
+            session.info["ours"] = True
+
+    def after_commit(session: Any) -> None:
+        if session.info.pop("ours", False):
+            events.append("commit")
+
+    event.listen(runtime.factory, "after_flush", after_flush)
+    event.listen(runtime.factory, "after_commit", after_commit)
+    try:
+        with TestClient(recording, headers=admin_headers) as client:
+            created = client.post(
+                "/api/v1/connections",
+                json={"name": "committed-first", "url": f"sqlite:///{shop_db}"},
+            )
+    finally:
+        event.remove(runtime.factory, "after_flush", after_flush)
+        event.remove(runtime.factory, "after_commit", after_commit)
+    assert created.status_code == 201, created.text
+    assert events == ["commit", "response"]
