@@ -7,18 +7,20 @@ import sys
 import threading
 import time
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from conveyor.config import Settings
 from conveyor.domain import EngineSettings, RunJobType, RunStatus, TaskRunStatus
 from conveyor.engine.reporting import TaskResult
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
 from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:  # loading pydantic-settings costs `conveyor run` 40 ms it does not need
+    from conveyor.config import Settings
 
 app = typer.Typer(help="Conveyor: a self-hosted data synchronization server.", no_args_is_help=True)
 console = Console()
@@ -26,6 +28,8 @@ errors = Console(stderr=True)
 
 
 def _settings(**overrides: Any) -> Settings:
+    from conveyor.config import Settings
+
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

@@ -41,12 +41,12 @@ def described(shape: Shape, decision: Decision) -> dict[str, ColumnInfo]:
 def refuse_repeated_keys(
     ctx: TaskContext, plan: TaskPlan, staging: TableRef, keys: Sequence[str]
 ) -> None:
-    """Fail the load when a declared key repeats, where no constraint would catch it.
+    """Fail the load when staged rows repeat a key, where no constraint would catch it.
 
-    A key the source declares is unique by its own constraint; a key the statement
-    declares with PRIMARY KEY(...) is only the user's word. Staged rows are merged from a
-    table without a key (an index there costs more than this check), and ON DUPLICATE KEY
-    or SQLite's ON CONFLICT would let the last of two rows win without a word.
+    Staged rows are merged from a table without a key (an index there costs more than
+    this check). Repeats would otherwise be merged unpredictably: MERGE INTO and
+    delete-then-insert keep both rows, ON DUPLICATE KEY and SQLite's ON CONFLICT let the
+    last one win, history mode would open two active versions.
     """
     destination = ctx.destination
     if not keys or not isinstance(destination, Readable):
@@ -56,8 +56,8 @@ def refuse_repeated_keys(
     if repeated.num_rows:
         value = ", ".join(f"{k} = {repeated.column(k)[0].as_py()!r}" for k in keys)
         raise DataError(
-            f"{plan.target}: the declared PRIMARY KEY({', '.join(keys)}) is not unique"
-            f" in the source rows ({value} appears more than once)",
+            f"{plan.target}: the key ({', '.join(keys)}) is not unique in the source rows"
+            f" ({value} appears more than once)",
             table=str(plan.target),
         )
 
@@ -175,6 +175,8 @@ def _schema_changes(
     """
     existing = info.columns
     alter = plan.settings.alter_schema and ctx.job_type != JobType.reverse_etl.value
+    # A key the destination keeps only in metadata (DuckDB's comment) alters like any column.
+    enforced = bool(getattr(ctx.destination, "enforces_keys", False))
     type_sql = _type_sql(ctx.destination, dialect)
     statements: list[str] = []
     columns: list[str] = []
@@ -190,7 +192,7 @@ def _schema_changes(
             ctx.log(f"{plan.target}: new column {column.name} ({column.type})")
             existing[column.name] = ColumnInfo(column.name, column.type)
         elif alter and (widened := wider(column.type, current.type)) is not None:
-            key = current.primary_key
+            key = current.primary_key and enforced
             change = sqlgen.widen_column(
                 plan.target, column.name, type_sql(widened, key), dialect, key=key
             )
@@ -200,7 +202,7 @@ def _schema_changes(
             existing[column.name] = replace(current, type=widened)
         columns.append(column.name)
     if rebuild:  # the column cannot be altered in place: copy into a table declared anew
-        layout = TableSchema(list(existing.values()), info.keys)
+        layout = TableSchema(list(existing.values()), info.keys if enforced else ())
         statements.extend(sqlgen.rebuild(plan.target, layout, dialect))
     return statements, columns
 

@@ -23,11 +23,12 @@ from conveyor.connectors.base import (
     Estimable,
     Partitionable,
     Readable,
+    SqlExecutor,
     TableRef,
     TableSchema,
     Writable,
 )
-from conveyor.domain import DeletionBehavior
+from conveyor.domain import DeletionBehavior, JobType
 from conveyor.engine import cursor as cursors
 from conveyor.engine import faults
 from conveyor.engine.apply import apply, described, refuse_repeated_keys
@@ -252,11 +253,35 @@ def _estimate(source: Readable, table: TableRef) -> int | None:
 def _staging_layout(shape: Shape, decision: Decision) -> TableSchema:
     """The staging table's layout: keyed only when it becomes the target (a full load).
 
-    A staging table that is merged and dropped needs no index: building one cost DuckDB an
-    ART over every staged row, written to the file and dropped moments later.
+    A staging table that is merged and dropped needs no index (building one cost DuckDB an
+    ART over every staged row, written to the file and dropped moments later); its key
+    columns stay NOT NULL, since a NULL key would never match its row on the next merge.
     """
     layout = table_layout(shape, decision)
-    return layout if decision.mode is Mode.full else TableSchema.from_arrow(shape.schema, ())
+    return layout if decision.mode is Mode.full else TableSchema(layout.columns, ())
+
+
+def _keys_may_repeat(ctx: TaskContext, plan: TaskPlan, decision: Decision, shape: Shape) -> bool:
+    """Whether staged rows could repeat the load's key with no constraint to refuse them.
+
+    They cannot when the staging table is itself keyed (a full load into a destination
+    that enforces keys), or when the rows are a plain read of a source table whose key the
+    source enforces. A key declared with PRIMARY KEY(...), a reverse ETL target's key, or
+    a key over a SELECT is only a claim about the rows.
+    """
+    if not decision.keys:
+        return False
+    enforced = bool(getattr(ctx.destination, "enforces_keys", False))
+    if decision.mode is Mode.full and enforced and shape.history_now is None:
+        return False
+    if decision.mode is Mode.full and not isinstance(ctx.destination, SqlExecutor):
+        return False  # a file written whole (an export among them) is not merged by key here
+    from_source = (
+        not plan.primary_key
+        and plan.statement.select is None
+        and ctx.job_type != JobType.reverse_etl.value
+    )
+    return not (from_source and getattr(ctx.source, "enforces_keys", False))
 
 
 def _load(
@@ -280,11 +305,10 @@ def _load(
             shape.source = _merged_schema(shape.source, readers[0].schema)
             destination.create_table(staging, _staging_layout(shape, decision))
             moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
+        if _keys_may_repeat(ctx, plan, decision, shape):
+            refuse_repeated_keys(ctx, plan, staging, decision.keys)
         if counting is not None:
             counting.start()  # the source is read: count it while the destination merges
-        keyed = decision.mode is Mode.full and getattr(destination, "enforces_keys", False)
-        if plan.primary_key and not keyed:  # else the staging table's own key refused repeats
-            refuse_repeated_keys(ctx, plan, staging, table_layout(shape, decision).primary_key)
         faults.point("after_staging")
         raise_if_canceled(ctx.cancel)
         faults.point("before_apply")

@@ -474,3 +474,29 @@ def test_a_merge_keeps_columns_only_the_destination_has(source: Database, destin
     data = rows(destination, "orders", "id", ["id", "total", "note"])
     assert data[2] == {"id": 3, "total": Decimal("99.99"), "note": "kept"}
     assert [r["note"] for r in data] == ["kept"] * 10 + [None]
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"),
+    [("sqlite", d) for d in ("duckdb", "sqlite", "postgres", "mariadb", "parquet")],
+    indirect=True,
+)
+def test_a_key_borrowed_by_a_select_that_repeats_rows_fails(
+    source: Database, destination: str
+) -> None:
+    """SELECT * borrows the source table's key, but a join can repeat it: no destination,
+    enforcing keys or not, merges such rows; the load fails and the table stays."""
+    query = (
+        "REPLICATE [orders] SELECT * FROM [orders]"
+        " JOIN (SELECT 1 AS copy UNION ALL SELECT 2 AS copy) AS d ON d.copy <= 2"
+    )
+    job = Job(source.url, destination, [ORDERS], incremental_check_columns=["updated_at"])
+    job.ok()
+    twice = Job(source.url, destination, [query], incremental_check_columns=["updated_at"])
+    twice.states = dict(job.states)
+    source.execute("UPDATE orders SET updated_at = '2024-01-02 00:00:00' WHERE id = 3")
+    outcome = twice.run()
+    assert outcome.status.value == "error", outcome.tasks
+    error = (outcome.error or "").lower()
+    assert "not unique" in error or "duplicate" in error, error
+    assert ids(destination) == list(range(1, 11))
