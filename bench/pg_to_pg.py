@@ -61,7 +61,7 @@ def prototype(rows: int, table: str) -> Measurement:
     command = [sys.executable, "-c", PROTOTYPE, pg_url(SOURCE_DB), pg_url(DEST_DB), table]
     return best_of(
         lambda: measure("ADBC reader → ingest prototype", command, rows),
-        lambda: psql(DEST_DB, "DROP TABLE IF EXISTS proto_big"),
+        lambda: _reset("DROP TABLE IF EXISTS proto_big"),
     )
 
 
@@ -72,11 +72,18 @@ def _pipe(table: str, target: str) -> list[str]:
     return ["bash", "-o", "pipefail", "-c", shell]
 
 
+def _reset(*statements: str) -> None:
+    """Run statements on the destination, then CHECKPOINT: every measured copy starts with
+    no earlier copy's WAL still to flush (a checkpoint falling inside one copy and not
+    another moved the pipe's time between 2.1 and 3.2 s)."""
+    psql(DEST_DB, *statements, "CHECKPOINT")
+
+
 def _recreate(target: str, indexes: bool) -> None:
     from bench.servers import COLUMNS
 
     columns = COLUMNS if indexes else COLUMNS.replace(" PRIMARY KEY", "")
-    psql(DEST_DB, f"DROP TABLE IF EXISTS {target}", f"CREATE TABLE {target} ({columns})")
+    _reset(f"DROP TABLE IF EXISTS {target}", f"CREATE TABLE {target} ({columns})")
 
 
 def conveyor(rows: int, table: str) -> Measurement:
@@ -87,7 +94,7 @@ def conveyor(rows: int, table: str) -> Measurement:
             conveyor_run(pg_url(SOURCE_DB), pg_url(DEST_DB), f"REPLICATE [{table}]"),
             rows,
         ),
-        lambda: psql(DEST_DB, f"DROP TABLE IF EXISTS {table}"),
+        lambda: _reset(f"DROP TABLE IF EXISTS {table}"),
     )
 
 
@@ -136,7 +143,7 @@ def sling(rows: int, table: str) -> Measurement:
     command += ["--mode", "full-refresh"]
     return best_of(
         lambda: measure("sling 1.4 (binary wheel)", command, rows, env=env),
-        lambda: psql(DEST_DB, "DROP TABLE IF EXISTS sling_big"),
+        lambda: _reset("DROP TABLE IF EXISTS sling_big"),
         runs=1,
     )
 
@@ -155,7 +162,7 @@ def dlt(rows: int, table: str) -> Measurement:
 
     def reset() -> None:
         shutil.rmtree(folder, ignore_errors=True)
-        psql(DEST_DB, "DROP SCHEMA IF EXISTS dlt_bench CASCADE")
+        _reset("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
 
     return best_of(
         lambda: measure("dlt sql_table (pyarrow backend)", command, rows, env=env), reset, runs=1
