@@ -8,7 +8,7 @@ can do is declared by implementing the capability protocols below (checked with
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -254,6 +254,46 @@ class Partitionable(Protocol):
 
         `sql` is `SELECT … FROM table` without WHERE; ranges are on the primary key or a
         physical row address (ctid). One element means the table is not worth splitting.
+        """
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    """What a relayed load moved: rows, bytes, and the largest value of the check column."""
+
+    rows: int
+    bytes: int
+    highest: Any = None
+
+
+class Relay(Protocol):
+    """A load prepared to move a source's rows in their wire format, never decoded."""
+
+    def run(self, poll: Callable[[int, int], None]) -> RelayResult:
+        """Move the rows; call `poll(rows, bytes)` about twice a second.
+
+        `poll` may raise (a cancelation, a stalled source): the load is then abandoned,
+        nothing of it is kept, and the exception propagates.
+        """
+
+
+@runtime_checkable
+class Relays(Protocol):
+    """A destination that can take some sources' rows without decoding them.
+
+    Two servers of one kind can hand rows over in their own binary format, with no Arrow
+    conversion on either side. The engine asks only where the staged rows are the
+    source's rows unchanged; the destination answers None unless the source speaks its
+    format and every column has exactly the same type on both ends.
+    """
+
+    def relay_from(
+        self, source: object, queries: Sequence[str], table: TableRef, highest: str | None
+    ) -> Relay | None:
+        """A relay of `queries`' rows (one query per parallel part) into `table`, or None.
+
+        `highest` names the check column whose largest value the relay reports, read in
+        the same snapshot as the rows.
         """
 
 

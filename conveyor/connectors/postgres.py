@@ -23,7 +23,14 @@ from sqlglot import exp
 from conveyor.connectors import postgres_sql as pgsql
 from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
-from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.base import (
+    BatchWriter,
+    ColumnInfo,
+    Relay,
+    TableInfo,
+    TableRef,
+    TableSchema,
+)
 from conveyor.connectors.postgres_errors import connect_error, map_error
 from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
 from conveyor.connectors.server import parse_server_url, returns_nothing
@@ -323,6 +330,22 @@ class PostgresConnector:
             sql.create_table_sql(table, layout, DIALECT, types.column_type), what=str(table)
         )
         self._created.add(table)
+
+    def relay_from(
+        self, source: object, queries: Sequence[str], table: TableRef, highest: str | None
+    ) -> Relay | None:
+        """Another PostgreSQL connection's rows as binary COPY bytes, when types match.
+
+        See `postgres_relay`: no decoding at all where the staging table's columns have
+        exactly the types of the query's; None (the Arrow path) anywhere else.
+        """
+        if not isinstance(source, PostgresConnector):
+            return None
+        if not (self.options.binary_relay and source.options.binary_relay):
+            return None
+        from conveyor.connectors import postgres_relay  # asyncpg is loaded only to relay
+
+        return postgres_relay.prepare(source, self, queries, table, highest)
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Start one binary COPY into the table, fed batch by batch, committed by `close`."""

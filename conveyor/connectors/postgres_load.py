@@ -45,6 +45,21 @@ def defer_primary_key(connector: PostgresConnector, table: TableRef, oid: int) -
     return f"ALTER TABLE {target} ADD CONSTRAINT {constraint} {definition}"
 
 
+def restore_primary_key(
+    connector: PostgresConnector, table: TableRef, statement: str | None, *, quietly: bool
+) -> None:
+    """Run the statement `defer_primary_key` returned (quietly: after a failed load)."""
+    if statement is None:
+        return
+    # the index is built by sorting: give the sort memory for this one statement
+    statements = [f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'", statement]
+    if quietly:
+        with contextlib.suppress(Exception):
+            connector._transaction(statements, what=str(table))
+    else:
+        connector._transaction(statements, what=str(table))
+
+
 class CopyWriter:
     """One binary COPY into a table, fed by `write` through a background `Feed`."""
 
@@ -106,15 +121,7 @@ class CopyWriter:
 
     def _restore(self, *, quietly: bool) -> None:
         statement, self._restore_key = self._restore_key, None
-        if statement is None:
-            return
-        # the index is built by sorting: give the sort memory for this one statement
-        statements = [f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'", statement]
-        if quietly:
-            with contextlib.suppress(Exception):
-                self._connector._transaction(statements, what=str(self._table))
-        else:
-            self._connector._transaction(statements, what=str(self._table))
+        restore_primary_key(self._connector, self._table, statement, quietly=quietly)
 
     def _release(self, *, reusable: bool) -> None:
         """Hand the connection back to the connector (kept for reuse after a clean COPY)."""

@@ -130,11 +130,13 @@ def _unscaled_to_decimal(values: pa.Array, target: pa.DataType) -> pa.Array:
 
 
 def column_type(dt: pa.DataType, key: bool) -> str:
-    """The DDL type of an Arrow type: sql.py's table, plus arrays for lists of scalars."""
+    """The DDL type of an Arrow type: sql.py's table, plus arrays and intervals."""
     if pa.types.is_list(dt) or pa.types.is_large_list(dt):
         item = dt.value_type
         if not pa.types.is_nested(item) and not pa.types.is_dictionary(item):
             return sql.column_type(item, DIALECT) + "[]"
+    if pa.types.is_interval(dt):  # months, days and nanoseconds: what an interval holds
+        return "interval"
     return sql.column_type(dt, DIALECT, key=key)
 
 

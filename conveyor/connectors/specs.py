@@ -93,6 +93,14 @@ class PostgresOptions(ServerOptions):
             "failing on a value that does not fit exactly; 'text' as exact strings."
         ),
     )
+    binary_relay: bool = Field(
+        default=True,
+        description=(
+            "Between two PostgreSQL connections, pass rows on as binary COPY bytes, never "
+            "decoded, when every column has the same type on both ends; false: always "
+            "convert through Arrow."
+        ),
+    )
 
 
 class MySQLOptions(ServerOptions):

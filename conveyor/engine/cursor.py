@@ -69,7 +69,10 @@ class RunningMax:
         """Fold one batch in."""
         if self.column is None or not batch.num_rows:
             return
-        candidate = pc.max(batch.column(self.column)).as_py()
+        self.fold(pc.max(batch.column(self.column)).as_py())
+
+    def fold(self, candidate: Any) -> None:
+        """Fold one value in (None: no rows)."""
         if candidate is not None and (self.value is None or _key(candidate) > _key(self.value)):
             self.value = candidate
 

@@ -43,6 +43,7 @@ from conveyor.engine.context import (
 from conveyor.engine.decide import Decision, Mode, decide
 from conveyor.engine.deletes import SourceCount, sweep_deleted
 from conveyor.engine.planner import TaskPlan
+from conveyor.engine.relay import relay
 from conveyor.engine.reporting import raise_if_canceled
 from conveyor.engine.shape import Shape, declared_types, length_limit
 from conveyor.engine.stream import copy_stream
@@ -299,12 +300,16 @@ def _load(
     destination = ctx.destination
     destination.drop_table(staging)
     try:
-        with contextlib.ExitStack() as opened:
-            readers = _readers(ctx, plan, decision, upper, opened)
-            # The query's own types win over the probe's (a computed column is only typed by its values).
-            shape.source = _merged_schema(shape.source, readers[0].schema)
-            destination.create_table(staging, _staging_layout(shape, decision))
-            moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
+        statements = _statements(ctx, plan, decision, upper)
+        layout = _staging_layout(shape, decision)
+        moved = relay(ctx, plan, shape, layout, staging, statements, highest, expected)
+        if moved is None:
+            with contextlib.ExitStack() as opened:
+                readers = _readers(ctx, plan, statements, opened)
+                # The query's own types win over the probe's (a computed column is only typed by its values).
+                shape.source = _merged_schema(shape.source, readers[0].schema)
+                destination.create_table(staging, _staging_layout(shape, decision))
+                moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
         if _keys_may_repeat(ctx, plan, decision, shape):
             refuse_repeated_keys(ctx, plan, staging, decision.keys)
         if counting is not None:
@@ -363,10 +368,8 @@ def _stream(
     return stats.rows
 
 
-def _readers(
-    ctx: TaskContext, plan: TaskPlan, decision: Decision, upper: Any, opened: contextlib.ExitStack
-) -> list[pa.RecordBatchReader]:
-    """One reader, or one per partition (each on its own connection) for a plain full read."""
+def _statements(ctx: TaskContext, plan: TaskPlan, decision: Decision, upper: Any) -> list[str]:
+    """The load's read: one query, or one per partition for a plain full read in parallel."""
     statement = read_sql(plan, ctx.source.dialect, decision, upper)
     plain = decision.lower is None and upper is None and plan.statement.select is None
     workers = plan.settings.worker_pool
@@ -379,10 +382,19 @@ def _readers(
         parts = ctx.source.partitions(plan.source_table, statement, workers)
         if len(parts) > 1:
             ctx.log(f"{plan.source_table}: reading {len(parts)} partitions in parallel")
-            readers = []
-            for part in parts:
-                connection = ctx.open_source()
-                opened.callback(connection.close)  # type: ignore[attr-defined]
-                readers.append(connection.read(part, plan.batch_rows))
-            return readers
-    return [ctx.source.read(statement, plan.batch_rows)]
+            return parts
+    return [statement]
+
+
+def _readers(
+    ctx: TaskContext, plan: TaskPlan, statements: list[str], opened: contextlib.ExitStack
+) -> list[pa.RecordBatchReader]:
+    """One reader, or one per partition (each on its own connection)."""
+    if len(statements) == 1 or ctx.open_source is None:
+        return [ctx.source.read(statements[0], plan.batch_rows)]
+    readers = []
+    for part in statements:
+        connection = ctx.open_source()
+        opened.callback(connection.close)  # type: ignore[attr-defined]
+        readers.append(connection.read(part, plan.batch_rows))
+    return readers

@@ -101,6 +101,18 @@ class Shape:
         return arrow
 
     @property
+    def passes_through(self) -> bool:
+        """Whether staged rows are the source's rows unchanged: no column converted,
+        truncated, renamed or added."""
+        return (
+            not self.declared
+            and not self.truncate_to
+            and not self.soft_delete
+            and self.history_now is None
+            and all(self.data_type(f.name) == f.type for f in self.source)
+        )
+
+    @property
     def schema(self) -> pa.Schema:
         """The schema of staged rows (data columns, then bookkeeping columns)."""
         fields = [pa.field(n, self.data_type(n)) for n in self.data_columns]

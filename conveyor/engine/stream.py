@@ -84,6 +84,11 @@ def _next(channel: BoundedChannel, timeout: float | None) -> pa.RecordBatch | No
     try:
         return channel.get(timeout)
     except TimeoutError:
-        raise SourceUnavailable(
-            f"the source sent no rows for {timeout:g} s (command_timeout); the query was stopped"
-        ) from None
+        raise source_stalled(timeout or 0) from None
+
+
+def source_stalled(timeout: float) -> SourceUnavailable:
+    """The error of a load whose source sent nothing for `command_timeout` seconds."""
+    return SourceUnavailable(
+        f"the source sent no rows for {timeout:g} s (command_timeout); the query was stopped"
+    )

@@ -49,6 +49,8 @@ class Job:
         self.states: dict[str, dict[str, Any]] = {}
         self.last: NullReporter | None = None
         self.export: tuple[str, str] | None = None
+        self.source_options: dict[str, Any] = {}
+        self.destination_options: dict[str, Any] = {}
 
     def run(
         self, full: bool = False, cancel: threading.Event | None = None, run_id: str | None = None
@@ -64,8 +66,10 @@ class Job:
             job_type=self.job_type,
             run_job_type=RunJobType.full if full else RunJobType.incremental,
             settings=self.settings,
-            source=Endpoint(self.source),
-            destination=Endpoint(self.destination) if self.destination else None,
+            source=Endpoint(self.source, self.source_options),
+            destination=(
+                Endpoint(self.destination, self.destination_options) if self.destination else None
+            ),
             tasks=tasks,
             export_format=self.export[0] if self.export else None,
             artifacts_dir=self.export[1] if self.export else None,
