@@ -6,6 +6,10 @@ table of the same layout as conveyor's result (with its primary key: like for li
 for reference, into one without any index. Sling (the binary of the `sling-linux-amd64`
 wheel) and dlt (`sql_table`, pyarrow backend) copy the same table. Peak RSS is the whole
 process tree's. Run alone: `python -m bench.pg_to_pg [rows]`.
+
+Every column of this table has the same type on both ends, so `conveyor run` relays the
+binary COPY rows undecoded (connectors/postgres_relay.py); the ADBC prototype shows what
+the Arrow path costs on the machine (MariaDB → PostgreSQL measures conveyor's own).
 """
 
 from __future__ import annotations

@@ -259,11 +259,15 @@ class Partitionable(Protocol):
 
 @dataclass(frozen=True)
 class RelayResult:
-    """What a relayed load moved: rows, bytes, and the largest value of the check column."""
+    """What a relayed load moved."""
 
     rows: int
     bytes: int
-    highest: Any = None
+
+
+class RelayDeclined(Exception):
+    """A relay that could not start (its connections were refused where the connector's
+    own could connect): nothing moved, and the load takes the Arrow path instead."""
 
 
 class Relay(Protocol):
@@ -273,7 +277,8 @@ class Relay(Protocol):
         """Move the rows; call `poll(rows, bytes)` about twice a second.
 
         `poll` may raise (a cancelation, a stalled source): the load is then abandoned,
-        nothing of it is kept, and the exception propagates.
+        nothing of it is kept, and the exception propagates. Raises `RelayDeclined` when
+        the relay could not start.
         """
 
 
@@ -287,14 +292,11 @@ class Relays(Protocol):
     format and every column has exactly the same type on both ends.
     """
 
-    def relay_from(
-        self, source: object, queries: Sequence[str], table: TableRef, highest: str | None
-    ) -> Relay | None:
-        """A relay of `queries`' rows (one query per parallel part) into `table`, or None.
+    def relays_from(self, source: object) -> bool:
+        """Whether rows of `source` could be relayed at all (a cheap check, no query)."""
 
-        `highest` names the check column whose largest value the relay reports, read in
-        the same snapshot as the rows.
-        """
+    def relay_from(self, source: object, queries: Sequence[str], table: TableRef) -> Relay | None:
+        """A relay of `queries`' rows (one query per parallel part) into `table`, or None."""
 
 
 def iterate_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -31,6 +31,7 @@ from conveyor.connectors.base import (
     TableRef,
     TableSchema,
 )
+from conveyor.connectors.postgres_async import connect_kwargs
 from conveyor.connectors.postgres_errors import connect_error, map_error
 from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
 from conveyor.connectors.server import parse_server_url, returns_nothing
@@ -331,21 +332,26 @@ class PostgresConnector:
         )
         self._created.add(table)
 
-    def relay_from(
-        self, source: object, queries: Sequence[str], table: TableRef, highest: str | None
-    ) -> Relay | None:
+    def relays_from(self, source: object) -> bool:
+        """Whether another connection's rows could come as binary COPY bytes (`postgres_relay`)."""
+        if not isinstance(source, PostgresConnector):
+            return False
+        if not (self.options.binary_relay and source.options.binary_relay):
+            return False
+        return connect_kwargs(source) is not None and connect_kwargs(self) is not None
+
+    def relay_from(self, source: object, queries: Sequence[str], table: TableRef) -> Relay | None:
         """Another PostgreSQL connection's rows as binary COPY bytes, when types match.
 
-        See `postgres_relay`: no decoding at all where the staging table's columns have
-        exactly the types of the query's; None (the Arrow path) anywhere else.
+        No decoding at all where the table's columns have exactly the types of the
+        query's; None (the Arrow path) anywhere else.
         """
-        if not isinstance(source, PostgresConnector):
-            return None
-        if not (self.options.binary_relay and source.options.binary_relay):
+        if not self.relays_from(source):
             return None
         from conveyor.connectors import postgres_relay  # asyncpg is loaded only to relay
 
-        return postgres_relay.prepare(source, self, queries, table, highest)
+        assert isinstance(source, PostgresConnector)
+        return postgres_relay.prepare(source, self, queries, table)
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Start one binary COPY into the table, fed batch by batch, committed by `close`."""

@@ -10,18 +10,17 @@ is converted, so nothing can be converted wrongly.
 
 asyncpg is the client here because it hands COPY data over in the chunks the network
 delivers; libpq (under psycopg and ADBC) hands it over one row per call, which costs a
-Python call per row. Each part of a read gets its own pair of connections; the source
-side reads in one REPEATABLE READ snapshot, so the check column's largest value is read
-from exactly the rows that were copied.
+Python call per row. Each part of a read gets its own pair of connections, all opened
+before any row moves: if asyncpg cannot connect where libpq could, the relay is declined
+and the load goes through Arrow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -29,11 +28,13 @@ import psycopg
 
 from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
-from conveyor.connectors.base import RelayResult, TableRef
-from conveyor.connectors.postgres_errors import connect_error, map_error
+from conveyor.connectors.base import RelayDeclined, RelayResult, TableRef
+from conveyor.connectors.postgres_async import Background, connect_kwargs
+from conveyor.connectors.postgres_errors import map_error
 from conveyor.connectors.postgres_load import defer_primary_key, restore_primary_key
 from conveyor.connectors.postgres_sql import source_label
-from conveyor.errors import ConveyorError
+from conveyor.connectors.server import redacted
+from conveyor.errors import ConveyorError, SourceUnavailable
 
 if TYPE_CHECKING:
     from conveyor.connectors.postgres import PostgresConnector
@@ -46,52 +47,6 @@ destination: a few MB in flight, enough to keep both servers busy."""
 FIRST_USER_OID = 16384
 """Types below this OID are built in, the same on every server; user types (enums,
 domains, composites) are identified by OIDs that differ between databases."""
-_RELAYABLE_PARAMS = {"sslmode", "options"}
-
-
-def connect_kwargs(connector: PostgresConnector) -> dict[str, Any] | None:
-    """asyncpg's connection arguments for a connector, None when its URL needs libpq.
-
-    Of the URL's parameters, sslmode and `options` (`-c name=value` settings, such as a
-    search_path) carry over; any other (a service file, keepalives, several hosts…) is
-    libpq's alone, and a load through such a connection keeps to the ADBC path.
-    """
-    address, options = connector.address, connector.options
-    if set(address.params) - _RELAYABLE_PARAMS:
-        return None
-    settings = server_settings(address.params.get("options", ""))
-    if settings is None:
-        return None
-    return {
-        "host": address.host or None,
-        "port": address.port,
-        "user": address.user or None,
-        "password": address.password,
-        "database": address.database,
-        "ssl": options.sslmode or address.params.get("sslmode") or "prefer",
-        "timeout": max(2.0, options.connect_timeout),
-        "server_settings": {**settings, "application_name": options.application_name},
-        "statement_cache_size": 0,
-    }
-
-
-def server_settings(options: str) -> dict[str, str] | None:
-    """libpq's `options` (`-c a=b -cc=d --e-f=g`) as settings; None if it holds anything else."""
-    words = re.split(r"(?<!\\)\s+", options.strip()) if options.strip() else []
-    words = [word.replace("\\ ", " ") for word in words]
-    settings: dict[str, str] = {}
-    while words:
-        word = words.pop(0)
-        if word == "-c" and words:
-            word = "-c" + words.pop(0)
-        long = word.startswith("--")
-        if not (long or word.startswith("-c")):
-            return None
-        name, equals, value = word[2:].partition("=")
-        if not equals or not name:
-            return None
-        settings[name.replace("-", "_") if long else name] = value
-    return settings
 
 
 def prepare(
@@ -99,7 +54,6 @@ def prepare(
     destination: PostgresConnector,
     queries: Sequence[str],
     table: TableRef,
-    highest: str | None,
 ) -> CopyRelay | None:
     """A relay when both connections allow one and the column types match; else None."""
     source_kwargs, target_kwargs = connect_kwargs(source), connect_kwargs(destination)
@@ -115,11 +69,9 @@ def prepare(
     fresh = table in destination._created  # made by this connection, still empty
     restore_key = defer_primary_key(destination, table, oid) if fresh else None
     destination._created.discard(table)
-    columns = [name for name, _ in stored]
-    quoted = sql.quote(highest, DIALECT) if highest is not None else None
     return CopyRelay(
-        source, destination, source_kwargs, target_kwargs, queries, table, columns, quoted,
-        restore_key, freeze=fresh and len(queries) == 1,
+        source, destination, source_kwargs, target_kwargs, queries, table,
+        [name for name, _ in stored], restore_key, freeze=fresh and len(queries) == 1,
     )  # fmt: skip
 
 
@@ -146,7 +98,12 @@ def result_columns(connector: PostgresConnector, query: str) -> list[tuple[str, 
 
 
 class CopyRelay:
-    """One load relayed between two PostgreSQL servers as binary COPY bytes."""
+    """One load relayed between two PostgreSQL servers as binary COPY bytes.
+
+    A failed relay keeps nothing that matters: each part's COPY fails as a whole, and
+    the table (a staging table, dropped by the engine after a failed load) is left as it
+    is, its deferred primary key not rebuilt.
+    """
 
     def __init__(
         self,
@@ -157,7 +114,6 @@ class CopyRelay:
         queries: Sequence[str],
         table: TableRef,
         columns: list[str],
-        highest: str | None,
         restore_key: str | None,
         freeze: bool = False,
     ) -> None:
@@ -166,17 +122,19 @@ class CopyRelay:
         self._queries = list(queries)
         self._table = table
         self._columns = columns
-        self._highest = highest  # the check column, quoted
         self._restore_key = restore_key
         self._freeze = freeze
         self._received = 0
-        self._pids: list[int] = []  # the destination's backends
-        self._read_pids: list[int] = []  # the source's
+        self._lock = threading.Lock()
+        self._writing: set[int] = set()  # the destination backends still copying
+        self._written = 0  # rows of the parts that finished
+        self._reported = 0
+        self._read_pids: list[int] = []
         self._progress_view = True
 
     def run(self, poll: Callable[[int, int], None]) -> RelayResult:
         """Relay every part at once; build the deferred primary key back at the end."""
-        background = _Background(self._relay_all)
+        background = Background(self._relay_all)
         try:
             while not background.wait(POLL_SECONDS):
                 poll(self._rows_so_far(), self._received)
@@ -185,30 +143,57 @@ class CopyRelay:
             background.cancel()
             background.wait(None)
             self._stop_reads()
-            restore_primary_key(self._destination, self._table, self._restore_key, quietly=True)
             raise
         restore_primary_key(self._destination, self._table, self._restore_key, quietly=False)
         return result
 
     async def _relay_all(self) -> RelayResult:
-        parts = [asyncio.create_task(self._relay_part(query)) for query in self._queries]
+        pairs = await self._connect_all()
+        parts = [
+            asyncio.create_task(self._relay_part(query, source, target))
+            for query, (source, target) in zip(self._queries, pairs, strict=True)
+        ]
         try:
-            done = await asyncio.gather(*parts)
+            rows = await asyncio.gather(*parts)
         except BaseException:
             for part in parts:  # one part failed or all were canceled: stop the others
                 part.cancel()
             await asyncio.gather(*parts, return_exceptions=True)
             raise
-        found = [highest for _, highest in done if highest is not None]
-        return RelayResult(sum(rows for rows, _ in done), self._received, max(found, default=None))
+        return RelayResult(sum(rows), self._received)
 
-    async def _relay_part(self, query: str) -> tuple[int, Any]:
+    async def _connect_all(self) -> list[tuple[Any, Any]]:
+        """A source and a destination connection per part, or RelayDeclined (none kept)."""
+        attempts = [
+            asyncpg.connect(**kwargs)
+            for _ in self._queries
+            for kwargs in (self._source_kwargs, self._target_kwargs)
+        ]
+        opened = await asyncio.gather(*attempts, return_exceptions=True)
+        failed = [result for result in opened if isinstance(result, BaseException)]
+        if failed:
+            for result in opened:
+                if not isinstance(result, BaseException):
+                    result.terminate()
+            reason = redacted(failed[0]) or type(failed[0]).__name__
+            raise RelayDeclined(f"asyncpg could not connect ({reason})")
+        connections: list[Any] = list(opened)
+        pairs = list(zip(connections[0::2], connections[1::2], strict=True))
+        self._read_pids = [source.get_server_pid() for source, _ in pairs]
+        with self._lock:
+            self._writing = {target.get_server_pid() for _, target in pairs}
+        return pairs
+
+    async def _relay_part(self, query: str, source: Any, target: Any) -> int:
         """Copy one query's rows: the source's COPY feeds the destination's through a queue.
 
         A failed read puts its error in the queue, so the destination's COPY fails with it
-        (asyncpg then sends CopyFail: nothing of the part is kept).
+        (asyncpg then sends CopyFail: nothing of the part is kept). A destination connection
+        lost mid-COPY cancels the COPY (asyncpg would wait for it forever).
         """
         chunks: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(QUEUED_CHUNKS)
+        copying: asyncio.Task[str] | None = None
+        lost = False
 
         async def received(chunk: bytes) -> None:
             self._received += len(chunk)
@@ -220,68 +205,70 @@ class CopyRelay:
                     raise chunk
                 yield chunk
 
-        async def read() -> Any:
+        async def read() -> None:
             try:
-                return await self._read(query, received, chunks)
+                await source.copy_from_query(query, output=received, format="binary")
             except Exception as exc:
-                await chunks.put(map_error(exc, self._source.address, source_label(query)))
-                raise
+                error = map_error(exc, self._source.address, source_label(query))
+                await chunks.put(error)
+                raise error from exc
+            await chunks.put(None)
+            await _close(source)
 
-        target = await self._connect(self._destination, self._target_kwargs)
+        def connection_lost(_: object) -> None:
+            nonlocal lost
+            if copying is not None and not copying.done():
+                lost = True
+                copying.cancel()
+
+        target.add_termination_listener(connection_lost)
         reading = asyncio.create_task(read())
+        pid = target.get_server_pid()
         try:
-            self._pids.append(target.get_server_pid())
             if self._freeze:  # COPY FREEZE needs the table emptied in its own transaction
                 await target.execute("BEGIN")
                 await target.execute(f"TRUNCATE {sql.table_sql(self._table, DIALECT)}")
-            status = await target.copy_to_table(
-                self._table.name,
-                schema_name=self._table.schema,
-                columns=self._columns,
-                source=relayed(),
-                format="binary",
-                freeze=self._freeze,
-            )
+            copying = asyncio.create_task(self._copy_in(target, relayed()))
+            try:
+                status = await copying
+            except asyncio.CancelledError:
+                if not lost:
+                    raise
+                where = self._destination.address.where
+                raise SourceUnavailable(
+                    f"PostgreSQL server at {where}: the connection was lost while loading"
+                    f" {self._table}"
+                ) from None
             if self._freeze:
                 await target.execute("COMMIT")
-            highest = await reading
+            await reading
         except BaseException as exc:
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
-            target.terminate()
+            try:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+            finally:
+                source.terminate()  # mid-COPY: cut off; the servers roll back
+                target.terminate()
             if isinstance(exc, Exception):
                 raise map_error(exc, self._destination.address, str(self._table)) from exc
             raise
+        rows = int(status.split()[-1])
+        with self._lock:
+            self._writing.discard(pid)
+            self._written += rows
         await _close(target)
-        return int(status.split()[-1]), highest
+        return rows
 
-    async def _read(
-        self, query: str, received: Callable[[bytes], Awaitable[None]], chunks: asyncio.Queue[Any]
-    ) -> Any:
-        """COPY the query out (then its check column's maximum) in one snapshot."""
-        source = await self._connect(self._source, self._source_kwargs)
-        self._read_pids.append(source.get_server_pid())
-        try:
-            await source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            await source.copy_from_query(query, output=received, format="binary")
-            await chunks.put(None)
-            highest = None
-            if self._highest is not None:
-                highest = await source.fetchval(
-                    f"SELECT max({self._highest}) FROM ({query}) AS __conveyor_r"  # noqa: S608
-                )
-            await source.execute("COMMIT")
-        except BaseException:
-            source.terminate()  # mid-COPY: cut off; the server rolls back
-            raise
-        await _close(source)
-        return highest
-
-    async def _connect(self, connector: PostgresConnector, kwargs: dict[str, Any]) -> Any:
-        try:
-            return await asyncpg.connect(**kwargs)
-        except Exception as exc:
-            raise connect_error(exc, connector.address) from exc
+    async def _copy_in(self, target: Any, relayed: AsyncIterator[bytes]) -> str:
+        status: str = await target.copy_to_table(
+            self._table.name,
+            schema_name=self._table.schema,
+            columns=self._columns,
+            source=relayed,
+            format="binary",
+            freeze=self._freeze,
+        )
+        return status
 
     def _stop_reads(self) -> None:
         """Cancel the source's COPYs of an abandoned relay.
@@ -289,6 +276,8 @@ class CopyRelay:
         Their connections are closed, but a server notices that only when it next sends
         (a slow query could run on for seconds): cancel them, as libpq's cancel would.
         """
+        if not self._read_pids:
+            return
         with contextlib.suppress(ConveyorError):
             self._source._query(
                 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
@@ -298,18 +287,21 @@ class CopyRelay:
 
     def _rows_so_far(self) -> int:
         """Rows the destination has taken so far (pg_stat_progress_copy, PostgreSQL 14+)."""
-        if not self._progress_view or not self._pids:
-            return 0
-        try:
-            found = self._destination._query(
-                "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy"
-                " WHERE pid = ANY(%s)",
-                [list(self._pids)],
-            )
-        except ConveyorError:  # an older server: progress is reported at the end
-            self._progress_view = False
-            return 0
-        return int(found[0][0])
+        with self._lock:
+            writing, written = list(self._writing), self._written
+        copying = 0
+        if self._progress_view and writing:
+            try:
+                found = self._destination._query(
+                    "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy"
+                    " WHERE pid = ANY(%s)",
+                    [writing],
+                )
+                copying = int(found[0][0])
+            except ConveyorError:  # an older server: progress is reported at the end
+                self._progress_view = False
+        self._reported = max(self._reported, written + copying)
+        return self._reported
 
 
 async def _close(conn: Any) -> None:
@@ -318,54 +310,3 @@ async def _close(conn: Any) -> None:
         await asyncio.wait_for(conn.close(), timeout=5)
     except Exception:
         conn.terminate()
-
-
-class _Background:
-    """A coroutine run to its end on an event loop of its own thread, cancelable from outside.
-
-    The engine is synchronous; this keeps asyncio inside the relay, whichever thread (or
-    event loop) the run itself is on.
-    """
-
-    def __init__(self, make: Callable[[], Coroutine[Any, Any, RelayResult]]) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[RelayResult] | None = None
-        self._outcome: RelayResult | None = None
-        self._error: BaseException | None = None
-        self._started = threading.Event()
-        self._thread = threading.Thread(
-            target=self._main, args=(make,), name="conveyor-pg-relay", daemon=True
-        )
-        self._thread.start()
-        self._started.wait()
-
-    def _main(self, make: Callable[[], Coroutine[Any, Any, RelayResult]]) -> None:
-        async def body() -> RelayResult:
-            self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
-            self._started.set()
-            return await make()
-
-        try:
-            self._outcome = asyncio.run(body())
-        except BaseException as exc:
-            self._error = exc
-        finally:
-            self._started.set()
-
-    def wait(self, timeout: float | None) -> bool:
-        """Whether the coroutine ended within `timeout` seconds (None: wait for it)."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def cancel(self) -> None:
-        """Cancel the coroutine (its COPYs fail, so nothing of them is committed)."""
-        if self._loop is not None and self._task is not None:
-            with contextlib.suppress(RuntimeError):  # the loop has already ended
-                self._loop.call_soon_threadsafe(self._task.cancel)
-
-    def result(self) -> RelayResult:
-        """The coroutine's result, or its exception raised here."""
-        if self._error is not None:
-            raise self._error
-        assert self._outcome is not None
-        return self._outcome

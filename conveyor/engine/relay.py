@@ -5,7 +5,8 @@ binary COPY, relayed as bytes). The engine asks the destination for such a relay
 when the staged rows are the source's rows unchanged — no declared types, no GMT
 conversion, no truncation, no bookkeeping columns — and the destination declines unless
 every column has exactly the same type on both ends; otherwise the load takes the Arrow
-stream. Cancelation, progress and `command_timeout` behave as they do between batches.
+stream. Cancelation, progress and `command_timeout` behave as they do between batches,
+and the check column's largest value is read from the staged rows themselves.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from conveyor.connectors.base import Relays, TableRef, TableSchema
+from sqlglot import exp
+
+from conveyor.connectors import sql
+from conveyor.connectors.base import Readable, RelayDeclined, Relays, TableRef, TableSchema
 from conveyor.engine import cursor as cursors
-from conveyor.engine.context import TaskContext
+from conveyor.engine.context import TaskContext, scalar
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.reporting import raise_if_canceled
 from conveyor.engine.shape import Shape
@@ -37,29 +41,57 @@ def relay(
     When None is returned, no staging table is left behind.
     """
     destination = ctx.destination
-    if not isinstance(destination, Relays) or not shape.passes_through:
+    if not (
+        isinstance(destination, Relays)
+        and shape.passes_through
+        and destination.relays_from(ctx.source)
+        and (highest.column is None or isinstance(destination, Readable))
+    ):
         return None
     destination.create_table(staging, layout)
-    prepared = destination.relay_from(ctx.source, statements, staging, highest.column)
+    prepared = destination.relay_from(ctx.source, statements, staging)
     if prepared is None:
         destination.drop_table(staging)
         return None
     ctx.log(f"{plan.target}: rows relayed in the source's binary format (same types)", "debug")
-    timeout = plan.settings.command_timeout
-    last_change, last_received = time.monotonic(), 0
-
-    def poll(rows: int, received: int) -> None:
-        nonlocal last_change, last_received
-        raise_if_canceled(ctx.cancel)
-        now = time.monotonic()
-        if received != last_received:
-            last_change, last_received = now, received
-        elif timeout is not None and now - last_change > timeout:
-            raise source_stalled(timeout)
-        ctx.progress(rows, expected)
-
-    result = prepared.run(poll)
-    highest.fold(result.highest)
+    try:
+        result = prepared.run(_poll(ctx, plan, expected))
+    except RelayDeclined as declined:
+        ctx.log(f"{plan.target}: {declined}; the rows go through Arrow instead", "warning")
+        destination.drop_table(staging)
+        return None
+    if highest.column is not None:
+        assert isinstance(destination, Readable)
+        largest = exp.select(exp.func("max", exp.column(sql.identifier(highest.column))))
+        statement = largest.from_(sql.table_expr(staging)).sql(dialect=destination.dialect)
+        check_type = shape.source.field(highest.column).type
+        highest.fold(scalar(destination, statement, check_type))
     ctx.result.bytes_written += result.bytes
     ctx.progress(result.rows, expected)
     return result.rows
+
+
+def _poll(ctx: TaskContext, plan: TaskPlan, expected: int | None) -> _Poll:
+    return _Poll(ctx, plan.settings.command_timeout, expected)
+
+
+class _Poll:
+    """What the engine does between batches, for a relay: cancel, report, watch for stalls.
+
+    Either end making progress counts: a slow destination holds the source back, which
+    is not the source falling silent.
+    """
+
+    def __init__(self, ctx: TaskContext, timeout: float | None, expected: int | None) -> None:
+        self._ctx, self._timeout, self._expected = ctx, timeout, expected
+        self._seen = (0, 0)
+        self._since = time.monotonic()
+
+    def __call__(self, rows: int, received: int) -> None:
+        raise_if_canceled(self._ctx.cancel)
+        now = time.monotonic()
+        if (rows, received) != self._seen:
+            self._seen, self._since = (rows, received), now
+        elif self._timeout is not None and now - self._since > self._timeout:
+            raise source_stalled(self._timeout)
+        self._ctx.progress(rows, self._expected)

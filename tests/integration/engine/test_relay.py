@@ -210,3 +210,51 @@ def test_parallel_parts_are_relayed_side_by_side(servers: tuple[str, str]) -> No
         destination,
         "SELECT conname FROM pg_constraint WHERE contype = 'p' AND connamespace = 'public'::regnamespace",
     ) == [("wide_pkey",)]
+
+
+def test_a_destination_lost_mid_relay_fails_the_run(servers: tuple[str, str]) -> None:
+    source, destination = servers
+    sql(source, *SLOW_VIEW)
+    sql(destination, "CREATE TABLE trickle (id integer)", "INSERT INTO trickle VALUES (7)")
+    database = destination.rsplit("/", 1)[1]
+    kill = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        f" WHERE datname = '{database}' AND query LIKE 'COPY%'"
+    )
+
+    def terminate_the_copy() -> None:
+        deadline = time.monotonic() + 10
+        while not sql(destination, kill) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    killer = threading.Timer(0.5, terminate_the_copy)
+    killer.start()
+    job = Job(source, destination, ["REPLICATE [trickle]"])
+    outcome = job.run(full=True)
+    killer.join()
+    assert outcome.status.value == "error" and outcome.retryable
+    assert "connection was lost while loading" in str(outcome.error)
+    assert sql(destination, "SELECT id FROM trickle") == [(7,)]
+
+
+def test_a_relay_asyncpg_cannot_open_falls_back_to_arrow(
+    servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.connectors import postgres_relay
+
+    async def refused(**_: Any) -> Any:
+        raise ConnectionRefusedError("Connect call failed")
+
+    monkeypatch.setattr(postgres_relay.asyncpg, "connect", refused)
+    source, destination = servers
+    sql(source, f"CREATE TABLE exact ({EXACT_TYPES})", EXACT_ROWS)
+    job = Job(source, destination, ["REPLICATE [exact]"])
+    job.ok()
+    assert job.last is not None
+    assert any(
+        level == "warning" and "asyncpg could not connect (Connect call failed)" in message
+        for level, message, _ in job.last.lines
+    )
+    everything = "SELECT exact::text FROM exact ORDER BY id"
+    assert sql(destination, everything) == sql(source, everything)
+    assert tables(destination) == ["exact"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conveyor.connectors.postgres import PostgresConnector
-from conveyor.connectors.postgres_relay import connect_kwargs, server_settings
+from conveyor.connectors.postgres_async import connect_kwargs, server_settings
 from conveyor.connectors.specs import PostgresOptions
 
 
@@ -19,7 +19,9 @@ from conveyor.connectors.specs import PostgresOptions
             {"search_path": "a,b", "statement_timeout": "5000"},
         ),
         ("--search-path=a-b", {"search_path": "a-b"}),
+        ("-c lock-timeout=5s", {"lock_timeout": "5s"}),
         ("-c application_name=two\\ words", {"application_name": "two words"}),
+        ("-c x=back\\\\slash", {"x": "back\\slash"}),
         ("-X", None),
         ("-c", None),
         ("search_path=a", None),
@@ -51,8 +53,24 @@ def test_the_connection_carries_over_from_the_url_and_options() -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["keepalives=1", "service=prod", "target_session_attrs=read-write", "options=-X"]
+    "url",
+    [
+        "postgresql://ana@db.example/sales?keepalives=1",
+        "postgresql://ana@db.example/sales?service=prod",
+        "postgresql://ana@db.example/sales?target_session_attrs=read-write",
+        "postgresql://ana@db.example/sales?options=-X",
+        "postgresql://ana@db1.example,db2.example/sales",
+    ],
 )
-def test_what_only_libpq_understands_keeps_to_the_arrow_path(query: str) -> None:
-    connector = PostgresConnector(f"postgresql://ana@db.example/sales?{query}")
-    assert connect_kwargs(connector) is None
+def test_what_only_libpq_understands_keeps_to_the_arrow_path(url: str) -> None:
+    assert connect_kwargs(PostgresConnector(url)) is None
+
+
+def test_an_unset_sslmode_is_left_to_pgsslmode_as_libpq_does() -> None:
+    kwargs = connect_kwargs(PostgresConnector("postgresql://ana@db.example/sales"))
+    assert kwargs is not None and kwargs["ssl"] is None
+
+
+def test_libpq_only_environment_keeps_to_the_arrow_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGSERVICE", "prod")
+    assert connect_kwargs(PostgresConnector("postgresql://ana@db.example/sales")) is None

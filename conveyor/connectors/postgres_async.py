@@ -1,0 +1,155 @@
+"""asyncpg beside libpq: the same PostgreSQL connection, and a coroutine run from sync code.
+
+The binary COPY relay (`postgres_relay`) talks to the servers through asyncpg, while
+everything else of the connector goes through libpq (psycopg, ADBC). asyncpg must then
+reach exactly the server, database, user and settings libpq would: `connect_kwargs`
+translates a connector's URL and options, and declines (None) whatever only libpq
+understands — a service file, several hosts, keepalives, GSS encryption — so such
+connections keep to the Arrow path rather than connect differently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from conveyor.connectors.postgres import PostgresConnector
+
+T = TypeVar("T")
+_CARRIED_PARAMS = {"sslmode", "options"}
+_LIBPQ_ONLY_ENVIRONMENT = (
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGOPTIONS",
+    "PGHOSTADDR",
+    "PGGSSENCMODE",
+    "PGTARGETSESSIONATTRS",
+    "PGREQUIREAUTH",
+    "PGCHANNELBINDING",
+)
+
+
+def connect_kwargs(connector: PostgresConnector) -> dict[str, Any] | None:
+    """asyncpg's connection arguments for a connector, None when only libpq can connect so.
+
+    Of the URL's parameters, sslmode and `options` (`-c name=value` settings, such as a
+    search_path) carry over; an unset sslmode is left to asyncpg, which reads PGSSLMODE
+    and otherwise prefers TLS, as libpq does.
+    """
+    address, options = connector.address, connector.options
+    if set(address.params) - _CARRIED_PARAMS or "," in address.host:
+        return None
+    if any(os.environ.get(name) for name in _LIBPQ_ONLY_ENVIRONMENT):
+        return None
+    settings = server_settings(address.params.get("options", ""))
+    if settings is None:
+        return None
+    return {
+        "host": address.host or None,
+        "port": address.port,
+        "user": address.user or None,
+        "password": address.password,
+        "database": address.database,
+        "ssl": options.sslmode or address.params.get("sslmode") or None,
+        "timeout": max(2.0, options.connect_timeout),
+        "server_settings": {**settings, "application_name": options.application_name},
+        "statement_cache_size": 0,
+    }
+
+
+def server_settings(options: str) -> dict[str, str] | None:
+    """libpq's `options` (`-c a=b -cc=d --e-f=g`) as settings; None if it holds anything else.
+
+    Words are split on spaces, a backslash taking the next character as it is; in a
+    setting's name a dash stands for an underscore, as the server reads it.
+    """
+    words = _split_options(options)
+    settings: dict[str, str] = {}
+    while words:
+        word = words.pop(0)
+        if word == "-c" and words:
+            word = "-c" + words.pop(0)
+        if not word.startswith(("-c", "--")):
+            return None
+        name, equals, value = word[2:].partition("=")
+        if not equals or not name:
+            return None
+        settings[name.replace("-", "_")] = value
+    return settings
+
+
+def _split_options(options: str) -> list[str]:
+    words: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in options:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char.isspace():
+            if current:
+                words.append("".join(current))
+                current = []
+        else:
+            current.append(char)
+    if current:
+        words.append("".join(current))
+    return words
+
+
+class Background(Generic[T]):
+    """A coroutine run to its end on an event loop of its own thread, cancelable from outside.
+
+    The engine is synchronous; this keeps asyncio inside the connector, whichever thread
+    (or event loop) the run itself is on.
+    """
+
+    def __init__(self, make: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[T] | None = None
+        self._outcome: tuple[T] | None = None
+        self._error: BaseException | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(
+            target=self._main, args=(make,), name="conveyor-pg-async", daemon=True
+        )
+        self._thread.start()
+        self._started.wait()
+
+    def _main(self, make: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        async def body() -> T:
+            self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+            self._started.set()
+            return await make()
+
+        try:
+            self._outcome = (asyncio.run(body()),)
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            self._started.set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Whether the coroutine ended within `timeout` seconds (None: wait for it)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        """Cancel the coroutine."""
+        if self._loop is not None and self._task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                self._loop.call_soon_threadsafe(self._task.cancel)
+
+    def result(self) -> T:
+        """The coroutine's result, or its exception raised here."""
+        if self._error is not None:
+            raise self._error
+        assert self._outcome is not None
+        return self._outcome[0]
