@@ -19,7 +19,7 @@ from urllib.parse import quote as url_quote
 import pyarrow as pa
 import pymysql
 
-from conveyor.connectors import mysql_sql, sql
+from conveyor.connectors import mysql_chunks, mysql_sql, sql
 from conveyor.connectors import mysql_types as types
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
 from conveyor.connectors.mysql_errors import map_error
@@ -219,19 +219,48 @@ class MySQLConnector:
         return {i for i, where in wanted.items() if where in marked}
 
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
-        """Stream a query as Arrow batches of at most `batch_size` rows, types exact."""
-        import connectorx
+        """Stream a query as Arrow batches of at most `batch_size` rows, types exact.
 
+        A plain read of a large table goes in key-ordered chunks (`mysql_chunks`), so that
+        connectorx, which never waits for its reader, cannot pile up the whole table.
+        """
         query = sql_text.strip().rstrip(";").strip()
         label = mysql_sql.source_label(query)
         planned = self._plan(query, label)
         schema = types.schema_of(planned)
         if returns_nothing(query, DIALECT):
             return pa.RecordBatchReader.from_batches(schema, iter(()))
-        if types.needs_sql(planned):
+        chunks = mysql_chunks.keyset(self, query, planned)
+        wrapped = types.needs_sql(planned)
+        if wrapped:
             query = mysql_sql.computed(query, planned)
+        if chunks is None:
+            return pa.RecordBatchReader.from_batches(
+                schema, self._stream(self._start(query, batch_size, label), planned, schema, label)
+            )
+
+        first = self._start(chunks.statement(query, None, wrapped), batch_size, label)
+
+        def chunked() -> Iterator[pa.RecordBatch]:
+            reader, last = first, None
+            while True:
+                read = 0
+                for batch in self._stream(reader, planned, schema, label):
+                    read += batch.num_rows
+                    last = chunks.last(batch, last)
+                    yield batch
+                if read < chunks.rows:
+                    return
+                reader = self._start(chunks.statement(query, last, wrapped), batch_size, label)
+
+        return pa.RecordBatchReader.from_batches(schema, chunked())
+
+    def _start(self, query: str, batch_size: int, label: str) -> Any:
+        """connectorx's stream of one statement (it starts reading at once)."""
+        import connectorx
+
         try:
-            reader = connectorx.read_sql(
+            return connectorx.read_sql(
                 self._cx_url(),
                 query,
                 return_type="arrow_stream",
@@ -243,19 +272,19 @@ class MySQLConnector:
                 raise
             raise _mapped(exc, self, label) from exc
 
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                for batch in reader:
-                    if batch.num_rows:
-                        yield types.convert(batch.rename_columns(schema.names), planned, schema)
-            except ConveyorError:
+    def _stream(
+        self, reader: Any, planned: list[types.ReadColumn], schema: pa.Schema, label: str
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in reader:
+                if batch.num_rows:
+                    yield types.convert(batch.rename_columns(schema.names), planned, schema)
+        except ConveyorError:
+            raise
+        except BaseException as exc:
+            if not _failure(exc):
                 raise
-            except BaseException as exc:
-                if not _failure(exc):
-                    raise
-                raise _mapped(exc, self, label) from exc
-
-        return pa.RecordBatchReader.from_batches(schema, batches())
+            raise _mapped(exc, self, label) from exc
 
     def _cx_url(self) -> str:
         user = url_quote(self.address.user, safe="")
