@@ -19,13 +19,14 @@ from urllib.parse import quote as url_quote
 import pyarrow as pa
 import pymysql
 
-from conveyor.connectors import mysql_chunks, mysql_sql, sql
+from conveyor.connectors import mysql_sql, sql
 from conveyor.connectors import mysql_types as types
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
 from conveyor.connectors.mysql_errors import map_error
 from conveyor.connectors.mysql_load import UTC_MARK, LoadWriter, column_type
 from conveyor.connectors.server import parse_server_url, returns_nothing
 from conveyor.connectors.specs import MySQLOptions
+from conveyor.connectors.spill import spilled
 from conveyor.errors import ConveyorError, TableNotFound
 
 DIALECT = types.DIALECT
@@ -221,8 +222,8 @@ class MySQLConnector:
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query as Arrow batches of at most `batch_size` rows, types exact.
 
-        A plain read of a large table goes in key-ordered chunks (`mysql_chunks`), so that
-        connectorx, which never waits for its reader, cannot pile up the whole table.
+        connectorx never waits for its reader: `spilled` drains it, holding a bounded
+        amount in memory and the rest on disk until the destination takes it.
         """
         query = sql_text.strip().rstrip(";").strip()
         label = mysql_sql.source_label(query)
@@ -230,30 +231,12 @@ class MySQLConnector:
         schema = types.schema_of(planned)
         if returns_nothing(query, DIALECT):
             return pa.RecordBatchReader.from_batches(schema, iter(()))
-        chunks = mysql_chunks.keyset(self, query, planned)
-        wrapped = types.needs_sql(planned)
-        if wrapped:
+        if types.needs_sql(planned):
             query = mysql_sql.computed(query, planned)
-        if chunks is None:
-            return pa.RecordBatchReader.from_batches(
-                schema, self._stream(self._start(query, batch_size, label), planned, schema, label)
-            )
-
-        first = self._start(chunks.statement(query, None, wrapped), batch_size, label)
-
-        def chunked() -> Iterator[pa.RecordBatch]:
-            reader, last = first, None
-            while True:
-                read = 0
-                for batch in self._stream(reader, planned, schema, label):
-                    read += batch.num_rows
-                    last = chunks.last(batch, last)
-                    yield batch
-                if read < chunks.rows:
-                    return
-                reader = self._start(chunks.statement(query, last, wrapped), batch_size, label)
-
-        return pa.RecordBatchReader.from_batches(schema, chunked())
+        reader = self._start(query, batch_size, label)
+        return pa.RecordBatchReader.from_batches(
+            schema, self._stream(reader, planned, schema, label)
+        )
 
     def _start(self, query: str, batch_size: int, label: str) -> Any:
         """connectorx's stream of one statement (it starts reading at once)."""
@@ -276,7 +259,7 @@ class MySQLConnector:
         self, reader: Any, planned: list[types.ReadColumn], schema: pa.Schema, label: str
     ) -> Iterator[pa.RecordBatch]:
         try:
-            for batch in reader:
+            for batch in spilled(iter(reader), reader.schema):
                 if batch.num_rows:
                     yield types.convert(batch.rename_columns(schema.names), planned, schema)
         except ConveyorError:

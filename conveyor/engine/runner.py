@@ -24,7 +24,6 @@ from conveyor.connectors.registry import open_connector
 from conveyor.crypto import REDACTOR
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
 from conveyor.engine import artifacts, replicate
-from conveyor.engine.allocator import cap_malloc_arenas
 from conveyor.engine.modes import TaskContext
 from conveyor.engine.reporting import (
     CancelToken,
@@ -44,7 +43,6 @@ def execute(
     spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Opener = open_connector
 ) -> RunOutcome:
     """Execute every task of a run and say how it ended (with an export's files); never raises."""
-    cap_malloc_arenas()
     outcome = _execute(spec, reporter, cancel, opener)
     if artifacts.is_export(spec) and outcome.status in (RunStatus.completed, RunStatus.error):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,58 +73,33 @@ def test_a_transaction_stays_one_across_its_ddl(maria: Any) -> None:
     assert read_table(maria, "t").num_rows == 0
 
 
-@pytest.fixture
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Chunks of MIN_CHUNK_ROWS rows; the statements each read ran are recorded."""
-    from conveyor.connectors import mysql_chunks
-    from conveyor.connectors.mysql import MySQLConnector
+def test_a_read_slower_than_the_server_spills_to_disk(
+    maria: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """connectorx never waits for its reader: what memory cannot hold waits on disk."""
+    import tempfile
+    import time
 
-    monkeypatch.setattr(mysql_chunks, "CHUNK_BYTES", 1)
-    started: list[str] = []
-    start = MySQLConnector._start
+    from conveyor.connectors import spill
 
-    def recording(self: Any, query: str, batch_size: int, label: str) -> Any:
-        started.append(query)
-        return start(self, query, batch_size, label)
-
-    monkeypatch.setattr(MySQLConnector, "_start", recording)
-    return started
-
-
-def test_a_large_plain_read_goes_in_key_ordered_chunks(maria: Any, small_chunks: list[str]) -> None:
-    """connectorx never waits for its reader: a large table is read a bounded chunk at a time."""
+    monkeypatch.setattr(spill, "MEMORY_BYTES", 64 * 1024)
+    monkeypatch.setattr(spill, "SEGMENT_BYTES", 256 * 1024)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     maria.execute(
         "CREATE TABLE big (id BIGINT PRIMARY KEY, amount DECIMAL(12,2), at DATETIME(6), note TEXT)"
     )
     maria.execute(
-        "INSERT INTO big SELECT seq * 3, seq / 100, FROM_UNIXTIME(1700000000 + seq),"
+        "INSERT INTO big SELECT seq, seq / 100, FROM_UNIXTIME(1700000000 + seq),"
         " IF(seq % 7 = 0, NULL, CONCAT('n', seq)) FROM seq_1_to_45000"
     )
-    maria.execute("ANALYZE TABLE big")
-    table = maria.read("SELECT * FROM `big`", 4096).read_all()
-    assert len(small_chunks) == 5  # 10,000 rows each, the last one short
-    assert all("ORDER BY" in statement and "LIMIT 10000" in statement for statement in small_chunks)
-    ids = table.column("id").to_pylist()
-    assert ids == [3 * i for i in range(1, 45001)]  # every row once, in key order
+    batches, spilled_files = [], 0
+    for batch in maria.read("SELECT * FROM `big` ORDER BY id", 2048):
+        time.sleep(0.002)  # a destination slower than the server
+        spilled_files = max(spilled_files, sum(len(files) for _, _, files in os.walk(tmp_path)))
+        batches.append(batch)
+    table = pa.Table.from_batches(batches)
+    assert spilled_files > 0
+    assert table.column("id").to_pylist() == list(range(1, 45001))  # every row once, in order
     assert table.column("note").null_count == 45000 // 7
     assert str(table.column("amount").type) == "decimal128(12, 2)"
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        "SELECT * FROM `big` WHERE id > 10",
-        "SELECT id AS other, note FROM `big`",
-        "SELECT count(*) AS n FROM `big`",
-        "SELECT * FROM `big` ORDER BY note",
-        "SELECT * FROM `textkey`",
-    ],
-)
-def test_other_reads_go_in_one_statement(maria: Any, small_chunks: list[str], query: str) -> None:
-    maria.execute("CREATE TABLE big (id BIGINT PRIMARY KEY, note TEXT)")
-    maria.execute("INSERT INTO big SELECT seq, 'x' FROM seq_1_to_30000")
-    maria.execute("CREATE TABLE textkey (k VARCHAR(20) PRIMARY KEY)")
-    maria.execute("INSERT INTO textkey SELECT CONCAT('k', seq) FROM seq_1_to_30000")
-    maria.execute("ANALYZE TABLE big, textkey")
-    maria.read(query, 4096).read_all()
-    assert len(small_chunks) == 1
+    assert list(tmp_path.iterdir()) == []  # the spilled files are gone
