@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -26,7 +27,7 @@ from conveyor.connectors.mysql_errors import map_error
 from conveyor.connectors.mysql_load import UTC_MARK, LoadWriter, column_type
 from conveyor.connectors.server import parse_server_url, returns_nothing
 from conveyor.connectors.specs import MySQLOptions
-from conveyor.connectors.spill import spilled
+from conveyor.connectors.spill import Spill
 from conveyor.errors import ConveyorError, TableNotFound
 
 DIALECT = types.DIALECT
@@ -46,6 +47,7 @@ class MySQLConnector:
         self._lock = threading.RLock()
         self._conn: Any = None
         self._mariadb: bool | None = None
+        self._spills: weakref.WeakSet[Spill] = weakref.WeakSet()  # reads still draining
 
     # --- connections ---------------------------------------------------------------------
 
@@ -120,7 +122,10 @@ class MySQLConnector:
         self._query("SELECT 1")
 
     def close(self) -> None:
-        """Close the metadata connection."""
+        """Close the metadata connection; stop reads still draining ahead (an abandoned
+        read would otherwise go on filling the disk with the rest of its table)."""
+        for spill in list(self._spills):
+            spill.close()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -222,7 +227,7 @@ class MySQLConnector:
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query as Arrow batches of at most `batch_size` rows, types exact.
 
-        connectorx never waits for its reader: `spilled` drains it, holding a bounded
+        connectorx never waits for its reader: a `Spill` drains it, holding a bounded
         amount in memory and the rest on disk until the destination takes it.
         """
         query = sql_text.strip().rstrip(";").strip()
@@ -258,8 +263,10 @@ class MySQLConnector:
     def _stream(
         self, reader: Any, planned: list[types.ReadColumn], schema: pa.Schema, label: str
     ) -> Iterator[pa.RecordBatch]:
+        spill = Spill(iter(reader), reader.schema)
+        self._spills.add(spill)
         try:
-            for batch in spilled(iter(reader), reader.schema):
+            for batch in spill:
                 if batch.num_rows:
                     yield types.convert(batch.rename_columns(schema.names), planned, schema)
         except ConveyorError:

@@ -126,6 +126,7 @@ class Background(Generic[T]):
     def _main(self, make: Callable[[], Coroutine[Any, Any, T]]) -> None:
         async def body() -> T:
             self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+            self._loop.set_exception_handler(_quiet_about_abandoned_cancels)
             self._started.set()
             return await make()
 
@@ -153,3 +154,15 @@ class Background(Generic[T]):
             raise self._error
         assert self._outcome is not None
         return self._outcome[0]
+
+
+def _quiet_about_abandoned_cancels(
+    loop: asyncio.AbstractEventLoop, context: dict[str, Any]
+) -> None:
+    """Drop asyncio's report of a cancel request cut off by our own terminate (asyncpg sends
+    one on a failed COPY, then the connection is closed under it); report anything else."""
+    if context.get("message") == "Future exception was never retrieved" and isinstance(
+        context.get("exception"), ConnectionError
+    ):
+        return
+    loop.default_exception_handler(context)

@@ -44,6 +44,7 @@ POLL_SECONDS = 0.5
 QUEUED_CHUNKS = 16
 """Chunks (each what one socket read brought, ~200 KB) a source may run ahead of the
 destination: a few MB in flight, enough to keep both servers busy."""
+_REFUSED = object()  # in a part's queue: the destination ended its COPY, stop feeding it
 FIRST_USER_OID = 16384
 """Types below this OID are built in, the same on every server; user types (enums,
 domains, composites) are identified by OIDs that differ between databases."""
@@ -129,6 +130,8 @@ class CopyRelay:
         self._writing: set[int] = set()  # the destination backends still copying
         self._written = 0  # rows of the parts that finished
         self._reported = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._refusals: dict[int, Callable[[], None]] = {}  # how to end each part's feed
         self._read_pids: list[int] = []
         self._progress_view = True
 
@@ -148,6 +151,7 @@ class CopyRelay:
         return result
 
     async def _relay_all(self) -> RelayResult:
+        self._loop = asyncio.get_running_loop()
         pairs = await self._connect_all()
         parts = [
             asyncio.create_task(self._relay_part(query, source, target))
@@ -191,7 +195,7 @@ class CopyRelay:
         (asyncpg then sends CopyFail: nothing of the part is kept). A destination connection
         lost mid-COPY cancels the COPY (asyncpg would wait for it forever).
         """
-        chunks: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(QUEUED_CHUNKS)
+        chunks: asyncio.Queue[Any] = asyncio.Queue(QUEUED_CHUNKS)
         copying: asyncio.Task[str] | None = None
         lost = False
 
@@ -199,8 +203,20 @@ class CopyRelay:
             self._received += len(chunk)
             await chunks.put(chunk)
 
+        refused = cut_short = False
+
+        def refuse() -> None:  # the server ended the COPY: stop feeding it, hear why
+            nonlocal refused
+            refused = True
+            if not chunks.full():
+                chunks.put_nowait(_REFUSED)
+
         async def relayed() -> AsyncIterator[bytes]:
+            nonlocal cut_short
             while (chunk := await chunks.get()) is not None:
+                if chunk is _REFUSED or refused:
+                    cut_short = True
+                    return
                 if isinstance(chunk, Exception):
                     raise chunk
                 yield chunk
@@ -228,6 +244,7 @@ class CopyRelay:
             if self._freeze:  # COPY FREEZE needs the table emptied in its own transaction
                 await target.execute("BEGIN")
                 await target.execute(f"TRUNCATE {sql.table_sql(self._table, DIALECT)}")
+            self._refusals[pid] = refuse
             copying = asyncio.create_task(self._copy_in(target, relayed()))
             try:
                 status = await copying
@@ -239,6 +256,8 @@ class CopyRelay:
                     f"PostgreSQL server at {where}: the connection was lost while loading"
                     f" {self._table}"
                 ) from None
+            if cut_short:  # never commit a COPY cut short (it cannot succeed: the server ended it)
+                raise SourceUnavailable(f"the COPY into {self._table} ended early")
             if self._freeze:
                 await target.execute("COMMIT")
             await reading
@@ -286,20 +305,34 @@ class CopyRelay:
             )
 
     def _rows_so_far(self) -> int:
-        """Rows the destination has taken so far (pg_stat_progress_copy, PostgreSQL 14+)."""
+        """Rows the destination has taken so far (pg_stat_progress_copy, PostgreSQL 14+).
+
+        A backend whose last statement is the COPY and which no longer runs it, while its
+        part still feeds it, refused the rows (a NULL key, a full disk, a timeout):
+        asyncpg would go on sending what the server discards until the source ends, so
+        the part is told to stop feeding it and hears the server's error at once.
+        """
         with self._lock:
             writing, written = list(self._writing), self._written
         copying = 0
         if self._progress_view and writing:
             try:
                 found = self._destination._query(
-                    "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy"
-                    " WHERE pid = ANY(%s)",
+                    "SELECT a.pid, coalesce(p.tuples_processed, 0),"
+                    " a.state <> 'active' AND a.query LIKE 'COPY %%'"
+                    " FROM pg_stat_activity a LEFT JOIN pg_stat_progress_copy p USING (pid)"
+                    " WHERE a.pid = ANY(%s)",
                     [writing],
                 )
-                copying = int(found[0][0])
             except ConveyorError:  # an older server: progress is reported at the end
                 self._progress_view = False
+                found = []
+            copying = sum(int(rows) for _, rows, _ in found)
+            for pid in (pid for pid, _, ended in found if ended):
+                refuse = self._refusals.pop(pid, None)
+                if refuse is not None and self._loop is not None:
+                    with contextlib.suppress(RuntimeError):  # the loop has ended
+                        self._loop.call_soon_threadsafe(refuse)
         self._reported = max(self._reported, written + copying)
         return self._reported
 

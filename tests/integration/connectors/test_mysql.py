@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,7 +73,7 @@ def test_a_transaction_stays_one_across_its_ddl(maria: Any) -> None:
 
 
 def test_a_read_slower_than_the_server_spills_to_disk(
-    maria: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    maria: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """connectorx never waits for its reader: what memory cannot hold waits on disk."""
     import tempfile
@@ -84,7 +83,14 @@ def test_a_read_slower_than_the_server_spills_to_disk(
 
     monkeypatch.setattr(spill, "MEMORY_BYTES", 64 * 1024)
     monkeypatch.setattr(spill, "SEGMENT_BYTES", 256 * 1024)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    temporary = tempfile.TemporaryFile
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return temporary(*args, **kwargs)
+
+    monkeypatch.setattr(spill.tempfile, "TemporaryFile", counted)
     maria.execute(
         "CREATE TABLE big (id BIGINT PRIMARY KEY, amount DECIMAL(12,2), at DATETIME(6), note TEXT)"
     )
@@ -92,14 +98,12 @@ def test_a_read_slower_than_the_server_spills_to_disk(
         "INSERT INTO big SELECT seq, seq / 100, FROM_UNIXTIME(1700000000 + seq),"
         " IF(seq % 7 = 0, NULL, CONCAT('n', seq)) FROM seq_1_to_45000"
     )
-    batches, spilled_files = [], 0
+    batches = []
     for batch in maria.read("SELECT * FROM `big` ORDER BY id", 2048):
         time.sleep(0.002)  # a destination slower than the server
-        spilled_files = max(spilled_files, sum(len(files) for _, _, files in os.walk(tmp_path)))
         batches.append(batch)
     table = pa.Table.from_batches(batches)
-    assert spilled_files > 0
+    assert made  # some batches waited on disk
     assert table.column("id").to_pylist() == list(range(1, 45001))  # every row once, in order
     assert table.column("note").null_count == 45000 // 7
     assert str(table.column("amount").type) == "decimal128(12, 2)"
-    assert list(tmp_path.iterdir()) == []  # the spilled files are gone

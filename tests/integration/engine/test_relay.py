@@ -258,3 +258,30 @@ def test_a_relay_asyncpg_cannot_open_falls_back_to_arrow(
     everything = "SELECT exact::text FROM exact ORDER BY id"
     assert sql(destination, everything) == sql(source, everything)
     assert tables(destination) == ["exact"]
+
+
+def test_a_copy_the_destination_refuses_fails_without_reading_the_rest(
+    servers: tuple[str, str],
+) -> None:
+    """The destination ends a COPY it refuses; the relay stops feeding it at once (a source
+    that would run for days ends with the run, not after)."""
+    source, destination = servers
+    sql(
+        source,
+        SLOW_VIEW[0],
+        "CREATE VIEW endless AS SELECT CASE WHEN i = 3 THEN NULL ELSE i END AS id,"
+        " slow(i, 0.001) AS n FROM (SELECT generate_series(1, 1000000000) AS i) AS s",
+    )
+    job = Job(
+        source, destination, ["REPLICATE [endless] (PRIMARY KEY(id)) SELECT * FROM [endless]"]
+    )
+    outcome = job.run(full=True)
+    assert relayed(job)
+    assert outcome.status.value == "error"
+    assert "null value" in str(outcome.error) and "id" in str(outcome.error)
+    assert tables(destination) == []
+    still = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY%endless%' AND pid <> pg_backend_pid()"
+    deadline = time.monotonic() + 10
+    while sql(source, still) != [(0,)]:  # the source's COPY was stopped, not left to run
+        assert time.monotonic() < deadline, "the source query still runs"
+        time.sleep(0.05)

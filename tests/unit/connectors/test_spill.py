@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from conveyor.connectors.spill import spilled
+from conveyor.connectors.spill import Spill
 
 SCHEMA = pa.schema([("n", pa.int64()), ("s", pa.string())])
 
@@ -30,48 +29,58 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def files(root: Path) -> int:
-    return sum(len(names) for _, _, names in os.walk(root))
-
-
-def test_a_slow_consumer_gets_every_batch_in_order_and_the_files_go(scratch: Path) -> None:
-    seen, most = [], 0
-    for batch in spilled(batches(200), SCHEMA, memory_bytes=8_000, segment_bytes=20_000):
+def test_a_slow_consumer_gets_every_batch_in_order(scratch: Path) -> None:
+    spill = Spill(batches(200), SCHEMA, memory_bytes=8_000, segment_bytes=20_000)
+    seen = []
+    for batch in spill:
         time.sleep(0.001)
-        most = max(most, files(scratch))
         seen += batch.column("n").to_pylist()
     assert seen == list(range(20_000))
-    assert most > 0  # the excess went to disk
-    assert list(scratch.iterdir()) == []
+    assert spill.segments > 0  # the excess waited on disk
+    assert list(scratch.iterdir()) == []  # in files unlinked from the start
 
 
 def test_a_fast_consumer_never_touches_the_disk(scratch: Path) -> None:
-    seen = [b.num_rows for b in spilled(batches(50), SCHEMA)]
-    assert sum(seen) == 5_000
-    assert list(scratch.iterdir()) == []
+    spill = Spill(batches(50), SCHEMA)
+    assert sum(b.num_rows for b in spill) == 5_000
+    assert spill.segments == 0
+
+
+def test_a_batch_larger_than_the_memory_waits_in_memory_when_nothing_else_does() -> None:
+    spill = Spill(batches(20), SCHEMA, memory_bytes=10)  # every batch is larger
+    seen = []
+    for batch in spill:
+        seen.append(batch.num_rows)
+        time.sleep(0.01)  # the consumer is slower: the others go to disk
+    assert sum(seen) == 2_000
+    assert spill.segments < 20
 
 
 def test_a_failing_source_fails_after_the_batches_before_it(scratch: Path) -> None:
     seen = []
     with pytest.raises(ValueError, match="went away"):
-        for batch in spilled(batches(100, fail_after=60), SCHEMA, memory_bytes=8_000):
+        for batch in Spill(batches(100, fail_after=60), SCHEMA, memory_bytes=8_000):
             time.sleep(0.001)
             seen.append(batch.num_rows)
     assert sum(seen) == 6_000
-    assert list(scratch.iterdir()) == []
 
 
-def test_closing_early_stops_the_draining_and_removes_the_files(scratch: Path) -> None:
+def test_closing_stops_the_draining(scratch: Path) -> None:
+    produced = 0
+
     def endless() -> Iterator[pa.RecordBatch]:
-        i = 0
+        nonlocal produced
         while True:
+            produced += 1
             yield from batches(1)
-            i += 1
 
-    reader = spilled(endless(), SCHEMA, memory_bytes=8_000, segment_bytes=20_000)
+    spill = Spill(endless(), SCHEMA, memory_bytes=8_000, segment_bytes=20_000)
+    taken = iter(spill)
     for _ in range(5):
-        next(reader)
-        time.sleep(0.05)
-    reader.close()
+        next(taken)
+    spill.close()
     time.sleep(0.1)
+    stopped_at = produced
+    time.sleep(0.1)
+    assert produced == stopped_at  # the thread ended
     assert list(scratch.iterdir()) == []
