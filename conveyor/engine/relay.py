@@ -55,7 +55,7 @@ def relay(
         return None
     ctx.log(f"{plan.target}: rows relayed in the source's binary format (same types)", "debug")
     try:
-        result = prepared.run(_poll(ctx, plan, expected))
+        result = prepared.run(_Poll(ctx, plan.settings.command_timeout, expected))
     except RelayDeclined as declined:
         ctx.log(f"{plan.target}: {declined}; the rows go through Arrow instead", "warning")
         destination.drop_table(staging)
@@ -69,10 +69,6 @@ def relay(
     ctx.result.bytes_written += result.bytes
     ctx.progress(result.rows, expected)
     return result.rows
-
-
-def _poll(ctx: TaskContext, plan: TaskPlan, expected: int | None) -> _Poll:
-    return _Poll(ctx, plan.settings.command_timeout, expected)
 
 
 class _Poll:

@@ -59,6 +59,18 @@ def relayed(job: Job) -> bool:
     return any("relayed" in message for _, message, _ in job.last.lines)
 
 
+def assert_source_copy_stops(source: str, view: str) -> None:
+    """The source's COPY of `view` was stopped with the run, not left to run on."""
+    still = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+        f" AND query LIKE 'COPY%{view}%' AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + 10
+    while sql(source, still) != [(0,)]:
+        assert time.monotonic() < deadline, "the source query still runs"
+        time.sleep(0.05)
+
+
 def tables(url: str) -> list[str]:
     rows = sql(
         url,
@@ -153,11 +165,7 @@ def test_cancel_during_a_relay_keeps_nothing(servers: tuple[str, str]) -> None:
     assert relayed(job)
     assert sql(destination, "SELECT id FROM trickle") == [(7,)]  # the old table is untouched
     assert tables(destination) == ["trickle"]
-    still = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%trickle%' AND pid <> pg_backend_pid()"
-    deadline = time.monotonic() + 10
-    while sql(source, still) != [(0,)]:  # the source's COPY was stopped, not left to run
-        assert time.monotonic() < deadline, "the source query still runs"
-        time.sleep(0.05)
+    assert_source_copy_stops(source, "trickle")
 
 
 def test_a_silent_source_fails_after_command_timeout(servers: tuple[str, str]) -> None:
@@ -280,8 +288,4 @@ def test_a_copy_the_destination_refuses_fails_without_reading_the_rest(
     assert outcome.status.value == "error"
     assert "null value" in str(outcome.error) and "id" in str(outcome.error)
     assert tables(destination) == []
-    still = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY%endless%' AND pid <> pg_backend_pid()"
-    deadline = time.monotonic() + 10
-    while sql(source, still) != [(0,)]:  # the source's COPY was stopped, not left to run
-        assert time.monotonic() < deadline, "the source query still runs"
-        time.sleep(0.05)
+    assert_source_copy_stops(source, "endless")
