@@ -8,10 +8,26 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_list(value: Any) -> Any:
+    """A comma-separated environment value as a list (a JSON list or a list pass through)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+"""A list setting written as `a,b,c` (or a JSON list) in the environment."""
 
 
 class Settings(BaseSettings):
@@ -127,6 +143,62 @@ class Settings(BaseSettings):
     files_cleanup_interval: float = Field(
         default=600.0, gt=0, description="Seconds between two passes of the file cleaner."
     )
+
+    allowed_paths: CommaList = Field(
+        default_factory=list,
+        description="Folders whose files every workspace's non-admin users may use for SQLite, "
+        "DuckDB and file connections (comma-separated). The data directory is refused whatever "
+        "this says; each workspace also has its own folder under it.",
+    )
+    allowed_hosts: CommaList = Field(
+        default_factory=list,
+        description="Host names, addresses and CIDRs (comma-separated) that non-admin "
+        "connections, webhooks and events may reach although loopback, private or link-local.",
+    )
+    denied_hosts: CommaList = Field(
+        default_factory=list,
+        description="Host names, addresses and CIDRs (comma-separated) nobody may reach, admins "
+        "included; cloud metadata and link-local addresses are denied unless allowed.",
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (bytes); larger ones answer 413 unread.",
+    )
+    max_json_depth: int = Field(
+        default=64, ge=4, le=1000, description="Deepest nesting of arrays and objects in a body."
+    )
+    auth_failures_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins allowed per client address and per user name in a minute "
+        "before further attempts answer 429.",
+    )
+    token_default_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Lifetime of a token created without expires_in_days (unset: no expiry, "
+        "except for viewers, whose tokens always expire).",
+    )
+    token_max_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Longest lifetime a token may be given (unset: no limit for admins and "
+        "standard users).",
+    )
+    audit_retention_days: float = Field(
+        default=365.0,
+        ge=0,
+        description="Audit log entries older than this many days are deleted (0: kept forever).",
+    )
+
+    @field_validator("allowed_hosts", "denied_hosts")
+    @classmethod
+    def _host_entries(cls, value: list[str], info: Any) -> list[str]:
+        from conveyor.policy import check_host_list
+
+        check_host_list(value, f"CONVEYOR_{info.field_name.upper()}")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -24,6 +24,7 @@ from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRe
 from conveyor.connectors.duckdb import affected_rows, map_error
 from conveyor.connectors.specs import MemoryOptions
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, TableNotFound
+from conveyor.policy import Reach
 
 __all__ = ["MemoryConnector", "memory_tables", "put_table", "reset_memory"]
 
@@ -116,7 +117,10 @@ class MemoryConnector:
 
     dialect = "duckdb"
 
-    def __init__(self, url: str, options: MemoryOptions | None = None) -> None:
+    def __init__(
+        self, url: str, options: MemoryOptions | None = None, *, reach: Reach | None = None
+    ) -> None:
+        self.reach = reach or Reach()
         self.url = url
         self.options = options or MemoryOptions()
         self.name = parse_url(url)

@@ -29,6 +29,7 @@ from conveyor.errors import (
     SourceUnavailable,
     TableNotFound,
 )
+from conveyor.policy import Reach
 
 DIALECT = "duckdb"
 KEY_COMMENT = "primary key (kept by Conveyor, not enforced)"
@@ -70,7 +71,10 @@ class DuckDBConnector:
 
     dialect = DIALECT
 
-    def __init__(self, url: str, options: DuckDBOptions | None = None) -> None:
+    def __init__(
+        self, url: str, options: DuckDBOptions | None = None, *, reach: Reach | None = None
+    ) -> None:
+        self.reach = reach or Reach()
         self.url = url
         self.options = options or DuckDBOptions()
         # Keys are constraints only when asked for (see DuckDBOptions.primary_key_constraints).

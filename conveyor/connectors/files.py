@@ -56,6 +56,7 @@ from conveyor.errors import (
     TableNotFound,
     Unsupported,
 )
+from conveyor.policy import Reach
 
 __all__ = ["EXTENSIONS", "FORMATS", "MIME_TYPES", "FileConnector", "check_name", "parse_url"]
 
@@ -75,7 +76,10 @@ class FileConnector:
 
     dialect = "duckdb"
 
-    def __init__(self, url: str, options: FileOptions | None = None) -> None:
+    def __init__(
+        self, url: str, options: FileOptions | None = None, *, reach: Reach | None = None
+    ) -> None:
+        self.reach = reach or Reach()
         self.url = url
         self.options = options or FileOptions()
         self.root, url_format = parse_url(url)

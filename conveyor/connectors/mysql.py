@@ -29,6 +29,7 @@ from conveyor.connectors.server import parse_server_url, returns_nothing
 from conveyor.connectors.specs import MySQLOptions
 from conveyor.connectors.spill import Spill
 from conveyor.errors import ConveyorError, TableNotFound
+from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
 _SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
@@ -41,7 +42,10 @@ class MySQLConnector:
     dialect = DIALECT
     enforces_keys = True  # primary keys are real constraints: the engine may upsert
 
-    def __init__(self, url: str, options: MySQLOptions | None = None) -> None:
+    def __init__(
+        self, url: str, options: MySQLOptions | None = None, *, reach: Reach | None = None
+    ) -> None:
+        self.reach = reach or Reach()
         self.options = options or MySQLOptions()
         self.address = parse_server_url(url, ("mysql", "mariadb"), 3306, self.options.password)
         self._lock = threading.RLock()

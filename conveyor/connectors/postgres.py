@@ -37,6 +37,7 @@ from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
 from conveyor.connectors.server import parse_server_url, returns_nothing
 from conveyor.connectors.specs import PostgresOptions
 from conveyor.errors import ConfigurationError, ConveyorError, TableNotFound
+from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -55,7 +56,10 @@ class PostgresConnector:
     dialect = DIALECT
     enforces_keys = True  # primary keys are real constraints: the engine may upsert
 
-    def __init__(self, url: str, options: PostgresOptions | None = None) -> None:
+    def __init__(
+        self, url: str, options: PostgresOptions | None = None, *, reach: Reach | None = None
+    ) -> None:
+        self.reach = reach or Reach()
         self.options = options or PostgresOptions()
         self.address = parse_server_url(
             url, ("postgresql", "postgres"), 5432, self.options.password

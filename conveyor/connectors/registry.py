@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from conveyor.connectors.base import Capability, Connector
 from conveyor.errors import InvalidInput
+from conveyor.policy import Reach
 
 
 class NoOptions(BaseModel):
@@ -105,8 +106,11 @@ def resolve(url: str) -> ConnectorSpec:
     return spec
 
 
-def open_connector(url: str, options: dict[str, Any] | None = None) -> Connector:
-    """Open a connector for a URL with its (plain-text) options."""
+def open_connector(
+    url: str, options: dict[str, Any] | None = None, reach: Reach | None = None
+) -> Connector:
+    """Open a connector for a URL with its (plain-text) options, within `reach`
+    (default: a trusted caller's, which reaches everything)."""
     spec = resolve(url)
     validated = spec.validate_options(options or {})
-    return spec.load()(url, validated)
+    return spec.load()(url, validated, reach=reach or Reach())

@@ -44,6 +44,7 @@ from conveyor.errors import (
     SourceUnavailable,
     TableNotFound,
 )
+from conveyor.policy import Reach
 
 DIALECT = "sqlite"
 _NO_TABLE = re.compile(r"no such table: ([^\n]+)")
@@ -96,7 +97,10 @@ class SQLiteConnector:
     dialect = DIALECT
     enforces_keys = True  # primary keys are real constraints: the engine may upsert
 
-    def __init__(self, url: str, options: SQLiteOptions | None = None) -> None:
+    def __init__(
+        self, url: str, options: SQLiteOptions | None = None, *, reach: Reach | None = None
+    ) -> None:
+        self.reach = reach or Reach()
         self.url = url
         self.options = options or SQLiteOptions()
         self.path = parse_url(url)

@@ -35,8 +35,9 @@ from conveyor.engine.reporting import (
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
 from conveyor.engine.tasks import run_task
 from conveyor.errors import ConfigurationError, ConveyorError, RunCanceled, RunSuspended
+from conveyor.policy import Reach, resolve_path
 
-Opener = Callable[[str, dict[str, Any]], Connector]
+Opener = Callable[[str, dict[str, Any], Reach], Connector]
 
 
 def execute(
@@ -152,7 +153,9 @@ def _source_opener(endpoint: Endpoint | None, opener: Opener) -> Callable[[], Re
     """Opens more connections to the source (parallel partition reads)."""
     if endpoint is None:
         return None
-    return lambda: _require(opener(endpoint.url, endpoint.options), Readable, "source", "read")  # type: ignore[no-any-return]
+    return lambda: _require(
+        opener(endpoint.url, endpoint.options, endpoint.reach), Readable, "source", "read"
+    )  # type: ignore[no-any-return]
 
 
 def _fail(result: TaskResult, exc: Exception, reporter: Reporter, task: TaskSpec) -> None:
@@ -263,9 +266,14 @@ def _close_open_tasks(results: list[TaskResult], status: TaskRunStatus, reporter
 
 
 def _artifacts(spec: RunSpec, fmt: str | None) -> Endpoint:
-    """The run's artifact folder as a file connection writing `fmt`."""
-    Path(str(spec.artifacts_dir)).mkdir(parents=True, exist_ok=True)
-    return Endpoint(f"file://{quote(str(spec.artifacts_dir))}?format={fmt}", name="artifacts")
+    """The run's artifact folder as a file connection writing `fmt`: it reaches that
+    folder and nothing else (it lies in the data directory, which connections never reach)."""
+    folder = Path(str(spec.artifacts_dir))
+    folder.mkdir(parents=True, exist_ok=True)
+    reach = Reach(
+        allowed_roots=(resolve_path(folder),), private_network=False, external_access=False
+    )
+    return Endpoint(f"file://{quote(str(folder))}?format={fmt}", name="artifacts", reach=reach)
 
 
 @contextlib.contextmanager
@@ -307,7 +315,7 @@ def _ends(spec: RunSpec, opener: Opener) -> Iterator[tuple[Readable, Writable]]:
 def _open(endpoint: Endpoint | None, role: str, opener: Opener) -> Iterator[Connector]:
     if endpoint is None:
         raise ConfigurationError(f"the job has no {role} connection")
-    connector = opener(endpoint.url, endpoint.options)
+    connector = opener(endpoint.url, endpoint.options, endpoint.reach)
     try:
         yield connector
     finally:

@@ -10,15 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.domain import EngineSettings, RunJobType
+from conveyor.policy import Reach
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A connection the engine opens: its URL (with password) and plain-text options."""
+    """A connection the engine opens: its URL (with password), plain-text options, and what
+    the policy lets it reach (checked by the connector as it opens files and sockets)."""
 
     url: str
     options: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    reach: Reach = field(default_factory=Reach)
 
     def __repr__(self) -> str:
         from conveyor.crypto import mask_url

@@ -94,6 +94,10 @@ class Workspace(Timestamped, Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    allowed_paths: Mapped[list[str]] = mapped_column(
+        default=list,
+        doc="Folders (besides the workspace's own) whose files its members may use; admins set it.",
+    )
 
 
 class User(Timestamped, Base):
@@ -151,6 +155,14 @@ class Connection(Timestamped, Base):
     last_test_ok: Mapped[bool | None] = mapped_column(default=None)
     last_test_error: Mapped[str | None] = mapped_column(Text, default=None)
     max_concurrent_runs: Mapped[int | None] = mapped_column(default=None)
+    admin_configured: Mapped[bool] = mapped_column(
+        default=False,
+        doc="Its URL and options were last set by an admin: it may reach what only admins may.",
+    )
+    allow_external_access: Mapped[bool] = mapped_column(
+        default=False,
+        doc="An admin let SQL on this embedded database (DuckDB, SQLite) reach other files.",
+    )
 
 
 class Job(Timestamped, Base):
