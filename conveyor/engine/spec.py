@@ -59,3 +59,5 @@ class RunSpec:
     resumed: bool = False
     """The run goes on after its worker shut down: tasks it completed are not run again."""
     extra: dict[str, Any] = field(default_factory=dict)
+    event_reach: Reach = field(default_factory=Reach)
+    """Where the job's pre-job event may be delivered (the workspace's reach)."""
