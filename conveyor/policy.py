@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conveyor.errors import PermissionDenied, SourceUnavailable
+from conveyor.errors import InvalidInput, PermissionDenied, SourceUnavailable
 
 if TYPE_CHECKING:
     from conveyor.config import Settings
@@ -298,6 +298,18 @@ class Policy:
         self.data_dir = data_dir
         self.denied_roots = tuple(denied)
         self.allowed_roots = tuple(resolve_path(p) for p in settings.allowed_paths)
+
+    def check_root(self, path: str, field: str) -> str:
+        """An allowed root an admin gives (resolved), or 422: absolute, outside the data dir."""
+        if not os.path.isabs(path):
+            raise InvalidInput(f"{path!r} is not an absolute path", field=field)
+        real = resolve_path(path)
+        if any(_within(real, root) for root in self.denied_roots):
+            raise InvalidInput(
+                f"{path!r} is inside Conveyor's data directory, which no connection may use",
+                field=field,
+            )
+        return real
 
     def workspace_folder(self, workspace_id: str) -> Path:
         """The folder a workspace's members may always use (created on first need)."""

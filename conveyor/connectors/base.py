@@ -119,6 +119,27 @@ class Connector(Protocol):
         """Release connections and files."""
 
 
+@dataclass(frozen=True)
+class Targets:
+    """The local paths and network hosts a connection will reach, as its URL names them."""
+
+    paths: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Locatable(Protocol):
+    """A connector that can say what it will reach without connecting.
+
+    A service checks these against the policy when a connection is stored, so a refused
+    path or host answers 403 at once instead of failing the first run; the connector
+    checks again (resolved) when it opens them.
+    """
+
+    def targets(self) -> Targets:
+        """The paths and hosts named by the URL and options (no I/O)."""
+
+
 @runtime_checkable
 class Discoverable(Protocol):
     """A connector that can list its tables and describe their columns."""

@@ -18,7 +18,14 @@ import pyarrow as pa
 
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import to_duckdb_batch
-from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.base import (
+    BatchWriter,
+    ColumnInfo,
+    TableInfo,
+    TableRef,
+    TableSchema,
+    Targets,
+)
 from conveyor.connectors.specs import DuckDBOptions
 from conveyor.errors import (
     ConfigurationError,
@@ -128,6 +135,10 @@ class DuckDBConnector:
             cur.close()
 
     # --- Connector ---------------------------------------------------------------------
+
+    def targets(self) -> Targets:
+        """The database file (none in memory)."""
+        return Targets(paths=() if self.path == ":memory:" else (self.path,))
 
     def test(self) -> None:
         """Open the database and run SELECT 1."""

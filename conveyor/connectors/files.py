@@ -35,6 +35,7 @@ from conveyor.connectors.base import (
     TableInfo,
     TableRef,
     TableSchema,
+    Targets,
     iterate_batches,
 )
 from conveyor.connectors.duckdb import map_error
@@ -129,6 +130,10 @@ class FileConnector:
         return self.format or "parquet"
 
     # --- Connector ---------------------------------------------------------------------
+
+    def targets(self) -> Targets:
+        """The folder."""
+        return Targets(paths=(self.root,))
 
     def test(self) -> None:
         """Check the folder exists and can be read."""

@@ -22,7 +22,14 @@ import pymysql
 
 from conveyor.connectors import mysql_sql, sql
 from conveyor.connectors import mysql_types as types
-from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.base import (
+    BatchWriter,
+    ColumnInfo,
+    TableInfo,
+    TableRef,
+    TableSchema,
+    Targets,
+)
 from conveyor.connectors.mysql_errors import map_error
 from conveyor.connectors.mysql_load import UTC_MARK, LoadWriter, column_type
 from conveyor.connectors.server import parse_server_url, returns_nothing
@@ -120,6 +127,10 @@ class MySQLConnector:
         return table.schema or self.address.database
 
     # --- Connector -----------------------------------------------------------------------
+
+    def targets(self) -> Targets:
+        """The server."""
+        return Targets(hosts=(self.address.host,))
 
     def test(self) -> None:
         """Connect and run SELECT 1 within the connect timeout."""

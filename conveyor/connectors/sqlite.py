@@ -23,7 +23,14 @@ import sqlglot
 from sqlglot import exp
 
 from conveyor.connectors import sql
-from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.base import (
+    BatchWriter,
+    ColumnInfo,
+    TableInfo,
+    TableRef,
+    TableSchema,
+    Targets,
+)
 from conveyor.connectors.specs import SQLiteOptions
 from conveyor.connectors.sqlite_types import (
     KINDS,
@@ -165,6 +172,10 @@ class SQLiteConnector:
             )
 
     # --- Connector ---------------------------------------------------------------------
+
+    def targets(self) -> Targets:
+        """The database file."""
+        return Targets(paths=(self.path,))
 
     def test(self) -> None:
         """Open the database and run SELECT 1 (a destination's file may not exist yet)."""

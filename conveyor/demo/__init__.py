@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from conveyor.policy import Policy
 from conveyor.schemas.connections import ConnectionCreate
 from conveyor.schemas.jobs import JobCreate
 from conveyor.services import connections, jobs
@@ -40,8 +41,8 @@ def ensure_demo(ctx: Context) -> Job:
     existing = ctx.session.scalar(select(Job).where(Job.workspace_id == WORKSPACE, Job.name == JOB))
     if existing is not None:
         return existing
-    folder = ctx.settings.data_dir.resolve() / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Policy(ctx.settings).workspace_folder(WORKSPACE)  # the one part of the data dir
+    folder.mkdir(parents=True, exist_ok=True)  # its connections may use
     source_file = folder / "sample.db"
     if not source_file.exists():
         shutil.copyfile(SAMPLE, source_file)

@@ -23,6 +23,11 @@ class ConnectionCreate(StrictModel):
         le=1000,
         description="At most this many runs use it at once (none: no limit).",
     )
+    allow_external_access: bool = Field(
+        default=False,
+        description="Admins only: SQL on this DuckDB or SQLite connection may read and write "
+        "other files (read_csv, COPY … TO, ATTACH …); off, it stays inside its database.",
+    )
 
 
 class ConnectionUpdate(StrictModel):
@@ -33,6 +38,9 @@ class ConnectionUpdate(StrictModel):
     options: dict[str, Any] | None = None
     max_concurrent_runs: int | None = Field(
         default=None, ge=0, le=1000, description="0 removes the limit."
+    )
+    allow_external_access: bool | None = Field(
+        default=None, description="Admins only: see the field of a new connection."
     )
 
 
@@ -47,6 +55,12 @@ class ConnectionOut(OutModel):
     options: dict[str, Any]
     capabilities: list[str]
     max_concurrent_runs: int | None = None
+    allow_external_access: bool = False
+    admin_configured: bool = Field(
+        default=False,
+        description="Its URL was last set by an admin, so it may reach what only admins may "
+        "(paths outside the workspace's roots, loopback and private hosts).",
+    )
     last_tested_at: dt.datetime | None
     last_test_ok: bool | None
     last_test_error: str | None

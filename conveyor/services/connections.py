@@ -23,16 +23,16 @@ from conveyor.crypto import (
     split_password,
     with_password,
 )
-from conveyor.domain import utcnow
+from conveyor.domain import Role, utcnow
 from conveyor.engine.spec import Endpoint
-from conveyor.errors import Conflict, ConveyorError, InvalidInput, NotFound
+from conveyor.errors import Conflict, ConveyorError, InvalidInput, NotFound, PermissionDenied
 from conveyor.schemas.connections import (
     ConnectionCreate,
     ConnectionOut,
     ConnectionTestResult,
     ConnectionUpdate,
 )
-from conveyor.services import listing, workspaces
+from conveyor.services import listing, reach, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, Job
 
@@ -106,12 +106,28 @@ def _unique_name(ctx: Context, workspace_id: str, name: str, exclude: str | None
         raise Conflict(f"a connection named {name!r} already exists in this workspace")
 
 
+def _require_admin_for_external_access() -> PermissionDenied:
+    return PermissionDenied(
+        "only admins may set allow_external_access or change a connection that has it",
+        field="allow_external_access",
+    )
+
+
 def create(ctx: Context, data: ConnectionCreate) -> Connection:
-    """Store a new connection, its secrets sealed."""
+    """Store a new connection, its secrets sealed, once the policy allows what it reaches."""
     ctx.principal.require_write()
     workspace_id = workspaces.resolve(ctx, data.workspace_id)
     spec = resolve(data.url)
+    admin = ctx.principal.role is Role.admin
+    if data.allow_external_access and not admin:
+        raise _require_admin_for_external_access()
     _unique_name(ctx, workspace_id, data.name)
+    reach.check_target(
+        ctx,
+        data.url,
+        data.options,
+        reach.for_caller(ctx, workspace_id, external_access=data.allow_external_access),
+    )
     url, options, sealed = _seal(ctx, spec, data.url, data.options)
     connection = Connection(
         workspace_id=workspace_id,
@@ -121,6 +137,8 @@ def create(ctx: Context, data: ConnectionCreate) -> Connection:
         options=options,
         sealed_secrets=sealed,
         max_concurrent_runs=data.max_concurrent_runs,
+        admin_configured=admin,
+        allow_external_access=data.allow_external_access,
     )
     ctx.session.add(connection)
     ctx.session.flush()
@@ -128,9 +146,22 @@ def create(ctx: Context, data: ConnectionCreate) -> Connection:
 
 
 def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connection:
-    """Change a connection; a `***` password or option keeps the stored secret."""
+    """Change a connection; a `***` password or option keeps the stored secret.
+
+    A new URL or options are checked against the caller's reach, and the connection then
+    reaches what its last configurer may: an admin's edit makes it admin-configured, anyone
+    else's makes it an ordinary one. Only admins touch one with `allow_external_access`.
+    """
     ctx.principal.require_write()
     connection = get(ctx, connection_id)
+    admin = ctx.principal.role is Role.admin
+    retargeted = data.url is not None or data.options is not None
+    if not admin and (
+        data.allow_external_access is not None or (retargeted and connection.allow_external_access)
+    ):
+        raise _require_admin_for_external_access()
+    if data.allow_external_access is not None:
+        connection.allow_external_access = data.allow_external_access
     if data.name is not None:
         _unique_name(ctx, connection.workspace_id, data.name, connection.id)
         connection.name = data.name
@@ -155,10 +186,19 @@ def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connecti
                     )
                 options[key] = stored[key]
         spec = resolve(url)
+        reach.check_target(
+            ctx,
+            url,
+            options,
+            reach.for_caller(
+                ctx, connection.workspace_id, external_access=connection.allow_external_access
+            ),
+        )
         connection.url, connection.options, connection.sealed_secrets = _seal(
             ctx, spec, url, options
         )
         connection.scheme = scheme_of(url)
+        connection.admin_configured = admin
         connection.last_test_ok = connection.last_tested_at = connection.last_test_error = None
     ctx.session.flush()
     return connection
@@ -197,7 +237,10 @@ def endpoint(ctx: Context, connection: Connection) -> Endpoint:
     stored = ctx.box.open(connection.sealed_secrets)
     url = with_password(connection.url, stored.get("__password__"))
     return Endpoint(
-        url=url, options={**connection.options, **_secret_options(stored)}, name=connection.name
+        url=url,
+        options={**connection.options, **_secret_options(stored)},
+        name=connection.name,
+        reach=reach.for_connection(ctx, connection),
     )
 
 
@@ -219,6 +262,8 @@ def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
         options=options,
         capabilities=capabilities,
         max_concurrent_runs=connection.max_concurrent_runs,
+        allow_external_access=connection.allow_external_access,
+        admin_configured=connection.admin_configured,
         last_tested_at=connection.last_tested_at,
         last_test_ok=connection.last_test_ok,
         last_test_error=connection.last_test_error,
@@ -228,13 +273,14 @@ def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
 
 
 def test(ctx: Context, connection_id: str) -> ConnectionTestResult:
-    """Try to reach the connection; remember the outcome."""
+    """Try to reach the connection (not for viewers); remember the outcome."""
+    ctx.principal.require_write()
     connection = get(ctx, connection_id)
     target = endpoint(ctx, connection)
     started = time.monotonic()
     error: str | None = None
     try:
-        connector = open_connector(target.url, target.options)
+        connector = open_connector(target.url, target.options, target.reach)
         try:
             connector.test()
         finally:
@@ -252,8 +298,9 @@ def test(ctx: Context, connection_id: str) -> ConnectionTestResult:
 
 
 def _discoverable(ctx: Context, connection: Connection) -> tuple[Any, Discoverable]:
+    ctx.principal.require_write()  # discovery connects: viewers only read what is stored
     target = endpoint(ctx, connection)
-    connector = open_connector(target.url, target.options)
+    connector = open_connector(target.url, target.options, target.reach)
     if not isinstance(connector, Discoverable):
         connector.close()
         raise InvalidInput(f"connection {connection.name!r} cannot list its tables")

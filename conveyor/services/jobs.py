@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
-from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType
+from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType, Role
 from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
 from conveyor.files import store as artifact_store
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
-from conveyor.services import connections, listing, tasks, workspaces
+from conveyor.services import connections, listing, reach, tasks, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Task
 
@@ -109,11 +109,20 @@ def engine_settings(job: Job) -> EngineSettings:
     return EngineSettings.model_validate(job.settings)
 
 
+EVENT_FIELDS = ("pre_job_event", "post_job_event")
+"""Notification fields that make Conveyor connect somewhere: checked by the policy."""
+
+
 def _check(ctx: Context, workspace_id: str, data: JobFields, job_id: str | None = None) -> None:
     if data.type in UNSUPPORTED_TYPES:
         raise Unsupported(
             f"job type {data.type.value!r}: {UNSUPPORTED_TYPES[data.type]}", field="type"
         )
+    reach.check_events(
+        ctx,
+        workspace_id,
+        {"pre_job_event": data.pre_job_event, "post_job_event": data.post_job_event},
+    )
     for role, connection_id, needed in (
         ("source", data.source_connection_id, Capability.read),
         ("destination", data.destination_connection_id, Capability.write),
@@ -171,7 +180,11 @@ def create(ctx: Context, data: JobCreate) -> Job:
     ctx.principal.require_write()
     workspace_id = workspaces.resolve(ctx, data.workspace_id)
     _check(ctx, workspace_id, data)
-    job = Job(workspace_id=workspace_id, created_by=ctx.principal.user_id)
+    job = Job(
+        workspace_id=workspace_id,
+        created_by=ctx.principal.user_id,
+        events_admin_configured=ctx.principal.role is Role.admin,
+    )
     _store(job, data)
     ctx.session.add(job)
     ctx.session.flush()
@@ -202,7 +215,10 @@ def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc) from exc
     _check(ctx, job.workspace_id, data, job.id)
+    events = {name: job.notifications.get(name) for name in EVENT_FIELDS}
     _store(job, data)
+    if any(job.notifications.get(name) != events[name] for name in EVENT_FIELDS):
+        job.events_admin_configured = ctx.principal.role is Role.admin
     ctx.session.flush()
     return job
 

@@ -4,10 +4,16 @@ workspace, computed from the store and handed to whatever connects (see `conveyo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from conveyor.connectors.base import Locatable
+from conveyor.connectors.registry import open_connector
 from conveyor.domain import Role
-from conveyor.policy import Policy, Reach
+from conveyor.policy import HostRefused, Policy, Reach
 from conveyor.services.context import Context
-from conveyor.store.models import Connection, Workspace
+from conveyor.store.models import Connection, Job, Workspace
 
 
 def policy(ctx: Context) -> Policy:
@@ -41,6 +47,48 @@ def for_caller(ctx: Context, workspace_id: str, *, external_access: bool = False
 
 
 def for_workspace(ctx: Context, workspace_id: str) -> Reach:
-    """What a workspace's events and webhooks may reach: a non-admin's reach, whoever set
-    them, so that the check when they are stored and the one when they fire agree."""
+    """What anything of a workspace that no admin vouched for may reach: a standard user's."""
     return policy(ctx).reach(workspace_id, _workspace_paths(ctx, workspace_id), admin=False)
+
+
+def for_job_events(ctx: Context, job: Job) -> Reach:
+    """What a job's pre/post-job events may reach: an admin's reach if an admin set them,
+    so the check when they are stored and the one when they fire agree."""
+    return policy(ctx).reach(
+        job.workspace_id,
+        _workspace_paths(ctx, job.workspace_id),
+        admin=job.events_admin_configured,
+    )
+
+
+def check_target(ctx: Context, url: str, options: Mapping[str, Any], reach: Reach) -> None:
+    """Refuse (403) a connection URL whose paths or hosts `reach` may not use.
+
+    The connector is only constructed, not connected: its URL is parsed the way it will
+    be opened, so what is checked here is what it would reach.
+    """
+    connector = open_connector(url, dict(options), reach)
+    try:
+        if isinstance(connector, Locatable):
+            found = connector.targets()
+            for path in found.paths:
+                reach.check_path(path)
+            for host in found.hosts:
+                reach.check_host(host)
+    finally:
+        connector.close()
+
+
+def check_events(ctx: Context, workspace_id: str, events: Mapping[str, Any]) -> None:
+    """Refuse (403, naming the field) pre/post-job event URLs the caller may not point at;
+    they are checked again, on the resolved address, when they fire."""
+    reach = for_caller(ctx, workspace_id)
+    for name in ("pre_job_event", "post_job_event"):
+        event = events.get(name)
+        if event is None:
+            continue
+        url = event["url"] if isinstance(event, Mapping) else event.url
+        try:
+            reach.check_host(urlsplit(url).hostname or "")
+        except HostRefused as exc:
+            raise HostRefused(exc.message, field=f"{name}.url") from None

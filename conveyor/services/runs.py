@@ -29,7 +29,7 @@ from conveyor.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store
 from conveyor.queue.manager import ClaimedRun, QueueManager
 from conveyor.schemas.runs import ExecuteRequest, RunOut, RunStats, RunTaskOut
-from conveyor.services import connections, jobs, listing
+from conveyor.services import connections, jobs, listing, reach
 from conveyor.services.context import SYSTEM, Context
 from conveyor.store.models import Job, Run, RunLog, RunTask, Task, TaskState, Transformation
 from conveyor.store.session import unit_of_work
@@ -248,6 +248,7 @@ def spec_builder(
                 artifacts_dir=str(Path(settings.files_dir) / run.id),
                 resumed=claimed.resumed,
                 extra={"pre_job_event": job.notifications.get("pre_job_event")},
+                event_reach=reach.for_job_events(ctx, job),
             )
 
     return build

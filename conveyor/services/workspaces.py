@@ -6,8 +6,10 @@ from collections.abc import Mapping
 
 from sqlalchemy import exists, select
 
-from conveyor.errors import Conflict, NotFound
-from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceUpdate
+from conveyor.domain import Role
+from conveyor.errors import Conflict, NotFound, PermissionDenied
+from conveyor.policy import Policy
+from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
 from conveyor.services import listing
 from conveyor.services.context import DEFAULT_WORKSPACE_ID, Context
 from conveyor.store.models import Connection, Job, Workspace
@@ -47,25 +49,52 @@ def _unique_name(ctx: Context, name: str, exclude: str | None = None) -> None:
         raise Conflict(f"a workspace named {name!r} already exists")
 
 
+def _allowed_paths(ctx: Context, paths: list[str]) -> list[str]:
+    """Folders an admin opens to a workspace, checked (absolute, outside the data dir)."""
+    if ctx.principal.role is not Role.admin:
+        raise PermissionDenied("only admins set a workspace's allowed_paths", field="allowed_paths")
+    policy = Policy(ctx.settings)
+    return list(
+        dict.fromkeys(
+            policy.check_root(path, f"allowed_paths[{i}]") for i, path in enumerate(paths)
+        )
+    )
+
+
 def create(ctx: Context, data: WorkspaceCreate) -> Workspace:
-    """A new workspace (admins and standard users)."""
+    """A new workspace (admins and standard users; allowed_paths: admins)."""
     ctx.principal.require_write()
     _unique_name(ctx, data.name)
-    workspace = Workspace(name=data.name)
+    paths = _allowed_paths(ctx, data.allowed_paths) if data.allowed_paths else []
+    workspace = Workspace(name=data.name, allowed_paths=paths)
     ctx.session.add(workspace)
     ctx.session.flush()
     return workspace
 
 
 def update(ctx: Context, workspace_id: str, data: WorkspaceUpdate) -> Workspace:
-    """Rename a workspace."""
+    """Rename a workspace, or (admins) change the folders it may use."""
     ctx.principal.require_write()
     workspace = get(ctx, workspace_id)
+    if data.allowed_paths is not None:
+        workspace.allowed_paths = _allowed_paths(ctx, data.allowed_paths)
     if data.name is not None:
         _unique_name(ctx, data.name, workspace.id)
         workspace.name = data.name
     ctx.session.flush()
     return workspace
+
+
+def to_out(ctx: Context, workspace: Workspace) -> WorkspaceOut:
+    """The workspace as shown, with its own folder."""
+    return WorkspaceOut(
+        id=workspace.id,
+        name=workspace.name,
+        folder=str(Policy(ctx.settings).workspace_folder(workspace.id)),
+        allowed_paths=list(workspace.allowed_paths),
+        created_at=workspace.created_at,
+        updated_at=workspace.updated_at,
+    )
 
 
 def delete(ctx: Context, workspace_id: str) -> None:

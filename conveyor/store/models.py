@@ -194,6 +194,11 @@ class Job(Timestamped, Base):
     max_attempts: Mapped[int] = mapped_column(default=1)
     priority: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    events_admin_configured: Mapped[bool] = mapped_column(
+        default=False,
+        doc="Its pre/post-job event URLs were last set by an admin: they may reach what only "
+        "admins may (loopback and private hosts).",
+    )
 
     tasks: Mapped[list[Task]] = relationship(
         back_populates="job",

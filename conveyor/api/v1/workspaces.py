@@ -15,22 +15,22 @@ router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
 @router.get("", response_model=Page[WorkspaceOut])
 def list_workspaces(ctx: Ctx, request: Request) -> Page[WorkspaceOut]:
-    return page_of(workspaces.list_(ctx, request.query_params), WorkspaceOut.model_validate)
+    return page_of(workspaces.list_(ctx, request.query_params), lambda w: workspaces.to_out(ctx, w))
 
 
 @router.post("", status_code=201, response_model=WorkspaceOut)
 def create_workspace(ctx: Ctx, body: WorkspaceCreate) -> WorkspaceOut:
-    return WorkspaceOut.model_validate(workspaces.create(ctx, body))
+    return workspaces.to_out(ctx, workspaces.create(ctx, body))
 
 
 @router.get("/{workspace_id}", response_model=WorkspaceOut)
 def get_workspace(ctx: Ctx, workspace_id: str) -> WorkspaceOut:
-    return WorkspaceOut.model_validate(workspaces.get(ctx, workspace_id))
+    return workspaces.to_out(ctx, workspaces.get(ctx, workspace_id))
 
 
 @router.patch("/{workspace_id}", response_model=WorkspaceOut)
 def update_workspace(ctx: Ctx, workspace_id: str, body: WorkspaceUpdate) -> WorkspaceOut:
-    return WorkspaceOut.model_validate(workspaces.update(ctx, workspace_id, body))
+    return workspaces.to_out(ctx, workspaces.update(ctx, workspace_id, body))
 
 
 @router.delete("/{workspace_id}", status_code=204, response_class=Response)

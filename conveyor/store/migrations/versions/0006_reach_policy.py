@@ -1,4 +1,4 @@
-"""what connections may reach: workspace folders, admin-configured connections
+"""what connections and events may reach: workspace folders, admin-configured connections
 
 Revision ID: 0006
 Revises: 0005
@@ -32,8 +32,17 @@ def upgrade() -> None:
             )
         )
 
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "events_admin_configured", sa.Boolean(), nullable=False, server_default=sa.false()
+            )
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_column("events_admin_configured")
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.drop_column("allow_external_access")
         batch_op.drop_column("admin_configured")
