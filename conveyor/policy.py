@@ -190,8 +190,8 @@ class Reach:
             return None
         if name in METADATA_NAMES:
             return "is a cloud metadata service"
-        if name == "localhost" or name.endswith(".localhost"):
-            return None if self.private_network else _NEEDS_LISTING.format(kind="loopback")
+        if name == "localhost" or name.endswith(".localhost"):  # always loopback (RFC 6761)
+            return self._refusal(name, ipaddress.ip_address("127.0.0.1"))
         return None
 
     def _refusal(self, name: str, address: IPAddress) -> str | None:
@@ -312,8 +312,10 @@ class Policy:
         return real
 
     def workspace_folder(self, workspace_id: str) -> Path:
-        """The folder a workspace's members may always use (created on first need)."""
-        return Path(self.data_dir) / "workspaces" / workspace_id
+        """The folder a workspace's members may always use (made when first asked for)."""
+        folder = Path(self.data_dir) / "workspaces" / workspace_id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def reach(
         self,
@@ -326,9 +328,7 @@ class Policy:
         """The reach of something configured in a workspace, by an admin or not."""
         open_roots: tuple[str, ...] = ()
         if workspace_id is not None:
-            folder = self.workspace_folder(workspace_id)
-            folder.mkdir(parents=True, exist_ok=True)
-            open_roots = (resolve_path(folder),)
+            open_roots = (resolve_path(self.workspace_folder(workspace_id)),)
         allowed = (
             None
             if admin

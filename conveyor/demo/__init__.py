@@ -41,8 +41,8 @@ def ensure_demo(ctx: Context) -> Job:
     existing = ctx.session.scalar(select(Job).where(Job.workspace_id == WORKSPACE, Job.name == JOB))
     if existing is not None:
         return existing
-    folder = Policy(ctx.settings).workspace_folder(WORKSPACE)  # the one part of the data dir
-    folder.mkdir(parents=True, exist_ok=True)  # its connections may use
+    # The one part of the data directory the demo's connections may use.
+    folder = Policy(ctx.settings).workspace_folder(WORKSPACE)
     source_file = folder / "sample.db"
     if not source_file.exists():
         shutil.copyfile(SAMPLE, source_file)

@@ -118,11 +118,6 @@ def _check(ctx: Context, workspace_id: str, data: JobFields, job_id: str | None 
         raise Unsupported(
             f"job type {data.type.value!r}: {UNSUPPORTED_TYPES[data.type]}", field="type"
         )
-    reach.check_events(
-        ctx,
-        workspace_id,
-        {"pre_job_event": data.pre_job_event, "post_job_event": data.post_job_event},
-    )
     for role, connection_id, needed in (
         ("source", data.source_connection_id, Capability.read),
         ("destination", data.destination_connection_id, Capability.write),
@@ -180,6 +175,7 @@ def create(ctx: Context, data: JobCreate) -> Job:
     ctx.principal.require_write()
     workspace_id = workspaces.resolve(ctx, data.workspace_id)
     _check(ctx, workspace_id, data)
+    reach.check_events(ctx, workspace_id, data.model_dump(include=set(EVENT_FIELDS)))
     job = Job(
         workspace_id=workspace_id,
         created_by=ctx.principal.user_id,
@@ -218,6 +214,8 @@ def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
     events = {name: job.notifications.get(name) for name in EVENT_FIELDS}
     _store(job, data)
     if any(job.notifications.get(name) != events[name] for name in EVENT_FIELDS):
+        # New event URLs: checked as the caller's, and from now on they fire as the caller's.
+        reach.check_events(ctx, job.workspace_id, job.notifications)
         job.events_admin_configured = ctx.principal.role is Role.admin
     ctx.session.flush()
     return job
