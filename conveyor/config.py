@@ -172,7 +172,8 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         description="Failed sign-ins allowed per client address and per user name in a minute "
-        "before further attempts answer 429.",
+        "before further password attempts (and unknown tokens) answer 429; valid tokens are "
+        "always accepted. Counted in memory by each API process on its own.",
     )
     token_default_days: int | None = Field(
         default=None,
