@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8077, ge=1, le=65535, description="Port the API listens on.")
     admin_token: str | None = Field(
         default=None,
-        description="Token for the first admin user; generated and printed once when unset.",
+        description="Token of the first admin, created when the store has no user yet "
+        "(generated and printed once when unset); ignored once the store has users.",
     )
     secret_key: str | None = Field(
         default=None,
