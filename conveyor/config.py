@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -179,14 +179,15 @@ class Settings(BaseSettings):
     token_default_days: int | None = Field(
         default=None,
         ge=1,
-        description="Lifetime of a token created without expires_in_days (unset: no expiry, "
-        "except for viewers, whose tokens always expire).",
+        description="Lifetime in days of a token created without expires_in_days (unset: "
+        "token_max_days when that is set, else no expiry — except for viewers, whose tokens "
+        "always expire: 30 days unless this or token_max_days says otherwise).",
     )
     token_max_days: int | None = Field(
         default=None,
         ge=1,
-        description="Longest lifetime a token may be given (unset: no limit for admins and "
-        "standard users).",
+        description="Longest lifetime in days a token may be given; longer asks answer 422 "
+        "(unset: no limit for admins and standard users, 30 days for viewers).",
     )
     audit_retention_days: float = Field(
         default=365.0,
@@ -201,6 +202,19 @@ class Settings(BaseSettings):
 
         check_host_list(value, f"CONVEYOR_{info.field_name.upper()}")
         return value
+
+    @model_validator(mode="after")
+    def _token_days_consistent(self) -> Settings:
+        if (
+            self.token_default_days is not None
+            and self.token_max_days is not None
+            and self.token_default_days > self.token_max_days
+        ):
+            raise ValueError(
+                f"CONVEYOR_TOKEN_DEFAULT_DAYS ({self.token_default_days}) exceeds "
+                f"CONVEYOR_TOKEN_MAX_DAYS ({self.token_max_days})"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

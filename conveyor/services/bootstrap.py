@@ -33,6 +33,12 @@ def ensure_defaults(ctx: Context) -> str | None:
         created = issue_token(
             ctx, admin, TokenCreate(name="initial admin token"), ctx.settings.admin_token
         )
+        if created.expires_at is not None:
+            log.warning(
+                "the first admin's token expires at %s (CONVEYOR_TOKEN_DEFAULT_DAYS or "
+                "CONVEYOR_TOKEN_MAX_DAYS): create another token or a password before then",
+                created.expires_at.isoformat(timespec="seconds"),
+            )
         return None if ctx.settings.admin_token else created.token
     if ctx.settings.admin_token:
         log.warning(
