@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8077, ge=1, le=65535, description="Port the API listens on.")
     admin_token: str | None = Field(
         default=None,
-        description="Token for the first admin user; generated and printed once when unset.",
+        description="Token of the first admin, created when the store has no user yet "
+        "(generated and printed once when unset); ignored once the store has users.",
     )
     secret_key: str | None = Field(
         default=None,
@@ -172,19 +173,21 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         description="Failed sign-ins allowed per client address and per user name in a minute "
-        "before further attempts answer 429.",
+        "before further password attempts (and unknown tokens) answer 429; valid tokens are "
+        "always accepted. Counted in memory by each API process on its own.",
     )
     token_default_days: int | None = Field(
         default=None,
         ge=1,
-        description="Lifetime of a token created without expires_in_days (unset: no expiry, "
-        "except for viewers, whose tokens always expire).",
+        description="Lifetime in days of a token created without expires_in_days (unset: "
+        "token_max_days when that is set, else no expiry — except for viewers, whose tokens "
+        "always expire: 30 days unless this or token_max_days says otherwise).",
     )
     token_max_days: int | None = Field(
         default=None,
         ge=1,
-        description="Longest lifetime a token may be given (unset: no limit for admins and "
-        "standard users).",
+        description="Longest lifetime in days a token may be given; longer asks answer 422 "
+        "(unset: no limit for admins and standard users, 30 days for viewers).",
     )
     audit_retention_days: float = Field(
         default=365.0,
@@ -199,6 +202,19 @@ class Settings(BaseSettings):
 
         check_host_list(value, f"CONVEYOR_{info.field_name.upper()}")
         return value
+
+    @model_validator(mode="after")
+    def _token_days_consistent(self) -> Settings:
+        if (
+            self.token_default_days is not None
+            and self.token_max_days is not None
+            and self.token_default_days > self.token_max_days
+        ):
+            raise ValueError(
+                f"CONVEYOR_TOKEN_DEFAULT_DAYS ({self.token_default_days}) exceeds "
+                f"CONVEYOR_TOKEN_MAX_DAYS ({self.token_max_days})"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -28,6 +28,11 @@ class ConveyorError(Exception):
         doc = (type(self).__doc__ or type(self).__name__).strip()
         return doc.splitlines()[0].rstrip(".")
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers every surface's answer to this error carries (none by default)."""
+        return {}
+
 
 # --- API-facing errors -------------------------------------------------------------------
 
@@ -87,6 +92,28 @@ class AuthenticationFailed(ConveyorError):
     """Authentication failed: missing or invalid credentials."""
 
     status_code = 401
+
+
+class TooManySignIns(ConveyorError):
+    """Too many failed sign-ins: wait before trying again.
+
+    Raised before the credentials are checked, so it says nothing about whether they
+    were right; `Retry-After` says when the next attempt is counted again.
+    """
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many failed sign-ins from this address or for this user; "
+            f"try again in {retry_after} s",
+            retry_after=retry_after,
+        )
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class PermissionDenied(ConveyorError):

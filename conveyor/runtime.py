@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,7 @@ from conveyor.scheduler.cron import Scheduler
 from conveyor.services import automation, runs
 from conveyor.services.bootstrap import ensure_defaults
 from conveyor.services.context import SYSTEM, Context, Principal
+from conveyor.services.sign_in_limits import SignInLimiter
 from conveyor.store import migrate
 from conveyor.store.session import make_engine, make_session_factory, unit_of_work
 
@@ -35,6 +36,11 @@ class Runtime:
     factory: sessionmaker[Session]
     box: SecretBox
     queue: QueueManager
+    sign_ins: SignInLimiter = field(init=False)
+    """This process's count of failed sign-ins (per process: each API node limits alone)."""
+
+    def __post_init__(self) -> None:
+        self.sign_ins = SignInLimiter(self.settings.auth_failures_per_minute)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

@@ -1,16 +1,41 @@
-"""Request dependencies: the runtime, one transaction per request, and the caller."""
+"""Request dependencies: the runtime, one transaction per request, and the caller.
+
+`authenticated` is the one door every surface's dependencies go through (native, CData,
+SCAPI, Elastic, JSON:API, /metrics). It leaves what it learnt on `request.state` for
+the middlewares that answer after the route (the audit log):
+
+- `request.state.principal`: the `Principal` of a request that signed in;
+- `request.state.sign_in_failure`: a `SignInFailure` (attempted user name, client
+  address, whether it was refused by the limits) of one whose credentials answered 401
+  or 429. A request without any credentials gets neither: it is anonymous, not a
+  failed sign-in (it answers 401 all the same).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
+from conveyor.errors import AuthenticationFailed, TooManySignIns
 from conveyor.runtime import Runtime
-from conveyor.services.auth import authenticate
+from conveyor.services.auth import attempted, authenticate
 from conveyor.services.context import Context, Principal
 from conveyor.store.session import unit_of_work
+
+UNKNOWN_CLIENT = "unknown"
+
+
+@dataclass(frozen=True)
+class SignInFailure:
+    """A request whose credentials were refused: for the audit log, never the secret."""
+
+    user_name: str | None
+    client: str
+    limited: bool
 
 
 def runtime(request: Request) -> Runtime:
@@ -19,11 +44,36 @@ def runtime(request: Request) -> Runtime:
     return value
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (the proxy's, unless it is trusted)."""
+    return request.client.host if request.client is not None else UNKNOWN_CLIENT
+
+
+def authenticated(request: Request, session: Session, *, any_basic_user: bool = False) -> Principal:
+    """The request's caller (401 or 429 otherwise), noted on `request.state`."""
+    client = client_address(request)
+    try:
+        principal = authenticate(
+            session,
+            request.headers,
+            client=client,
+            limiter=runtime(request).sign_ins,
+            any_basic_user=any_basic_user,
+        )
+    except (AuthenticationFailed, TooManySignIns) as exc:
+        tried, user_name = attempted(request.headers)
+        if tried:  # no credentials at all is an anonymous request, not a failed sign-in
+            limited = isinstance(exc, TooManySignIns)
+            request.state.sign_in_failure = SignInFailure(user_name, client, limited)
+        raise
+    request.state.principal = principal
+    return principal
+
+
 def context(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Iterator[Context]:
     """The request's unit of work, as the authenticated caller; committed when the route returns."""
     with unit_of_work(rt.factory) as session:
-        principal = authenticate(session, request.headers)
-        yield rt.context(session, principal)
+        yield rt.context(session, authenticated(request, session))
 
 
 # scope="function": the transaction commits before the response is sent. FastAPI's default
@@ -36,7 +86,7 @@ Ctx = Annotated[Context, Depends(context, scope="function")]
 def caller(rt: Annotated[Runtime, Depends(runtime)], request: Request) -> Principal:
     """The authenticated caller, for routes that manage their own transactions."""
     with unit_of_work(rt.factory) as session:
-        return authenticate(session, request.headers)
+        return authenticated(request, session)
 
 
 Caller = Annotated[Principal, Depends(caller)]

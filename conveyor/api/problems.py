@@ -43,12 +43,10 @@ def _field_of(location: tuple[Any, ...]) -> str:
 
 async def conveyor_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ConveyorError)
-    headers = (
-        {"WWW-Authenticate": 'Bearer realm="conveyor", Basic realm="conveyor"'}
-        if isinstance(exc, AuthenticationFailed)
-        else None
-    )
-    return problem(exc.status_code, exc.title, exc.message, headers, **exc.extra)
+    headers = dict(exc.headers)
+    if isinstance(exc, AuthenticationFailed):
+        headers["WWW-Authenticate"] = 'Bearer realm="conveyor", Basic realm="conveyor"'
+    return problem(exc.status_code, exc.title, exc.message, headers or None, **exc.extra)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

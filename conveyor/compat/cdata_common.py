@@ -21,12 +21,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from conveyor.api.deps import authenticated
 from conveyor.crypto import REDACTOR
 from conveyor.domain import RunStatus, TaskRunStatus
 from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.runtime import Runtime
 from conveyor.services import workspaces
-from conveyor.services.auth import authenticate
 from conveyor.services.context import Context, Principal
 from conveyor.services.listing import Paged
 from conveyor.store.models import Run
@@ -176,8 +176,7 @@ def _runtime(request: Request) -> Runtime:
 def _units(request: Request, any_basic_user: bool) -> Iterator[Context]:
     rt = _runtime(request)
     with unit_of_work(rt.factory) as session:
-        principal = authenticate(session, request.headers, any_basic_user=any_basic_user)
-        yield rt.context(session, principal)
+        yield rt.context(session, authenticated(request, session, any_basic_user=any_basic_user))
 
 
 def v1_context(request: Request) -> Iterator[Context]:
@@ -193,7 +192,7 @@ def v2_context(request: Request) -> Iterator[Context]:
 def v1_caller(request: Request) -> Principal:
     """The caller, for routes that manage their own transactions."""
     with unit_of_work(_runtime(request).factory) as session:
-        return authenticate(session, request.headers)
+        return authenticated(request, session)
 
 
 V1Ctx = Annotated[Context, Depends(v1_context, scope="function")]  # committed before the answer

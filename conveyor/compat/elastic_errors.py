@@ -24,7 +24,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.compat.surface import under
-from conveyor.errors import AuthenticationFailed, ConveyorError, NotFound, PermissionDenied
+from conveyor.errors import (
+    AuthenticationFailed,
+    ConveyorError,
+    NotFound,
+    PermissionDenied,
+    TooManySignIns,
+)
 from conveyor.schemas.elastic import ElasticBody
 
 log = logging.getLogger(__name__)
@@ -76,7 +82,7 @@ async def render(request: Request, exc: Exception) -> Response:
         return error_response(request, exc.status, exc.es_type, exc.message)
     if isinstance(exc, NotFound):
         return error_response(request, 404, "resource_not_found_exception", exc.message)
-    if isinstance(exc, AuthenticationFailed | PermissionDenied):
+    if isinstance(exc, AuthenticationFailed | PermissionDenied | TooManySignIns):
         return error_response(request, exc.status_code, "security_exception", exc.message)
     if isinstance(exc, ConveyorError):
         status = 400 if exc.status_code < 500 else exc.status_code

@@ -4,7 +4,9 @@ The app's handlers (`conveyor.api.problems`) answer RFC 9457 problems. A facade 
 under a path prefix wraps them: a failure under its prefix — a Conveyor error, an
 unknown route, a bad request, a crash — is rendered by the facade (Elastic's error
 envelope, JSON:API's `errors`), anything else falls through to the previous handler.
-Wrapping composes, so several facades can each claim their prefix.
+Wrapping composes, so several facades can each claim their prefix. The headers a
+Conveyor error asks for (`ConveyorError.headers`, e.g. `Retry-After`) are added here,
+so no facade's renderer has to remember them.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ def install(app: FastAPI, prefix: str, render: Render) -> None:
 def _dispatch(prefix: str, render: Render, fallback: Handler | None) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
         if under(request.url.path, prefix) or fallback is None:
-            return await render(request, exc)
+            response = await render(request, exc)
+            if isinstance(exc, ConveyorError):  # e.g. Retry-After, whatever the body's shape
+                response.headers.update(exc.headers)
+            return response
         return await fallback(request, exc)
 
     return handle

@@ -48,7 +48,15 @@ class TokenCreate(StrictModel):
     """A new API token."""
 
     name: str = Field(default="", max_length=200)
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Lifetime in days. Unset: CONVEYOR_TOKEN_DEFAULT_DAYS (or never, when no "
+        "default or maximum is set); more than CONVEYOR_TOKEN_MAX_DAYS is refused. A viewer's "
+        "token always expires (30 days by default and at most, unless those settings say "
+        "otherwise).",
+    )
 
 
 class TokenCreated(OutModel):

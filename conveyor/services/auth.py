@@ -1,5 +1,5 @@
 """Who is calling: Bearer tokens, CData's `x-cdata-authtoken`, or Basic `user:token` or
-`user:password`.
+`user:password` — and, for guesses, how often they may fail (`sign_in_limits`).
 
 Password checks are deliberately slow (scrypt), and CData clients poll with Basic
 credentials many times a second, so a successful check is remembered for a few minutes —
@@ -25,8 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conveyor.domain import Role, utcnow
-from conveyor.errors import AuthenticationFailed
+from conveyor.errors import AuthenticationFailed, TooManySignIns
 from conveyor.services.context import Principal
+from conveyor.services.sign_in_limits import SignInLimiter
 from conveyor.services.users import hash_password, hash_token, verify_password
 from conveyor.store.models import Token, User
 
@@ -86,15 +87,38 @@ def credentials(headers: Mapping[str, str]) -> tuple[str | None, str] | None:
     return None
 
 
+def attempted(headers: Mapping[str, str]) -> tuple[bool, str | None]:
+    """Whether a request tried to sign in (sent credentials, even malformed ones), and
+    the user name its Basic credentials name, if any. Never raises."""
+    try:
+        found = credentials(headers)
+    except AuthenticationFailed:
+        return True, None
+    return (False, None) if found is None else (True, found[0])
+
+
 def authenticate(
-    session: Session, headers: Mapping[str, str], *, any_basic_user: bool = False
+    session: Session,
+    headers: Mapping[str, str],
+    *,
+    client: str,
+    limiter: SignInLimiter,
+    any_basic_user: bool = False,
 ) -> Principal:
-    """The caller, or 401 for missing or invalid credentials.
+    """The caller; 401 for missing or invalid credentials, 429 while guessing is limited.
 
     Basic credentials are `user:token` or `user:password`; with `any_basic_user` (CData's
-    v2 API) the user name beside a token is not checked.
+    v2 API) the user name beside a token is not checked. A known token is accepted
+    whatever the limits say (it cannot be guessed, and finding it is one hash lookup);
+    an unknown token counts against the client's address, a wrong password against the
+    address and the user name, and either over its limit refuses further passwords and
+    unknown tokens with 429 — before any check, so a 429 never tells a right password.
     """
-    found = credentials(headers)
+    try:
+        found = credentials(headers)
+    except AuthenticationFailed:
+        _count_failure(limiter, client, None)
+        raise
     if found is None:
         raise AuthenticationFailed(
             "authentication required: send a Bearer token or x-cdata-authtoken"
@@ -105,13 +129,35 @@ def authenticate(
         .join(User, Token.user_id == User.id)
         .where(Token.token_hash == hash_token(secret))
     ).first()
-    if row is None:
-        if user_name is not None:
-            user = session.scalar(select(User).where(User.name == user_name))
-            if _password_matches(user, secret) and user is not None and user.active:
-                return _principal(user)
+    if row is not None:
+        return _token_principal(*row, user_name=user_name, any_basic_user=any_basic_user)
+    if user_name is None:
+        _count_failure(limiter, client, None)
         raise AuthenticationFailed("invalid credentials")
-    token, user = row
+    with limiter.checking(client, user_name):
+        if (wait := limiter.retry_after(client, user_name)) is not None:
+            raise TooManySignIns(wait)
+        user = session.scalar(select(User).where(User.name == user_name))
+        if _password_matches(user, secret) and user is not None and user.active:
+            return _principal(user)
+        limiter.failed(client, user_name)
+    raise AuthenticationFailed("invalid credentials")
+
+
+def _count_failure(limiter: SignInLimiter, client: str, user_name: str | None) -> None:
+    """Count a failure that needed no password check; 429 if the address was already over."""
+    if (wait := limiter.retry_after(client, user_name)) is not None:
+        raise TooManySignIns(wait)
+    limiter.failed(client, user_name)
+
+
+def _token_principal(
+    token: Token, user: User, *, user_name: str | None, any_basic_user: bool
+) -> Principal:
+    """The owner of a known token, unless the name beside it, the user or its age says no.
+
+    These failures are not counted: the token is real, so nothing is being guessed.
+    """
     if (
         user_name is not None
         and not any_basic_user

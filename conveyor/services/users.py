@@ -21,6 +21,7 @@ from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.schemas.users import TokenCreate, TokenCreated, UserCreate, UserUpdate
 from conveyor.services import listing
 from conveyor.services.context import Context
+from conveyor.services.token_lifetimes import lifetime
 from conveyor.store.models import Token, User, Workspace
 
 FIELDS = {
@@ -142,6 +143,8 @@ def update(ctx: Context, user_id: str, data: UserUpdate, password: str | None = 
     demoted = (data.role is not None and data.role is not Role.admin) or data.active is False
     if demoted and user.role == Role.admin.value:
         _keep_an_admin(ctx, user)
+    if data.role is Role.viewer and user.role != Role.viewer.value:
+        _cap_tokens(ctx, user, Role.viewer)
     if data.role is not None:
         user.role = data.role.value
     if data.workspace_ids is not None:
@@ -151,6 +154,13 @@ def update(ctx: Context, user_id: str, data: UserUpdate, password: str | None = 
         user.active = data.active
     ctx.session.flush()
     return user
+
+
+def _cap_tokens(ctx: Context, user: User, role: Role) -> None:
+    """A user becoming a viewer keeps no token that outlives a viewer's maximum."""
+    rule, now = lifetime(ctx.settings, role), utcnow()
+    for token in user.tokens:
+        token.expires_at = rule.cap(token.expires_at, now)
 
 
 def _keep_an_admin(ctx: Context, leaving: User) -> None:
@@ -174,9 +184,14 @@ def delete(ctx: Context, user_id: str) -> None:
 def issue_token(
     ctx: Context, user: User, data: TokenCreate, value: str | None = None
 ) -> TokenCreated:
-    """A new token for a user; its value is returned once and only its hash is kept."""
+    """A new token for a user; its value is returned once and only its hash is kept.
+
+    Its lifetime follows the owner's role and the server's settings (`token_lifetimes`):
+    the default when none is asked for, 422 past the maximum.
+    """
     value = value or new_token_value()
-    expires = utcnow() + dt.timedelta(days=data.expires_in_days) if data.expires_in_days else None
+    days = lifetime(ctx.settings, Role(user.role)).days(data.expires_in_days)
+    expires = utcnow() + dt.timedelta(days=days) if days else None
     token = Token(
         user_id=user.id,
         name=data.name,
