@@ -172,9 +172,9 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(
         default=10,
         ge=1,
-        description="Failed sign-ins allowed per client address and per user name in a minute "
-        "before further password attempts (and unknown tokens) answer 429; valid tokens are "
-        "always accepted. Counted in memory by each API process on its own.",
+        description="Failed sign-ins allowed per user name in a minute (and five times as many "
+        "per client address) before further password attempts (and unknown tokens) answer 429; "
+        "valid tokens are always accepted. Counted in memory by each API process on its own.",
     )
     token_default_days: int | None = Field(
         default=None,

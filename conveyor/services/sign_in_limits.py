@@ -34,13 +34,22 @@ from limits.strategies import MovingWindowRateLimiter
 
 WINDOW_SECONDS = 60
 STRIPES = 64
+ADDRESS_FACTOR = 5
+"""An address may fail this many times the per-name limit: one account under attack (its
+name limited after N failures) does not lock out everyone else signing in from the same
+address — an office behind one NAT — while spraying many names from it is still cut off."""
 
 
 class SignInLimiter:
     """Counts failed sign-ins and says how long a limited client or name must wait."""
 
     def __init__(self, failures: int, window_seconds: int = WINDOW_SECONDS) -> None:
-        self._item = RateLimitItemPerSecond(failures, window_seconds, namespace="sign-in")
+        self._items = {
+            "user": RateLimitItemPerSecond(failures, window_seconds, namespace="sign-in"),
+            "address": RateLimitItemPerSecond(
+                failures * ADDRESS_FACTOR, window_seconds, namespace="sign-in"
+            ),
+        }
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         # Striped locks: bounded memory whatever the number of names and addresses seen.
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
@@ -56,15 +65,16 @@ class SignInLimiter:
         """Seconds until the address (and the name, if given) may try again; None: now."""
         waits = []
         for key in self._keys(client, user_name):
-            if not self._limiter.test(self._item, *key):
-                stats = self._limiter.get_window_stats(self._item, *key)
+            item = self._items[key[0]]
+            if not self._limiter.test(item, *key):
+                stats = self._limiter.get_window_stats(item, *key)
                 waits.append(max(1, math.ceil(stats.reset_time - time.time())))
         return max(waits) if waits else None
 
     def failed(self, client: str, user_name: str | None = None) -> None:
         """Count a failed sign-in from the address (and for the name, if given)."""
         for key in self._keys(client, user_name):
-            self._limiter.hit(self._item, *key)
+            self._limiter.hit(self._items[key[0]], *key)
 
     @contextlib.contextmanager
     def checking(self, client: str, user_name: str | None) -> Iterator[None]:

@@ -18,10 +18,11 @@ from conveyor.api.app import create_app
 from conveyor.config import Settings
 from conveyor.runtime import Runtime
 from conveyor.services import auth
-from conveyor.services.sign_in_limits import SignInLimiter
+from conveyor.services.sign_in_limits import ADDRESS_FACTOR, SignInLimiter
 from tests.conftest import ADMIN_TOKEN
 
 LIMIT = 10
+ADDRESS_LIMIT = LIMIT * ADDRESS_FACTOR
 VICTIM_PASSWORD = "victim-password-1"
 OTHER_PASSWORD = "other-password-1"
 
@@ -109,10 +110,25 @@ def test_a_burst_of_wrong_passwords_is_limited_while_others_keep_working(
     victim_token = {"Authorization": f"Bearer {people['victim']}"}
     assert elsewhere.get("/api/v1/workspaces", headers=victim_token).status_code == 200
     assert elsewhere.get("/api/v1/workspaces", auth=("other", OTHER_PASSWORD)).status_code == 200
-    # From the guessing address, passwords and unknown tokens wait; valid tokens do not.
-    assert attacker.get("/api/v1/workspaces", auth=("other", OTHER_PASSWORD)).status_code == 429
-    unknown = {"Authorization": "Bearer cvy_not_a_token"}
-    assert attacker.get("/api/v1/workspaces", headers=unknown).status_code == 429
+    # One account under attack does not lock out the others behind the same address: the
+    # attempts refused for the limited name were not counted against the address.
+    assert attacker.get("/api/v1/workspaces", auth=("other", OTHER_PASSWORD)).status_code == 200
+
+
+def test_an_address_spraying_many_names_is_limited(
+    admin: TestClient, people: dict[str, str]
+) -> None:
+    sprayer = from_address(admin, "203.0.113.12")
+    statuses = [
+        sprayer.get("/api/v1/jobs", auth=(f"name-{index}", "Summer2026!")).status_code
+        for index in range(ADDRESS_LIMIT + 2)
+    ]
+    assert statuses == [401] * ADDRESS_LIMIT + [429] * 2
+    # Passwords and unknown tokens from it wait; valid tokens do not.
+    assert sprayer.get("/api/v1/jobs", auth=("other", OTHER_PASSWORD)).status_code == 429
+    assert sprayer.get("/api/v1/jobs", headers={"Authorization": "Bearer cvy_x"}).status_code == 429
+    valid = {"Authorization": f"Bearer {people['other']}"}
+    assert sprayer.get("/api/v1/jobs", headers=valid).status_code == 200
 
 
 def test_one_name_guessed_from_many_addresses_is_limited(
@@ -160,9 +176,9 @@ def test_unknown_tokens_count_per_address_and_valid_ones_always_pass(
     ]
     statuses = [
         prober.get("/api/v1/jobs", headers=unknown[i % len(unknown)]).status_code
-        for i in range(LIMIT + 3)
+        for i in range(ADDRESS_LIMIT + 3)
     ]
-    assert statuses == [401] * LIMIT + [429] * 3
+    assert statuses == [401] * ADDRESS_LIMIT + [429] * 3
     assert prober.get("/api/v1/jobs").status_code == 401, "no credentials: 401, not counted"
     valid = {"Authorization": f"Bearer {people['victim']}"}
     assert prober.get("/api/v1/jobs", headers=valid).status_code == 200
@@ -188,7 +204,7 @@ SURFACES: list[tuple[str, str, Any]] = [
 def test_every_surface_answers_429_in_its_shape_with_retry_after(admin: TestClient) -> None:
     prober = from_address(admin, "203.0.113.10")
     wrong = {"Authorization": "Bearer cvy_guess"}
-    for _ in range(LIMIT):
+    for _ in range(ADDRESS_LIMIT):
         assert prober.get("/api/v1/jobs", headers=wrong).status_code == 401
     for name, path, shaped in SURFACES:
         answer = prober.get(path, headers=wrong)
@@ -213,7 +229,7 @@ def test_the_outcome_is_left_on_request_state_for_the_audit_log(
     client = TestClient(app, client=("203.0.113.11", 40000))
     client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {people['other']}"})
     client.get("/api.rsc/jobs", auth=("victim", "wrong-password"))
-    for _ in range(LIMIT):
+    for _ in range(ADDRESS_LIMIT):
         client.get("/sync/jobs", headers={"Authorization": "Bearer cvy_guess"})
     client.get("/api/v1/jobs")
     principal, failure = seen[0]
@@ -221,5 +237,6 @@ def test_the_outcome_is_left_on_request_state_for_the_audit_log(
     principal, failure = seen[1]
     assert principal is None
     assert (failure.user_name, failure.client, failure.limited) == ("victim", "203.0.113.11", False)
-    assert [failure.limited for _, failure in seen[2:-1]] == [False] * (LIMIT - 1) + [True]
+    limited = [failure.limited for _, failure in seen[2:-1]]
+    assert limited == [False] * (ADDRESS_LIMIT - 1) + [True]
     assert seen[-1] == (None, None), "an anonymous request is not a failed sign-in"

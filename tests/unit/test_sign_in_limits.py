@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conveyor.services.sign_in_limits import SignInLimiter
+from conveyor.services.sign_in_limits import ADDRESS_FACTOR, SignInLimiter
 
 
 def test_addresses_and_names_are_counted_apart() -> None:
@@ -16,15 +16,23 @@ def test_addresses_and_names_are_counted_apart() -> None:
     wait = limiter.retry_after("10.0.0.1", "ann")
     assert wait is not None and 1 <= wait <= 60
     assert limiter.retry_after("10.0.0.2", "ann") is not None, "the name is limited anywhere"
-    assert limiter.retry_after("10.0.0.1", "bob") is not None, "the address is limited for all"
+    assert limiter.retry_after("10.0.0.1", "bob") is None, "one account's attack spares others"
     assert limiter.retry_after("10.0.0.2", "bob") is None
-    assert limiter.retry_after("10.0.0.2") is None
+
+
+def test_an_address_trying_many_names_is_limited_at_a_multiple() -> None:
+    limiter = SignInLimiter(3)
+    for index in range(3 * ADDRESS_FACTOR):
+        assert limiter.retry_after("10.0.0.1", f"name-{index}") is None
+        limiter.failed("10.0.0.1", f"name-{index}")
+    assert limiter.retry_after("10.0.0.1", "fresh") is not None
+    assert limiter.retry_after("10.0.0.2", "fresh") is None
 
 
 def test_a_failure_without_a_name_counts_for_the_address_only() -> None:
     limiter = SignInLimiter(2)
-    limiter.failed("10.0.0.1")
-    limiter.failed("10.0.0.1")
+    for _ in range(2 * ADDRESS_FACTOR):
+        limiter.failed("10.0.0.1")
     assert limiter.retry_after("10.0.0.1") is not None
     assert limiter.retry_after("10.0.0.2", "ann") is None
 
