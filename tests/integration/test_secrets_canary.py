@@ -41,6 +41,8 @@ from conveyor.api.app import create_app
 from conveyor.config import Settings
 from conveyor.logging import JsonFormatter, TextFormatter
 from conveyor.runtime import Runtime
+from conveyor.services import connections
+from conveyor.store.models import Connection
 from tests.services import (
     MYSQL_HOST,
     MYSQL_PORT,
@@ -467,3 +469,57 @@ def test_a_password_parameter_is_sealed_shown_masked_and_reaches_the_driver(
     refused = world.seen.keep(anna.post(f"/api/v1/connections/{wrong['id']}/test")).json()
     assert refused["ok"] is False and f"refused user '{user}'" in refused["error"], refused
     world.assert_no_canary_anywhere()
+
+
+def test_a_url_sent_back_masked_keeps_only_what_is_stored(client: TestClient) -> None:
+    made = client.post(
+        "/api/v1/connections",
+        json={"name": "m", "url": f"memory://vault?token={A_QUERY_PW}&mode=x"},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["url"] == "memory://vault?mode=x&token=***"
+    cid = made.json()["id"]
+    kept = client.patch(f"/api/v1/connections/{cid}", json={"url": "memory://vault?token=***"})
+    assert kept.status_code == 200 and kept.json()["url"] == "memory://vault?token=***"
+    nothing = client.patch(
+        f"/api/v1/connections/{cid}", json={"url": "memory://vault?token=***&api_key=***"}
+    )
+    assert nothing.status_code == 422 and "'api_key' is '***'" in nothing.json()["detail"]
+    invented = client.post("/api/v1/connections", json={"name": "n", "url": "memory://u:***@vault"})
+    assert invented.status_code == 422 and "password is '***'" in invented.json()["detail"]
+    replaced = client.patch(f"/api/v1/connections/{cid}", json={"url": "memory://vault"})
+    assert replaced.json()["url"] == "memory://vault"
+
+
+def test_url_secrets_stored_in_clear_by_earlier_versions_are_sealed_at_start(
+    runtime: Runtime,
+) -> None:
+    with runtime.unit() as ctx:
+        old = Connection(
+            workspace_id="default",
+            name="old",
+            scheme="postgresql",
+            url=f"postgresql://u@h/db?sslmode=require&password={A_QUERY_PW}",
+            options={},
+            sealed_secrets=ctx.box.seal({"password": B_OPTION}),
+        )
+        ctx.session.add(old)
+        ctx.session.flush()
+        assert connections.to_out(ctx, old).url.endswith("?sslmode=require&password=***")
+        cid = old.id
+    runtime.bootstrap()
+    with runtime.unit() as ctx:
+        sealed = ctx.session.get(Connection, cid)
+        assert sealed is not None and sealed.url == "postgresql://u@h/db?sslmode=require"
+        assert ctx.box.open(sealed.sealed_secrets) == {
+            "password": B_OPTION,
+            "?password": A_QUERY_PW,
+        }
+        assert connections.endpoint(ctx, sealed).url == (
+            f"postgresql://u@h/db?sslmode=require&password={A_QUERY_PW}"
+        )
+        shown = connections.to_out(ctx, sealed)
+        assert shown.url == "postgresql://u@h/db?sslmode=require&password=***"
+        assert shown.options == {"password": "***"}
+    with runtime.unit() as ctx:
+        assert connections.seal_stored_url_secrets(ctx) == 0, "once sealed, nothing left"
