@@ -3,6 +3,11 @@
 Every line carries the run, job and connector it belongs to, bound once with
 `bind(run_id=…)` for the duration of a block, so that an operator can follow one run
 through API, queue, worker and engine by grepping one id.
+
+Every line is masked with the generic patterns (URL passwords, `password=…`); a line
+logged while a run or a connection is at work is also masked with that run's or
+connection's own secrets, bound the same way with `redacting(redactor)`. No line is
+masked with a list of every connection's secrets: there is none.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from conveyor.crypto import REDACTOR
+from conveyor.crypto import NO_SECRETS, Redactor
 
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "conveyor_log_context", default=MappingProxyType({})
+)
+_redactor: contextvars.ContextVar[Redactor] = contextvars.ContextVar(
+    "conveyor_log_redactor", default=NO_SECRETS
 )
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -33,6 +41,23 @@ def bind(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
+
+
+@contextlib.contextmanager
+def redacting(redactor: Redactor) -> Iterator[None]:
+    """Mask these secrets (a run's, a connection's) in every log line inside the block,
+    on top of those an enclosing block masks."""
+    token = _redactor.set(_redactor.get() | redactor)
+    try:
+        yield
+    finally:
+        _redactor.reset(token)
+
+
+def active_redactor() -> Redactor:
+    """The redactor bound by the enclosing `redacting` blocks (generic patterns only
+    outside any)."""
+    return _redactor.get()
 
 
 def bound() -> dict[str, Any]:
@@ -56,16 +81,17 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, secrets redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
+        redactor = active_redactor()
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": REDACTOR.redact(record.getMessage()),
+            "msg": redactor.redact(record.getMessage()),
         }
         for key, value in _extras(record).items():
-            entry[key] = REDACTOR.redact(value) if isinstance(value, str) else value
+            entry[key] = redactor.redact(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = REDACTOR.redact(self.formatException(record.exc_info))
+            entry["exc"] = redactor.redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -80,7 +106,7 @@ class TextFormatter(logging.Formatter):
             line += f"  [{extras}]"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return REDACTOR.redact(line)
+        return active_redactor().redact(line)
 
 
 def configure(level: str = "INFO", fmt: str = "auto") -> None:

@@ -21,6 +21,7 @@ from conveyor.queue.worker import WorkerPool
 from conveyor.scheduler.cron import Scheduler
 from conveyor.services import automation, runs
 from conveyor.services.bootstrap import ensure_defaults
+from conveyor.services.connections import seal_stored_url_secrets
 from conveyor.services.context import SYSTEM, Context, Principal
 from conveyor.services.sign_in_limits import SignInLimiter
 from conveyor.store import migrate
@@ -70,9 +71,12 @@ class Runtime:
         migrate.upgrade(self.engine)
 
     def bootstrap(self) -> str | None:
-        """Default workspace and first admin; returns a newly generated admin token once."""
+        """Default workspace and first admin; returns a newly generated admin token once.
+        URL secrets stored in clear by earlier versions are sealed."""
         with self.unit() as ctx:
-            return ensure_defaults(ctx)
+            token = ensure_defaults(ctx)
+            seal_stored_url_secrets(ctx)
+            return token
 
     def worker_pool(self) -> WorkerPool:
         """A worker pool executing this store's queue; finished runs get their follow-ups."""

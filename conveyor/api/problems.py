@@ -3,6 +3,8 @@
 One handler per kind of failure: Conveyor's own errors carry their status and extra
 members (the field, the position in a statement, the active run); request validation
 names each bad field and why; anything unexpected is a 500 whose detail is redacted.
+Details are masked with the generic patterns only (URL passwords, `password=…`): a
+service that reports a connection's failure masks that connection's own secrets first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from conveyor.crypto import REDACTOR
+from conveyor.crypto import redact
 from conveyor.errors import AuthenticationFailed, ConveyorError
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ def problem(
         "type": "about:blank",
         "title": title,
         "status": status,
-        "detail": REDACTOR.redact(detail),
+        "detail": redact(detail),
     }
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)

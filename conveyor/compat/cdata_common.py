@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from conveyor.api.deps import authenticated
-from conveyor.crypto import REDACTOR
+from conveyor.crypto import redact
 from conveyor.domain import RunStatus, TaskRunStatus
 from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.runtime import Runtime
@@ -76,7 +76,7 @@ def runtime_ms(run: Run) -> int | None:
 def run_details(run: Run) -> str:
     """The one-line outcome CData shows in history: Completed, the error, or the state."""
     if run.error:
-        return REDACTOR.redact(run.error)
+        return redact(run.error)
     return {
         "completed": "Completed",
         "canceled": "Canceled",
@@ -119,7 +119,7 @@ def plain(value: Any) -> Any:
 
 def odata_error(status: int, code: str, message: str, **extra: Any) -> Response:
     """`{"error": {"code", "message", …}}` with the status; 401s name the schemes."""
-    body = {"code": code, "message": REDACTOR.redact(message)}
+    body = {"code": code, "message": redact(message)}
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {"WWW-Authenticate": 'Basic realm="CData Sync"'} if status == 401 else None
     return CDataJSONResponse({"error": body}, status_code=status, headers=headers)

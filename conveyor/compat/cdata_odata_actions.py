@@ -44,7 +44,7 @@ from conveyor.compat.cdata_common import (
     to_text,
 )
 from conveyor.compat.cdata_odata_resources import create_user, user_row
-from conveyor.crypto import REDACTOR
+from conveyor.crypto import redact
 from conveyor.domain import RunStatus, TaskRunStatus
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.schemas.runs import ExecuteRequest
@@ -90,7 +90,7 @@ def query_row(run: Run, result: RunTask) -> Row:
     else:
         cdata = run_status(run.status) if RunStatus(run.status).is_final else "RUNNING"
     detail = (
-        REDACTOR.redact(result.error)
+        redact(result.error)
         if result.error
         else {"completed": "Completed", "skipped": "Skipped", "canceled": "Canceled"}.get(
             result.status, run_details(run)
@@ -269,8 +269,7 @@ def _log_text(ctx: Context, fields: Fields, workspace_id: str | None) -> str:
     for run, log_lines in chosen:
         lines.append(f"=== run {run.id} of {run.job_name}: {run_status(run.status)} ===")
         lines.extend(
-            f"{iso(line.ts)} [{line.level.upper()}] {REDACTOR.redact(line.message)}"
-            for line in log_lines
+            f"{iso(line.ts)} [{line.level.upper()}] {redact(line.message)}" for line in log_lines
         )
     return "\n".join(lines) + ("\n" if lines else "")
 

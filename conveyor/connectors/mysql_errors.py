@@ -40,17 +40,17 @@ def error_code(exc: BaseException) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _message(exc: BaseException) -> str:
+def _message(exc: BaseException, address: ServerAddress) -> str:
     args: tuple[Any, ...] = getattr(exc, "args", ())
     text = str(args[1]) if len(args) >= 2 and isinstance(args[0], int) else str(exc)
-    return redacted(Exception(_USING_PASSWORD.sub("", text)))
+    return redacted(Exception(_USING_PASSWORD.sub("", text)), address)
 
 
 def map_error(exc: BaseException, address: ServerAddress, what: str = "") -> ConveyorError:
     """The Conveyor error a MySQL/MariaDB failure means; `what` names the table or query."""
     if isinstance(exc, ConveyorError):
         return exc
-    code, message = error_code(exc), _message(exc)
+    code, message = error_code(exc), _message(exc, address)
     prefix = f"{what}: " if what else ""
     if code == 1049:
         return SourceUnavailable(

@@ -48,7 +48,7 @@ def _detail(message: str) -> str:
 
 def connect_error(exc: Exception, address: ServerAddress) -> ConveyorError:
     """The error of a failed connection attempt, naming what was wrong."""
-    message = redacted(exc)
+    message = redacted(exc, address)
     lowered = message.lower()
     detail = _detail(message)
     if "does not exist" in lowered and "database" in lowered:
@@ -74,7 +74,7 @@ def map_error(exc: Exception, address: ServerAddress, what: str = "") -> Conveyo
     if isinstance(exc, ConveyorError):
         return exc
     state = str(getattr(exc, "sqlstate", None) or "")
-    message = redacted(exc)
+    message = redacted(exc, address)
     detail = _detail(message)
     prefix = f"{what}: " if what else ""
     if not state and "[libpq]" in message and "connect" in message.lower():

@@ -179,7 +179,10 @@ class CopyRelay:
             for result in opened:
                 if not isinstance(result, BaseException):
                     result.terminate()
-            reason = redacted(failed[0]) or type(failed[0]).__name__
+            reason = (
+                redacted(failed[0], self._source.address, self._destination.address)
+                or type(failed[0]).__name__
+            )
             raise RelayDeclined(f"asyncpg could not connect ({reason})")
         connections: list[Any] = list(opened)
         pairs = list(zip(connections[0::2], connections[1::2], strict=True))

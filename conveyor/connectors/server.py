@@ -1,7 +1,8 @@
 """What the database-server connectors (PostgreSQL, MySQL/MariaDB) share.
 
 A server URL is parsed once into a `ServerAddress` whose password never appears in its
-text form, so error messages can name the host, user and database without leaking it.
+text form, so error messages can name the host, user and database without leaking it;
+its `redactor` masks that password (and nothing else) in the driver's error texts.
 `Feed` runs one bulk-load statement in a background thread fed batch by batch: a whole
 stream becomes a single COPY or LOAD DATA, which is what makes loads run at the speed of
 the server's bulk path rather than at the speed of a statement per batch.
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import sqlglot
 from sqlglot import exp
 
-from conveyor.crypto import REDACTOR
+from conveyor.crypto import Redactor, is_secret_option, redact
 from conveyor.errors import ConnectorError, ConveyorError, InvalidInput
 
 T = TypeVar("T")
@@ -35,7 +36,8 @@ class ServerAddress:
     user: str
     database: str
     password: str | None = field(default=None, repr=False)
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict, repr=False)
+    """The URL's other query parameters (a secret one, such as `sslpassword`, included)."""
 
     @property
     def where(self) -> str:
@@ -46,20 +48,28 @@ class ServerAddress:
     def __str__(self) -> str:
         return f"{self.scheme}://{self.user}@{self.where}/{self.database}"
 
+    @property
+    def redactor(self) -> Redactor:
+        """Masks this connection's password and secret parameters in its errors' texts."""
+        return Redactor.of(
+            self.password, *(v for k, v in self.params.items() if is_secret_option(k))
+        )
+
 
 def parse_server_url(
     url: str, schemes: tuple[str, ...], default_port: int, password: str | None = None
 ) -> ServerAddress:
     """Parse `scheme://user[:password]@host[:port]/database[?params]`; 422 when malformed.
 
-    A `password` option overrides the URL's; either is registered with the redactor so
-    that no log line or error shown to a person can contain it.
+    The password may also come as a `?password=` parameter (it is then taken out of the
+    parameters, never passed twice to a driver); a URL giving two different ones is
+    refused. A `password` option overrides the URL's.
     """
     try:
         parts = urlsplit(url)
         port = parts.port or default_port
     except ValueError as exc:
-        raise InvalidInput(f"malformed connection URL: {REDACTOR.redact(str(exc))}") from exc
+        raise InvalidInput(f"malformed connection URL: {redact(str(exc))}", field="url") from exc
     scheme = parts.scheme.lower().split("+", 1)[0]
     if scheme not in schemes or not parts.hostname:
         expected = " or ".join(f"{s}://user@host/database" for s in schemes)
@@ -67,18 +77,21 @@ def parse_server_url(
     database = unquote(parts.path.lstrip("/"))
     if not database or "/" in database:
         raise InvalidInput("the URL must name one database: …/database", field="url")
-    secret = password if password is not None else parts.password
-    secret = unquote(secret) if secret is not None and password is None else secret
-    if secret:
-        REDACTOR.add(secret)
+    params = dict(parse_qsl(parts.query))
+    given = params.pop("password", None)
+    in_url = unquote(parts.password) if parts.password is not None else None
+    if given is not None and in_url is not None and given != in_url:
+        raise InvalidInput(
+            "the URL gives two different passwords (user:password@ and ?password=)", field="url"
+        )
     return ServerAddress(
         scheme=scheme,
         host=parts.hostname,
         port=port,
         user=unquote(parts.username or ""),
         database=database,
-        password=secret,
-        params=dict(parse_qsl(parts.query)),
+        password=password if password is not None else (in_url if in_url is not None else given),
+        params=params,
     )
 
 
@@ -93,10 +106,13 @@ def returns_nothing(query: str, dialect: str) -> bool:
     return isinstance(count, exp.Literal) and count.this == "0"
 
 
-def redacted(exc: BaseException) -> str:
-    """An exception's message with secrets scrubbed and driver noise trimmed."""
-    text = str(exc).strip()
-    return REDACTOR.redact(text)
+def redacted(exc: BaseException, *addresses: ServerAddress) -> str:
+    """An exception's message, trimmed, with these connections' own secrets (and any
+    URL password or `password=` assignment) masked — no other connection's."""
+    redactor = Redactor()
+    for address in addresses:
+        redactor |= address.redactor
+    return redactor.redact(str(exc).strip())
 
 
 class _Done:

@@ -6,11 +6,16 @@ Each kind of exception maps to exactly one final status:
     RunSuspended     → suspended (the worker is shutting down; the run resumes later)
     ConveyorError    → error, retried when the error class says it is transient
     anything else    → error, retried (an unexpected failure is assumed transient)
+
+Every text a run shows — its error, its tasks' errors, its log lines, and the log lines
+of code running inside it — is masked with the run's own secrets (`RunSpec.redactor`),
+which are its two connections' and nobody else's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -21,7 +26,7 @@ from urllib.parse import quote
 
 from conveyor.connectors.base import Connector, Readable, SqlExecutor, Writable
 from conveyor.connectors.registry import open_connector
-from conveyor.crypto import REDACTOR
+from conveyor.crypto import Redactor
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
 from conveyor.engine import artifacts, replicate
 from conveyor.engine.modes import TaskContext
@@ -35,6 +40,7 @@ from conveyor.engine.reporting import (
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
 from conveyor.engine.tasks import run_task
 from conveyor.errors import ConfigurationError, ConveyorError, RunCanceled, RunSuspended
+from conveyor.logging import redacting
 from conveyor.policy import Reach, resolve_path
 
 Opener = Callable[[str, dict[str, Any], Reach], Connector]
@@ -44,6 +50,34 @@ def execute(
     spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Opener = open_connector
 ) -> RunOutcome:
     """Execute every task of a run and say how it ended (with an export's files); never raises."""
+    reporter = MaskingReporter(reporter, spec.redactor)
+    with redacting(spec.redactor):
+        return _execute_and_describe(spec, reporter, cancel, opener)
+
+
+class MaskingReporter:
+    """A run's reporter that masks the run's own secrets in every log line and task error
+    it passes on, whichever part of the engine or connector wrote them."""
+
+    def __init__(self, reporter: Reporter, redactor: Redactor) -> None:
+        self._reporter = reporter
+        self._redactor = redactor
+
+    def log(self, level: str, message: str, task_id: str | None = None) -> None:
+        self._reporter.log(level, self._redactor.redact(message), task_id)
+
+    def task_update(self, result: TaskResult, estimate: int | None = None) -> None:
+        if result.error:
+            result.error = self._redactor.redact(result.error)
+        self._reporter.task_update(result, estimate)
+
+    def save_state(self, task_id: str, state: dict[str, Any]) -> None:
+        self._reporter.save_state(task_id, state)
+
+
+def _execute_and_describe(
+    spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Opener
+) -> RunOutcome:
     outcome = _execute(spec, reporter, cancel, opener)
     if artifacts.is_export(spec) and outcome.status in (RunStatus.completed, RunStatus.error):
         try:
@@ -98,13 +132,13 @@ def _execute(spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Ope
         _close_open_tasks(results, TaskRunStatus.pending, reporter)
         return RunOutcome(RunStatus.suspended, exc.message, retryable=True, tasks=results)
     except ConveyorError as exc:
-        message = REDACTOR.redact(exc.message)
+        message = spec.redactor.redact(exc.message)
         reporter.log("error", message)
         return RunOutcome(RunStatus.error, message, exc.retryable, results)
     except Exception as exc:
-        message = REDACTOR.redact(f"{type(exc).__name__}: {exc}")
+        message = spec.redactor.redact(f"{type(exc).__name__}: {exc}")
         reporter.log("error", f"unexpected failure: {message}")
-        reporter.log("debug", REDACTOR.redact(traceback.format_exc()))
+        reporter.log("debug", spec.redactor.redact(traceback.format_exc()))
         return RunOutcome(RunStatus.error, message, retryable=True, tasks=results)
 
 
@@ -141,7 +175,7 @@ def _run_task(
     except (RunCanceled, RunSuspended):
         raise
     except Exception as exc:
-        _fail(result, exc, reporter, task)
+        _fail(spec.redactor, result, exc, reporter, task)
         if not spec.settings.continue_on_error:
             raise
         return
@@ -158,11 +192,13 @@ def _source_opener(endpoint: Endpoint | None, opener: Opener) -> Callable[[], Re
     )  # type: ignore[no-any-return]
 
 
-def _fail(result: TaskResult, exc: Exception, reporter: Reporter, task: TaskSpec) -> None:
+def _fail(
+    redactor: Redactor, result: TaskResult, exc: Exception, reporter: Reporter, task: TaskSpec
+) -> None:
     text = exc.message if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
     result.status, result.error, result.completed_at = (
         TaskRunStatus.error,
-        REDACTOR.redact(text),
+        redactor.redact(text),
         utcnow(),
     )
     reporter.task_update(result)
@@ -187,8 +223,11 @@ def _replicate_parallel(
     with ThreadPoolExecutor(
         max_workers=spec.settings.worker_pool, thread_name_prefix="conveyor-task"
     ) as pool:
+        # Each task's thread runs in a copy of this context: the run's log fields and
+        # redactor hold there too.
         futures = [
-            pool.submit(one, task, result) for task, result in zip(spec.tasks, results, strict=True)
+            pool.submit(contextvars.copy_context().run, one, task, result)
+            for task, result in zip(spec.tasks, results, strict=True)
         ]
         errors = [f.exception() for f in futures]
     for error in errors:  # cancelation first, then the first failure, as in sequential runs
@@ -216,7 +255,7 @@ def _transform(
             try:
                 affected = executor.execute(task.query)
             except Exception as exc:
-                _fail(result, exc, reporter, task)
+                _fail(spec.redactor, result, exc, reporter, task)
                 if not spec.settings.continue_on_error:
                     raise
                 continue
@@ -248,7 +287,9 @@ def _pre_job_hook(spec: RunSpec, reporter: Reporter) -> None:
             hook["url"], "job.starting", payload, hook.get("secret"), hook.get("timeout", 10.0)
         )
     except Exception as exc:
-        raise ConfigurationError(f"the pre-job event failed: {REDACTOR.redact(str(exc))}") from exc
+        raise ConfigurationError(
+            f"the pre-job event failed: {spec.redactor.redact(str(exc))}"
+        ) from exc
     reporter.log("info", f"pre-job event answered {response.status_code}")
     with contextlib.suppress(ValueError):
         answer = response.json()

@@ -7,8 +7,10 @@ to the process that executes the run; the engine never reads the store itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from conveyor.crypto import Redactor, mask_url
 from conveyor.domain import EngineSettings, RunJobType
 from conveyor.policy import Reach
 
@@ -24,9 +26,24 @@ class Endpoint:
     reach: Reach = field(default_factory=Reach)
 
     def __repr__(self) -> str:
-        from conveyor.crypto import mask_url
+        return f"Endpoint(name={self.name!r}, url={mask_url(self.url, self._secret_names)!r})"
 
-        return f"Endpoint(name={self.name!r}, url={mask_url(self.url)!r})"
+    @cached_property
+    def _secret_names(self) -> tuple[str, ...]:
+        """The connector's own secret option names (beyond those named like a secret)."""
+        from conveyor.connectors.registry import resolve
+        from conveyor.errors import ConveyorError
+
+        try:
+            return resolve(self.url).secret_options
+        except ConveyorError:
+            return ()
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """Masks this connection's own secrets (URL password, secret parameters and
+        options) in text about it — and no other connection's."""
+        return Redactor.for_connection(self.url, self.options, self._secret_names)
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,21 @@ class RunSpec:
     artifacts_dir: str | None = None
     resumed: bool = False
     """The run goes on after its worker shut down: tasks it completed are not run again."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The pre-job event (its signing secret included: kept out of the repr)."""
     event_reach: Reach = field(default_factory=Reach)
     """Where the job's pre-job event may be delivered (the workspace's reach)."""
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """Masks the run's own secrets — its source's, its destination's and its pre-job
+        event's signing secret — in its errors, log lines and task errors. The run's log is
+        read by the workspace that owns both connections, so one redactor serves both."""
+        found = Redactor()
+        for endpoint in (self.source, self.destination):
+            if endpoint is not None:
+                found |= endpoint.redactor
+        hook = self.extra.get("pre_job_event")
+        if isinstance(hook, dict):
+            found |= Redactor.of(hook.get("secret"))
+        return found

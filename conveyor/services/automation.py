@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from conveyor.config import Settings
-from conveyor.crypto import REDACTOR
+from conveyor.crypto import Redactor
 from conveyor.domain import RunJobType, RunStatus, TriggerMethod
 from conveyor.errors import NotFound
 from conveyor.notifications import compose, send, wants_email
@@ -88,7 +88,8 @@ def _mail(settings: Settings, message: EmailMessage) -> None:
     try:
         send(settings, message)
     except Exception as exc:
-        log.warning("email to %s failed: %s", message["To"], REDACTOR.redact(str(exc)))
+        own = Redactor.of(settings.smtp_password)  # the server's SMTP password, and no other
+        log.warning("email to %s failed: %s", message["To"], own.redact(str(exc)))
 
 
 def _payload(ctx: Context, job: Job, run: Run) -> dict[str, Any]:
@@ -114,8 +115,7 @@ def _deliver(hook: dict[str, Any], payload: dict[str, Any]) -> None:
     try:
         deliver(hook["url"], "job.finished", payload, hook.get("secret"), hook.get("timeout", 10.0))
     except Exception as exc:
+        own = Redactor.of(hook.get("secret"))  # the event's signing secret, and no other
         log.warning(
-            "post-job event to %s failed: %s",
-            REDACTOR.redact(hook["url"]),
-            REDACTOR.redact(str(exc)),
+            "post-job event to %s failed: %s", own.redact(hook["url"]), own.redact(str(exc))
         )

@@ -1,15 +1,20 @@
 """Connections: where data comes from and goes to, with their secrets sealed.
 
-A password in the URL and every secret option are encrypted before they reach the
-store and shown as `***` ever after; only the engine, about to open the connection,
-sees them in clear.
+A password in the URL (`user:password@` or `?password=`), every secret-named query
+parameter and every secret option are encrypted before they reach the store and shown
+as `***` ever after; only the engine, about to open the connection, sees them in clear.
+What a connection's driver says (a test's error, a listing's failure) is masked with
+that connection's own secrets — never with another's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 from sqlalchemy import or_, select
 
@@ -17,15 +22,26 @@ from conveyor.connectors.base import Discoverable, TableRef
 from conveyor.connectors.registry import ConnectorSpec, open_connector, resolve, scheme_of
 from conveyor.crypto import (
     MASK,
-    REDACTOR,
+    PASSWORD_KEY,
+    QUERY_KEY,
+    Redactor,
     is_secret_option,
+    mask_url,
     masked_form,
-    split_password,
-    with_password,
+    split_secrets,
+    with_secrets,
 )
 from conveyor.domain import Role, utcnow
 from conveyor.engine.spec import Endpoint
-from conveyor.errors import Conflict, ConveyorError, InvalidInput, NotFound, PermissionDenied
+from conveyor.errors import (
+    Conflict,
+    ConnectorError,
+    ConveyorError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+from conveyor.logging import redacting
 from conveyor.schemas.connections import (
     ConnectionCreate,
     ConnectionOut,
@@ -36,6 +52,7 @@ from conveyor.services import listing, reach, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, Job
 
+log = logging.getLogger(__name__)
 FIELDS = {
     "id": Connection.id,
     "name": Connection.name,
@@ -85,14 +102,18 @@ def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Connection]:
 def _seal(
     ctx: Context, spec: ConnectorSpec, url: str, options: dict[str, Any]
 ) -> tuple[str, dict[str, Any], str | None]:
-    """Split URL and options into what may be shown and what is sealed."""
+    """Split URL and options into what may be shown and what is sealed: the URL's
+    password and secret query parameters, and the secret options."""
     spec.validate_options(options)
-    bare, password = split_password(url)
-    secrets = {k: v for k, v in options.items() if is_secret_option(k) or k in spec.secret_options}
+    bare, secrets = split_secrets(url, spec.secret_options)
+    for key, value in secrets.items():
+        if _shown(key, value) == MASK:
+            what = "password" if key == PASSWORD_KEY else repr(key.removeprefix(QUERY_KEY))
+            raise InvalidInput(f"the URL's {what} is '***' but none is stored to keep", field="url")
+    secrets.update(
+        {k: v for k, v in options.items() if is_secret_option(k) or k in spec.secret_options}
+    )
     plain = {k: v for k, v in options.items() if k not in secrets}
-    if password is not None:
-        secrets["__password__"] = password
-    REDACTOR.add(*[str(v) for v in secrets.values() if v])
     return bare, plain, ctx.box.seal(secrets)
 
 
@@ -169,10 +190,7 @@ def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connecti
         connection.max_concurrent_runs = data.max_concurrent_runs or None
     if data.url is not None or data.options is not None:
         stored = ctx.box.open(connection.sealed_secrets)
-        url = data.url if data.url is not None else plain_url(ctx, connection)
-        bare, password = split_password(url)
-        if password == MASK:
-            url = with_password(bare, stored.get("__password__"))
+        url = plain_url(ctx, connection) if data.url is None else _kept(data.url, stored)
         options = (
             dict(data.options)
             if data.options is not None
@@ -221,21 +239,59 @@ def delete(ctx: Context, connection_id: str) -> None:
     ctx.session.delete(connection)
 
 
-def _secret_options(stored: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in stored.items() if k != "__password__"}
+def seal_stored_url_secrets(ctx: Context) -> int:
+    """Seal the secret query parameters (`?password=`, …) of URLs stored before such
+    parameters were sealed; the number of connections changed. Run at every start."""
+    changed = 0
+    for connection in ctx.session.scalars(select(Connection).where(Connection.url.contains("?"))):
+        try:
+            bare, found = split_secrets(connection.url)
+        except InvalidInput as exc:  # a parameter given twice: leave it for its owner to fix
+            log.warning("connection %s: %s", connection.id, exc.message)
+            continue
+        if found:
+            stored = ctx.box.open(connection.sealed_secrets)
+            connection.url, connection.sealed_secrets = bare, ctx.box.seal({**stored, **found})
+            changed += 1
+    if changed:
+        log.info("sealed the URL secrets of %d connection(s)", changed)
+    return changed
+
+
+def _kept(url: str, stored: Mapping[str, Any]) -> str:
+    """A URL sent back with `***` where its password or a secret parameter was shown: the
+    stored secrets put back in those places (a `***` with nothing stored stays, and is
+    refused when sealed)."""
+    bare, given = split_secrets(url, resolve(url).secret_options)
+    for key, value in given.items():
+        if _shown(key, value) == MASK and key in stored:
+            given[key] = stored[key]
+    return with_secrets(bare, given)
+
+
+def _shown(key: str, value: str) -> str:
+    """A URL secret as its owner typed it (query parameters are kept URL-encoded)."""
+    return value if key == PASSWORD_KEY else unquote_plus(value)
+
+
+def _url_secrets(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The sealed secrets that belong in the URL: its password and secret parameters."""
+    return {k: v for k, v in stored.items() if k == PASSWORD_KEY or k.startswith(QUERY_KEY)}
+
+
+def _secret_options(stored: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in stored.items() if k not in _url_secrets(stored)}
 
 
 def plain_url(ctx: Context, connection: Connection) -> str:
-    """The connection's URL with its password, for opening it."""
-    return with_password(
-        connection.url, ctx.box.open(connection.sealed_secrets).get("__password__")
-    )
+    """The connection's URL with its password and secret parameters, for opening it."""
+    return with_secrets(connection.url, _url_secrets(ctx.box.open(connection.sealed_secrets)))
 
 
 def endpoint(ctx: Context, connection: Connection) -> Endpoint:
     """What the engine needs to open the connection (secrets in clear)."""
     stored = ctx.box.open(connection.sealed_secrets)
-    url = with_password(connection.url, stored.get("__password__"))
+    url = with_secrets(connection.url, _url_secrets(stored))
     return Endpoint(
         url=url,
         options={**connection.options, **_secret_options(stored)},
@@ -245,9 +301,10 @@ def endpoint(ctx: Context, connection: Connection) -> Endpoint:
 
 
 def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
-    """The connection as shown: secrets masked."""
+    """The connection as shown: secrets masked (`user:***@`, `password=***`, options `***`)."""
     stored = ctx.box.open(connection.sealed_secrets)
-    url = masked_form(connection.url) if "__password__" in stored else connection.url
+    # mask_url too: a URL stored before its secret parameters were sealed shows them masked.
+    url = masked_form(mask_url(connection.url), _url_secrets(stored))
     options = {**connection.options, **{k: MASK for k in _secret_options(stored)}}
     try:
         capabilities = sorted(c.value for c in resolve(connection.url).capabilities)
@@ -286,9 +343,9 @@ def test(ctx: Context, connection_id: str) -> ConnectionTestResult:
         finally:
             connector.close()
     except ConveyorError as exc:
-        error = REDACTOR.redact(exc.message)
+        error = target.redactor.redact(exc.message)
     except Exception as exc:  # a driver's own exception: report it, do not crash the request
-        error = REDACTOR.redact(f"{type(exc).__name__}: {exc}")
+        error = target.redactor.redact(f"{type(exc).__name__}: {exc}")
     connection.last_tested_at = utcnow()
     connection.last_test_ok = error is None
     connection.last_test_error = error
@@ -297,31 +354,46 @@ def test(ctx: Context, connection_id: str) -> ConnectionTestResult:
     )
 
 
-def _discoverable(ctx: Context, connection: Connection) -> tuple[Any, Discoverable]:
+@contextlib.contextmanager
+def _own_secrets_masked(redactor: Redactor) -> Iterator[None]:
+    """Errors raised and lines logged inside, masked with one connection's own secrets on
+    their way to the caller; a driver's own exception becomes a ConnectorError (502)."""
+    with redacting(redactor):
+        try:
+            yield
+        except ConveyorError as exc:
+            exc.message = redactor.redact(exc.message)
+            exc.args = (exc.message,)
+            raise
+        except Exception as exc:
+            message = redactor.redact(f"{type(exc).__name__}: {exc}")
+            log.warning("a driver failed: %s", message, exc_info=True)
+            raise ConnectorError(message) from None
+
+
+@contextlib.contextmanager
+def _discoverable(ctx: Context, connection: Connection) -> Iterator[Discoverable]:
     ctx.principal.require_write()  # discovery connects: viewers only read what is stored
     target = endpoint(ctx, connection)
-    connector = open_connector(target.url, target.options, target.reach)
-    if not isinstance(connector, Discoverable):
-        connector.close()
-        raise InvalidInput(f"connection {connection.name!r} cannot list its tables")
-    return connector, connector
+    with _own_secrets_masked(target.redactor):
+        connector = open_connector(target.url, target.options, target.reach)
+        try:
+            if not isinstance(connector, Discoverable):
+                raise InvalidInput(f"connection {connection.name!r} cannot list its tables")
+            yield connector
+        finally:
+            connector.close()
 
 
 def tables(ctx: Context, connection_id: str) -> list[dict[str, Any]]:
     """The tables (or files) the connection holds."""
-    connector, discoverable = _discoverable(ctx, get(ctx, connection_id))
-    try:
+    with _discoverable(ctx, get(ctx, connection_id)) as discoverable:
         return [t.as_dict() for t in discoverable.list_tables()]
-    finally:
-        connector.close()
 
 
 def columns(
     ctx: Context, connection_id: str, table: str, schema: str | None = None
 ) -> list[dict[str, Any]]:
     """The columns of one table (in `schema` where the system has schemas)."""
-    connector, discoverable = _discoverable(ctx, get(ctx, connection_id))
-    try:
+    with _discoverable(ctx, get(ctx, connection_id)) as discoverable:
         return [c.as_dict() for c in discoverable.columns(TableRef(table, schema or None))]
-    finally:
-        connector.close()

@@ -10,8 +10,7 @@ import pytest
 
 from conveyor.connectors import mysql_load, mysql_sql, mysql_types, postgres_sql, postgres_types
 from conveyor.connectors.registry import resolve
-from conveyor.connectors.server import parse_server_url, returns_nothing
-from conveyor.crypto import REDACTOR
+from conveyor.connectors.server import parse_server_url, redacted, returns_nothing
 from conveyor.errors import DataError, InvalidInput
 
 
@@ -29,11 +28,38 @@ def test_server_urls_keep_the_password_out_of_sight() -> None:
     )
     assert address.password == "p@ss/w0rd" and address.params == {"sslmode": "require"}
     assert "p@ss" not in str(address) and "p@ss" not in repr(address)
-    assert "p@ss/w0rd" not in REDACTOR.redact("failed for p@ss/w0rd")
+    assert address.redactor.redact("failed for p@ss/w0rd") == "failed for ***"
     option = parse_server_url("mysql://bob@h/db", ("mysql",), 3306, password="from-option")
     assert option.password == "from-option" and option.port == 3306
     with pytest.raises(InvalidInput):
         parse_server_url("postgresql://h", ("postgresql",), 5432)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_a_password_parameter_is_the_password_never_a_parameter(scheme: str) -> None:
+    schemes = (scheme,)
+    given = parse_server_url(f"{scheme}://ann@h/db?password=p%40ss&sslmode=require", schemes, 1)
+    assert given.password == "p@ss" and given.params == {"sslmode": "require"}
+    assert "p@ss" not in repr(given) and "p@ss" not in str(given)
+    same = parse_server_url(f"{scheme}://ann:p%40ss@h/db?password=p%40ss", schemes, 1)
+    assert same.password == "p@ss" and same.params == {}
+    with pytest.raises(InvalidInput, match="two different passwords") as refused:
+        parse_server_url(f"{scheme}://ann:one-pw@h/db?password=two-pw", schemes, 1)
+    assert "one-pw" not in str(refused.value) and "two-pw" not in str(refused.value)
+    option = parse_server_url(f"{scheme}://ann@h/db?password=in-url", schemes, 1, "in-option")
+    assert option.password == "in-option" and option.params == {}
+
+
+def test_a_servers_errors_mask_its_own_secrets_only() -> None:
+    address = parse_server_url(
+        "postgresql://ann:zebra42@h/db?sslpassword=keyphrase-77", ("postgresql",), 5432
+    )
+    text = "database 'zebra42' refused; key keyphrase-77; database 'tiger17'"
+    assert (
+        redacted(Exception(text), address) == "database '***' refused; key ***; database 'tiger17'"
+    )
+    assert redacted(Exception(text)) == text, "no address, no secret: nothing else is masked"
+    assert "keyphrase" not in repr(address)
 
 
 def test_schemes_resolve_to_the_server_connectors() -> None:
