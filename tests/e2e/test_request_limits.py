@@ -155,3 +155,19 @@ def test_a_deep_body_is_refused_and_the_connection_kept(server: Server) -> None:
     assert deep.status_code == 400 and "CONVEYOR_MAX_JSON_DEPTH" in deep.text
     assert "connection" not in deep.headers  # read to its end: the connection stays open
     assert server.client.post("/api/v1/workspaces", json={"name": "after"}).status_code == 201
+
+
+def test_a_client_that_asks_first_is_told_413_instead_of_100_continue(server: Server) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    head = (
+        f"PUT /_connector/big HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {BODY}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)  # and not a byte of the body
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 413"), answer
+    assert b"x-elastic-product: Elasticsearch" in answer  # in the Elastic surface's shape
