@@ -111,8 +111,14 @@ class WorkspaceCollector(Collector):
             workspaces = workspaces.where(Workspace.id.in_(visible))
             counts = counts.where(Run.workspace_id.in_(visible))
         with unit_of_work(self.runtime.factory) as session:
-            names = dict(session.execute(workspaces.order_by(Workspace.id)).tuples().all())
-            found = {(w, s): n for w, s, n in session.execute(counts).tuples().all()}
+            names: dict[str, str] = {
+                workspace_id: name
+                for workspace_id, name in session.execute(workspaces.order_by(Workspace.id))
+            }
+            found: dict[tuple[str, str], int] = {
+                (workspace_id, status): count
+                for workspace_id, status, count in session.execute(counts)
+            }
         info = GaugeMetricFamily(
             "conveyor_workspace_info",
             "A workspace's name (always 1).",
