@@ -89,6 +89,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_config=None,
+        server_header=False,  # no `server: uvicorn` banner
     )
 
 

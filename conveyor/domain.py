@@ -1,7 +1,8 @@
 """The vocabulary shared by every layer: statuses, job types, and a job's engine settings.
 
-This module has no I/O and imports nothing of Conveyor's, so the store, the queue, the
-engine and the API can all speak it without depending on one another.
+This module has no I/O and imports nothing of Conveyor's but `header_values` (a leaf
+with the checks of header-bound text), so the store, the queue, the engine and the API
+can all speak it without depending on one another.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from conveyor.header_values import HeaderText
 
 
 class RunStatus(StrEnum):
@@ -131,7 +134,9 @@ class JobEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: Annotated[str, Field(pattern=r"^https?://", description="Where the event is POSTed.")]
+    url: Annotated[
+        HeaderText, Field(pattern=r"^https?://\S+$", description="Where the event is POSTed.")
+    ]
     secret: str | None = Field(
         default=None, description="HMAC-SHA256 key for the signature header (write-only)."
     )
@@ -180,8 +185,10 @@ class EngineSettings(BaseModel):
     destination_schema: str | None = Field(
         default=None, max_length=128, description="Schema of the destination tables."
     )
-    table_name_prefix: str = Field(
-        default="", max_length=64, description="Prefix for every destination table name."
+    table_name_prefix: HeaderText = Field(
+        default="",
+        max_length=64,
+        description="Prefix for every destination table name (and export file name).",
     )
     use_gmt_datetime: bool = Field(
         default=False, description="Write timestamps in GMT rather than the server's zone."

@@ -109,6 +109,22 @@ class TextFormatter(logging.Formatter):
         return active_redactor().redact(line)
 
 
+class PathOnly(logging.Filter):
+    """uvicorn's access lines without query strings: a query may carry a credential.
+
+    A client may authenticate with `?token=`, Elastic's clients may send an `api_key`,
+    a CData filter may quote a secret; the access log keeps the method, the path and the
+    status, which is what an operator reads it for. (uvicorn logs `client - "METHOD
+    path?query HTTP/version" status`; the path is its third argument.)
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def configure(level: str = "INFO", fmt: str = "auto") -> None:
     """Install Conveyor's handler on the root logger (idempotent)."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -126,3 +142,6 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, PathOnly) for f in access.filters):
+        access.addFilter(PathOnly())

@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from conveyor.config import Settings
+from conveyor.header_values import one_line
 
 
 def wants_email(notifications: dict[str, Any], status: str) -> bool:
@@ -27,9 +28,10 @@ def compose(
     """The email of one finished run."""
     message = EmailMessage()
     name, status = facts["name"], facts["status"]
-    message["Subject"] = notifications.get("email_subject") or f"Conveyor: {name} {status}"
+    subject = notifications.get("email_subject") or f"Conveyor: {name} {status}"
+    message["Subject"] = one_line(subject)  # what was stored before subjects were checked
     message["From"] = settings.smtp_from
-    message["To"] = ", ".join(notifications["email_to"])
+    message["To"] = one_line(", ".join(notifications["email_to"]))
     lines = [
         f"{facts['kind'].capitalize()} {name!r} finished: {status}.",
         "",

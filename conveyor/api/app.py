@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__
-from conveyor.api import metrics, problems
+from conveyor.api import limits, metrics, problems, security_headers
 from conveyor.api.v1 import router as v1_router
 from conveyor.compat import cdata, elastic, jsonapi_exports, jsonapi_jobs, scapi
 from conveyor.domain import utcnow
@@ -67,6 +67,7 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
     )
     app.state.runtime = runtime
     problems.install(app)
+    limits.install(app, runtime.settings)
     metrics.install(app, runtime)
     app.include_router(v1_router)
     cdata.install(app)
@@ -99,4 +100,5 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
             )
         return {"status": "ok"}
 
+    security_headers.install(app)
     return app

@@ -1,26 +1,37 @@
-"""`/metrics` in Prometheus' text format: the queue's health and the API's latency.
+"""`/metrics` in Prometheus' text format: the queue's health, the API's latency, and runs
+per workspace.
 
-Queue figures are read from the store at scrape time (so every API node reports the
-same, cluster-wide truth); request latency is measured in this process.
+Queue and workspace figures are read from the store at scrape time (so every API node
+reports the same, cluster-wide truth); request latency is measured in this process.
+
+Every label set is bounded whatever clients send: requests are labeled by their route's
+template (`/api/v1/runs/{run_id}`, or `unmatched`), a known method (or `other`) and the
+status class (`2xx`, `4xx`), never by a path, an id or a query. Who sees what is decided
+per scrape (see `metrics`): workspaces are the only series with a workspace in them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor.api.deps import Caller
-from conveyor.domain import RunStatus, utcnow
+from conveyor.api.deps import RT, Caller
+from conveyor.domain import Role, RunStatus, utcnow
 from conveyor.runtime import Runtime
-from conveyor.store.models import Run
+from conveyor.services.context import Principal
+from conveyor.store.models import Run, Workspace
 from conveyor.store.session import unit_of_work
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class QueueCollector(Collector):
@@ -83,39 +94,140 @@ def _age(now: Any, moment: Any) -> float:
     return max(0.0, seconds)
 
 
+class WorkspaceCollector(Collector):
+    """Runs by workspace and status, and each workspace's name, for the workspaces a caller sees."""
+
+    def __init__(self, runtime: Runtime, principal: Principal) -> None:
+        self.runtime = runtime
+        self.principal = principal
+
+    def collect(self) -> Iterator[Any]:
+        visible = self.principal.workspace_ids
+        workspaces = select(Workspace.id, Workspace.name)
+        counts = select(Run.workspace_id, Run.status, func.count()).group_by(
+            Run.workspace_id, Run.status
+        )
+        if visible:
+            workspaces = workspaces.where(Workspace.id.in_(visible))
+            counts = counts.where(Run.workspace_id.in_(visible))
+        with unit_of_work(self.runtime.factory) as session:
+            names: dict[str, str] = {
+                workspace_id: name
+                for workspace_id, name in session.execute(workspaces.order_by(Workspace.id))
+            }
+            found: dict[tuple[str, str], int] = {
+                (workspace_id, status): count
+                for workspace_id, status, count in session.execute(counts)
+            }
+        info = GaugeMetricFamily(
+            "conveyor_workspace_info",
+            "A workspace's name (always 1).",
+            labels=["workspace", "name"],
+        )
+        runs = GaugeMetricFamily(
+            "conveyor_workspace_runs",
+            "Runs in the store by workspace and status.",
+            labels=["workspace", "status"],
+        )
+        for workspace_id, name in names.items():
+            info.add_metric([workspace_id, name], 1)
+            for status in RunStatus:
+                runs.add_metric(
+                    [workspace_id, status.value], found.get((workspace_id, status.value), 0)
+                )
+        yield info
+        yield runs
+
+
+class RouteTemplates:
+    """The full path template of the route that answered, e.g. `/api/v1/runs/{run_id}`.
+
+    FastAPI keeps included routers nested: the route in a request's scope knows only its
+    own part of the path (`/{run_id}`), so the full templates are collected from the app
+    and looked up by route; a route added later is found by collecting again, once.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.known: dict[int, str] = {}
+
+    def of(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            return "unmatched"
+        template = self.known.get(id(route))
+        if template is None:
+            self.known = self._collect()
+            own = getattr(route, "path", None)
+            template = self.known.get(id(route)) or (own if isinstance(own, str) else "unmatched")
+            self.known[id(route)] = template
+        return template
+
+    def _collect(self) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for context in iter_route_contexts(self.app.routes):
+            if isinstance(context.path, str):
+                found.setdefault(id(context.original_route), context.path)
+        return found
+
+
+class HttpMetrics:
+    """ASGI middleware: each request's latency by method, route template and status class."""
+
+    def __init__(self, app: ASGIApp, latency: Histogram, templates: RouteTemplates) -> None:
+        self.app = app
+        self.latency = latency
+        self.templates = templates
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app fails before answering
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.latency.labels(method, self.templates.of(scope), f"{status // 100}xx").observe(
+                time.perf_counter() - started
+            )
+
+
 def install(app: FastAPI, runtime: Runtime) -> None:
     """Add the latency middleware and the `/metrics` route (authenticated, like the API)."""
     registry = CollectorRegistry()
     registry.register(QueueCollector(runtime))
     latency = Histogram(
         "conveyor_http_request_duration_seconds",
-        "API request latency.",
+        "API request latency by method, route template and status class.",
         ["method", "route", "status"],
         registry=registry,
     )
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        latency.labels(request.method, _route_of(request), str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(HttpMetrics, latency=latency, templates=RouteTemplates(app))
 
     @app.get("/metrics", tags=["health"], include_in_schema=True)
-    def metrics(_: Caller) -> Response:
-        """Prometheus metrics of the queue and the API."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    def metrics(caller: Caller, rt: RT) -> Response:
+        """Prometheus metrics; what a caller sees depends on their role.
 
-
-def _route_of(request: Request) -> str:
-    """The request's path with its parameters named, e.g. /api/v1/runs/{run_id} (bounded labels)."""
-    if "route" not in request.scope:
-        return "unmatched"
-    path = request.url.path
-    for name, value in request.path_params.items():
-        path = path.replace(f"/{value}", f"/{{{name}}}", 1)
-    return path
+        Admins see everything: the queue across every workspace (runs by status, depth,
+        oldest pending, heartbeat lag, rows and bytes written), this process's request
+        latency, and the per-workspace series (`conveyor_workspace_runs`,
+        `conveyor_workspace_info`) of the workspaces they see. Standard users and viewers
+        see only the per-workspace series of the workspaces they may see — no totals
+        across workspaces, no other workspace's id or name — so a team can watch its own
+        runs with a read-only token. Scrape with an admin token for the whole picture.
+        """
+        own = CollectorRegistry(auto_describe=False)
+        own.register(WorkspaceCollector(rt, caller))
+        text = generate_latest(own)
+        if caller.role is Role.admin:
+            text = generate_latest(registry) + text
+        return Response(text, media_type=CONTENT_TYPE_LATEST)

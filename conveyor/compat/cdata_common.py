@@ -213,14 +213,17 @@ async def read_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, or a number Python refuses to convert
         relaxed = _TRAILING_COMMA.sub(r"\1", _BARE_KEY.sub(r'\1"\2":', raw))
         try:
             data = json.loads(relaxed)
-        except json.JSONDecodeError:
-            raise InvalidInput(
-                f"the body is not JSON: {exc.msg} at position {exc.pos}", field="body"
-            ) from None
+        except ValueError:
+            reason = (
+                f"{exc.msg} at position {exc.pos}"
+                if isinstance(exc, json.JSONDecodeError)
+                else str(exc)
+            )
+            raise InvalidInput(f"the body is not JSON: {reason}", field="body") from None
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object", field="body")
     return data

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor.api.json_depth import nests_deeper
 from conveyor.compat.surface import under
 from conveyor.errors import (
     AuthenticationFailed,
@@ -85,7 +86,8 @@ async def render(request: Request, exc: Exception) -> Response:
     if isinstance(exc, AuthenticationFailed | PermissionDenied | TooManySignIns):
         return error_response(request, exc.status_code, "security_exception", exc.message)
     if isinstance(exc, ConveyorError):
-        status = 400 if exc.status_code < 500 else exc.status_code
+        # Elasticsearch answers 413 to a body over http.max_content_length, 400 otherwise.
+        status = 400 if exc.status_code < 500 and exc.status_code != 413 else exc.status_code
         return error_response(request, status, "status_exception", exc.message)
     if isinstance(exc, RequestValidationError):
         return error_response(request, 400, "x_content_parse_exception", str(exc.errors()[:1]))
@@ -140,13 +142,17 @@ async def raw_body(request: Request) -> Any:
         if source is None:
             return None
         raw = source.encode()
+        depth = request.app.state.runtime.settings.max_json_depth
+        if nests_deeper(raw, depth):  # a body's depth is checked by the request limits
+            reason = f"[1:1] the source nests deeper than {depth} levels"
+            raise ElasticError(400, "x_content_parse_exception", reason)
     try:
         return json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise ElasticError(400, "x_content_parse_exception", f"[1:1] {exc}") from None
     except json.JSONDecodeError as exc:
         reason = f"[{exc.lineno}:{exc.colno}] {exc.msg}"
         raise ElasticError(400, "x_content_parse_exception", reason) from None
+    except ValueError as exc:  # not UTF-8, or a number Python refuses to convert
+        raise ElasticError(400, "x_content_parse_exception", f"[1:1] {exc}") from None
 
 
 def parse(model: type[B], body: Any) -> B:

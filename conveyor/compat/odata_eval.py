@@ -31,10 +31,8 @@ def evaluate(expr: Expr, row: Mapping[str, Any]) -> Any:
     if isinstance(expr, Property):
         return row.get(expr.name)
     if isinstance(expr, Logical):
-        left = evaluate(expr.left, row) is True
-        if expr.op == "and":
-            return left and evaluate(expr.right, row) is True
-        return left or evaluate(expr.right, row) is True
+        terms = (evaluate(term, row) is True for term in chain(expr))
+        return all(terms) if expr.op == "and" else any(terms)
     if isinstance(expr, Not):
         return evaluate(expr.operand, row) is not True
     if isinstance(expr, Compare):
@@ -43,6 +41,23 @@ def evaluate(expr: Expr, row: Mapping[str, Any]) -> Any:
         value = evaluate(expr.left, row)
         return any(compare("eq", value, evaluate(option, row)) for option in expr.values)
     return _call(expr.function, [evaluate(arg, row) for arg in expr.args])
+
+
+def chain(expr: Logical) -> list[Expr]:
+    """The terms of `a or b or c`, which parses as `((a or b) or c)`, found without recursion.
+
+    A chain is as long as the URL allows (a thousand terms and more); walking it by
+    recursion would exhaust the stack, while parentheses, the only other nesting, are
+    bounded by the parser.
+    """
+    terms: list[Expr] = []
+    node: Expr = expr
+    while isinstance(node, Logical) and node.op == expr.op:
+        terms.append(node.right)
+        node = node.left
+    terms.append(node)
+    terms.reverse()
+    return terms
 
 
 def _call(function: str, args: list[Any]) -> Any:
@@ -131,7 +146,10 @@ def equalities(expr: Expr | None) -> dict[str, Any]:
     if expr is None:
         return {}
     if isinstance(expr, Logical) and expr.op == "and":
-        return {**equalities(expr.left), **equalities(expr.right)}
+        found: dict[str, Any] = {}
+        for term in chain(expr):
+            found.update(equalities(term))
+        return found
     if isinstance(expr, Compare) and expr.op == "eq":
         if isinstance(expr.left, Property) and isinstance(expr.right, Literal):
             return {expr.left.name: expr.right.value}

@@ -78,6 +78,9 @@ class Not:
 Expr = Literal | Property | Call | Compare | In | Logical | Not
 
 COMPARISONS = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
+MAX_NESTING = 32
+"""Deepest nesting of parentheses, `not` and function calls in a `$filter`: the parser
+recurses once per level, so a URL of a few thousand `(` would otherwise exhaust the stack."""
 FUNCTIONS: dict[str, int] = {
     "contains": 2,
     "startswith": 2,
@@ -148,6 +151,7 @@ class Parser:
         self.tokens = tokenize(text)
         self.index = 0
         self.resolve = resolve
+        self.depth = 0
 
     def error(self, message: str, position: int | None = None) -> QueryOptionError:
         where = len(self.text) if position is None else position
@@ -176,6 +180,14 @@ class Parser:
         self.index += 1
         return token
 
+    def enter(self, token: Token) -> None:
+        """One level deeper (a parenthesis, a `not`, a function's arguments), within bounds."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(
+                f"the expression nests deeper than {MAX_NESTING} levels", token.position
+            )
+
     def parse(self) -> Expr:
         if not self.tokens:
             raise self.error("the expression is empty", 0)
@@ -198,8 +210,11 @@ class Parser:
         return expr
 
     def negation(self) -> Expr:
-        if self.keyword("not"):
-            return Not(self.negation())
+        if token := self.keyword("not"):
+            self.enter(token)
+            expr = Not(self.negation())
+            self.depth -= 1
+            return expr
         return self.comparison()
 
     def comparison(self) -> Expr:
@@ -224,8 +239,10 @@ class Parser:
             raise self.error("the expression ends too early")
         self.index += 1
         if token.text == "(":
+            self.enter(token)
             expr = self.disjunction()
             self.expect(")")
+            self.depth -= 1
             return expr
         if token.kind == "string":
             return Literal(token.text[1:-1].replace("''", "'"), token.position)
@@ -251,6 +268,7 @@ class Parser:
             if lowered not in FUNCTIONS:
                 raise self.error(f"unknown function {token.text!r}", token.position)
             self.index += 1
+            self.enter(token)
             args: list[Expr] = []
             if not self.at(")"):
                 args.append(self.disjunction())
@@ -258,6 +276,7 @@ class Parser:
                     self.index += 1
                     args.append(self.disjunction())
             self.expect(")")
+            self.depth -= 1
             if len(args) != FUNCTIONS[lowered]:
                 raise self.error(
                     f"{lowered} takes {FUNCTIONS[lowered]} argument(s), not {len(args)}",

@@ -354,6 +354,10 @@ class _Parser:
             pos = offset + _offset_of(sql, detail.get("line", 1), detail.get("col", 1))
             reason = detail.get("description", str(exc))
             raise BadStatement(f"{reason} at position {pos}", position=pos) from exc
+        except RecursionError:  # sqlglot recurses per parenthesis: a few dozen exhaust it
+            raise BadStatement(
+                f"the SELECT part nests too deeply at position {offset}", position=offset
+            ) from None
         if len(parsed) != 1 or not isinstance(parsed[0], exp.Query):
             raise BadStatement(
                 f"expected one SELECT statement at position {offset}", position=offset

@@ -6,10 +6,10 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from conveyor.header_values import EmailAddresses, HeaderText
 from conveyor.schemas.common import StrictModel, partial
-from conveyor.schemas.jobs import _split_addresses
 
 
 class TriggerMode(StrEnum):
@@ -35,8 +35,8 @@ class TransformationFields(StrictModel):
     )
     schedule_cron: str = Field(default="", description="scheduled: a cron expression.")
     send_email: bool = False
-    email_to: Annotated[list[str], BeforeValidator(_split_addresses)] = Field(default_factory=list)
-    email_subject: str = Field(default="", max_length=500)
+    email_to: EmailAddresses = Field(default_factory=list)
+    email_subject: HeaderText = Field(default="", max_length=500)
     email_error_only: bool = False
     verbosity: Literal[1, 2, 3, 5] = 2
     command_timeout: int | None = Field(default=None, ge=1)
@@ -77,6 +77,9 @@ class TransformationOut(TransformationFields):
 
     id: str
     workspace_id: str
+    # Shown as stored: a value stored before the header checks must not break reading it.
+    email_to: list[str] = Field(default_factory=list)
+    email_subject: str = ""
     status: str
     last_run_id: str | None
     created_at: dt.datetime

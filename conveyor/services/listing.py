@@ -106,6 +106,7 @@ def apply(
             raise InvalidInput(
                 f"unknown filter operator {op!r} (use in, gte, lte)", field=f"{name}__{op}"
             )
+    sorted_by: set[str] = set()
     for part in params.sort or tuple(default_sort):
         name = part.lstrip("-+")
         column = fields.get(name)
@@ -113,6 +114,9 @@ def apply(
             raise InvalidInput(
                 f"cannot sort by {name!r}; sortable: {', '.join(sorted(fields))}", field="sort"
             )
+        if name in sorted_by:  # a repeat cannot change the order, and databases cap the terms
+            continue
+        sorted_by.add(name)
         statement = statement.order_by(column.desc() if part.startswith("-") else column.asc())
     if "id" in fields:
         statement = statement.order_by(fields["id"].asc())  # a stable order across pages

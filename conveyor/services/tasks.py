@@ -15,6 +15,7 @@ from sqlalchemy.orm import contains_eager
 
 from conveyor.engine.replicate import ReplicateStatement, parse
 from conveyor.errors import BadStatement, InvalidInput, NotFound
+from conveyor.header_values import breaking_character
 from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskUpdate
 from conveyor.services import listing
 from conveyor.services.context import Context
@@ -44,9 +45,19 @@ def checked_statement(query: str, field: str = "query") -> ReplicateStatement:
             field=field,
         )
     try:
-        return parse(query)
+        statement = parse(query)
     except BadStatement as exc:
         raise BadStatement(f"{field}: {exc.message}", position=exc.position, field=field) from exc
+    target = statement.target
+    for name in (target.name, target.schema or "") if target else ():
+        if (bad := breaking_character(name)) is not None:
+            raise InvalidInput(
+                f"{field}: the destination name {name!r} contains {bad!r}; a destination "
+                "names files and download headers, so it must be one line without control "
+                "characters",
+                field=field,
+            )
+    return statement
 
 
 def table_label(statement: ReplicateStatement) -> str:

@@ -107,6 +107,37 @@ def test_malformed_filters_name_the_position(expression: str, position: int, wor
     assert words in caught.value.message and f"position {position}" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("expression", "position"),
+    [
+        ("(" * 500 + "JobName eq 'a'" + ")" * 500, 32),
+        ("not " * 2000 + "Scheduled", 128),
+        ("tolower(" * 100 + "JobName" + ")" * 100 + " eq 'a'", 256),
+    ],
+    ids=["parentheses", "not", "function calls"],
+)
+def test_filters_nested_too_deeply_are_refused(expression: str, position: int) -> None:
+    with pytest.raises(QueryOptionError) as caught:
+        parse(expression, PROPS)
+    assert caught.value.position == position
+    assert "nests deeper than 32 levels" in caught.value.message
+
+
+def test_nesting_within_the_bound_and_long_chains_evaluate() -> None:
+    assert names("(" * 32 + "JobName eq 'nightly'" + ")" * 32) == ["nightly"]
+    # A chain as long as a URL allows: flat to evaluate, however many terms.
+    either = " or ".join(["JobName eq 'nobody'"] * 3000 + ["JobName eq 'nightly'"])
+    assert names(either) == ["nightly"]
+    both = " and ".join(["Scheduled eq true"] * 3000)
+    assert names(both) == ["nightly", "O'Brien"]
+    from conveyor.compat.odata_eval import equalities
+
+    assert equalities(parse(both + " and JobName eq 'x'", PROPS)) == {
+        "Scheduled": True,
+        "JobName": "x",
+    }
+
+
 def test_options_select_order_page_and_count() -> None:
     params = {
         "$filter": "RecordsAffected ge 0",

@@ -87,6 +87,7 @@ def test_common_table_expressions_are_part_of_the_select() -> None:
         ("REPLICATE x (a BOGUS TYPE) SELECT 1 FROM t", 15, "unknown column type"),
         ("REPLICATE x SELECT 1", 12, "no source table"),
         ("REPLICATE ALL EXCLUDE (a)", 22, "expected TABLES"),
+        ("REPLICATE x SELECT " + "(" * 500 + "1" + ")" * 500 + " FROM t", 12, "nests too deeply"),
     ],
 )
 def test_bad_statements_name_the_position(text: str, position: int, reason: str) -> None:
