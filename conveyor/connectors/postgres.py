@@ -17,7 +17,6 @@ from typing import Any
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
-from psycopg.conninfo import make_conninfo
 from sqlglot import exp
 
 from conveyor.connectors import postgres_sql as pgsql
@@ -33,6 +32,7 @@ from conveyor.connectors.base import (
     Targets,
 )
 from conveyor.connectors.postgres_async import connect_kwargs
+from conveyor.connectors.postgres_conninfo import Conninfo
 from conveyor.connectors.postgres_errors import connect_error, map_error
 from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
 from conveyor.connectors.server import parse_server_url, returns_nothing
@@ -69,20 +69,7 @@ class PostgresConnector:
         self.address = parse_server_url(
             url, ("postgresql", "postgres"), 5432, self.options.password
         )
-        params = dict(self.address.params)
-        if self.options.sslmode:
-            params["sslmode"] = self.options.sslmode
-        self._conninfo = make_conninfo(
-            "",
-            host=self.address.host,
-            port=self.address.port,
-            dbname=self.address.database,
-            user=self.address.user or None,
-            password=self.address.password,
-            connect_timeout=max(2, math.ceil(self.options.connect_timeout)),
-            application_name=self.options.application_name,
-            **params,
-        )
+        self._target = Conninfo(self.address, self.options, self.reach)
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._created: set[TableRef] = set()  # tables made here, not yet loaded
@@ -93,8 +80,9 @@ class PostgresConnector:
     def _meta(self) -> psycopg.Connection[Any]:
         """The psycopg connection for metadata and DDL (callers hold the lock)."""
         if self._conn is None or self._conn.closed:
+            conninfo = self._target.now()  # the policy decides on the addresses of now
             try:
-                self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                self._conn = psycopg.connect(conninfo, autocommit=True)
             except psycopg.Error as exc:
                 raise connect_error(exc, self.address) from exc
         return self._conn
@@ -109,8 +97,9 @@ class PostgresConnector:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
+        conninfo = self._target.now()
         try:
-            return adbc.connect(self._conninfo, autocommit=True)
+            return adbc.connect(conninfo, autocommit=True)
         except Exception as exc:
             raise connect_error(exc, self.address) from exc
 
