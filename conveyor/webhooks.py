@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from conveyor.errors import ConfigurationError, ConnectorError
+from conveyor.errors import ConfigurationError, ConnectorError, InvalidInput
 from conveyor.policy import Reach
 
 USER_AGENT = "Conveyor-Webhooks/1"
@@ -95,9 +95,10 @@ def deliver(
     at once, before any packet is sent. Failures name the host and what went wrong in
     words of our own (`EventFailed`), never the receiver's text.
     """
-    target = httpx.URL(url)
-    if target.scheme not in ("http", "https") or not target.raw_host:
-        raise ConfigurationError("an event URL must be http://host/… or https://host/…")
+    try:
+        target = _target(url)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
     body = json.dumps(
         {"type": event, "timestamp": time.time(), "data": payload}, default=str
     ).encode()
@@ -125,6 +126,29 @@ def deliver(
             time.sleep(backoff * 2**attempt)
     host = target.raw_host.decode("ascii")
     raise EventFailed(f"the event receiver at {host} {failure} ({attempts} attempts)", host=host)
+
+
+def check_url(url: str, reach: Reach) -> None:
+    """Refuse, when an event URL is stored, what `deliver` would refuse by its name: 422
+    for a URL that is not http(s)://host/…, `HostRefused` (403) for a host outside
+    `reach`. The URL is read by the parser `deliver` uses; `deliver` checks again, on the
+    address the host resolves to when the event fires."""
+    try:
+        target = _target(url)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="url") from exc
+    reach.check_host(target.raw_host.decode("ascii"))
+
+
+def _target(url: str) -> httpx.URL:
+    """The event URL as httpx reads it; ValueError unless it is http(s)://host/…."""
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"the event URL is malformed: {exc}") from exc
+    if target.scheme not in ("http", "https") or not target.raw_host:
+        raise ValueError("an event URL must be http://host/… or https://host/…")
+    return target
 
 
 class _Unanswered(Exception):

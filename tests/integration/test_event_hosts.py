@@ -28,8 +28,9 @@ from conveyor.domain import EngineSettings, RunJobType
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter
 from conveyor.engine.spec import Endpoint, RunSpec
+from conveyor.errors import InvalidInput
 from conveyor.policy import HostRefused, Reach
-from conveyor.webhooks import EventFailed, deliver, verify
+from conveyor.webhooks import EventFailed, check_url, deliver, verify
 from tests.integration.test_api import make_job, wait_final
 from tests.listeners import AcceptCounter
 from tests.tls import issue
@@ -106,6 +107,17 @@ def test_an_unlisted_loopback_receiver_is_refused_before_connecting() -> None:
     with pytest.raises(HostRefused) as closed_port:
         deliver(f"http://127.0.0.1:{closed.port}/hook", "e", {}, reach=WORKSPACE)
     assert open_port.value.message == closed_port.value.message  # no port scanner
+
+
+def test_an_event_url_is_checked_by_name_when_stored() -> None:
+    for url in ("http://localhost:8080/x", "https://[::1]/", "http://0x7f.1/", "http://0/"):
+        with pytest.raises(HostRefused):
+            check_url(url, WORKSPACE)
+    for url in ("ftp://hooks.example.com/", "http:///path", "http://[::1/"):
+        with pytest.raises(InvalidInput):
+            check_url(url, WORKSPACE)
+    check_url("https://hooks.example.com/pre", WORKSPACE)
+    check_url("http://127.0.0.1:9/x", LISTED)
 
 
 def test_a_listed_receiver_gets_one_signed_event_under_its_own_name(
