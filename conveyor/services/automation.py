@@ -22,7 +22,7 @@ from conveyor.notifications import compose, send, wants_email
 from conveyor.policy import Reach
 from conveyor.services import jobs, runs, transformations
 from conveyor.services.context import Context
-from conveyor.services.reach import for_workspace
+from conveyor.services.reach import for_job_events
 from conveyor.store.models import Job, Run, Transformation
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def after_run(
     hook = job.notifications.get("post_job_event")
     if hook:
         payload = _payload(ctx, job, run)
-        reach = for_workspace(ctx, job.workspace_id)
+        reach = for_job_events(ctx, job)  # as when the event was stored: who set it
         deliveries.append(lambda: _deliver(hook, payload, reach))
     return deliveries
 

@@ -30,6 +30,8 @@ from conveyor.engine.reporting import NullReporter
 from conveyor.engine.spec import Endpoint, RunSpec
 from conveyor.errors import InvalidInput
 from conveyor.policy import HostRefused, Reach
+from conveyor.runtime import Runtime
+from conveyor.store.models import Job
 from conveyor.webhooks import EventFailed, check_url, deliver, verify
 from tests.integration.test_api import make_job, wait_final
 from tests.listeners import AcceptCounter
@@ -266,15 +268,20 @@ def test_a_pre_job_event_outside_the_reach_fails_the_run_unsent(receiver: Receiv
     assert any("pre-job event failed: host '127.0.0.1'" in line for line in lines)
 
 
-def test_the_post_job_event_is_held_to_the_workspace(
+def test_the_post_job_event_is_held_to_the_reach_of_who_set_it(
     client: TestClient,
+    runtime: Runtime,
     shop_db: Path,
     tmp_path: Path,
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A standard user's loopback receiver, not listed: the run completes, nothing is sent."""
+    """Events a standard user set reach loopback only when listed: the run completes and
+    nothing is sent. (The API refuses such a URL when it is stored; here it was stored
+    by an admin and handed over, as if 127.0.0.1 had been unlisted since.)"""
     job = make_job(client, shop_db, tmp_path, post_job_event={"url": receiver.url()})
+    with runtime.unit() as ctx:
+        ctx.session.get(Job, job["id"]).events_admin_configured = False
     with caplog.at_level(logging.WARNING, logger="conveyor.services.automation"):
         run = client.post(f"/api/v1/jobs/{job['id']}/execute", json={"wait": True}).json()
         assert wait_final(client, run["id"])["status"] == "completed"
