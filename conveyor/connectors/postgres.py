@@ -32,7 +32,7 @@ from conveyor.connectors.base import (
     Targets,
 )
 from conveyor.connectors.postgres_async import connect_kwargs
-from conveyor.connectors.postgres_conninfo import Conninfo
+from conveyor.connectors.postgres_conninfo import Conninfo, file_params
 from conveyor.connectors.postgres_errors import connect_error, map_error
 from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
 from conveyor.connectors.server import parse_server_url, returns_nothing
@@ -41,10 +41,6 @@ from conveyor.errors import ConfigurationError, ConveyorError, TableNotFound
 from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
-LIBPQ_FILE_PARAMS = frozenset(
-    {"passfile", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslcrldir", "servicefile"}
-)
-"""Connection parameters that name a local file libpq opens: paths the policy checks."""
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 _MIN_PARTITION_PAGES = 1024  # 8 MB: smaller tables are read in one piece
 _IDLE_CONNECTIONS = 2  # ADBC connections kept for the next read or load
@@ -136,10 +132,8 @@ class PostgresConnector:
     # --- Connector -----------------------------------------------------------------------
 
     def targets(self) -> Targets:
-        """The servers (libpq takes `host1,host2`) and the local files libpq would read."""
-        hosts = tuple(h for h in self.address.host.split(",") if h)
-        paths = tuple(v for k, v in self.address.params.items() if k in LIBPQ_FILE_PARAMS and v)
-        return Targets(paths=paths, hosts=hosts)
+        """The servers (every host of `host1,host2`) and the local files libpq would read."""
+        return Targets(paths=file_params(self.address.params), hosts=tuple(self._target.hosts))
 
     def test(self) -> None:
         """Connect and run SELECT 1 within the connect timeout."""

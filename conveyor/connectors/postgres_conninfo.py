@@ -67,10 +67,20 @@ def vetted_params(params: Mapping[str, str], reach: Reach) -> dict[str, str]:
                 field="url",
                 parameter=key,
             )
-        if key in FILE_PARAMS and not (key == "sslrootcert" and value == "system"):
+        if key in FILE_PARAMS and not _system(key, value):
             value = reach.check_path(value, what=f"the URL parameter {key}")
         vetted[key] = value
     return vetted
+
+
+def file_params(params: Mapping[str, str]) -> tuple[str, ...]:
+    """The files the URL's parameters name (`sslrootcert=system` names none)."""
+    return tuple(v for k, v in params.items() if k in FILE_PARAMS and v and not _system(k, v))
+
+
+def _system(key: str, value: str) -> bool:
+    """libpq's `sslrootcert=system`: the system's authorities, not a file."""
+    return key == "sslrootcert" and value == "system"
 
 
 def split_hosts(host: str) -> list[str]:

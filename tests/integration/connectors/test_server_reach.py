@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 
 from conveyor import policy
-from conveyor.connectors.base import TableRef
+from conveyor.connectors.base import TableRef, Targets
 from conveyor.connectors.registry import open_connector
 from conveyor.errors import InvalidInput
 from conveyor.policy import HostRefused, PathRefused, Reach
@@ -208,3 +208,14 @@ def test_the_binary_relay_connects_to_the_vetted_addresses(rebinding: None) -> N
             check.read("SELECT count(*) AS n FROM moved", 1).read_all().column(0)[0].as_py() == 500
         )
         check.close()
+
+
+def test_postgres_targets_name_what_the_connection_will_reach() -> None:
+    """What the services check when a connection is stored: every host, decoded, and the
+    files libpq would open (`sslrootcert=system` is the system's authorities, no file)."""
+    url = "postgresql://u@db1.example.com,%2Fvar%2Frun%2Fpostgresql/db?sslrootcert=system&sslcert=/x/c.pem"
+    connector: Any = open_connector(url, None, ADMIN)
+    assert connector.targets() == Targets(
+        paths=("/x/c.pem",), hosts=("db1.example.com", "/var/run/postgresql")
+    )
+    connector.close()
