@@ -30,12 +30,13 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
+from conveyor.connectors.mysql_client import Client
 from conveyor.connectors.mysql_errors import map_error
 from conveyor.connectors.mysql_load import UTC_MARK, LoadWriter, column_type
 from conveyor.connectors.server import parse_server_url, returns_nothing
 from conveyor.connectors.specs import MySQLOptions
 from conveyor.connectors.spill import Spill
-from conveyor.errors import ConveyorError, TableNotFound
+from conveyor.errors import ConveyorError, InvalidInput, TableNotFound
 from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
@@ -55,6 +56,11 @@ class MySQLConnector:
         self.reach = reach or Reach()
         self.options = options or MySQLOptions()
         self.address = parse_server_url(url, ("mysql", "mariadb"), 3306, self.options.password)
+        if self.address.host.startswith("/"):
+            raise InvalidInput(
+                "a MySQL connection takes a host name or address, not a Unix socket", field="url"
+            )
+        self.reach.check_host(self.address.host)  # by name now; by address at each connect
         self._lock = threading.RLock()
         self._conn: Any = None
         self._mariadb: bool | None = None
@@ -62,11 +68,13 @@ class MySQLConnector:
 
     # --- connections ---------------------------------------------------------------------
 
-    def _connect(self, *, local_infile: bool = False) -> Any:
-        """A new pymysql connection in UTC and utf8mb4, within the connect timeout."""
+    def _connect(self, *, local_file: str | None = None) -> Any:
+        """A new pymysql connection in UTC and utf8mb4, within the connect timeout, to an
+        address the policy allows; with `local_file`, the one file LOAD DATA may send."""
         timeout = self.options.connect_timeout
         try:
-            conn = pymysql.connect(
+            conn = Client(
+                reach=self.reach,
                 host=self.address.host,
                 port=self.address.port,
                 user=self.address.user,
@@ -75,7 +83,7 @@ class MySQLConnector:
                 charset="utf8mb4",
                 connect_timeout=timeout,
                 read_timeout=timeout,  # bounds the handshake; lifted below
-                local_infile=local_infile,
+                local_infile=local_file is not None,
                 ssl=ssl.create_default_context() if self.options.ssl else None,
                 autocommit=True,
                 init_command=_UTC,
@@ -83,6 +91,8 @@ class MySQLConnector:
         except Exception as exc:
             raise map_error(exc, self.address) from exc
         conn._read_timeout = None  # queries may run long; only connecting is bounded
+        if local_file is not None:
+            conn.offer(local_file)
         return conn
 
     def _meta(self) -> Any:
@@ -264,7 +274,7 @@ class MySQLConnector:
 
         try:
             return connectorx.read_sql(
-                self._cx_url(),
+                self._cx_url(self.reach.addresses(self.address.host, self.address.port)[0]),
                 query,
                 return_type="arrow_stream",
                 batch_size=max(1, batch_size),
@@ -291,7 +301,12 @@ class MySQLConnector:
                 raise
             raise _mapped(exc, self, label) from exc
 
-    def _cx_url(self) -> str:
+    def _cx_url(self, address: str) -> str:
+        """connectorx's URL to `address`, an address of the host the policy vetted just now.
+
+        With `ssl`, connectorx's `ssl-mode=REQUIRED` encrypts without verifying the
+        certificate, so reaching the host by its address loses no check.
+        """
         user = url_quote(self.address.user, safe="")
         secret = f":{url_quote(self.address.password, safe='')}" if self.address.password else ""
         database = url_quote(self.address.database, safe="")
@@ -299,7 +314,8 @@ class MySQLConnector:
         query = f"tcp_connect_timeout_ms={timeout}"
         if self.options.ssl:
             query += "&ssl-mode=REQUIRED"
-        return f"mysql://{user}{secret}@{self.address.where}/{database}?{query}"
+        host = f"[{address}]" if ":" in address else address
+        return f"mysql://{user}{secret}@{host}:{self.address.port}/{database}?{query}"
 
     # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
 
@@ -324,7 +340,7 @@ class MySQLConnector:
         """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`."""
         self._require(table)
         return LoadWriter(
-            lambda: self._connect(local_infile=True),
+            lambda path: self._connect(local_file=path),
             table,
             schema,
             lambda exc: map_error(exc, self.address, str(table)),

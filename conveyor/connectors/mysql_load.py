@@ -110,11 +110,15 @@ def load_sql(table: TableRef, names: list[str], path: str) -> str:
 
 
 class LoadWriter:
-    """One LOAD DATA statement in a thread, reading a FIFO that `write` fills batch by batch."""
+    """One LOAD DATA statement in a thread, reading a FIFO that `write` fills batch by batch.
+
+    `connect(path)` opens the statement's connection, which sends the server the file at
+    `path` when asked for it and refuses any other (see `mysql_client`).
+    """
 
     def __init__(
         self,
-        connect: Callable[[], Any],
+        connect: Callable[[str], Any],
         table: TableRef,
         schema: pa.Schema,
         map_error: Callable[[Exception], ConveyorError],
@@ -123,7 +127,7 @@ class LoadWriter:
         self._folder = tempfile.mkdtemp(prefix="conveyor-load-")
         self._path = os.path.join(self._folder, "rows.tsv")
         os.mkfifo(self._path, 0o600)
-        self._conn = connect()
+        self._conn = connect(self._path)  # a connection that sends this file and no other
         self._error: BaseException | None = None
         self._warnings: list[Any] = []
         self._pipe: int | None = None

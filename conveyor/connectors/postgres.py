@@ -17,7 +17,6 @@ from typing import Any
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
-from psycopg.conninfo import make_conninfo
 from sqlglot import exp
 
 from conveyor.connectors import postgres_sql as pgsql
@@ -33,6 +32,7 @@ from conveyor.connectors.base import (
     Targets,
 )
 from conveyor.connectors.postgres_async import connect_kwargs
+from conveyor.connectors.postgres_conninfo import Conninfo, file_params
 from conveyor.connectors.postgres_errors import connect_error, map_error
 from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
 from conveyor.connectors.server import parse_server_url, returns_nothing
@@ -41,10 +41,6 @@ from conveyor.errors import ConfigurationError, ConveyorError, TableNotFound
 from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
-LIBPQ_FILE_PARAMS = frozenset(
-    {"passfile", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslcrldir", "servicefile"}
-)
-"""Connection parameters that name a local file libpq opens: paths the policy checks."""
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 _MIN_PARTITION_PAGES = 1024  # 8 MB: smaller tables are read in one piece
 _IDLE_CONNECTIONS = 2  # ADBC connections kept for the next read or load
@@ -69,20 +65,7 @@ class PostgresConnector:
         self.address = parse_server_url(
             url, ("postgresql", "postgres"), 5432, self.options.password
         )
-        params = dict(self.address.params)
-        if self.options.sslmode:
-            params["sslmode"] = self.options.sslmode
-        self._conninfo = make_conninfo(
-            "",
-            host=self.address.host,
-            port=self.address.port,
-            dbname=self.address.database,
-            user=self.address.user or None,
-            password=self.address.password,
-            connect_timeout=max(2, math.ceil(self.options.connect_timeout)),
-            application_name=self.options.application_name,
-            **params,
-        )
+        self._target = Conninfo(self.address, self.options, self.reach)
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         self._created: set[TableRef] = set()  # tables made here, not yet loaded
@@ -93,8 +76,9 @@ class PostgresConnector:
     def _meta(self) -> psycopg.Connection[Any]:
         """The psycopg connection for metadata and DDL (callers hold the lock)."""
         if self._conn is None or self._conn.closed:
+            conninfo = self._target.now()  # the policy decides on the addresses of now
             try:
-                self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                self._conn = psycopg.connect(conninfo, autocommit=True)
             except psycopg.Error as exc:
                 raise connect_error(exc, self.address) from exc
         return self._conn
@@ -109,8 +93,9 @@ class PostgresConnector:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
+        conninfo = self._target.now()
         try:
-            return adbc.connect(self._conninfo, autocommit=True)
+            return adbc.connect(conninfo, autocommit=True)
         except Exception as exc:
             raise connect_error(exc, self.address) from exc
 
@@ -147,10 +132,8 @@ class PostgresConnector:
     # --- Connector -----------------------------------------------------------------------
 
     def targets(self) -> Targets:
-        """The servers (libpq takes `host1,host2`) and the local files libpq would read."""
-        hosts = tuple(h for h in self.address.host.split(",") if h)
-        paths = tuple(v for k, v in self.address.params.items() if k in LIBPQ_FILE_PARAMS and v)
-        return Targets(paths=paths, hosts=hosts)
+        """The servers (every host of `host1,host2`) and the local files libpq would read."""
+        return Targets(paths=file_params(self.address.params), hosts=tuple(self._target.hosts))
 
     def test(self) -> None:
         """Connect and run SELECT 1 within the connect timeout."""

@@ -6,21 +6,33 @@ reach exactly the server, database, user and settings libpq would: `connect_kwar
 translates a connector's URL and options, and declines (None) whatever only libpq
 understands — a service file, several hosts, keepalives, GSS encryption — so such
 connections keep to the Arrow path rather than connect differently.
+
+asyncpg connects where the policy says, as libpq does: `connect` resolves the host through
+the connection's `Reach` right before connecting, and the coroutines run on a
+`VettingLoop`, which resolves that name to those addresses only. asyncpg is still given
+the name, so TLS verifies the certificate against it and sends it as SNI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from conveyor.connectors.postgres import PostgresConnector
+    from conveyor.policy import Reach
 
 T = TypeVar("T")
+_VETTED: contextvars.ContextVar[tuple[str, tuple[str, ...]] | None] = contextvars.ContextVar(
+    "conveyor_vetted_host", default=None
+)
+"""The host being connected to in this task, and the addresses the policy allowed for it."""
 _CARRIED_PARAMS = {"sslmode", "options"}
 _LIBPQ_ONLY_ENVIRONMENT = (
     "PGSERVICE",
@@ -104,8 +116,57 @@ def _split_options(options: str) -> list[str]:
     return words
 
 
+async def connect(reach: Reach, kwargs: dict[str, Any]) -> Any:
+    """`asyncpg.connect(**kwargs)` to the addresses `reach` allows for the host, resolved now.
+
+    Must run on a `VettingLoop` (as `Background` coroutines do). A refusal of the policy
+    raises its `HostRefused` before any packet is sent.
+    """
+    import asyncpg
+
+    host, port = kwargs["host"], kwargs["port"]
+    addresses = await asyncio.to_thread(reach.addresses, host, port)
+    token = _VETTED.set((host, tuple(addresses)))
+    try:
+        return await asyncpg.connect(**kwargs)
+    finally:
+        _VETTED.reset(token)
+
+
+class VettingLoop(asyncio.SelectorEventLoop):
+    """An event loop that resolves only the host `connect` is connecting to, and only to
+    the addresses the policy vetted for it: nothing on it can reach anything else by name.
+
+    asyncio's `create_connection` resolves names through its loop's `getaddrinfo` (address
+    literals need no lookup, and `connect` vetted them itself).
+    """
+
+    async def getaddrinfo(
+        self,
+        host: bytes | str | None,
+        port: bytes | str | int | None,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[Any]:  # typeshed's element type, which differs by Python version
+        """The vetted addresses of the host being connected to; OSError for any other."""
+        name = host.decode() if isinstance(host, bytes) else host
+        vetted = _VETTED.get()
+        if vetted is None or name != vetted[0]:
+            raise OSError(f"host {name!r} was not vetted by Conveyor's host policy")
+        found: list[Any] = []
+        for address in vetted[1]:
+            found += await super().getaddrinfo(
+                address, port, family=family, type=type, proto=proto,
+                flags=flags | socket.AI_NUMERICHOST,
+            )  # fmt: skip
+        return found
+
+
 class Background(Generic[T]):
-    """A coroutine run to its end on an event loop of its own thread, cancelable from outside.
+    """A coroutine run to its end on a `VettingLoop` of its own thread, cancelable from outside.
 
     The engine is synchronous; this keeps asyncio inside the connector, whichever thread
     (or event loop) the run itself is on.
@@ -131,7 +192,8 @@ class Background(Generic[T]):
             return await make()
 
         try:
-            self._outcome = (asyncio.run(body()),)
+            with asyncio.Runner(loop_factory=VettingLoop) as runner:
+                self._outcome = (runner.run(body()),)
         except BaseException as exc:
             self._error = exc
         finally:

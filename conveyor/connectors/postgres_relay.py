@@ -23,18 +23,17 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import psycopg
 
 from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
 from conveyor.connectors.base import RelayDeclined, RelayResult, TableRef
-from conveyor.connectors.postgres_async import Background, connect_kwargs
+from conveyor.connectors.postgres_async import Background, connect, connect_kwargs
 from conveyor.connectors.postgres_errors import map_error
 from conveyor.connectors.postgres_load import defer_primary_key, restore_primary_key
 from conveyor.connectors.postgres_sql import source_label
 from conveyor.connectors.server import redacted
-from conveyor.errors import ConveyorError, SourceUnavailable
+from conveyor.errors import ConveyorError, PermissionDenied, SourceUnavailable
 
 if TYPE_CHECKING:
     from conveyor.connectors.postgres import PostgresConnector
@@ -167,18 +166,25 @@ class CopyRelay:
         return RelayResult(sum(rows), self._received)
 
     async def _connect_all(self) -> list[tuple[Any, Any]]:
-        """A source and a destination connection per part, or RelayDeclined (none kept)."""
-        attempts = [
-            asyncpg.connect(**kwargs)
-            for _ in self._queries
-            for kwargs in (self._source_kwargs, self._target_kwargs)
-        ]
+        """A source and a destination connection per part, or RelayDeclined (none kept).
+
+        Each connects only where its connection's reach allows (`postgres_async.connect`);
+        a refusal of the policy is raised as it is: the Arrow path would be refused too.
+        """
+        ends = (
+            (self._source.reach, self._source_kwargs),
+            (self._destination.reach, self._target_kwargs),
+        )
+        attempts = [connect(reach, kwargs) for _ in self._queries for reach, kwargs in ends]
         opened = await asyncio.gather(*attempts, return_exceptions=True)
         failed = [result for result in opened if isinstance(result, BaseException)]
         if failed:
             for result in opened:
                 if not isinstance(result, BaseException):
                     result.terminate()
+            refused = [error for error in failed if isinstance(error, PermissionDenied)]
+            if refused:
+                raise refused[0]
             reason = (
                 redacted(failed[0], self._source.address, self._destination.address)
                 or type(failed[0]).__name__

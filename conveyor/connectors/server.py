@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import sqlglot
 from sqlglot import exp
@@ -86,13 +86,29 @@ def parse_server_url(
         )
     return ServerAddress(
         scheme=scheme,
-        host=parts.hostname,
+        host=url_host(parts),
         port=port,
         user=unquote(parts.username or ""),
         database=database,
         password=password if password is not None else (in_url if in_url is not None else given),
         params=params,
     )
+
+
+def url_host(parts: SplitResult) -> str:
+    """The URL's host, percent-decoded: `%2Fvar%2Frun%2Fpostgresql` is a Unix-socket folder.
+
+    Decoded here, once, so that the host the policy checks is the host the driver gets.
+    A path keeps its case (`hostname` lowers it); `[fe80::1%25eth0]` keeps its zone.
+    """
+    host = parts.hostname or ""
+    if "%" not in host:
+        return host
+    hostport = parts.netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        return unquote(host)
+    name, colon, port = hostport.rpartition(":")
+    return unquote(name if colon and port.isdigit() else hostport)
 
 
 def returns_nothing(query: str, dialect: str) -> bool:

@@ -270,11 +270,13 @@ def _transform(
 
 
 def _pre_job_hook(spec: RunSpec, reporter: Reporter) -> None:
-    """Call the pre-job event; an answer of {"cancel": true} cancels the run."""
+    """Call the pre-job event, within the workspace's reach; an answer of
+    {"cancel": true} cancels the run. Only the answer's status code is logged (and the
+    documented cancel reason, when the answer is exactly that: see `cancel_request`)."""
     hook = spec.extra.get("pre_job_event")
     if not hook:
         return
-    from conveyor.webhooks import deliver
+    from conveyor.webhooks import cancel_request, deliver
 
     payload = {
         "event": "pre_job",
@@ -283,20 +285,22 @@ def _pre_job_hook(spec: RunSpec, reporter: Reporter) -> None:
         "run_id": spec.run_id,
     }
     try:
-        response = deliver(
-            hook["url"], "job.starting", payload, hook.get("secret"), hook.get("timeout", 10.0)
+        answer = deliver(
+            hook["url"],
+            "job.starting",
+            payload,
+            hook.get("secret"),
+            hook.get("timeout", 10.0),
+            reach=spec.event_reach,
         )
-    except Exception as exc:
-        raise ConfigurationError(
-            f"the pre-job event failed: {spec.redactor.redact(str(exc))}"
-        ) from exc
-    reporter.log("info", f"pre-job event answered {response.status_code}")
-    with contextlib.suppress(ValueError):
-        answer = response.json()
-        if isinstance(answer, dict) and answer.get("cancel") is True:
-            raise RunCanceled(
-                f"the pre-job event canceled the run{': ' + str(answer['reason']) if answer.get('reason') else ''}"
-            )
+    except ConveyorError as exc:
+        raise ConfigurationError(f"the pre-job event failed: {exc.message}") from exc
+    reporter.log("info", f"pre-job event answered {answer.status_code}")
+    cancel = cancel_request(answer)
+    if cancel is not None:
+        raise RunCanceled(
+            "the pre-job event canceled the run" + (f": {cancel.reason}" if cancel.reason else "")
+        )
 
 
 def _close_open_tasks(results: list[TaskResult], status: TaskRunStatus, reporter: Reporter) -> None:

@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 from conveyor.config import Settings
 from conveyor.crypto import Redactor
 from conveyor.domain import RunJobType, RunStatus, TriggerMethod
-from conveyor.errors import NotFound
+from conveyor.errors import ConveyorError, NotFound
 from conveyor.notifications import compose, send, wants_email
+from conveyor.policy import Reach
 from conveyor.services import jobs, runs, transformations
 from conveyor.services.context import Context
+from conveyor.services.reach import for_job_events
 from conveyor.store.models import Job, Run, Transformation
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,8 @@ def after_run(
     hook = job.notifications.get("post_job_event")
     if hook:
         payload = _payload(ctx, job, run)
-        deliveries.append(lambda: _deliver(hook, payload))
+        reach = for_job_events(ctx, job)  # as when the event was stored: who set it
+        deliveries.append(lambda: _deliver(hook, payload, reach))
     return deliveries
 
 
@@ -109,13 +112,23 @@ def _payload(ctx: Context, job: Job, run: Run) -> dict[str, Any]:
     }
 
 
-def _deliver(hook: dict[str, Any], payload: dict[str, Any]) -> None:
+def _deliver(hook: dict[str, Any], payload: dict[str, Any], reach: Reach) -> None:
+    """Deliver the post-job event within the workspace's reach; a failure is logged in
+    Conveyor's words (the receiver's answer is never logged)."""
     from conveyor.webhooks import deliver
 
     try:
-        deliver(hook["url"], "job.finished", payload, hook.get("secret"), hook.get("timeout", 10.0))
-    except Exception as exc:
-        own = Redactor.of(hook.get("secret"))  # the event's signing secret, and no other
-        log.warning(
-            "post-job event to %s failed: %s", own.redact(hook["url"]), own.redact(str(exc))
+        deliver(
+            hook["url"],
+            "job.finished",
+            payload,
+            hook.get("secret"),
+            hook.get("timeout", 10.0),
+            reach=reach,
         )
+    except ConveyorError as exc:
+        own = Redactor.of(hook.get("secret"))  # the event's signing secret, and no other
+        log.warning("post-job event to %s failed: %s", own.redact(hook["url"]), exc.message)
+    except Exception as exc:  # a bug, not an answer: its type is enough, and safe to log
+        own = Redactor.of(hook.get("secret"))
+        log.warning("post-job event to %s failed: %s", own.redact(hook["url"]), type(exc))

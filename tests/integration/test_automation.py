@@ -15,6 +15,8 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
+from conveyor.config import Settings
+from conveyor.policy import Reach
 from conveyor.runtime import Runtime
 from conveyor.scheduler.cron import Scheduler, latest_fire
 from conveyor.webhooks import verify
@@ -57,6 +59,13 @@ class Receiver:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The server's settings with the receivers' address listed: a workspace's events reach
+    loopback only when it is (see tests/integration/test_event_hosts.py)."""
+    return settings.model_copy(update={"allowed_hosts": ["127.0.0.1"]})
 
 
 @pytest.fixture
@@ -207,5 +216,6 @@ def test_a_failed_event_receiver_is_retried(receiver: Receiver) -> None:
     from conveyor.webhooks import deliver
 
     receiver.fail_first = 2
-    response = deliver(receiver.url, "job.finished", {"x": 1}, SECRET, backoff=0.05)
+    listed = Reach(private_network=False, allowed_hosts=("127.0.0.1",))
+    response = deliver(receiver.url, "job.finished", {"x": 1}, SECRET, backoff=0.05, reach=listed)
     assert response.status_code == 200 and len(receiver.events) == 1

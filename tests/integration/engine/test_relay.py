@@ -248,12 +248,12 @@ def test_a_destination_lost_mid_relay_fails_the_run(servers: tuple[str, str]) ->
 def test_a_relay_asyncpg_cannot_open_falls_back_to_arrow(
     servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conveyor.connectors import postgres_relay
+    import asyncpg
 
     async def refused(**_: Any) -> Any:
         raise ConnectionRefusedError("Connect call failed")
 
-    monkeypatch.setattr(postgres_relay.asyncpg, "connect", refused)
+    monkeypatch.setattr(asyncpg, "connect", refused)
     source, destination = servers
     sql(source, f"CREATE TABLE exact ({EXACT_TYPES})", EXACT_ROWS)
     job = Job(source, destination, ["REPLICATE [exact]"])

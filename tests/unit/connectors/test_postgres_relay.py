@@ -56,7 +56,7 @@ def test_the_connection_carries_over_from_the_url_and_options() -> None:
     "url",
     [
         "postgresql://ana@db.example/sales?keepalives=1",
-        "postgresql://ana@db.example/sales?service=prod",
+        "postgresql://ana@db.example/sales?gssencmode=disable",
         "postgresql://ana@db.example/sales?target_session_attrs=read-write",
         "postgresql://ana@db.example/sales?options=-X",
         "postgresql://ana@db1.example,db2.example/sales",

@@ -1,0 +1,58 @@
+"""A TCP listener on 127.0.0.1 that records the connections it accepts.
+
+For tests that a refused destination is refused before any connection attempt: point the
+refused URL at the listener's port and check that it accepted nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from types import TracebackType
+
+
+class AcceptCounter:
+    """Listens on 127.0.0.1, accepts and closes every connection, and counts them."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.accepted = 0
+        self._sock.settimeout(0.1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        """Stop listening, counting the connections still waiting in the backlog too."""
+        self._stop.set()
+        self._thread.join()
+        self._sock.setblocking(False)
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except BlockingIOError:
+                break
+            self.accepted += 1
+            conn.close()
+        self._sock.close()
+
+    def __enter__(self) -> AcceptCounter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
