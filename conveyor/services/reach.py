@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
+from conveyor import webhooks
 from conveyor.connectors.base import Locatable
 from conveyor.connectors.registry import open_connector
 from conveyor.domain import Role
+from conveyor.errors import InvalidInput
 from conveyor.policy import HostRefused, Policy, Reach
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, Job, Workspace
@@ -89,6 +90,6 @@ def check_events(ctx: Context, workspace_id: str, events: Mapping[str, Any]) -> 
             continue
         url = event["url"] if isinstance(event, Mapping) else event.url
         try:
-            reach.check_host(urlsplit(url).hostname or "")
-        except HostRefused as exc:
-            raise HostRefused(exc.message, field=f"{name}.url") from None
+            webhooks.check_url(url, reach)  # read by the parser delivery uses
+        except (HostRefused, InvalidInput) as exc:
+            raise type(exc)(exc.message, field=f"{name}.url") from None
