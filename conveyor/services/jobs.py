@@ -18,7 +18,7 @@ from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType
 from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
 from conveyor.files import store as artifact_store
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
-from conveyor.services import connections, listing, tasks, workspaces
+from conveyor.services import audit, connections, listing, tasks, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Task
 
@@ -177,6 +177,7 @@ def create(ctx: Context, data: JobCreate) -> Job:
     ctx.session.flush()
     for index, query in enumerate(data.queries):
         tasks.add(ctx, job, query, is_active=True, index=None, field=f"queries[{index}]")
+    audit.note(job.id, job.workspace_id)
     return job
 
 
@@ -204,6 +205,7 @@ def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
     _check(ctx, job.workspace_id, data, job.id)
     _store(job, data)
     ctx.session.flush()
+    audit.note(job.id, job.workspace_id)
     return job
 
 
@@ -213,6 +215,7 @@ def delete(ctx: Context, job_id: str) -> None:
     job = get(ctx, job_id)
     ensure_idle(ctx, job, "delete")
     run_ids = list(ctx.session.scalars(select(Run.id).where(Run.job_id == job.id)))
+    audit.note(job.id, job.workspace_id)
     ctx.session.delete(job)
     artifact_store.discard_after_commit(ctx.session, ctx.settings.files_dir, run_ids)
 
