@@ -23,6 +23,7 @@ def context(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Itera
     """The request's unit of work, as the authenticated caller; committed when the route returns."""
     with unit_of_work(rt.factory) as session:
         principal = authenticate(session, request.headers)
+        request.state.principal = principal  # for the audit recorder
         yield rt.context(session, principal)
 
 
@@ -36,7 +37,9 @@ Ctx = Annotated[Context, Depends(context, scope="function")]
 def caller(rt: Annotated[Runtime, Depends(runtime)], request: Request) -> Principal:
     """The authenticated caller, for routes that manage their own transactions."""
     with unit_of_work(rt.factory) as session:
-        return authenticate(session, request.headers)
+        principal = authenticate(session, request.headers)
+        request.state.principal = principal  # for the audit recorder
+        return principal
 
 
 Caller = Annotated[Principal, Depends(caller)]

@@ -177,6 +177,7 @@ def _units(request: Request, any_basic_user: bool) -> Iterator[Context]:
     rt = _runtime(request)
     with unit_of_work(rt.factory) as session:
         principal = authenticate(session, request.headers, any_basic_user=any_basic_user)
+        request.state.principal = principal  # for the audit recorder
         yield rt.context(session, principal)
 
 
@@ -193,7 +194,9 @@ def v2_context(request: Request) -> Iterator[Context]:
 def v1_caller(request: Request) -> Principal:
     """The caller, for routes that manage their own transactions."""
     with unit_of_work(_runtime(request).factory) as session:
-        return authenticate(session, request.headers)
+        principal = authenticate(session, request.headers)
+        request.state.principal = principal  # for the audit recorder
+        return principal
 
 
 V1Ctx = Annotated[Context, Depends(v1_context, scope="function")]  # committed before the answer
