@@ -197,7 +197,8 @@ def entry_for(scope: Scope, note: Note, status: int, arrived: dt.datetime) -> En
     if principal is None and (status in (401, 429) or failure is not None):
         headers = Headers(scope=scope)
         presented = "authorization" in headers or "x-cdata-authtoken" in headers
-        if not presented and method not in WRITES:
+        writes = method in WRITES or (template is not None and action_of(method, template))
+        if not presented and not writes:
             return None  # a read without credentials is not a sign-in
         action = SIGN_IN_FAILED
         user_name = getattr(failure, "user_name", None) or basic_user(headers)

@@ -192,6 +192,11 @@ def test_failed_sign_ins_name_the_user_basic_tried_and_nothing_secret() -> None:
     assert entry_for(scope("GET", "/api/v1/jobs", "/jobs"), Note(), 401, NOW) is None
     anonymous_write = entry_for(scope("POST", "/api/v1/jobs", "/jobs"), Note(), 401, NOW)
     assert anonymous_write is not None and anonymous_write.action == "signin.failed"
+    feed = "/admin/app/scapi/datafeed/synchron/{external_key}/"
+    anonymous_start = scope(
+        "GET", "/admin/app/scapi/datafeed/synchron/k/", feed, {"external_key": "k"}
+    )
+    assert entry_for(anonymous_start, Note(), 401, NOW) is not None  # a GET that starts a job
 
 
 @dataclass(frozen=True)
