@@ -56,13 +56,22 @@ def context_url(request: Request, fragment: str) -> str:
 
 
 def collection(
-    request: Request, fragment: str, rows: list[Any], count: int | None = None
+    request: Request,
+    fragment: str,
+    rows: list[Any],
+    count: int | None = None,
+    next_skip: int | None = None,
 ) -> Response:
-    """`{"@odata.context", "value": [...]}` (with `@odata.count` when asked for)."""
+    """`{"@odata.context", "value": [...]}` (with `@odata.count` when asked for, and
+    `@odata.nextLink` when the server cut the list short)."""
     body: dict[str, Any] = {"@odata.context": context_url(request, fragment)}
     if count is not None:
         body["@odata.count"] = count
     body["value"] = rows
+    if next_skip is not None:
+        skips = [k for k in request.query_params if k.lower() in ("$skip", "skip")]
+        url = request.url.remove_query_params(skips).include_query_params(**{"$skip": next_skip})
+        body["@odata.nextLink"] = str(url)
     return CDataJSONResponse(body)
 
 
@@ -106,9 +115,8 @@ def register(entity: EntitySet) -> None:
     def list_entities(ctx: V1Ctx, request: Request) -> Response:
         options = odata.QueryOptions.parse(request.query_params, entity.properties)
         result = entity.select(ctx, requested_workspace(ctx, request), options)
-        return collection(
-            request, entity.name, result.rows, result.total if options.count else None
-        )
+        count = result.total if options.count else None
+        return collection(request, entity.name, result.rows, count, result.next_skip)
 
     @router.get(base + "/$count", name=f"cdata_count_{entity.name}")
     def count_entities(ctx: V1Ctx, request: Request) -> Response:

@@ -18,7 +18,8 @@ The log grows with every write, so a list is not built by evaluating every row: 
 `$filter` whose terms are comparisons joined by `and` on stored fields, with an
 `$orderby` on such fields, is applied and paged by the store. Any other filter is
 evaluated over the rows its comparable terms select, up to `MAX_SCAN` of them; beyond
-that the answer is a 400 asking for a narrower filter, never a silently cut list.
+that the answer is a 400 asking for a narrower filter. A list without `$top` holds at
+most `PAGE` rows, with an `@odata.nextLink` to the next page: never a silently cut list.
 """
 
 from __future__ import annotations
@@ -160,7 +161,11 @@ def _window(
 
 
 def page(ctx: Context, workspace_id: str | None, options: QueryOptions) -> Result:
-    """The rows of one `$top`/`$skip` page and the count the filter matches."""
+    """The rows of one `$top`/`$skip` page (`PAGE` rows without `$top`, and where the next
+    page starts) and the count the filter matches."""
+    cut = options.top is None
+    if cut:
+        options = dataclasses.replace(options, top=PAGE)
     query, exact = store_query(options)
     query |= _scope(workspace_id)
     sort = _sort(options)
@@ -169,8 +174,13 @@ def page(ctx: Context, workspace_id: str | None, options: QueryOptions) -> Resul
         rows = [request_row(entry) for entry in entries]
         if options.select is not None:
             rows = [{name: row.get(name) for name in options.select} for row in rows]
-        return Result(rows, total)
-    return odata.apply(_scanned(ctx, query), options)
+        result = Result(rows, total)
+    else:
+        result = odata.apply(_scanned(ctx, query), options)
+    following = options.skip + len(result.rows)
+    return dataclasses.replace(
+        result, next_skip=following if cut and following < result.total else None
+    )
 
 
 def _scanned(ctx: Context, query: dict[str, str]) -> list[Row]:
@@ -187,6 +197,7 @@ def _scanned(ctx: Context, query: dict[str, str]) -> list[Row]:
 
 
 def _rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
+    """The first page (the set pages itself: `page` is what lists use)."""
     return page(ctx, workspace_id, dataclasses.replace(options, skip=0, top=None)).rows
 
 

@@ -428,3 +428,28 @@ def test_a_store_that_refuses_the_entry_fails_no_request(
     assert created.status_code == 201  # its work is committed: the answer says so
     assert client.get(f"/api/v1/workspaces/{created.json()['id']}").status_code == 200
     assert "could not record POST /api/v1/workspaces in the audit log" in caplog.text
+
+
+def test_the_request_log_pages_itself_with_next_links(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.compat import cdata_odata_requests
+
+    for number in range(5):
+        client.post("/api/v1/workspaces", json={"name": f"paged-{number}"})
+    monkeypatch.setattr(cdata_odata_requests, "PAGE", 2)
+    for params in (
+        {"$orderby": "Id"},  # applied and paged by the store
+        {"$orderby": "Id", "$filter": "contains(URL, 'workspaces')"},  # evaluated here
+    ):
+        seen: list[int] = []
+        url: str | None = "/api.rsc/requests"
+        while url is not None:
+            body = client.get(url, params=params if not seen else None).json()
+            assert len(body["value"]) <= 2
+            seen += [row["Id"] for row in body["value"]]
+            url = body.get("@odata.nextLink")
+        assert len(seen) == 5 and seen == sorted(seen), (params, seen)
+    # An explicit $top is the client's page: no next link.
+    top = client.get("/api.rsc/requests", params={"$top": "3"}).json()
+    assert len(top["value"]) == 3 and "@odata.nextLink" not in top
