@@ -52,9 +52,10 @@ FIELDS = {
     "status": AuditEntry.status,
     "client": AuditEntry.client,
 }
-SHORTHANDS = frozenset({"user", "in_workspace", "since", "until"})
-"""Filters beyond the list conventions: `user` (id or name), `in_workspace` (the
-workspace's entries and server-wide ones), `since` (inclusive) and `until` (exclusive)."""
+SHORTHANDS = frozenset({"user", "workspace", "in_workspace", "since", "until"})
+"""Filters beyond the list conventions: `user` (id or name), `workspace` (its entries, as
+`workspace_id=`), `in_workspace` (its entries and the server-wide ones: sign-ins, users,
+tokens), `since` (inclusive) and `until` (exclusive)."""
 PURGE_BATCH = 5000
 
 
@@ -139,6 +140,8 @@ def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[AuditEntry]:
     statement = select(AuditEntry)
     if user := query.get("user"):
         statement = statement.where(or_(AuditEntry.user_id == user, AuditEntry.user_name == user))
+    if workspace := query.get("workspace"):
+        statement = statement.where(AuditEntry.workspace_id == workspace)
     if workspace := query.get("in_workspace"):
         statement = statement.where(
             or_(AuditEntry.workspace_id == workspace, AuditEntry.workspace_id.is_(None))

@@ -268,7 +268,8 @@ def test_filters_and_who_may_read(client: TestClient, runtime: Runtime) -> None:
     assert actions(user=user["id"]) == ["workspaces.create"]
     assert actions(action="signin.failed") == ["signin.failed"]
     assert actions(action__in="users.create,signin.failed") == ["users.create", "signin.failed"]
-    assert actions(workspace_id=ws) == ["workspaces.create", "workspaces.update"]
+    assert actions(workspace=ws) == ["workspaces.create", "workspaces.update"]
+    assert actions(workspace_id=ws) == actions(workspace=ws)  # the list conventions' name
     assert actions(since=later.isoformat()) == ["workspaces.update"]
     assert actions(until=later.isoformat())[-1] == "signin.failed"
     assert actions(status=401, surface="native") == ["signin.failed"]

@@ -25,7 +25,9 @@ def list_audit(
     ctx: Ctx,
     request: Request,
     user: Annotated[str | None, Query(description="A user's id or name.")] = None,
-    workspace_id: Annotated[str | None, Query(description="The target's workspace.")] = None,
+    workspace: Annotated[
+        str | None, Query(description="A workspace's id: the entries of what changed in it.")
+    ] = None,
     action: Annotated[
         str | None, Query(description="e.g. jobs.update; `action__in=a,b` for several.")
     ] = None,
