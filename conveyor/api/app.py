@@ -14,13 +14,14 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__
-from conveyor.api import limits, metrics, problems, security_headers
+from conveyor.api import audit, limits, metrics, problems, security_headers
 from conveyor.api.v1 import router as v1_router
 from conveyor.compat import cdata, elastic, jsonapi_exports, jsonapi_jobs, scapi
 from conveyor.domain import utcnow
 from conveyor.files.retention import Cleaner
 from conveyor.queue.worker import WorkerPool
 from conveyor.runtime import Runtime
+from conveyor.services import audit as audit_log
 from conveyor.store import migrate
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,11 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
         scheduler = runtime.scheduler() if runtime.settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
-        cleaner = Cleaner(runtime.factory, runtime.settings)
+        cleaner = Cleaner(
+            runtime.factory,
+            runtime.settings,
+            passes=[lambda: audit_log.purge(runtime.factory, runtime.settings)],
+        )
         cleaner.start()
         app.state.pool = pool
         try:
@@ -67,6 +72,7 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
     )
     app.state.runtime = runtime
     problems.install(app)
+    audit.install(app, runtime.engine)  # the innermost middleware: it must see the route
     limits.install(app, runtime.settings)
     metrics.install(app, runtime)
     app.include_router(v1_router)

@@ -20,6 +20,7 @@ case-insensitive by `cdata_paths.CDataPaths`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -37,12 +38,13 @@ from conveyor.compat.cdata_common import (
 )
 from conveyor.compat.cdata_odata_entities import HISTORY, WORKSPACES, EntitySet, Key, Row
 from conveyor.compat.cdata_odata_jobs import JOBS, TASKS
+from conveyor.compat.cdata_odata_requests import REQUESTS
 from conveyor.compat.cdata_odata_resources import CONNECTIONS, TRANSFORMATIONS, USERS
 from conveyor.compat.odata_filter import resolver
 from conveyor.errors import NotFound
 
-ENTITY_SETS = (JOBS, TASKS, CONNECTIONS, TRANSFORMATIONS, USERS, HISTORY, WORKSPACES)
-UNSUPPORTED = ("requests", "certificates", "$metadata", "$batch")
+ENTITY_SETS = (JOBS, TASKS, CONNECTIONS, TRANSFORMATIONS, USERS, HISTORY, WORKSPACES, REQUESTS)
+UNSUPPORTED = ("certificates", "$metadata", "$batch")
 PREFIX = "/api.rsc"
 
 router = APIRouter(tags=["CData Sync v1 (OData)"])
@@ -54,13 +56,22 @@ def context_url(request: Request, fragment: str) -> str:
 
 
 def collection(
-    request: Request, fragment: str, rows: list[Any], count: int | None = None
+    request: Request,
+    fragment: str,
+    rows: list[Any],
+    count: int | None = None,
+    next_skip: int | None = None,
 ) -> Response:
-    """`{"@odata.context", "value": [...]}` (with `@odata.count` when asked for)."""
+    """`{"@odata.context", "value": [...]}` (with `@odata.count` when asked for, and
+    `@odata.nextLink` when the server cut the list short)."""
     body: dict[str, Any] = {"@odata.context": context_url(request, fragment)}
     if count is not None:
         body["@odata.count"] = count
     body["value"] = rows
+    if next_skip is not None:
+        skips = [k for k in request.query_params if k.lower() in ("$skip", "skip")]
+        url = request.url.remove_query_params(skips).include_query_params(**{"$skip": next_skip})
+        body["@odata.nextLink"] = str(url)
     return CDataJSONResponse(body)
 
 
@@ -103,17 +114,15 @@ def register(entity: EntitySet) -> None:
     @router.get(base, name=f"cdata_list_{entity.name}")
     def list_entities(ctx: V1Ctx, request: Request) -> Response:
         options = odata.QueryOptions.parse(request.query_params, entity.properties)
-        rows = entity.rows(ctx, requested_workspace(ctx, request), options)
-        result = odata.apply(rows, options)
-        return collection(
-            request, entity.name, result.rows, result.total if options.count else None
-        )
+        result = entity.select(ctx, requested_workspace(ctx, request), options)
+        count = result.total if options.count else None
+        return collection(request, entity.name, result.rows, count, result.next_skip)
 
     @router.get(base + "/$count", name=f"cdata_count_{entity.name}")
     def count_entities(ctx: V1Ctx, request: Request) -> Response:
         options = odata.QueryOptions.parse(request.query_params, entity.properties)
-        rows = entity.rows(ctx, requested_workspace(ctx, request), options)
-        total = sum(1 for row in rows if odata.matches(row, options))
+        counting = dataclasses.replace(options, select=None, orderby=(), skip=0, top=0)
+        total = entity.select(ctx, requested_workspace(ctx, request), counting).total
         return PlainTextResponse(str(total))
 
     @router.get(keyed + "/{prop}/$value", name=f"cdata_value_{entity.name}")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.compat import odata_eval
+from conveyor.compat import odata, odata_eval
 from conveyor.compat.cdata_common import (
     Fields,
     canonical,
@@ -26,7 +26,7 @@ from conveyor.compat.cdata_common import (
     runtime_ms,
     to_text,
 )
-from conveyor.compat.odata import QueryOptions
+from conveyor.compat.odata import QueryOptions, Result
 from conveyor.domain import Role
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceUpdate
@@ -69,7 +69,11 @@ class Key:
 
 @dataclass(frozen=True)
 class EntitySet:
-    """How one CData entity set is listed, read and changed."""
+    """How one CData entity set is listed, read and changed.
+
+    `rows` gives every row and the query options are applied to them in memory; a set too
+    large for that (the request log) gives `page`, which applies them itself.
+    """
 
     name: str
     properties: tuple[str, ...]
@@ -78,6 +82,13 @@ class EntitySet:
     create: Callable[[Context, Fields, str | None], Row] | None = None
     update: Callable[[Context, Key | None, Fields, str | None], Row] | None = None
     delete: Callable[[Context, Key | None, Fields, str | None], None] | None = None
+    page: Callable[[Context, str | None, QueryOptions], Result] | None = None
+
+    def select(self, ctx: Context, workspace_id: str | None, options: QueryOptions) -> Result:
+        """The rows of the page the options ask for, and how many match the filter."""
+        if self.page is not None:
+            return self.page(ctx, workspace_id, options)
+        return odata.apply(self.rows(ctx, workspace_id, options), options)
 
 
 def native_filters(pushdown: Mapping[str, str], options: QueryOptions) -> dict[str, str]:

@@ -127,10 +127,13 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 @dataclass(frozen=True)
 class Result:
-    """The rows of one page, and how many matched the filter before `$top`/`$skip`."""
+    """The rows of one page, and how many matched the filter before `$top`/`$skip`;
+    `next_skip` is where the next page starts when the server cut the list short
+    (server-driven paging: OData's `@odata.nextLink`)."""
 
     rows: list[Row]
     total: int
+    next_skip: int | None = None
 
 
 def apply(rows: Sequence[Row], options: QueryOptions) -> Result:

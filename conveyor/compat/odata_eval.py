@@ -156,3 +156,31 @@ def equalities(expr: Expr | None) -> dict[str, Any]:
         if isinstance(expr.right, Property) and isinstance(expr.left, Literal):
             return {expr.right.name: expr.left.value}
     return {}
+
+
+FLIPPED = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
+
+
+def conjuncts(expr: Expr | None) -> tuple[list[tuple[str, str, Any]], bool]:
+    """The `Prop op literal` and `Prop in (literals)` terms joined by `and` at the top of a
+    filter, as (property, op, value), and whether they are the whole filter — so that a
+    service may apply it alone, and page in its store, instead of evaluating every row."""
+    if expr is None:
+        return [], True
+    if isinstance(expr, Logical) and expr.op == "and":
+        left, left_whole = conjuncts(expr.left)
+        right, right_whole = conjuncts(expr.right)
+        return left + right, left_whole and right_whole
+    if isinstance(expr, Compare):
+        if isinstance(expr.left, Property) and isinstance(expr.right, Literal):
+            return [(expr.left.name, expr.op, expr.right.value)], True
+        if isinstance(expr.right, Property) and isinstance(expr.left, Literal):
+            return [(expr.right.name, FLIPPED[expr.op], expr.left.value)], True
+    if (
+        isinstance(expr, In)
+        and isinstance(expr.left, Property)
+        and all(isinstance(option, Literal) for option in expr.values)
+    ):
+        values = tuple(option.value for option in expr.values if isinstance(option, Literal))
+        return [(expr.left.name, "in", values)], True
+    return [], False

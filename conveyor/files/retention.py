@@ -9,7 +9,8 @@ the commit:
   its runs along), or whose run is final without a recorded file (the partial output
   of a canceled or failed run).
 
-Every node may run it: deleting what another node already deleted is harmless.
+Every node may run it: deleting what another node already deleted is harmless. The
+app may hand the cleaner other retention passes to run on the same beat (the audit log's).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,11 +114,18 @@ def sweep(
 
 
 class Cleaner:
-    """Runs `sweep` every `files_cleanup_interval` seconds in a daemon thread."""
+    """Runs `sweep`, then each of `passes`, every `files_cleanup_interval` seconds in a
+    daemon thread; one pass failing does not keep the others from running."""
 
-    def __init__(self, factory: sessionmaker[Session], settings: Settings) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: Settings,
+        passes: Sequence[Callable[[], object]] = (),
+    ) -> None:
         self.factory = factory
         self.settings = settings
+        self.passes = list(passes)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -131,10 +140,11 @@ class Cleaner:
         delay = min(self.settings.files_cleanup_interval, 10.0)
         while not self._stop.wait(delay):
             delay = self.settings.files_cleanup_interval
-            try:
-                sweep(self.factory, self.settings)
-            except Exception:
-                log.exception("file retention pass failed")
+            for retention_pass in [lambda: sweep(self.factory, self.settings), *self.passes]:
+                try:
+                    retention_pass()
+                except Exception:
+                    log.exception("retention pass failed")
 
     def stop(self) -> None:
         """Stop after the current pass."""

@@ -48,7 +48,7 @@ from conveyor.schemas.connections import (
     ConnectionTestResult,
     ConnectionUpdate,
 )
-from conveyor.services import listing, reach, workspaces
+from conveyor.services import audit, listing, reach, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, Job
 
@@ -163,6 +163,7 @@ def create(ctx: Context, data: ConnectionCreate) -> Connection:
     )
     ctx.session.add(connection)
     ctx.session.flush()
+    audit.note(connection.id, connection.workspace_id)
     return connection
 
 
@@ -219,6 +220,7 @@ def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connecti
         connection.admin_configured = admin
         connection.last_test_ok = connection.last_tested_at = connection.last_test_error = None
     ctx.session.flush()
+    audit.note(connection.id, connection.workspace_id)
     return connection
 
 
@@ -236,6 +238,7 @@ def delete(ctx: Context, connection_id: str) -> None:
     ).all()
     if users:
         raise Conflict(f"connection {connection.name!r} is used by jobs: {', '.join(users)}")
+    audit.note(connection.id, connection.workspace_id)
     ctx.session.delete(connection)
 
 
@@ -349,6 +352,7 @@ def test(ctx: Context, connection_id: str) -> ConnectionTestResult:
     connection.last_tested_at = utcnow()
     connection.last_test_ok = error is None
     connection.last_test_error = error
+    audit.note(connection.id, connection.workspace_id)
     return ConnectionTestResult(
         ok=error is None, error=error, duration_ms=(time.monotonic() - started) * 1000
     )

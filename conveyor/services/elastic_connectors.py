@@ -19,7 +19,7 @@ from conveyor.domain import ACTIVE_STATUSES, RunStatus, utcnow
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.queue.manager import CONVEYOR
 from conveyor.schemas.elastic import ConnectorPut, ConnectorStatus
-from conveyor.services import elastic_wiring, workspaces
+from conveyor.services import audit, elastic_wiring, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, ElasticConnector, ElasticSyncJob, Job, Run, new_id
 
@@ -163,7 +163,9 @@ def put(
     row.api_key_id = row.api_key_secret_id = None
     row.document = default_document(data.service_type)
     ctx.session.flush()
-    elastic_wiring.wire(ctx, row, job_of(ctx, row))
+    job = job_of(ctx, row)
+    audit.note(row.job_id, job.workspace_id)
+    elastic_wiring.wire(ctx, row, job)
     return row, created
 
 
@@ -230,6 +232,7 @@ def delete(ctx: Context, connector_id: str, hard: bool, delete_sync_jobs: bool) 
     ctx.principal.require_write()
     row = get(ctx, connector_id, include_deleted=hard)
     job = job_of(ctx, row)
+    audit.note(row.job_id, job.workspace_id)
     runs = runs_of(ctx, connector_id)
     running = [
         r.id for r in runs if r.executor == CONVEYOR and RunStatus(r.status) in ACTIVE_STATUSES
@@ -264,6 +267,7 @@ def check_in(ctx: Context, connector_id: str) -> ElasticConnector:
     ctx.principal.require_write()
     row = get(ctx, connector_id)
     row.last_seen = utcnow()
+    audit.note(row.job_id, job_of(ctx, row).workspace_id)
     return row
 
 

@@ -24,7 +24,7 @@ from conveyor.schemas.elastic import (
     Pipeline,
     Scheduling,
 )
-from conveyor.services import elastic_connectors, elastic_wiring
+from conveyor.services import audit, elastic_connectors, elastic_wiring
 from conveyor.services.context import Context
 from conveyor.services.elastic_connectors import iso
 from conveyor.store.models import ElasticConnector
@@ -36,7 +36,9 @@ class IllegalConnectorTransition(InvalidInput):
 
 def _editable(ctx: Context, connector_id: str) -> ElasticConnector:
     ctx.principal.require_write()
-    return elastic_connectors.get(ctx, connector_id)
+    row = elastic_connectors.get(ctx, connector_id)
+    audit.note(row.job_id, elastic_connectors.job_of(ctx, row).workspace_id)
+    return row
 
 
 def _set(row: ElasticConnector, **fields: Any) -> None:

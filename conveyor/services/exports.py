@@ -26,7 +26,7 @@ from sqlalchemy import select
 from conveyor.connectors.file_formats import FORMATS, MIME_TYPES
 from conveyor.domain import RunJobType, TriggerMethod
 from conveyor.errors import InvalidInput, NotFound
-from conveyor.services import runs
+from conveyor.services import audit, runs
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run
 
@@ -125,4 +125,5 @@ def start(
     run = runs.enqueue(ctx, job, None, RunJobType.incremental, None, trigger)
     if fmt is not None and fmt != job.export_format:
         run.export_format = fmt
+    audit.note(job.id, job.workspace_id)
     return run

@@ -18,7 +18,7 @@ from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType, Role
 from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
 from conveyor.files import store as artifact_store
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
-from conveyor.services import connections, listing, reach, tasks, workspaces
+from conveyor.services import audit, connections, listing, reach, tasks, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Task
 
@@ -186,6 +186,7 @@ def create(ctx: Context, data: JobCreate) -> Job:
     ctx.session.flush()
     for index, query in enumerate(data.queries):
         tasks.add(ctx, job, query, is_active=True, index=None, field=f"queries[{index}]")
+    audit.note(job.id, job.workspace_id)
     return job
 
 
@@ -218,6 +219,7 @@ def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
         reach.check_events(ctx, job.workspace_id, job.notifications)
         job.events_admin_configured = ctx.principal.role is Role.admin
     ctx.session.flush()
+    audit.note(job.id, job.workspace_id)
     return job
 
 
@@ -227,6 +229,7 @@ def delete(ctx: Context, job_id: str) -> None:
     job = get(ctx, job_id)
     ensure_idle(ctx, job, "delete")
     run_ids = list(ctx.session.scalars(select(Run.id).where(Run.job_id == job.id)))
+    audit.note(job.id, job.workspace_id)
     ctx.session.delete(job)
     artifact_store.discard_after_commit(ctx.session, ctx.settings.files_dir, run_ids)
 

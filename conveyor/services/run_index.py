@@ -24,7 +24,7 @@ from conveyor.domain import RunJobType, RunStatus, TriggerMethod
 from conveyor.errors import Conflict
 from conveyor.queue.manager import EXTERNAL
 from conveyor.schemas.elastic import SyncJobType
-from conveyor.services import jobs, listing, runs, sync_jobs, transformations
+from conveyor.services import audit, jobs, listing, runs, sync_jobs, transformations
 from conveyor.services.context import Context
 from conveyor.store.models import ElasticSyncJob, Job, Run, Transformation, User, Workspace
 
@@ -78,6 +78,7 @@ def retry(ctx: Context, run_id: str) -> Run:
     run = runs.get(ctx, run_id)
     if run.status not in RETRYABLE:
         raise Conflict(f"run {run_id} is {run.status}; only failed or canceled runs are retried")
+    audit.note(run.id, run.workspace_id)
     if run.kind == "transformation" and run.transformation_id:
         item = transformations.get(ctx, run.transformation_id)
         return transformations.enqueue(ctx, item, TriggerMethod.retry)

@@ -29,7 +29,7 @@ from conveyor.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store
 from conveyor.queue.manager import ClaimedRun, QueueManager
 from conveyor.schemas.runs import ExecuteRequest, RunOut, RunStats, RunTaskOut
-from conveyor.services import connections, jobs, listing, reach
+from conveyor.services import audit, connections, jobs, listing, reach
 from conveyor.services.context import SYSTEM, Context
 from conveyor.store.models import Job, Run, RunLog, RunTask, Task, TaskState, Transformation
 from conveyor.store.session import unit_of_work
@@ -84,7 +84,9 @@ def execute(
     """Enqueue a run of a job; 409 naming the active run when the job already has one."""
     ctx.principal.require_write()
     job = jobs.get(ctx, job_id)
-    return enqueue(ctx, job, request.tasks, request.job_type, request.priority, trigger)
+    run = enqueue(ctx, job, request.tasks, request.job_type, request.priority, trigger)
+    audit.note(job.id, job.workspace_id)
+    return run
 
 
 def enqueue(
@@ -134,7 +136,9 @@ def enqueue(
 def cancel(ctx: Context, run_id: str) -> Run:
     """Cancel a run: a waiting one at once, a running one within seconds; 409 when final."""
     ctx.principal.require_write()
-    return ctx.queue.request_cancel(ctx.session, get(ctx, run_id))
+    run = get(ctx, run_id)
+    audit.note(run.id, run.workspace_id)
+    return ctx.queue.request_cancel(ctx.session, run)
 
 
 def active_run(ctx: Context, job: Job) -> Run | None:
@@ -153,6 +157,7 @@ def cancel_job(ctx: Context, job_id: str) -> Run:
     run = active_run(ctx, job)
     if run is None:
         raise Conflict(f"job {job.name!r} has no active run to cancel")
+    audit.note(job.id, job.workspace_id)
     return ctx.queue.request_cancel(ctx.session, run)
 
 
@@ -162,6 +167,7 @@ def delete(ctx: Context, run_id: str) -> None:
     run = get(ctx, run_id)
     if RunStatus(run.status) in ACTIVE_STATUSES:
         raise Conflict(f"run {run_id} is {run.status}; cancel it before deleting it")
+    audit.note(run.id, run.workspace_id)
     ctx.session.delete(run)
     artifact_store.discard_after_commit(ctx.session, ctx.settings.files_dir, [run.id])
 

@@ -19,7 +19,7 @@ from conveyor.domain import RunJobType, TriggerMethod, utcnow
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.queue.manager import CONVEYOR, EXTERNAL
 from conveyor.schemas.elastic import SyncJobStats, SyncJobType
-from conveyor.services import elastic_connectors, elastic_wiring, runs
+from conveyor.services import audit, elastic_connectors, elastic_wiring, runs
 from conveyor.services.context import Context
 from conveyor.services.elastic_connectors import iso
 from conveyor.store.models import ElasticConnector, ElasticSyncJob, Run
@@ -123,6 +123,7 @@ def post(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str) -
         )
     )
     ctx.session.flush()
+    audit.note(run.id, run.workspace_id)
     return run
 
 
@@ -153,10 +154,17 @@ def list_(
     return [(run, ext) for run, ext in ctx.session.execute(page)], total
 
 
+def _changing(ctx: Context, run_id: str) -> tuple[Run, ElasticSyncJob | None]:
+    """A sync job the caller is about to change (viewers cannot), noted for the audit log."""
+    ctx.principal.require_write()
+    run, ext = get(ctx, run_id)
+    audit.note(run.id, run.workspace_id)
+    return run, ext
+
+
 def delete(ctx: Context, run_id: str) -> None:
     """Forget a sync job; one Conveyor is running is refused (409) until it is final."""
-    ctx.principal.require_write()
-    run, _ = get(ctx, run_id)
+    run, _ = _changing(ctx, run_id)
     if run.executor == CONVEYOR:
         runs.delete(ctx, run_id)
     else:
@@ -165,13 +173,11 @@ def delete(ctx: Context, run_id: str) -> None:
 
 def cancel(ctx: Context, run_id: str) -> Run:
     """pending/suspended → canceled at once; in_progress → canceling; final → 400."""
-    ctx.principal.require_write()
-    return ctx.queue.request_cancel(ctx.session, get(ctx, run_id)[0])
+    return ctx.queue.request_cancel(ctx.session, _changing(ctx, run_id)[0])
 
 
 def check_in(ctx: Context, run_id: str) -> Run:
-    ctx.principal.require_write()
-    return ctx.queue.check_in_external(ctx.session, get(ctx, run_id)[0])
+    return ctx.queue.check_in_external(ctx.session, _changing(ctx, run_id)[0])
 
 
 def _extension(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> ElasticSyncJob:
@@ -183,8 +189,7 @@ def _extension(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> ElasticSyn
 
 def claim(ctx: Context, run_id: str, hostname: str, sync_cursor: Any) -> Run:
     """An external worker takes the job, recording the cursor it starts from."""
-    ctx.principal.require_write()
-    run, ext = get(ctx, run_id)
+    run, ext = _changing(ctx, run_id)
     ctx.queue.claim_external(ctx.session, run, hostname)
     if sync_cursor is not None:
         ext = _extension(ctx, run, ext)
@@ -194,14 +199,12 @@ def claim(ctx: Context, run_id: str, hostname: str, sync_cursor: Any) -> Run:
 
 
 def error(ctx: Context, run_id: str, message: str) -> Run:
-    ctx.principal.require_write()
-    return ctx.queue.fail_external(ctx.session, get(ctx, run_id)[0], message)
+    return ctx.queue.fail_external(ctx.session, _changing(ctx, run_id)[0], message)
 
 
 def stats(ctx: Context, run_id: str, data: SyncJobStats) -> Run:
     """An external worker's counts; `indexed_document_volume` is in MiB."""
-    ctx.principal.require_write()
-    run, ext = get(ctx, run_id)
+    run, ext = _changing(ctx, run_id)
     ctx.queue.report_external(
         ctx.session,
         run,

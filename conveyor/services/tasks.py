@@ -17,7 +17,7 @@ from conveyor.engine.replicate import ReplicateStatement, parse
 from conveyor.errors import BadStatement, InvalidInput, NotFound
 from conveyor.header_values import breaking_character
 from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskUpdate
-from conveyor.services import listing
+from conveyor.services import audit, listing
 from conveyor.services.context import Context
 from conveyor.store.models import Job, RunTask, Task
 
@@ -121,7 +121,9 @@ def create(ctx: Context, job_id: str, data: TaskCreate) -> Task:
     ctx.principal.require_write()
     job = _job(ctx, job_id)
     jobs.ensure_idle(ctx, job, "change the tasks of")
-    return add(ctx, job, data.query, data.is_active, data.index)
+    task = add(ctx, job, data.query, data.is_active, data.index)
+    audit.note(task.id, job.workspace_id)
+    return task
 
 
 def update(ctx: Context, job_id: str, task_id: str, data: TaskUpdate) -> Task:
@@ -139,6 +141,7 @@ def update(ctx: Context, job_id: str, task_id: str, data: TaskUpdate) -> Task:
     if data.index is not None and data.index != task.position:
         _move(ctx, task, data.index)
     ctx.session.flush()
+    audit.note(task.id, task.job.workspace_id)
     return task
 
 
@@ -155,6 +158,7 @@ def move(ctx: Context, job_id: str, task_id: str, data: TaskMove) -> Task:
         )
     _move(ctx, task, data.to_index)
     ctx.session.flush()
+    audit.note(task.id, task.job.workspace_id)
     return task
 
 
@@ -175,6 +179,7 @@ def delete(ctx: Context, job_id: str, task_id: str) -> None:
     task = get(ctx, job_id, task_id)
     jobs.ensure_idle(ctx, task.job, "change the tasks of")
     job = task.job
+    audit.note(task.id, job.workspace_id)
     ctx.session.delete(task)
     ctx.session.flush()
     _renumber(ordered(ctx, job))

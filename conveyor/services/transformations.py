@@ -21,7 +21,7 @@ from conveyor.schemas.transformations import (
     TransformationFields,
     TransformationOut,
 )
-from conveyor.services import connections, jobs, listing, workspaces
+from conveyor.services import audit, connections, jobs, listing, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Run, RunTask, Transformation
 
@@ -142,6 +142,7 @@ def create(ctx: Context, data: TransformationCreate) -> Transformation:
     _store(item, data)
     ctx.session.add(item)
     ctx.session.flush()
+    audit.note(item.id, item.workspace_id)
     return item
 
 
@@ -170,6 +171,7 @@ def update(ctx: Context, transformation_id: str, changes: Mapping[str, Any]) -> 
     _check(ctx, item.workspace_id, data, item.id)
     _store(item, data)
     ctx.session.flush()
+    audit.note(item.id, item.workspace_id)
     return item
 
 
@@ -178,6 +180,7 @@ def delete(ctx: Context, transformation_id: str) -> None:
     ctx.principal.require_write()
     item = get(ctx, transformation_id)
     _ensure_idle(ctx, item, "delete")
+    audit.note(item.id, item.workspace_id)
     ctx.session.delete(item)
 
 
@@ -230,7 +233,10 @@ def enqueue(
 def execute(ctx: Context, transformation_id: str) -> Run:
     """Run a transformation now."""
     ctx.principal.require_write()
-    return enqueue(ctx, get(ctx, transformation_id))
+    item = get(ctx, transformation_id)
+    run = enqueue(ctx, item)
+    audit.note(item.id, item.workspace_id)
+    return run
 
 
 def after_job(ctx: Context, job_id: str, loaded_task_ids: set[str]) -> list[Run]:

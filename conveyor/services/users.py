@@ -19,7 +19,7 @@ from sqlalchemy import select
 from conveyor.domain import Role, utcnow
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.schemas.users import TokenCreate, TokenCreated, UserCreate, UserUpdate
-from conveyor.services import listing
+from conveyor.services import audit, listing
 from conveyor.services.context import Context
 from conveyor.services.token_lifetimes import lifetime
 from conveyor.store.models import Token, User, Workspace
@@ -127,6 +127,7 @@ def create(ctx: Context, data: UserCreate, password: str | None = None) -> User:
     )
     ctx.session.add(user)
     ctx.session.flush()
+    audit.note(user.id)
     return user
 
 
@@ -153,6 +154,7 @@ def update(ctx: Context, user_id: str, data: UserUpdate, password: str | None = 
     if data.active is not None:
         user.active = data.active
     ctx.session.flush()
+    audit.note(user.id)
     return user
 
 
@@ -178,6 +180,7 @@ def delete(ctx: Context, user_id: str) -> None:
     user = get(ctx, user_id)
     if user.role == Role.admin.value:
         _keep_an_admin(ctx, user)
+    audit.note(user.id)
     ctx.session.delete(user)
 
 
@@ -201,6 +204,7 @@ def issue_token(
     )
     ctx.session.add(token)
     ctx.session.flush()
+    audit.note(token.id)
     return TokenCreated(
         id=token.id, token=value, name=token.name, created_at=token.created_at, expires_at=expires
     )
@@ -230,4 +234,5 @@ def revoke_token(ctx: Context, user_id: str, token_id: str) -> None:
     token = ctx.session.get(Token, token_id)
     if token is None or token.user_id != user.id:
         raise NotFound(f"token {token_id} not found")
+    audit.note(token.id)
     ctx.session.delete(token)

@@ -10,7 +10,7 @@ from conveyor.domain import Role
 from conveyor.errors import Conflict, NotFound, PermissionDenied
 from conveyor.policy import Policy
 from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
-from conveyor.services import listing
+from conveyor.services import audit, listing
 from conveyor.services.context import DEFAULT_WORKSPACE_ID, Context
 from conveyor.store.models import Connection, Job, Workspace
 
@@ -69,6 +69,7 @@ def create(ctx: Context, data: WorkspaceCreate) -> Workspace:
     workspace = Workspace(name=data.name, allowed_paths=paths)
     ctx.session.add(workspace)
     ctx.session.flush()
+    audit.note(workspace.id, workspace.id)
     return workspace
 
 
@@ -82,6 +83,7 @@ def update(ctx: Context, workspace_id: str, data: WorkspaceUpdate) -> Workspace:
         _unique_name(ctx, data.name, workspace.id)
         workspace.name = data.name
     ctx.session.flush()
+    audit.note(workspace.id, workspace.id)
     return workspace
 
 
@@ -106,4 +108,5 @@ def delete(ctx: Context, workspace_id: str) -> None:
     for model, what in ((Job, "jobs"), (Connection, "connections")):
         if ctx.session.scalar(select(exists().where(model.workspace_id == workspace.id))):
             raise Conflict(f"workspace {workspace.name!r} still has {what}; delete them first")
+    audit.note(workspace.id, workspace.id)
     ctx.session.delete(workspace)

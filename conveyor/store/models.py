@@ -462,3 +462,36 @@ class File(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AuditEntry(Base):
+    """One state-changing request or failed sign-in: who did what, where, and how it ended.
+
+    Never a token, password, query string or body: a request is known by its route
+    template and path, the target a service changed, and the status it answered. Rows
+    refer to users and workspaces by id without foreign keys, so an entry outlives them.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_user_created", "user_id", "created_at"),
+        Index("ix_audit_log_workspace_created", "workspace_id", "created_at"),
+        Index("ix_audit_log_action_created", "action", "created_at"),
+        {"sqlite_autoincrement": True},  # an id is never given twice, even after a purge
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_name: Mapped[str | None] = mapped_column(
+        String(200), default=None, doc="The caller's name, or the one a failed sign-in tried."
+    )
+    workspace_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    surface: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(10))
+    route: Mapped[str] = mapped_column(String(400), doc="e.g. /api/v1/jobs/{job_id}")
+    path: Mapped[str] = mapped_column(String(1000), doc="The path requested, without a query.")
+    action: Mapped[str] = mapped_column(String(100), doc="e.g. jobs.update, signin.failed")
+    target_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    status: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str | None] = mapped_column(String(64), default=None)

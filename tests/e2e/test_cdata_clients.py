@@ -525,11 +525,40 @@ def test_transformation_user_and_workspace_calls(mcp: McpClient, server: Server)
     )
     assert mcp.delete("/workspaces", {"Id": found["Id"]}) == ""
     assert extract_count(mcp.get("/workspaces/$count")) == 1
-    # The API request log and certificates are not supported, and say so.
-    for path in ("/requests", "/certificates"):
-        with pytest.raises(ApiError) as unsupported:
-            mcp.get(path)
-        assert unsupported.value.status == 501
+    # The API request log is the audit log: the user changes above are in it (server-wide
+    # entries, so `workspaceId=default` shows them), without the passwords they carried.
+    wrong = base64.b64encode(b"foo:not-the-password-77").decode()
+    with pytest.raises(ApiError) as refused:
+        McpClient(f"{server.url}/api.rsc", {"Authorization": f"Basic {wrong}"}).get("/jobs")
+    assert refused.value.status == 401
+    changes = mcp.get("/requests", **{"$filter": "Action eq 'users.update'", "$orderby": "Id"})
+    [change] = extract_array(changes)
+    assert (change["Method"], change["URL"], change["User"], change["Status"]) == (
+        "PUT",
+        "/api.rsc/users('u2')",
+        "admin",
+        200,
+    )
+    assert change["RemoteIP"] == "127.0.0.1" and change["Action"] == "users.update"
+    failed = extract_array(mcp.get("/requests", **{"$filter": "Action eq 'signin.failed'"}))
+    assert (failed[-1]["User"], failed[-1]["Status"], failed[-1]["Error"]) == (
+        "foo",
+        401,
+        "Unauthorized",
+    )
+    log = mcp.get("/requests")
+    secrets = ("analyst password", "password one", "password three", "not-the-password-77")
+    for secret in (*secrets, ADMIN_TOKEN):
+        assert secret not in json.dumps(log), secret
+    total = extract_count(mcp.get("/requests/$count"))
+    assert total == len(extract_array(log)) >= 5
+    assert mcp.get(key("requests", str(change["Id"])))["Action"] == "users.update"
+    assert mcp.delete(key("requests", str(change["Id"]))) == ""
+    assert extract_count(mcp.get("/requests/$count")) == total  # one gone, its deletion in
+    # Certificates are not supported, and say so.
+    with pytest.raises(ApiError) as unsupported:
+        mcp.get("/certificates")
+    assert unsupported.value.status == 501
 
 
 def test_unauthenticated_calls_get_401(server: Server) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from conveyor.api.v1 import (
+    audit,
     connections,
     files,
     jobs,
@@ -16,5 +17,5 @@ from conveyor.api.v1 import (
 )
 
 router = APIRouter(prefix="/api/v1")
-for module in (workspaces, connections, jobs, tasks, runs, files, transformations, users):
+for module in (workspaces, connections, jobs, tasks, runs, files, transformations, users, audit):
     router.include_router(module.router)
