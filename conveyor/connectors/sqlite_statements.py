@@ -55,10 +55,11 @@ class Token:
 
     @property
     def name(self) -> str:
-        """The lower-cased name a bare or quoted word stands for ('' for anything else)."""
+        """The lower-cased name a word, a quoted name or a string stands for ('' otherwise):
+        SQLite takes a string where it expects a name (`PRAGMA 'temp_store_directory'`)."""
         if self.kind == "word":
             return self.text.lower()
-        if self.kind == "name":
+        if self.kind in ("name", "string"):
             close = _QUOTES[self.text[0]]
             return self.text[1:-1].replace(close * 2, close).lower()
         return ""

@@ -38,6 +38,7 @@ ATTACKS = [
     "PRAGMA temp_store_directory = '{allowed}'",
     "PRAGMA \"temp_store_directory\" = '{allowed}'",
     "PRAGMA hard_heap_limit = 1",
+    "PRAGMA 'temp_store_directory' = '{allowed}'",
     "SELECT 1; ATTACH '{store}' AS meta",
     "SELECT ';' /* ; */ ; ATTACH '{store}' AS meta",
     "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END; ATTACH '{store}' AS meta",
