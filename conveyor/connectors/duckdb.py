@@ -56,6 +56,11 @@ def parse_url(url: str) -> str:
     path = rest[1:].split("?", 1)[0]
     if not path:
         raise InvalidInput("a DuckDB connection needs a database file path", field="url")
+    if path[:5].lower() == "file:":  # DuckDB strips it: a path that would skip the checks
+        raise InvalidInput(
+            f"{path!r} is a file: URI; a DuckDB connection takes the database file's path",
+            field="url",
+        )
     return path
 
 

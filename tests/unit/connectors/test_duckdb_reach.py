@@ -14,7 +14,7 @@ import pytest
 
 from conveyor.connectors.base import TableRef
 from conveyor.connectors.duckdb import DuckDBConnector
-from conveyor.errors import SourceUnavailable
+from conveyor.errors import InvalidInput, SourceUnavailable
 from conveyor.policy import PathRefused, Reach, StatementRefused
 from tests.unit.connectors.conftest import Land, load, read_table
 
@@ -130,7 +130,6 @@ def test_a_large_sort_still_spills_to_disk(land: Land) -> None:
         "{allowed}/../data/meta.duckdb",
         "{allowed}/link.duckdb",
         "md:my_database",
-        "file:{allowed}/db.duckdb",
         ":memory:named",
     ],
 )
@@ -171,3 +170,10 @@ def test_locked_and_open_sessions_on_one_file_do_not_share(land: Land, tmp_path:
     locked.close()
     opened.test()
     opened.close()
+
+
+@pytest.mark.parametrize("path", ["file:{data}/meta.duckdb", "FILE://{data}/meta.duckdb"])
+def test_file_uris_are_not_paths(land: Land, path: str) -> None:
+    """DuckDB strips `file:` and opens the rest: the path would skip the reach's check."""
+    with pytest.raises(InvalidInput, match="URI"):
+        DuckDBConnector("duckdb:///" + path.format(data=land.data), reach=land.trusted)
