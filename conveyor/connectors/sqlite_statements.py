@@ -7,13 +7,16 @@ no authorizer callback, so the connector vets each text before executing it:
   ignores the rest without a word, so a text with more than one is refused;
 - a statement that reaches files other than the database — ATTACH, DETACH, VACUUM …
   INTO, and the PRAGMAs that set a directory or a limit for every SQLite database of the
-  server process — is refused unless the connection's `Reach` has external access.
+  server process — is refused unless the connection's `Reach` has external access;
+- with external access, the file an ATTACH or VACUUM INTO opens must be one string
+  literal, and is checked with `Reach.check_path`: even then no connection may open the
+  metadata store (two SQLite libraries on one file break each other's locks).
 
 Tokens follow SQLite's `tokenize.c`: whitespace is space, tab, CR, LF and FF; names are
 ASCII letters, digits, `_`, `$` and any non-ASCII character; `--` and `/* … */` are
 comments (an unclosed one runs to the end); strings are in '…', names in "…", `…` and
 […], with the quote doubled inside. A text this module cannot read (an unclosed quote,
-a NUL character) is refused, unless external access lets SQLite answer for itself.
+a NUL character, after which SQLite reads no further) is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from conveyor.errors import ConfigurationError
-from conveyor.policy import Reach
+from conveyor.policy import PathRefused, Reach, StatementRefused
 
 _SPACE = " \t\n\f\r"
 _QUOTES = {"'": "'", '"': '"', "`": "`", "[": "]"}
@@ -54,15 +57,18 @@ class Token:
         return self.text.upper() if self.kind == "word" else ""
 
     @property
+    def value(self) -> str:
+        """What a string or quoted name says, quotes taken off ('' for anything else)."""
+        if self.kind not in ("name", "string"):
+            return ""
+        close = _QUOTES[self.text[0]]
+        return self.text[1:-1].replace(close * 2, close)
+
+    @property
     def name(self) -> str:
         """The lower-cased name a word, a quoted name or a string stands for ('' otherwise):
         SQLite takes a string where it expects a name (`PRAGMA 'temp_store_directory'`)."""
-        if self.kind == "word":
-            return self.text.lower()
-        if self.kind in ("name", "string"):
-            close = _QUOTES[self.text[0]]
-            return self.text[1:-1].replace(close * 2, close).lower()
-        return ""
+        return self.text.lower() if self.kind == "word" else self.value.lower()
 
 
 def _is_id(char: str) -> bool:
@@ -159,13 +165,19 @@ def statements(text: str) -> list[list[Token]]:
     return found
 
 
-def reach_refusal(statement: list[Token]) -> str | None:
-    """Why a statement would reach beyond its database, or None when it stays inside."""
+def _verb(statement: list[Token]) -> tuple[str, int]:
+    """The statement's first keyword after EXPLAIN [QUERY PLAN], and its position."""
     words = [t.keyword for t in statement]
     head = 0
     if words[:1] == ["EXPLAIN"]:
         head = 3 if words[1:3] == ["QUERY", "PLAN"] else 1
-    verb = words[head] if head < len(words) else ""
+    return (words[head] if head < len(words) else ""), head
+
+
+def reach_refusal(statement: list[Token]) -> str | None:
+    """Why a statement would reach beyond its database, or None when it stays inside."""
+    words = [t.keyword for t in statement]
+    verb, _ = _verb(statement)
     if verb in ("ATTACH", "DETACH"):
         return f"{verb} reaches database files other than the connection's"
     if verb == "VACUUM" and "INTO" in words:
@@ -177,22 +189,61 @@ def reach_refusal(statement: list[Token]) -> str | None:
     return None
 
 
+def file_operand(statement: list[Token]) -> list[Token]:
+    """The tokens of the file an ATTACH or VACUUM INTO opens (none for other statements)."""
+    verb, head = _verb(statement)
+    words = [t.keyword for t in statement]
+    if verb == "ATTACH":
+        rest = statement[head + 1 :]
+        rest = rest[1:] if rest[:1] and rest[0].keyword == "DATABASE" else rest
+        end = next((i for i, t in enumerate(rest) if t.keyword == "AS"), len(rest))
+        return rest[:end]
+    if verb == "VACUUM" and "INTO" in words:
+        return statement[words.index("INTO") + 1 :]
+    return []
+
+
+def check_files(statement: list[Token], reach: Reach) -> None:
+    """Refuse an ATTACH or VACUUM INTO whose file the reach refuses or that is not one
+    string literal the policy can check (`:memory:` and '' open no file)."""
+    operand = file_operand(statement)
+    if not operand:
+        return
+    if len(operand) != 1 or operand[0].kind != "string":
+        shown = " ".join(t.text for t in operand)[:60]
+        raise PathRefused(
+            f"the database file of an ATTACH or VACUUM INTO must be one string literal,"
+            f" which Conveyor checks ({shown!r} is not)",
+            path=shown,
+        )
+    path = operand[0].value
+    if path in ("", ":memory:"):
+        return
+    if path[:5].lower() == "file:":
+        raise PathRefused(
+            f"{path!r} is a SQLite URI; ATTACH and VACUUM INTO take a database file's path",
+            path=path,
+        )
+    reach.check_path(path, "database file")
+
+
 def vet(text: str, reach: Reach) -> str:
     """The one statement of `text` (its `;` and trailing comments cut) once it is allowed.
 
-    Raises `StatementRefused` when a statement of the text reaches beyond the database
-    or the text cannot be read, unless the reach has external access (with it, a text
-    this module cannot read goes to SQLite as it is, for SQLite to answer); then
-    `ConfigurationError` for more than one statement, which SQLite would run the first
-    of, dropping the rest.
+    Raises `StatementRefused` when a statement of the text reaches beyond the database,
+    unless the reach has external access (`PathRefused` then, for a file the reach
+    refuses), or when the text cannot be read; then `ConfigurationError` for more than
+    one statement, which SQLite would run the first of, dropping the rest.
     """
     try:
         found = statements(text)
     except Unreadable as exc:
-        reach.check_statement_reach(f"the SQLite statement cannot be read safely: {exc}")
-        return text
+        raise StatementRefused(
+            f"the SQLite statement cannot be read safely ({exc}), so it is not run"
+        ) from exc
     for statement in found:
         reach.check_statement_reach(reach_refusal(statement))
+        check_files(statement, reach)
     if len(found) > 1:
         extra = text[found[1][0].start :][:60]
         raise ConfigurationError(

@@ -52,7 +52,7 @@ def test_statements_reaching_other_files_are_refused(land: Land, attack: str) ->
     before = land.snapshot()
     conn = database(land)
     statement = attack.format(store=land.store, allowed=land.allowed, data=land.data)
-    with pytest.raises(StatementRefused, match="allow_external_access"):
+    with pytest.raises(StatementRefused, match=r"allow_external_access|cannot be read"):
         conn.execute(statement)
     with pytest.raises(StatementRefused):
         conn.execute_in_transaction(["DELETE FROM t WHERE a = 1", statement])
@@ -73,6 +73,29 @@ def test_an_admin_opened_connection_may_attach_another_file(land: Land) -> None:
     conn.close()
     other = SQLiteConnector(f"sqlite:///{land.allowed}/other.sqlite")
     assert read_table(other, "copied").num_rows == 3
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "ATTACH '{store}' AS meta",
+        "ATTACH '{allowed}/../data/conveyor.db' AS meta",
+        "ATTACH '{allowed}/store-link.db' AS meta",
+        "ATTACH 'file:{store}?mode=ro' AS meta",
+        "VACUUM INTO '{data}/copy.sqlite'",
+    ],
+)
+def test_even_an_admin_opened_connection_never_attaches_the_store(land: Land, attack: str) -> None:
+    (land.allowed / "store-link.db").symlink_to(land.store)
+    before = land.snapshot()
+    conn = database(land, land.trusted)
+    statement = attack.format(store=land.store, allowed=land.allowed, data=land.data)
+    with pytest.raises(PathRefused):
+        conn.execute(statement)
+    with pytest.raises(PathRefused):
+        conn.count_rows(statement)
+    conn.close()
+    assert land.snapshot() == before
 
 
 def test_text_after_the_first_statement_is_refused_not_ignored(land: Land) -> None:

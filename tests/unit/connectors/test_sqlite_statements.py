@@ -9,7 +9,7 @@ import pytest
 
 from conveyor.connectors.sqlite_statements import reach_refusal, statements, tokens, vet
 from conveyor.errors import ConfigurationError
-from conveyor.policy import Reach, StatementRefused
+from conveyor.policy import PathRefused, Reach, StatementRefused
 
 CLOSED = Reach(external_access=False)
 OPEN = Reach(external_access=True)
@@ -142,11 +142,48 @@ def test_more_than_one_statement_is_refused_for_everyone() -> None:
 @pytest.mark.parametrize(
     "text", ["SELECT 'unterminated", 'SELECT "x', "SELECT [x", "SELECT x'00", "SELECT 1\0; ATTACH"]
 )
-def test_a_text_that_cannot_be_read_is_refused_unless_external_access(text: str) -> None:
-    with pytest.raises(StatementRefused, match="cannot be read"):
-        vet(text, CLOSED)
-    assert vet(text, OPEN) == text  # SQLite answers for itself
+def test_a_text_that_cannot_be_read_is_refused_for_everyone(text: str) -> None:
+    for reach in (CLOSED, OPEN):
+        with pytest.raises(StatementRefused, match="cannot be read"):
+            vet(text, reach)
 
 
 def test_vet_returns_the_statement_without_its_end() -> None:
     assert vet("  SELECT 1 -- why\n ; -- bye", CLOSED) == "SELECT 1"
+
+
+OPEN_BUT_THE_DATA_DIR = Reach(denied_roots=("/srv/conveyor",), external_access=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ATTACH '/srv/conveyor/conveyor.db' AS meta",
+        "ATTACH DATABASE '/srv/conveyor/../conveyor/conveyor.db' AS meta",
+        "VACUUM INTO '/srv/conveyor/copy.db'",
+        "ATTACH 'file:/srv/conveyor/conveyor.db?mode=ro' AS meta",
+        "ATTACH 'file:elsewhere.db' AS meta",
+        "ATTACH '/srv/' || 'conveyor/conveyor.db' AS meta",
+        "ATTACH (SELECT '/srv/conveyor/conveyor.db') AS meta",
+        "ATTACH ? AS meta",
+        'ATTACH "/srv/conveyor/conveyor.db" AS meta',
+    ],
+)
+def test_with_external_access_attached_files_are_still_vetted(text: str) -> None:
+    with pytest.raises(PathRefused):
+        vet(text, OPEN_BUT_THE_DATA_DIR)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ATTACH '/srv/elsewhere/x.db' AS x",
+        "ATTACH DATABASE 'x.db' AS 'x'",
+        "ATTACH ':memory:' AS scratch",
+        "ATTACH '' AS scratch",
+        "VACUUM main INTO '/srv/elsewhere/copy.db'",
+        "DETACH x",
+    ],
+)
+def test_with_external_access_other_files_may_be_attached(text: str) -> None:
+    assert vet(text, OPEN_BUT_THE_DATA_DIR) == text
