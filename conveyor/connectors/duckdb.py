@@ -23,7 +23,7 @@ import pyarrow as pa
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import to_duckdb_batch
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
-from conveyor.connectors.duckdb_access import connect_database, is_locked
+from conveyor.connectors.duckdb_access import connect_database, database_to_open, is_locked
 from conveyor.connectors.specs import DuckDBOptions
 from conveyor.errors import (
     ConfigurationError,
@@ -34,18 +34,14 @@ from conveyor.errors import (
     SourceUnavailable,
     TableNotFound,
 )
-from conveyor.policy import PathRefused, Reach, statement_refused
+from conveyor.policy import Reach, statement_refused
 
 DIALECT = "duckdb"
 KEY_COMMENT = "primary key (kept by Conveyor, not enforced)"
 _BATCH_VIEW = "__conveyor_batch"
-_NOT_A_FILE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|:memory:.)", re.IGNORECASE)
-"""Database names DuckDB does not read as a file: `md:`, `s3://…`, named in-memory databases."""
 _LOCKED_OUT = re.compile(r"disabled (?:by|through) configuration|the configuration has been locked")
 """What DuckDB says when external access is off or the configuration locked, whatever the
 exception's class (an extension's automatic install fails as a plain `duckdb.Error`)."""
-SIDE_FILES = (".wal", ".tmp")
-"""Files DuckDB keeps beside a database (its WAL, its spill folder) and lets its SQL use."""
 
 
 def parse_url(url: str) -> str:
@@ -108,25 +104,6 @@ class DuckDBConnector:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._locked = False
 
-    def _database(self) -> str:
-        """What to open: the database file's resolved path once the reach allows it and
-        the files DuckDB keeps beside it, `:memory:`, or (with external access only) a
-        name DuckDB resolves itself, such as MotherDuck's `md:`."""
-        if self.path == ":memory:":
-            return self.path
-        if _NOT_A_FILE.match(self.path):
-            if not self.reach.external_access:
-                raise PathRefused(
-                    f"DuckDB database {self.path!r} is not a file; only a connection an admin"
-                    " set allow_external_access on may open one",
-                    path=self.path,
-                )
-            return self.path
-        real = self.reach.check_path(self.path, "DuckDB database")
-        for suffix in SIDE_FILES:
-            self.reach.check_path(real + suffix, "DuckDB database file")
-        return real
-
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """The database connection, opened on first use (creating the file)."""
         with self._lock:
@@ -136,7 +113,7 @@ class DuckDBConnector:
                     config["threads"] = self.options.threads
                 if self.options.memory_limit:
                     config["memory_limit"] = self.options.memory_limit
-                database = self._database()
+                database = database_to_open(self.path, self.reach)
                 is_file = database.startswith(os.sep)  # a resolved path, not `md:`/`:memory:`
                 if is_file and not os.path.isdir(os.path.dirname(database)):
                     raise SourceUnavailable(

@@ -1,4 +1,8 @@
-"""DuckDB sessions whose SQL stays inside their own database (the rule is `conveyor.policy`'s).
+"""DuckDB sessions that stay inside their own database (the rule is `conveyor.policy`'s).
+
+`database_to_open` vets what a DuckDB connection opens: its file and the files DuckDB
+keeps beside it, resolved and checked with the connection's `Reach` each time it opens;
+names DuckDB resolves itself (`md:`, `s3://`) only with external access.
 
 DuckDB's SQL can read and write any file the server can (`read_text`, `read_csv`, `glob`,
 `COPY … TO`, `ATTACH`, `EXPORT DATABASE`), install and load extensions, and change its
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -32,9 +37,36 @@ from typing import Any
 
 import duckdb
 
+from conveyor.policy import PathRefused, Reach
+
 _OPEN_LOCK = threading.Lock()
 _ROOT: tuple[int, str] | None = None
 """This process's private folder for in-memory sessions' temporary files (pid, path)."""
+_NOT_A_FILE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|:memory:.)", re.IGNORECASE)
+"""Database names DuckDB does not read as a file: `md:`, `s3://…`, named in-memory databases
+(DuckDB loads an extension named by such a prefix)."""
+SIDE_FILES = (".wal", ".tmp")
+"""Files DuckDB keeps beside a database (its WAL, its spill folder) and lets its SQL use."""
+
+
+def database_to_open(path: str, reach: Reach) -> str:
+    """What a connection to `path` opens: the database file's resolved path once the reach
+    allows it and the files DuckDB keeps beside it, `:memory:`, or (with external access
+    only) a name DuckDB resolves itself, such as MotherDuck's `md:`."""
+    if path == ":memory:":
+        return path
+    if _NOT_A_FILE.match(path):
+        if not reach.external_access:
+            raise PathRefused(
+                f"DuckDB database {path!r} is not a file; only a connection an admin"
+                " set allow_external_access on may open one",
+                path=path,
+            )
+        return path
+    real = reach.check_path(path, "DuckDB database")
+    for suffix in SIDE_FILES:
+        reach.check_path(real + suffix, "DuckDB database file")
+    return real
 
 
 def connect_database(
