@@ -252,10 +252,19 @@ class Reach:
     def check_statement_reach(self, refusal: str | None) -> None:
         """Raise `StatementRefused` with an engine's reason unless external access is on."""
         if refusal is not None and not self.external_access:
-            raise StatementRefused(
-                f"{refusal}; SQL on this connection stays inside its own database "
-                "(an admin may set allow_external_access on the connection)"
-            )
+            raise statement_refused(refusal)
+
+
+def statement_refused(refusal: str) -> StatementRefused:
+    """The 403 for SQL that would leave its connection's database, saying how to opt in.
+
+    For refusals an engine makes itself (DuckDB with external access off answers a
+    permission error), so they read like the ones `Reach.check_statement_reach` makes.
+    """
+    return StatementRefused(
+        f"{refusal}; SQL on this connection stays inside its own database "
+        "(an admin may set allow_external_access on the connection)"
+    )
 
 
 _NEEDS_LISTING = (

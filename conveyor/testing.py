@@ -22,6 +22,7 @@ from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import projected_columns, restore, restored_schema, to_duckdb
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
 from conveyor.connectors.duckdb import affected_rows, map_error
+from conveyor.connectors.duckdb_access import scratch
 from conveyor.connectors.specs import MemoryOptions
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, TableNotFound
 from conveyor.policy import Reach
@@ -99,10 +100,10 @@ def conform(data: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _session(tables: dict[TableRef, _Stored]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with a view per table (zero-copy over the Arrow data)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+def _session(tables: dict[TableRef, _Stored], reach: Reach) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with a view per table (zero-copy over the Arrow data), whose SQL
+    reaches no file unless the connection has external access."""
+    con = scratch(external_access=reach.external_access)
     for i, (ref, stored) in enumerate(sorted(tables.items())):
         if ref.schema:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.quote(ref.schema, 'duckdb')}")
@@ -170,7 +171,7 @@ class MemoryConnector:
         """Run a DuckDB query over a snapshot of the tables, streamed in `batch_size` batches."""
         with _LOCK:
             snapshot = dict(self._tables)
-        con = _session(snapshot)
+        con = _session(snapshot, self.reach)
         try:
             relation = con.sql(sql_text)
             if relation is None:
@@ -252,7 +253,7 @@ class MemoryConnector:
         """Run DuckDB statements over copies of the tables; keep the result only if all pass."""
         with _LOCK:
             before = dict(self._tables)
-            con = _session({})
+            con = _session({}, self.reach)
             try:
                 for ref, stored in before.items():
                     con.register("__conveyor_src", to_duckdb(stored.data))

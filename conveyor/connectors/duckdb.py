@@ -3,12 +3,16 @@
 Reads stream `relation.to_arrow_reader(batch_size)` on their own cursor, so types are
 DuckDB's exact Arrow types; writes register each Arrow batch and INSERT … SELECT it by
 column name. Sessions use UTC, so TIMESTAMPTZ reads back as timestamp(us, UTC).
+
+The database file is vetted by the connection's `Reach` each time it is opened, and
+unless the connection has external access its SQL cannot leave it (`duckdb_access`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +30,7 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
+from conveyor.connectors.duckdb_access import connect_database, database_to_open, is_locked
 from conveyor.connectors.specs import DuckDBOptions
 from conveyor.errors import (
     ConfigurationError,
@@ -36,11 +41,14 @@ from conveyor.errors import (
     SourceUnavailable,
     TableNotFound,
 )
-from conveyor.policy import Reach
+from conveyor.policy import Reach, statement_refused
 
 DIALECT = "duckdb"
 KEY_COMMENT = "primary key (kept by Conveyor, not enforced)"
 _BATCH_VIEW = "__conveyor_batch"
+_LOCKED_OUT = re.compile(r"disabled (?:by|through) configuration|the configuration has been locked")
+"""What DuckDB says when external access is off or the configuration locked, whatever the
+exception's class (an extension's automatic install fails as a plain `duckdb.Error`)."""
 
 
 def parse_url(url: str) -> str:
@@ -51,6 +59,11 @@ def parse_url(url: str) -> str:
     path = rest[1:].split("?", 1)[0]
     if not path:
         raise InvalidInput("a DuckDB connection needs a database file path", field="url")
+    if path[:5].lower() == "file:":  # DuckDB strips it: a path that would skip the checks
+        raise InvalidInput(
+            f"{path!r} is a file: URI; a DuckDB connection takes the database file's path",
+            field="url",
+        )
     return path
 
 
@@ -60,6 +73,13 @@ def map_error(exc: Exception, what: str = "") -> ConveyorError:
         return exc
     message = str(exc)
     prefix = f"{what}: " if what else ""
+    if isinstance(exc, duckdb.PermissionException) or _LOCKED_OUT.search(message):
+        return statement_refused(prefix + message.splitlines()[0])
+    if isinstance(exc, duckdb.ConnectionException) and "different configuration" in message:
+        return SourceUnavailable(
+            f"{prefix}the database is open in this process with other settings (another"
+            " connection with other options or another access): try again when it is closed"
+        )
     if isinstance(exc, duckdb.CatalogException) and "does not exist" in message:
         return TableNotFound(prefix + message.splitlines()[0])
     if isinstance(exc, duckdb.IOException):
@@ -89,6 +109,7 @@ class DuckDBConnector:
         self.path = parse_url(url)
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._locked = False
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """The database connection, opened on first use (creating the file)."""
@@ -99,21 +120,31 @@ class DuckDBConnector:
                     config["threads"] = self.options.threads
                 if self.options.memory_limit:
                     config["memory_limit"] = self.options.memory_limit
-                folder = os.path.dirname(os.path.abspath(self.path))
-                if self.path != ":memory:" and not os.path.isdir(folder):
+                database = database_to_open(self.path, self.reach)
+                is_file = database.startswith(os.sep)  # a resolved path, not `md:`/`:memory:`
+                if is_file and not os.path.isdir(os.path.dirname(database)):
                     raise SourceUnavailable(
                         f"folder of DuckDB database {self.path!r} does not exist"
                     )
                 try:
-                    self._con = duckdb.connect(self.path, config=config)
+                    con = connect_database(
+                        database, config, external_access=self.reach.external_access
+                    )
+                    self._locked = is_locked(con)
                 except duckdb.Error as exc:
                     raise map_error(exc, self.path) from exc
+                self._con = con
             return self._con
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """A new connection to the same database (its own transaction), in UTC."""
+        """A new connection to the same database (its own transaction), in UTC.
+
+        A locked database is in UTC for every cursor (set before the lock); an unlocked
+        one is set per cursor, so a statement that changed the zone does not outlive it.
+        """
         cur = self._connection().cursor()
-        cur.execute("SET TimeZone = 'UTC'")
+        if not self._locked:
+            cur.execute("SET TimeZone = 'UTC'")
         return cur
 
     def _run(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -6,6 +6,12 @@ file atomically on close, so a reader sees the old file or the new one, never ha
 one; engine staging tables (`_conveyor_…`) are hidden dot-files too. Parquet keeps every
 Arrow type; CSV and JSON keep what their text can (DuckDB infers types on read).
 xlsx is written only (export jobs): a workbook is written whole, never read back.
+
+Every file is vetted by the connection's `Reach` where it is opened, read, written or
+removed (after symlinks and `..` are resolved), so a symlink placed in the folder later
+is caught too; discovery skips files the reach refuses. A query's DuckDB session may
+read exactly the vetted files its tables are, unless the connection has external access
+(`duckdb_access`): `read_text('/etc/passwd')` in a query is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from conveyor.connectors.base import (
     iterate_batches,
 )
 from conveyor.connectors.duckdb import map_error
+from conveyor.connectors.duckdb_access import scratch
 from conveyor.connectors.file_formats import (
     EXTENSIONS,
     FORMATS,
@@ -57,7 +64,7 @@ from conveyor.errors import (
     TableNotFound,
     Unsupported,
 )
-from conveyor.policy import Reach
+from conveyor.policy import PathRefused, Reach
 
 __all__ = ["EXTENSIONS", "FORMATS", "MIME_TYPES", "FileConnector", "check_name", "parse_url"]
 
@@ -103,6 +110,14 @@ class FileConnector:
         hidden = "." if name.startswith(INTERNAL_PREFIX) else ""
         return os.path.join(self._folder(table.schema), f"{hidden}{name}{ext}")
 
+    def _readable(self, path: str) -> str:
+        """The resolved path of a file to read, once the reach allows it."""
+        return self.reach.check_path(path, "file")
+
+    def _writable(self, path: str) -> str:
+        """The resolved path of a file to write or remove, once the reach allows it."""
+        return self.reach.check_path(path, "file")
+
     def _find(self, table: TableRef) -> tuple[str, str] | None:
         """The table's file and format, if it exists."""
         known = {**EXTENSIONS, **WRITE_ONLY} if self.format == "xlsx" else EXTENSIONS
@@ -136,8 +151,9 @@ class FileConnector:
         return Targets(paths=(self.root,))
 
     def test(self) -> None:
-        """Check the folder exists and can be read."""
-        if not os.path.isdir(self.root) or not os.access(self.root, os.R_OK | os.X_OK):
+        """Check the folder is within reach, exists and can be read."""
+        root = self.reach.check_path(self.root, "folder")
+        if not os.path.isdir(root) or not os.access(root, os.R_OK | os.X_OK):
             raise SourceUnavailable(f"folder {self.root!r} does not exist or cannot be read")
 
     def close(self) -> None:
@@ -146,13 +162,17 @@ class FileConnector:
     # --- Discoverable / Estimable ----------------------------------------------------------
 
     def list_tables(self) -> list[TableInfo]:
-        """Every data file of the folder and of its sub-folders (schemas), hidden files aside."""
+        """Every data file of the folder and of its sub-folders (schemas), hidden files aside.
+
+        A file or sub-folder the reach refuses (a symlink out of the allowed folders) is
+        left out, as if it were not there.
+        """
         self.test()
         found: dict[TableRef, TableInfo] = {}
         folders = [(None, self.root)] + [
             (e.name, e.path)
             for e in os.scandir(self.root)
-            if e.is_dir() and not e.name.startswith(".")
+            if e.is_dir() and not e.name.startswith(".") and self._within_reach(e.path)
         ]
         for schema, folder in folders:
             for entry in sorted(os.scandir(folder), key=lambda e: e.name):
@@ -160,12 +180,19 @@ class FileConnector:
                 fmt = EXTENSIONS.get(ext.lower())
                 if entry.name.startswith(".") or not entry.is_file() or fmt is None:
                     continue
-                if self.format and fmt != self.format:
+                if (self.format and fmt != self.format) or not self._within_reach(entry.path):
                     continue
                 ref = TableRef(stem, schema)
-                rows = _parquet_rows(entry.path) if fmt == "parquet" else None
+                rows = _parquet_rows(self._readable(entry.path)) if fmt == "parquet" else None
                 found.setdefault(ref, TableInfo(ref, "file", rows))
         return sorted(found.values(), key=lambda t: t.ref)
+
+    def _within_reach(self, path: str) -> bool:
+        try:
+            self.reach.check_path(path)
+        except PathRefused:
+            return False
+        return True
 
     def table_exists(self, table: TableRef) -> bool:
         """Whether the table's file exists."""
@@ -182,7 +209,7 @@ class FileConnector:
         if table in self._layouts:
             return self._layouts[table].primary_key
         if fmt == "parquet":
-            metadata = pq.read_schema(path).metadata or {}
+            metadata = pq.read_schema(self._readable(path)).metadata or {}
             if PRIMARY_KEY_METADATA in metadata:
                 return list(json.loads(metadata[PRIMARY_KEY_METADATA]))
         return ()
@@ -190,12 +217,16 @@ class FileConnector:
     def estimate_rows(self, table: TableRef) -> int | None:
         """Parquet files know their row count; text files would have to be read (None)."""
         path, fmt = self._require(table)
-        return _parquet_rows(path) if fmt == "parquet" else None
+        return _parquet_rows(self._readable(path)) if fmt == "parquet" else None
 
     # --- Readable ------------------------------------------------------------------------
 
     def _session(self, query: str) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB with a view for each file the query names."""
+        """An in-memory DuckDB with a view for each file the query names.
+
+        The session may read those files (resolved, vetted) and no other, unless the
+        connection has external access.
+        """
         try:
             named = {
                 TableRef(t.name, t.db or None)
@@ -203,29 +234,36 @@ class FileConnector:
             }
         except sqlglot.errors.ParseError:
             named = {info.ref for info in self.list_tables()}
-        con = duckdb.connect(config={"threads": READ_THREADS})
+        files: dict[TableRef, tuple[str, str]] = {}
+        for ref in sorted(named):
+            with contextlib.suppress(InvalidInput):
+                found = self._find(ref)
+                if found is None:
+                    continue
+                path, fmt = found
+                if fmt in WRITE_ONLY.values():
+                    raise Unsupported(f"reading {fmt} files is not supported")
+                files[ref] = self._readable(path), fmt
         try:
-            con.execute("SET TimeZone = 'UTC'")
-            for i, ref in enumerate(sorted(named)):
-                with contextlib.suppress(InvalidInput):
-                    found = self._find(ref)
-                    if found is None:
-                        continue
-                    if ref.schema:
-                        con.execute(
-                            f"CREATE SCHEMA IF NOT EXISTS {sql.quote(ref.schema, 'duckdb')}"
-                        )
-                    path, fmt = found
-                    if fmt in WRITE_ONLY.values():
-                        raise Unsupported(f"reading {fmt} files is not supported")
-                    if fmt in ("json", "ndjson") and ref in self._layouts and _is_empty(path):
-                        # An empty JSON file has no columns; the layout it was made with has.
-                        empty = self._layouts[ref].arrow_schema.empty_table()
-                        con.register(f"__conveyor_empty_{i}", to_duckdb(empty))
-                        scan = sql.select_sql(TableRef(f"__conveyor_empty_{i}"), None, "duckdb")
-                    else:
-                        scan = scan_sql(path, fmt, self.options).sql(dialect="duckdb")
-                    con.execute(f"CREATE VIEW {sql.table_sql(ref, 'duckdb')} AS {scan}")
+            con = scratch(
+                [path for path, _ in files.values()],
+                external_access=self.reach.external_access,
+                config={"threads": READ_THREADS},
+            )
+        except duckdb.Error as exc:
+            raise map_error(exc) from exc
+        try:
+            for i, (ref, (path, fmt)) in enumerate(files.items()):
+                if ref.schema:
+                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.quote(ref.schema, 'duckdb')}")
+                if fmt in ("json", "ndjson") and ref in self._layouts and _is_empty(path):
+                    # An empty JSON file has no columns; the layout it was made with has.
+                    empty = self._layouts[ref].arrow_schema.empty_table()
+                    con.register(f"__conveyor_empty_{i}", to_duckdb(empty))
+                    scan = sql.select_sql(TableRef(f"__conveyor_empty_{i}"), None, "duckdb")
+                else:
+                    scan = scan_sql(path, fmt, self.options).sql(dialect="duckdb")
+                con.execute(f"CREATE VIEW {sql.table_sql(ref, 'duckdb')} AS {scan}")
         except duckdb.Error as exc:
             con.close()
             raise map_error(exc) from exc
@@ -265,14 +303,17 @@ class FileConnector:
         with contextlib.suppress(InvalidInput):
             found = self._find(projected[0])
             if found is not None and found[1] == "parquet":
-                return restored_schema(output, projected[1], pq.read_schema(found[0]))
+                stored = pq.read_schema(self._readable(found[0]))
+                return restored_schema(output, projected[1], stored)
         return None
 
     # --- Writable / Mergeable ------------------------------------------------------------
 
     def ensure_schema(self, schema: str) -> None:
         """A schema is a sub-folder."""
-        os.makedirs(self._folder(check_name(schema, "schema")), exist_ok=True)
+        folder = self._folder(check_name(schema, "schema"))
+        self.reach.check_path(folder, "folder")
+        os.makedirs(folder, exist_ok=True)
 
     def create_table(self, table: TableRef, layout: TableSchema) -> None:
         """Write an empty file with the layout's columns (header or schema) and remember it."""
@@ -308,8 +349,9 @@ class FileConnector:
         path = found[0] if found else self._file(table, "." + fmt)
         fmt = found[1] if found else fmt
         title = _STAGED.sub(r"\1", table.name)
+        self._writable(path)
         writer = AtomicWriter(path, fmt, self._with_key(table, schema), self.options, title)
-        if keep_rows and found and (fmt != "parquet" or _parquet_rows(path) != 0):
+        if keep_rows and found and (fmt != "parquet" or _parquet_rows(self._readable(path)) != 0):
             try:
                 for batch in iterate_batches(
                     self.read(sql.select_sql(table, None, "duckdb"), 65_536)
@@ -330,6 +372,8 @@ class FileConnector:
         path, _ = self._locate(staging)
         extension = os.path.splitext(path)[1]
         destination = self._file(target, extension)
+        self._writable(path)
+        self._writable(destination)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
         os.replace(path, destination)
         if staging in self._layouts:
@@ -339,14 +383,18 @@ class FileConnector:
             self._empty.add(target)
         if self.format is None:  # the table's files in other formats are this table too
             for other in set(EXTENSIONS) - {extension}:
+                stale = self._file(target, other)
+                if os.path.lexists(stale):
+                    self._writable(stale)
                 with contextlib.suppress(FileNotFoundError):
-                    os.remove(self._file(target, other))
+                    os.remove(stale)
 
     def drop_table(self, table: TableRef) -> None:
         """Remove the table's file if there is one."""
         self._layouts.pop(table, None)
         self._empty.discard(table)
         while (found := self._find(table)) is not None:
+            self._writable(found[0])
             os.remove(found[0])
 
     def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
@@ -368,9 +416,9 @@ class FileConnector:
         union = exp.Union(this=kept, expression=staged_rows, distinct=False, by_name=True)
         reader = self.read(union.sql(dialect="duckdb"), 65_536)
         if fmt == "parquet":  # keep the target's exact types where the union widened them
-            reader = restore(
-                reader, restored_schema(reader.schema, {"*": "*"}, pq.read_schema(path))
-            )
+            stored = pq.read_schema(self._readable(path))
+            reader = restore(reader, restored_schema(reader.schema, {"*": "*"}, stored))
+        self._writable(path)
         writer = AtomicWriter(path, fmt, self._with_key(target, reader.schema), self.options)
         try:
             for batch in reader:

@@ -4,6 +4,11 @@ Every connection is ADBC's (one SQLite library in the process: two copies of SQL
 one file break each other's POSIX locks). Reads are planned by `sqlite_types` so types
 stay exact; writes go through `adbc_ingest` into tables created with declared types that
 read back as the same Arrow types. DDL, swaps and merges run in explicit transactions.
+
+Each open vets the database file (and the journal files SQLite keeps beside it) with the
+connection's `Reach` and opens the resolved path, never the URL's text: SQLite would
+read `file:…` as a URI. SQL from outside (reads, counts, statements) is vetted by
+`sqlite_statements`, which refuses ATTACH and the like unless the reach allows them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from conveyor.connectors.base import (
     Targets,
 )
 from conveyor.connectors.specs import SQLiteOptions
+from conveyor.connectors.sqlite_statements import vet
 from conveyor.connectors.sqlite_types import (
     KINDS,
     PROBED,
@@ -55,6 +61,8 @@ from conveyor.policy import Reach
 
 DIALECT = "sqlite"
 _NO_TABLE = re.compile(r"no such table: ([^\n]+)")
+SIDE_FILES = ("-wal", "-shm", "-journal")
+"""Files SQLite keeps beside a database: they must be as reachable as the database."""
 
 
 def parse_url(url: str) -> str:
@@ -65,6 +73,11 @@ def parse_url(url: str) -> str:
     path = rest[1:].split("?", 1)[0]
     if not path or path == ":memory:":
         raise InvalidInput("a SQLite connection needs a database file path", field="url")
+    if path[:5].lower() == "file:":
+        raise InvalidInput(
+            f"{path!r} is a SQLite URI; a SQLite connection takes a database file path",
+            field="url",
+        )
     return path
 
 
@@ -116,15 +129,23 @@ class SQLiteConnector:
 
     # --- connections ---------------------------------------------------------------------
 
+    def _database(self) -> str:
+        """The database file's resolved path, once the reach allows it and its journals."""
+        real = self.reach.check_path(self.path, "SQLite database")
+        for suffix in SIDE_FILES:
+            self.reach.check_path(real + suffix, "SQLite database file")
+        return real
+
     def _exists(self) -> bool:
-        return os.path.isfile(self.path)
+        return os.path.isfile(self._database())
 
     def _open(self, *, for_write: bool = False) -> Any:
         """A new ADBC connection in autocommit mode, WAL, waiting on locks."""
-        if not self._exists() and not (for_write and self.options.create):
+        database = self._database()
+        if not os.path.isfile(database) and not (for_write and self.options.create):
             raise SourceUnavailable(f"SQLite database {self.path!r} does not exist")
         try:
-            conn = adbc.connect(self.path, autocommit=True)
+            conn = adbc.connect(database, autocommit=True)
         except Exception as exc:
             raise SourceUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         try:
@@ -180,7 +201,7 @@ class SQLiteConnector:
     def test(self) -> None:
         """Open the database and run SELECT 1 (a destination's file may not exist yet)."""
         if not self._exists():
-            folder = os.path.dirname(os.path.abspath(self.path))
+            folder = os.path.dirname(self._database())
             if self.options.create and os.access(folder, os.W_OK):
                 return
             raise SourceUnavailable(f"SQLite database {self.path!r} does not exist")
@@ -244,7 +265,7 @@ class SQLiteConnector:
 
     def count_rows(self, sql_text: str) -> int:
         """A COUNT(*) query's value, in one execution (see `CountsRows`)."""
-        return int(self._query(sql_text)[0][0])
+        return int(self._query(vet(sql_text, self.reach))[0][0])
 
     def estimate_rows(self, table: TableRef) -> int | None:
         """The table's row count (cheap enough in SQLite for progress reporting)."""
@@ -296,7 +317,7 @@ class SQLiteConnector:
 
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query's rows as Arrow batches of `batch_size` rows, types exact."""
-        query = sql_text.strip().rstrip(";").strip()
+        query = vet(sql_text, self.reach).strip().rstrip(";").strip()
         label = _source_label(query)
         if not self._exists() and self.options.create:
             # A database file not created yet is an empty database.
@@ -373,6 +394,7 @@ class SQLiteConnector:
 
     def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
         """Run statements in one (immediate) transaction; the rows each one changed."""
+        statements = [vet(text, self.reach) for text in statements]
         counts: list[int] = []
         with self._lock, self._shared(write=True).cursor() as cur:
 

@@ -3,7 +3,9 @@
 The tables a statement list touches are copied into a scratch DuckDB database, the
 statements (in DuckDB's dialect) run there in one transaction, and the changed target
 is streamed back through a staging table and swapped in — so merges, deletes and
-history work on a folder of Parquet files exactly as on a database, atomically.
+history work on a folder of Parquet files exactly as on a database, atomically. The
+statements are the engine's, but carry values from the data: the scratch database
+reaches no file but its own, whatever they say.
 """
 
 from __future__ import annotations
@@ -53,18 +55,21 @@ class RewriteExecutor:
         """Run the statements on copies, then swap the changed target in."""
         import duckdb
 
-        from conveyor.connectors.duckdb import affected_rows
+        from conveyor.connectors.duckdb import affected_rows, map_error
+        from conveyor.connectors.duckdb_access import connect_database
 
         with tempfile.TemporaryDirectory(prefix="conveyor-rewrite-") as scratch:
-            con = duckdb.connect(str(Path(scratch) / "rewrite.duckdb"))
+            database = str(Path(scratch) / "rewrite.duckdb")
+            con = connect_database(database, {}, external_access=False)
             try:
-                con.execute("SET TimeZone = 'UTC'")
                 for table in [self.target, *self.helpers]:
                     self._load(con, table)
                 con.execute("BEGIN")
                 counts = [affected_rows(con.execute(statement)) for statement in statements]
                 con.execute("COMMIT")
                 self._write_back(con)
+            except duckdb.Error as exc:
+                raise map_error(exc) from exc
             finally:
                 con.close()
         return counts

@@ -1,10 +1,11 @@
-"""The connectors every conformance test runs against, each on a fresh database in tmp_path."""
+"""The connectors every conformance test runs against, each on a fresh database in tmp_path,
+and a fake server disk (`land`) for the tests of what a connection may reach."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from conveyor.connectors.base import TableRef, TableSchema, iterate_batches
 from conveyor.connectors.registry import open_connector
+from conveyor.policy import Reach, resolve_path
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,53 @@ def read_table(
 ) -> pa.Table:
     reader = conn.read(select_all(conn, table, order_by), batch_size)
     return pa.Table.from_batches(list(iterate_batches(reader)), schema=reader.schema)
+
+
+@dataclass(frozen=True)
+class Land:
+    """A fake server's disk: Conveyor's data directory with its store and key, and the one
+    folder a workspace may use. `reach` is a standard user's; `trusted` adds external access."""
+
+    data: Path
+    allowed: Path
+    reach: Reach
+    trusted: Reach
+
+    @property
+    def store(self) -> Path:
+        return self.data / "conveyor.db"
+
+    @property
+    def key(self) -> Path:
+        return self.data / "secret.key"
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every file of the data directory and its bytes: what an attack must leave intact."""
+        return {
+            str(p.relative_to(self.data)): p.read_bytes()
+            for p in sorted(self.data.rglob("*"))
+            if p.is_file()
+        }
+
+
+@pytest.fixture
+def land(tmp_path: Path) -> Land:
+    import adbc_driver_sqlite.dbapi as adbc
+
+    data, allowed = tmp_path / "data", tmp_path / "allowed"
+    data.mkdir()
+    allowed.mkdir()
+    (data / "secret.key").write_text("zebra42-the-encryption-key\n")
+    (data / "workspaces" / "b").mkdir(parents=True)  # another workspace's folder
+    (data / "workspaces" / "b" / "orders.csv").write_text("id,total\n1,99.5\n")
+    with adbc.connect(str(data / "conveyor.db"), autocommit=True) as store, store.cursor() as cur:
+        cur.execute("CREATE TABLE users (name TEXT, role TEXT)")
+        cur.execute("INSERT INTO users VALUES ('ann', 'standard')")
+    reach = Reach(
+        denied_roots=(resolve_path(data),),
+        allowed_roots=(resolve_path(allowed),),
+        private_network=False,
+        external_access=False,
+        roots_hint="the test's allowed folder",
+    )
+    return Land(data, allowed, reach, replace(reach, external_access=True))

@@ -8,8 +8,9 @@ import pytest
 from conveyor.connectors.base import TableRef
 from conveyor.connectors.registry import open_connector
 from conveyor.errors import ConfigurationError, DataError, TableNotFound
+from conveyor.policy import StatementRefused
 from conveyor.testing import MemoryConnector, memory_tables, put_table, reset_memory
-from tests.unit.connectors.conftest import load, read_table
+from tests.unit.connectors.conftest import Land, load, read_table
 
 
 def test_connectors_on_one_url_share_tables() -> None:
@@ -70,3 +71,17 @@ def test_execute_changes_tables_and_keeps_their_types() -> None:
     assert [c.primary_key for c in conn.columns(TableRef("t"))] == [True, False]
     conn.execute('DROP TABLE "copy"')
     assert "copy" not in memory_tables("sql")
+
+
+def test_sql_reaches_no_file_without_external_access(land: Land) -> None:
+    conn = MemoryConnector("memory://closed", reach=land.reach)
+    load(conn, "t", pa.table({"a": [1]}))
+    steal = f"SELECT content FROM read_text('{land.key}')"
+    with pytest.raises(StatementRefused, match="allow_external_access"):
+        conn.read(steal, 10).read_all()
+    with pytest.raises(StatementRefused):
+        conn.execute(f"COPY t TO '{land.allowed}/out.csv'")
+    assert conn.execute('UPDATE "t" SET "a" = 2') == 1
+    opened = MemoryConnector("memory://closed", reach=land.trusted)
+    opened.execute(f"COPY t TO '{land.allowed}/out.csv'")
+    assert (land.allowed / "out.csv").read_text().splitlines() == ["a", "2"]

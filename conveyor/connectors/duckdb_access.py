@@ -1,0 +1,141 @@
+"""DuckDB sessions that stay inside their own database (the rule is `conveyor.policy`'s).
+
+`database_to_open` vets what a DuckDB connection opens: its file and the files DuckDB
+keeps beside it, resolved and checked with the connection's `Reach` each time it opens;
+names DuckDB resolves itself (`md:`, `s3://`) only with external access.
+
+DuckDB's SQL can read and write any file the server can (`read_text`, `read_csv`, `glob`,
+`COPY … TO`, `ATTACH`, `EXPORT DATABASE`), install and load extensions, and change its
+own settings with `SET`. A session opened here for a connection without external access
+has `enable_external_access` off and its configuration locked, so user SQL — a
+REPLICATE SELECT, a transformation — reaches only:
+- a database file's own files (DuckDB allows its database, WAL and temporary folder;
+  the connector vets those paths before it opens the database);
+- for an in-memory session, the exact files the caller vetted (`allowed_paths`: the
+  files a query over a folder needs) and a private temporary folder for spilling, made
+  for that session and removed with it. DuckDB's default for an in-memory database is
+  `.tmp` under the working directory, which it would let SQL read and write.
+
+Arrow data handed over with `register()` is not a file: it stays usable. Settings the
+session must keep (UTC, the allowed files, the temporary folder) are set before the
+lock, and `allowed_paths` only while external access is still on — DuckDB refuses to
+change it afterwards — so the order of the statements below matters.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from conveyor.policy import PathRefused, Reach
+
+_OPEN_LOCK = threading.Lock()
+_ROOT: tuple[int, str] | None = None
+"""This process's private folder for in-memory sessions' temporary files (pid, path)."""
+_NOT_A_FILE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|:memory:.)", re.IGNORECASE)
+"""Database names DuckDB does not read as a file: `md:`, `s3://…`, named in-memory databases
+(DuckDB loads an extension named by such a prefix)."""
+SIDE_FILES = (".wal", ".tmp")
+"""Files DuckDB keeps beside a database (its WAL, its spill folder) and lets its SQL use."""
+
+
+def database_to_open(path: str, reach: Reach) -> str:
+    """What a connection to `path` opens: the database file's resolved path once the reach
+    allows it and the files DuckDB keeps beside it, `:memory:`, or (with external access
+    only) a name DuckDB resolves itself, such as MotherDuck's `md:`."""
+    if path == ":memory:":
+        return path
+    if _NOT_A_FILE.match(path):
+        if not reach.external_access:
+            raise PathRefused(
+                f"DuckDB database {path!r} is not a file; only a connection an admin"
+                " set allow_external_access on may open one",
+                path=path,
+            )
+        return path
+    real = reach.check_path(path, "DuckDB database")
+    for suffix in SIDE_FILES:
+        reach.check_path(real + suffix, "DuckDB database file")
+    return real
+
+
+def connect_database(
+    path: str, config: dict[str, Any], *, external_access: bool
+) -> duckdb.DuckDBPyConnection:
+    """A connection to a vetted database file (or `:memory:`), locked unless `external_access`.
+
+    DuckDB shares one instance per file and process among connections opened with the
+    same configuration, and refuses one with another: a locked and an unlocked session
+    on the same file cannot be open at once (the second fails, it never gets the first's
+    instance). Opening and locking happen under one lock, so no connection is handed
+    out while the shared instance is still unlocked.
+    """
+    if external_access:
+        return duckdb.connect(path, config=config)
+    if path == ":memory:":
+        return scratch(config=config)
+    with _OPEN_LOCK:
+        con = duckdb.connect(path, config={**config, "enable_external_access": False})
+        try:
+            if not is_locked(con):
+                con.execute("SET GLOBAL TimeZone = 'UTC'")
+                con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+    return con
+
+
+def scratch(
+    files: Sequence[str] = (),
+    *,
+    external_access: bool = False,
+    config: dict[str, Any] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory session in UTC whose SQL may read `files` (resolved paths) and nothing else.
+
+    With `external_access` it is a plain session, as DuckDB opens one.
+    """
+    con = duckdb.connect(config=config or {})
+    try:
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+        if external_access:
+            return con
+        folder = os.path.join(_scratch_root(), uuid.uuid4().hex)
+        con.execute("SET temp_directory = ?", [folder])
+        con.execute("SET allowed_paths = ?", [list(files)])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    # DuckDB removes its own spill files, not the folder nor what SQL wrote into it.
+    weakref.finalize(con, shutil.rmtree, folder, True)
+    return con
+
+
+def is_locked(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the session's configuration is locked (its SQL cannot change settings)."""
+    row = con.execute("SELECT current_setting('lock_configuration')").fetchone()
+    return bool(row and row[0])
+
+
+def _scratch_root() -> str:
+    """A folder only this process may use (mode 0700), made on first need, removed at exit."""
+    global _ROOT
+    with _OPEN_LOCK:
+        if _ROOT is None or _ROOT[0] != os.getpid():  # a forked child makes its own
+            path = tempfile.mkdtemp(prefix="conveyor-duckdb-")
+            atexit.register(shutil.rmtree, path, True)
+            _ROOT = (os.getpid(), path)
+        return _ROOT[1]
