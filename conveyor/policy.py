@@ -247,6 +247,15 @@ class Reach:
             return _NEEDS_LISTING.format(kind=kind)
         return None
 
+    # --- the server's own credentials ------------------------------------------------------
+
+    @property
+    def server_credentials(self) -> bool:
+        """Whether drivers may fall back on credentials of the account Conveyor runs as
+        (`~/.pgpass`, `~/.postgresql/` client certificates, `PGPASSWORD`). Only an admin's
+        connections may: anyone else's would sign in with the operator's secrets."""
+        return self.private_network
+
     # --- SQL on embedded engines ----------------------------------------------------------
 
     def check_statement_reach(self, refusal: str | None) -> None:

@@ -34,6 +34,7 @@ _VETTED: contextvars.ContextVar[tuple[str, tuple[str, ...]] | None] = contextvar
 )
 """The host being connected to in this task, and the addresses the policy allowed for it."""
 _CARRIED_PARAMS = {"sslmode", "options"}
+_CREDENTIAL_ENVIRONMENT = ("PGPASSWORD", "PGPASSFILE", "PGSSLCERT", "PGSSLKEY")
 _LIBPQ_ONLY_ENVIRONMENT = (
     "PGSERVICE",
     "PGSERVICEFILE",
@@ -56,6 +57,8 @@ def connect_kwargs(connector: PostgresConnector) -> dict[str, Any] | None:
     address, options = connector.address, connector.options
     if set(address.params) - _CARRIED_PARAMS or "," in address.host:
         return None
+    if not connector.reach.server_credentials and _server_credentials_present():
+        return None  # asyncpg would read them; libpq is told not to
     if any(os.environ.get(name) for name in _LIBPQ_ONLY_ENVIRONMENT):
         return None
     settings = server_settings(address.params.get("options", ""))
@@ -72,6 +75,21 @@ def connect_kwargs(connector: PostgresConnector) -> dict[str, Any] | None:
         "server_settings": {**settings, "application_name": options.application_name},
         "statement_cache_size": 0,
     }
+
+
+def _server_credentials_present() -> bool:
+    """Whether the account Conveyor runs as has credentials asyncpg would fall back on."""
+    if any(os.environ.get(name) for name in _CREDENTIAL_ENVIRONMENT):
+        return True
+    home = os.path.expanduser("~")
+    return any(
+        os.path.exists(os.path.join(home, *part))
+        for part in (
+            (".pgpass",),
+            (".postgresql", "postgresql.crt"),
+            (".postgresql", "postgresql.key"),
+        )
+    )
 
 
 def server_settings(options: str) -> dict[str, str] | None:

@@ -48,6 +48,14 @@ FILE_PARAMS = (
     "sslkeylogfile",
 )
 """Parameters naming a file libpq reads (or, for sslkeylogfile, writes)."""
+NO_SERVER_CREDENTIALS = {
+    "password": "",  # set, so PGPASSWORD is not read; empty, so the passfile is consulted…
+    "passfile": "/dev/null",  # … and it holds nothing
+    "sslcert": "/dev/null/none",  # libpq goes on without a client certificate it cannot stat
+    "sslkey": "/dev/null/none",
+}
+"""What a connection that may not borrow the server account's credentials gives libpq in
+place of the defaults it would otherwise read from that account's home and environment."""
 
 
 def vetted_params(params: Mapping[str, str], reach: Reach) -> dict[str, str]:
@@ -106,6 +114,8 @@ class Conninfo:
         if address.password is not None:
             params.pop("password", None)  # the URL's or the option's password wins
             params["password"] = address.password
+        if not reach.server_credentials:
+            params.update({k: v for k, v in NO_SERVER_CREDENTIALS.items() if k not in params})
         self._settings: dict[str, str | int | None] = {
             "dbname": address.database,
             "user": address.user or None,

@@ -40,6 +40,8 @@ class ConnectorSpec:
     options: type[BaseModel] = NoOptions
     description: str = ""
     secret_options: tuple[str, ...] = field(default=())
+    admin_only: bool = False
+    """Only admins may create connections of it (its data is not kept per workspace)."""
 
     def load(self) -> Callable[..., Connector]:
         """Import and return the connector class."""

@@ -168,6 +168,8 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         implementation="conveyor.testing:MemoryConnector",
         capabilities=SQL_CAPABILITIES,
         options=MemoryOptions,
-        description="In-process tables for tests; nothing survives the process.",
+        description="In-process tables for tests; nothing survives the process, and every "
+        "workspace's memory://name is the same table: admins only.",
+        admin_only=True,
     ),
 )

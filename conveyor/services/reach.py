@@ -9,9 +9,9 @@ from typing import Any
 
 from conveyor import webhooks
 from conveyor.connectors.base import Locatable
-from conveyor.connectors.registry import open_connector
+from conveyor.connectors.registry import open_connector, resolve
 from conveyor.domain import Role
-from conveyor.errors import InvalidInput
+from conveyor.errors import InvalidInput, PermissionDenied
 from conveyor.policy import HostRefused, Policy, Reach
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, Job, Workspace
@@ -66,8 +66,14 @@ def check_target(ctx: Context, url: str, options: Mapping[str, Any], reach: Reac
     """Refuse (403) a connection URL whose paths or hosts `reach` may not use.
 
     The connector is only constructed, not connected: its URL is parsed the way it will
-    be opened, so what is checked here is what it would reach.
+    be opened, so what is checked here is what it would reach. A connector that keeps no
+    data per workspace (`admin_only`) is for admins alone.
     """
+    spec = resolve(url)
+    if spec.admin_only and ctx.principal.role is not Role.admin:
+        raise PermissionDenied(
+            f"only admins may create {spec.name} connections: {spec.description}", field="url"
+        )
     connector = open_connector(url, dict(options), reach)
     try:
         if isinstance(connector, Locatable):

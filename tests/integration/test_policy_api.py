@@ -209,3 +209,9 @@ def test_the_demo_lives_in_its_workspace_folder(runtime: Any) -> None:
         url = connections.get(ctx, job.source_connection_id).url
     assert "/workspaces/demo/" in url
     shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent)
+
+
+def test_memory_connections_shared_by_every_workspace_are_for_admins(team: Team) -> None:
+    refused = is_problem(team.connect(team.standard, "memory://shared"), 403)
+    assert refused["field"] == "url"
+    assert team.connect(team.admin, "memory://shared").status_code == 201
