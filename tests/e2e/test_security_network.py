@@ -8,18 +8,16 @@ errors told open ports from closed ones.
 
 from __future__ import annotations
 
-import json
 import socket
 import sqlite3
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.security import Site, problem, site
+from tests.integration.test_automation import Receiver
+from tests.listeners import AcceptCounter
 
 pytestmark = pytest.mark.e2e
 
@@ -27,70 +25,16 @@ INTERNAL_TEXT = "internal-admin-panel-7c41"
 """What a loopback-only service answers: it must never reach a run log."""
 
 
-class Listener:
-    """A TCP listener on 127.0.0.1 that counts the connections it accepts."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self._socket.settimeout(0.2)
-        self.port: int = self._socket.getsockname()[1]
-        self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._socket.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._socket.close()
-
-
-class InternalService:
-    """A loopback HTTP service that answers every POST with text meant for insiders."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                service.requests += 1
-                body = json.dumps({"secret": INTERNAL_TEXT, "cancel": False}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
+@pytest.fixture
+def listener() -> Iterator[AcceptCounter]:
+    with AcceptCounter() as found:
+        yield found
 
 
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    found = Listener()
-    yield found
-    found.close()
-
-
-@pytest.fixture
-def internal() -> Iterator[InternalService]:
-    found = InternalService()
+def internal() -> Iterator[Receiver]:
+    """A loopback-only service whose answers are meant for insiders."""
+    found = Receiver(answer={"secret": INTERNAL_TEXT, "cancel": False})
     yield found
     found.close()
 
@@ -112,7 +56,7 @@ def shop(s: Site) -> str:
 LOOPBACK_FORMS = ["127.0.0.1", "localhost", "[::1]", "0.0.0.0", "127.1", "2130706433"]
 
 
-def test_a_standard_user_reaches_no_loopback_server(s: Site, listener: Listener) -> None:
+def test_a_standard_user_reaches_no_loopback_server(s: Site, listener: AcceptCounter) -> None:
     sam = s.users["sam"]
     for host in LOOPBACK_FORMS:
         for scheme in ("postgresql", "mariadb"):
@@ -121,7 +65,7 @@ def test_a_standard_user_reaches_no_loopback_server(s: Site, listener: Listener)
     assert listener.accepted == 0
 
 
-def test_refusals_do_not_tell_open_ports_from_closed(s: Site, listener: Listener) -> None:
+def test_refusals_do_not_tell_open_ports_from_closed(s: Site, listener: AcceptCounter) -> None:
     """The old port scanner: errors differed for refused, closed and silent ports."""
     sam = s.users["sam"]
     closed = socket.create_server(("127.0.0.1", 0))
@@ -135,9 +79,7 @@ def test_refusals_do_not_tell_open_ports_from_closed(s: Site, listener: Listener
     assert listener.accepted == 0
 
 
-def test_a_standard_users_event_cannot_call_a_loopback_service(
-    s: Site, internal: InternalService
-) -> None:
+def test_a_standard_users_event_cannot_call_a_loopback_service(s: Site, internal: Receiver) -> None:
     sam = s.users["sam"]
     source = sam.connect(f"sqlite:///{shop(s)}").json()
     job = {
@@ -152,11 +94,11 @@ def test_a_standard_users_event_cannot_call_a_loopback_service(
             sam.client.post("/api/v1/jobs", json={**job, event: {"url": internal.url}}), 403
         )
         assert refused["field"] == f"{event}.url"
-    assert internal.requests == 0
+    assert not internal.events
 
 
 def test_an_admins_event_is_called_and_only_its_status_is_logged(
-    s: Site, internal: InternalService
+    s: Site, internal: Receiver
 ) -> None:
     admin, sam = s.admin, s.users["sam"]
     source = sam.connect(f"sqlite:///{shop(s)}").json()
@@ -174,23 +116,20 @@ def test_an_admins_event_is_called_and_only_its_status_is_logged(
     assert created.status_code == 201, created.text
     run = s.run(sam, created.json()["id"])
     assert run["status"] == "completed", run
-    assert internal.requests == 1
+    assert len(internal.events) == 1
     logs = s.logs(run["id"])
     assert "200" in logs and INTERNAL_TEXT not in logs
 
 
 @pytest.fixture(scope="module")
-def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, Listener]]:
+def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, AcceptCounter]]:
     """A server whose admin listed one loopback port's host for everyone."""
-    listener = Listener()
     env = {"CONVEYOR_ALLOWED_HOSTS": "127.0.0.1"}
-    try:
+    with AcceptCounter() as listener:
         yield from ((found, listener) for found in site(tmp_path_factory.mktemp("listed"), env))
-    finally:
-        listener.close()
 
 
-def test_a_listed_host_is_reachable_by_standard_users(listed: tuple[Site, Listener]) -> None:
+def test_a_listed_host_is_reachable_by_standard_users(listed: tuple[Site, AcceptCounter]) -> None:
     s, listener = listed
     sam = s.users["sam"]
     created = sam.connect(f"postgresql://u@127.0.0.1:{listener.port}/db")
@@ -205,7 +144,7 @@ def test_a_listed_host_is_reachable_by_standard_users(listed: tuple[Site, Listen
         problem(who.connect("postgresql://u@169.254.169.254/db"), 403)
 
 
-def test_viewers_cannot_scan_either(listed: tuple[Site, Listener], tmp_path: Path) -> None:
+def test_viewers_cannot_scan_either(listed: tuple[Site, AcceptCounter], tmp_path: Path) -> None:
     s, listener = listed
     made = s.users["sam"].connect(f"postgresql://u@127.0.0.1:{listener.port}/db").json()
     before = listener.accepted
