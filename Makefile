@@ -37,7 +37,7 @@ typecheck: $(TEST_STAMP)
 	$(BIN)/mypy conveyor
 
 test: lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 unit: $(TEST_STAMP)
 	$(BIN)/pytest -q tests/unit
