@@ -148,8 +148,11 @@ class QueueManager(ExternalRuns):
                 return None
             resumed = run.status == RunStatus.suspended.value
             transition(run, RunStatus.in_progress)
-            run.started_at = run.started_at or now
-            run.last_seen = now
+            # Stamped now, not at `now`: the locks above may have waited for another run
+            # to finish, and a start must never read as earlier than that finish.
+            started = utcnow()
+            run.started_at = run.started_at or started
+            run.last_seen = started
             run.worker_hostname = hostname
             run.worker_id = worker_id
             run.error = None if not resumed else run.error
