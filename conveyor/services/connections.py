@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from sqlalchemy import or_, select
 
@@ -190,20 +190,7 @@ def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connecti
     if data.max_concurrent_runs is not None:
         connection.max_concurrent_runs = data.max_concurrent_runs or None
     if data.url is not None or data.options is not None:
-        stored = ctx.box.open(connection.sealed_secrets)
-        url = plain_url(ctx, connection) if data.url is None else _kept(data.url, stored)
-        options = (
-            dict(data.options)
-            if data.options is not None
-            else {**connection.options, **_secret_options(stored)}
-        )
-        for key, value in list(options.items()):
-            if value == MASK:
-                if key not in stored:
-                    raise InvalidInput(
-                        f"option {key!r} has no stored value to keep", field=f"options.{key}"
-                    )
-                options[key] = stored[key]
+        url, options = _with_stored_secrets(ctx, connection, data.url, data.options)
         spec = resolve(url)
         reach.check_target(
             ctx,
@@ -261,15 +248,67 @@ def seal_stored_url_secrets(ctx: Context) -> int:
     return changed
 
 
-def _kept(url: str, stored: Mapping[str, Any]) -> str:
-    """A URL sent back with `***` where its password or a secret parameter was shown: the
-    stored secrets put back in those places (a `***` with nothing stored stays, and is
-    refused when sealed)."""
-    bare, given = split_secrets(url, resolve(url).secret_options)
-    for key, value in given.items():
-        if _shown(key, value) == MASK and key in stored:
-            given[key] = stored[key]
-    return with_secrets(bare, given)
+def _with_stored_secrets(
+    ctx: Context, connection: Connection, url: str | None, options: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """A changed connection's URL and options in clear, its stored secrets kept where the
+    change shows `***` (or leaves the options out).
+
+    Stored secrets are kept only while the URL names the server and user they were given
+    for. Anyone who may edit a connection sees its secrets as `***` only; were a `***`
+    kept for another host, they could point the connection at a server of their own,
+    send `***` back and test it — and the server would be sent the password that was
+    hidden from them. Pointed elsewhere, the secrets must be given again (422).
+    """
+    stored = ctx.box.open(connection.sealed_secrets)
+    kept: list[str] = []
+    if url is None:
+        url = with_secrets(connection.url, _url_secrets(stored))
+    else:
+        bare, given = split_secrets(url, resolve(url).secret_options)
+        for key, value in given.items():
+            if _shown(key, value) == MASK and key in stored:  # else refused when sealed
+                given[key] = stored[key]
+                kept.append(key)
+        url = with_secrets(bare, given)
+    if options is None:
+        options = {**connection.options, **_secret_options(stored)}
+        kept += _secret_options(stored)
+    else:
+        options = dict(options)
+        for key, value in options.items():
+            if value == MASK:
+                if key not in stored:
+                    raise InvalidInput(
+                        f"option {key!r} has no stored value to keep", field=f"options.{key}"
+                    )
+                options[key] = stored[key]
+                kept.append(key)
+    if kept and not _same_server(url, connection.url):
+        named = ", ".join(
+            "the URL's password" if k == PASSWORD_KEY else repr(k.removeprefix(QUERY_KEY))
+            for k in kept
+        )
+        raise InvalidInput(
+            f"the URL names another server or user than the stored secrets ({named}) were "
+            "given for: they are kept only for their own server; give them again",
+            field="url",
+        )
+    return url, options
+
+
+def _same_server(url: str, other: str) -> bool:
+    """Whether two URLs connect to the same server as the same user: scheme, user, host
+    and port (a URL whose port cannot be read is the same as no other)."""
+
+    def server(text: str) -> tuple[str, str, str | None, int | None]:
+        parts = urlsplit(text)
+        return scheme_of(text), unquote(parts.username or ""), parts.hostname, parts.port
+
+    try:
+        return server(url) == server(other)
+    except ValueError:
+        return False
 
 
 def _shown(key: str, value: str) -> str:
