@@ -74,8 +74,15 @@ def _within(path: str, root: str) -> bool:
 
 
 def resolve_path(path: str | os.PathLike[str]) -> str:
-    """The absolute path with every symlink and `..` resolved (missing tails kept as written)."""
-    return os.path.realpath(os.path.abspath(os.fspath(path)))
+    """The absolute path with every symlink and `..` resolved (missing tails kept as written).
+
+    A NUL character is refused (422): no file name holds one, and the OS calls that
+    resolve a path raise on it rather than answer.
+    """
+    text = os.fspath(path)
+    if "\0" in text:
+        raise InvalidInput(f"the path {text!r} contains a NUL character")
+    return os.path.realpath(os.path.abspath(text))
 
 
 @dataclass(frozen=True)
