@@ -41,7 +41,7 @@ from conveyor.api.app import create_app
 from conveyor.config import Settings
 from conveyor.logging import JsonFormatter, TextFormatter
 from conveyor.runtime import Runtime
-from conveyor.services import connections
+from conveyor.services import connection_secrets, connections
 from conveyor.store.models import Connection
 from tests.services import (
     MYSQL_HOST,
@@ -566,4 +566,4 @@ def test_url_secrets_stored_in_clear_by_earlier_versions_are_sealed_at_start(
         assert shown.url == "postgresql://u@h/db?sslmode=require&password=***"
         assert shown.options == {"password": "***"}
     with runtime.unit() as ctx:
-        assert connections.seal_stored_url_secrets(ctx) == 0, "once sealed, nothing left"
+        assert connection_secrets.seal_stored_url_secrets(ctx) == 0, "once sealed, nothing left"
