@@ -50,7 +50,7 @@ FILE_PARAMS = (
 """Parameters naming a file libpq reads (or, for sslkeylogfile, writes)."""
 NO_SERVER_CREDENTIALS = {
     "password": "",  # set, so PGPASSWORD is not read; empty, so the passfile is consulted…
-    "passfile": "/dev/null",  # … and it holds nothing
+    "passfile": "/dev/null/none",  # … and cannot be stat'ed: no password, and no warning
     "sslcert": "/dev/null/none",  # libpq goes on without a client certificate it cannot stat
     "sslkey": "/dev/null/none",
 }

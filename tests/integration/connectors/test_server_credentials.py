@@ -21,6 +21,7 @@ from conveyor.connectors.postgres import PostgresConnector
 from conveyor.errors import ConveyorError, PermissionDenied
 from conveyor.policy import Reach
 from tests.integration.test_secrets_canary import StandInPostgres
+from tests.services import PG_HOST, pg_url
 
 OPERATOR_SECRET = "operator-only-5e1b"
 
@@ -99,3 +100,16 @@ def test_only_an_admins_connection_signs_in_with_the_accounts_kerberos_tickets()
                 PostgresConnector(f"{url}?{asked}", reach=standard)
     finally:
         server.close()
+
+
+def test_a_standard_users_connection_makes_libpq_say_nothing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """libpq warns on stderr about a password file that is not a plain file (`/dev/null`),
+    once per connection: the server's log would fill with it."""
+    connector = PostgresConnector(
+        pg_url("postgres"), reach=Reach(private_network=False, allowed_hosts=(PG_HOST,))
+    )
+    connector.test()
+    connector.close()
+    assert "password file" not in capfd.readouterr().err
