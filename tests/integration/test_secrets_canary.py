@@ -104,14 +104,17 @@ class StandInPostgres:
             data += chunk
         return data
 
-    def _one(self, conn: socket.socket) -> None:
+    def _startup(self, conn: socket.socket) -> None:
         while True:  # SSL and GSS encryption requests are declined; then the startup packet
             length, code = struct.unpack("!ii", self._read(conn, 8))
             if code in (80877103, 80877104):
                 conn.sendall(b"N")
                 continue
             self._read(conn, length - 8)
-            break
+            return
+
+    def _one(self, conn: socket.socket) -> None:
+        self._startup(conn)
         conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
         kind, length = struct.unpack("!ci", self._read(conn, 5))
         assert kind == b"p"

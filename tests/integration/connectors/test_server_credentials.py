@@ -64,13 +64,7 @@ class StandInKerberos(StandInPostgres):
     """A PostgreSQL server that asks for GSSAPI (Kerberos), as a warehouse on `gss` would."""
 
     def _one(self, conn: socket.socket) -> None:
-        while True:
-            length, code = struct.unpack("!ii", self._read(conn, 8))
-            if code in (80877103, 80877104):
-                conn.sendall(b"N")
-                continue
-            self._read(conn, length - 8)
-            break
+        self._startup(conn)
         conn.sendall(b"R" + struct.pack("!ii", 8, 7))  # AuthenticationGSS
         with contextlib.suppress(OSError):
             conn.recv(1)
