@@ -182,9 +182,15 @@ def run(
     batch_size: Annotated[int | None, typer.Option(help="Rows per batch.")] = None,
     full: Annotated[bool, typer.Option(help="Copy everything again (job_type=full).")] = False,
 ) -> None:
-    """Run REPLICATE statements once, without a server, with a progress bar."""
+    """Run REPLICATE statements once, without a server, with a progress bar.
+
+    The URLs reach what an admin's may (`Policy.server_reach`): anything but Conveyor's
+    data directory, whose store a running server may have open — a second SQLite
+    library on its file breaks the server's locks and loses its writes.
+    """
     from conveyor.engine import runner
     from conveyor.engine.replicate import parse
+    from conveyor.policy import Policy
 
     try:
         for statement in statements:
@@ -194,6 +200,7 @@ def run(
         message = exc.message if isinstance(exc, ConveyorError) else str(exc)
         errors.print(f"[red]error:[/red] {message}")
         raise typer.Exit(2) from None
+    reach = Policy(_settings()).server_reach()
     spec = RunSpec(
         run_id=uuid.uuid4().hex,
         job_id="cli",
@@ -201,8 +208,8 @@ def run(
         job_type="standard",
         run_job_type=RunJobType.full if full else RunJobType.incremental,
         settings=settings,
-        source=Endpoint(source),
-        destination=Endpoint(destination),
+        source=Endpoint(source, reach=reach),
+        destination=Endpoint(destination, reach=reach),
         tasks=tuple(TaskSpec(id=str(i), position=i, query=q) for i, q in enumerate(statements)),
     )
     cancel = threading.Event()

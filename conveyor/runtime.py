@@ -21,7 +21,7 @@ from conveyor.queue.worker import WorkerPool
 from conveyor.scheduler.cron import Scheduler
 from conveyor.services import automation, runs
 from conveyor.services.bootstrap import ensure_defaults
-from conveyor.services.connections import seal_stored_url_secrets
+from conveyor.services.connection_secrets import seal_stored_url_secrets
 from conveyor.services.context import SYSTEM, Context, Principal
 from conveyor.services.sign_in_limits import SignInLimiter
 from conveyor.store import migrate

@@ -8,7 +8,9 @@ so before authentication, body parsing or any service:
 - a body of unknown length (chunked) is counted as it arrives and cut off at the limit
   with 413; at most the limit is ever held;
 - a body that nests arrays and objects deeper than `CONVEYOR_MAX_JSON_DEPTH` answers 400
-  (`json_depth` scans the bytes; the parsers, which recurse, never see it);
+  (`json_depth` scans the bytes; the parsers, which recurse, never see it). Every body is
+  scanned, whatever its `Content-Type` says: the facades read their bodies as JSON
+  without looking at it, so a `multipart/…` label is no way around the limit;
 - a body within the limits is handed to the app as one message, so the app reads what
   it would have read.
 
@@ -109,7 +111,7 @@ class RequestLimits:
             more = bool(message.get("more_body", False))
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         del chunks
-        if await self._too_deep(scope, body):
+        if await self._too_deep(body):
             error = NestedTooDeep(
                 f"the JSON body nests arrays and objects deeper than {self.max_depth} levels "
                 "(CONVEYOR_MAX_JSON_DEPTH)",
@@ -126,8 +128,8 @@ class RequestLimits:
             limit=self.max_body_bytes,
         )
 
-    async def _too_deep(self, scope: Scope, body: bytes) -> bool:
-        if not body or _is_multipart(scope):
+    async def _too_deep(self, body: bytes) -> bool:
+        if not body:
             return False
         if len(body) <= _SCAN_IN_THREAD:
             return nests_deeper(body, self.max_depth)
@@ -162,13 +164,6 @@ def _handler(app: FastAPI, error: Exception) -> Handler | None:
             found: Handler = app.exception_handlers[kind]
             return found
     return None
-
-
-def _is_multipart(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return bytes(value[:10]).lower() == b"multipart/"
-    return False
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -30,7 +30,12 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
-from conveyor.connectors.duckdb_access import connect_database, database_to_open, is_locked
+from conveyor.connectors.duckdb_access import (
+    check_engine_paths,
+    connect_database,
+    database_to_open,
+    is_locked,
+)
 from conveyor.connectors.specs import DuckDBOptions
 from conveyor.errors import (
     ConfigurationError,
@@ -130,9 +135,17 @@ class DuckDBConnector:
                     con = connect_database(
                         database, config, external_access=self.reach.external_access
                     )
-                    self._locked = is_locked(con)
                 except duckdb.Error as exc:
                     raise map_error(exc, self.path) from exc
+                try:
+                    self._locked = is_locked(con)
+                    if self._locked and is_file:  # in memory: only its own spill folder
+                        check_engine_paths(con, self.reach)
+                except Exception as exc:
+                    con.close()
+                    if isinstance(exc, duckdb.Error):
+                        raise map_error(exc, self.path) from exc
+                    raise
                 self._con = con
             return self._con
 

@@ -2,7 +2,8 @@
 
 `database_to_open` vets what a DuckDB connection opens: its file and the files DuckDB
 keeps beside it, resolved and checked with the connection's `Reach` each time it opens;
-names DuckDB resolves itself (`md:`, `s3://`) only with external access.
+names DuckDB resolves itself (`md:`, `s3://`) only with external access. Once it is open,
+`check_engine_paths` vets what DuckDB itself says the session's SQL may use.
 
 DuckDB's SQL can read and write any file the server can (`read_text`, `read_csv`, `glob`,
 `COPY … TO`, `ATTACH`, `EXPORT DATABASE`), install and load extensions, and change its
@@ -45,8 +46,9 @@ _ROOT: tuple[int, str] | None = None
 _NOT_A_FILE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|:memory:.)", re.IGNORECASE)
 """Database names DuckDB does not read as a file: `md:`, `s3://…`, named in-memory databases
 (DuckDB loads an extension named by such a prefix)."""
-SIDE_FILES = (".wal", ".tmp")
-"""Files DuckDB keeps beside a database (its WAL, its spill folder) and lets its SQL use."""
+SIDE_FILES = (".wal", ".wal.recovery", ".wal.checkpoint", ".tmp")
+"""Files DuckDB keeps beside a database (its WAL and the WAL's recovery and checkpoint
+copies, its spill folder), which it reads as it opens the database and lets its SQL use."""
 
 
 def database_to_open(path: str, reach: Reach) -> str:
@@ -67,6 +69,16 @@ def database_to_open(path: str, reach: Reach) -> str:
     for suffix in SIDE_FILES:
         reach.check_path(real + suffix, "DuckDB database file")
     return real
+
+
+def check_engine_paths(con: duckdb.DuckDBPyConnection, reach: Reach) -> None:
+    """Vet every file and folder DuckDB lets this locked session's SQL use, as DuckDB lists
+    them: the files `database_to_open` vetted, and any a DuckDB version adds beside them."""
+    paths, folders = con.execute(
+        "SELECT current_setting('allowed_paths'), current_setting('allowed_directories')"
+    ).fetchone() or ([], [])
+    for path in [*paths, *folders]:
+        reach.check_path(path, "DuckDB database file")
 
 
 def connect_database(

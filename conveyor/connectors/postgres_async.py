@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import importlib.util
 import os
 import socket
 import threading
@@ -78,8 +79,11 @@ def connect_kwargs(connector: PostgresConnector) -> dict[str, Any] | None:
 
 
 def _server_credentials_present() -> bool:
-    """Whether the account Conveyor runs as has credentials asyncpg would fall back on."""
+    """Whether the account Conveyor runs as has credentials asyncpg would fall back on —
+    Kerberos tickets too, which asyncpg uses when the `gssapi` package is installed."""
     if any(os.environ.get(name) for name in _CREDENTIAL_ENVIRONMENT):
+        return True
+    if importlib.util.find_spec("gssapi") is not None:
         return True
     home = os.path.expanduser("~")
     return any(

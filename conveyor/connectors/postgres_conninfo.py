@@ -19,7 +19,7 @@ from psycopg.conninfo import make_conninfo
 
 from conveyor.connectors.server import ServerAddress
 from conveyor.connectors.specs import PostgresOptions
-from conveyor.errors import InvalidInput, SourceUnavailable
+from conveyor.errors import InvalidInput, PermissionDenied, SourceUnavailable
 from conveyor.policy import Reach
 
 REFUSED_PARAMS = {
@@ -50,12 +50,16 @@ FILE_PARAMS = (
 """Parameters naming a file libpq reads (or, for sslkeylogfile, writes)."""
 NO_SERVER_CREDENTIALS = {
     "password": "",  # set, so PGPASSWORD is not read; empty, so the passfile is consulted…
-    "passfile": "/dev/null",  # … and it holds nothing
+    "passfile": "/dev/null/none",  # … and cannot be stat'ed: no password, and no warning
     "sslcert": "/dev/null/none",  # libpq goes on without a client certificate it cannot stat
     "sslkey": "/dev/null/none",
 }
 """What a connection that may not borrow the server account's credentials gives libpq in
 place of the defaults it would otherwise read from that account's home and environment."""
+NO_AMBIENT_SIGN_IN = {"gssencmode": "disable", "require_auth": "!gss,!sspi"}
+"""What such a connection always gives libpq, whatever its URL says: Kerberos (GSSAPI, and
+SSPI on Windows) signs in with whatever tickets the server account holds, so a server
+that asks for it would be answered as the operator."""
 
 
 def vetted_params(params: Mapping[str, str], reach: Reach) -> dict[str, str]:
@@ -115,7 +119,16 @@ class Conninfo:
             params.pop("password", None)  # the URL's or the option's password wins
             params["password"] = address.password
         if not reach.server_credentials:
+            given = sorted(NO_AMBIENT_SIGN_IN.keys() & params.keys())
+            if given:
+                raise PermissionDenied(
+                    f"the URL parameter {given[0]!r} is set by Conveyor on connections an admin"
+                    " did not set up: Kerberos would sign in with the server account's tickets",
+                    field="url",
+                    parameter=given[0],
+                )
             params.update({k: v for k, v in NO_SERVER_CREDENTIALS.items() if k not in params})
+            params.update(NO_AMBIENT_SIGN_IN)
         self._settings: dict[str, str | int | None] = {
             "dbname": address.database,
             "user": address.user or None,

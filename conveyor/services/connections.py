@@ -2,9 +2,9 @@
 
 A password in the URL (`user:password@` or `?password=`), every secret-named query
 parameter and every secret option are encrypted before they reach the store and shown
-as `***` ever after; only the engine, about to open the connection, sees them in clear.
-What a connection's driver says (a test's error, a listing's failure) is masked with
-that connection's own secrets — never with another's.
+as `***` ever after (`connection_secrets`); only the engine, about to open the
+connection, sees them in clear. What a connection's driver says (a test's error, a
+listing's failure) is masked with that connection's own secrets — never with another's.
 """
 
 from __future__ import annotations
@@ -14,23 +14,12 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import unquote_plus
 
 from sqlalchemy import or_, select
 
 from conveyor.connectors.base import Discoverable, TableRef
-from conveyor.connectors.registry import ConnectorSpec, open_connector, resolve, scheme_of
-from conveyor.crypto import (
-    MASK,
-    PASSWORD_KEY,
-    QUERY_KEY,
-    Redactor,
-    is_secret_option,
-    mask_url,
-    masked_form,
-    split_secrets,
-    with_secrets,
-)
+from conveyor.connectors.registry import open_connector, resolve, scheme_of
+from conveyor.crypto import Redactor
 from conveyor.domain import Role, utcnow
 from conveyor.engine.spec import Endpoint
 from conveyor.errors import (
@@ -49,6 +38,7 @@ from conveyor.schemas.connections import (
     ConnectionUpdate,
 )
 from conveyor.services import audit, listing, reach, workspaces
+from conveyor.services import connection_secrets as secrets
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, Job
 
@@ -99,24 +89,6 @@ def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Connection]:
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 
-def _seal(
-    ctx: Context, spec: ConnectorSpec, url: str, options: dict[str, Any]
-) -> tuple[str, dict[str, Any], str | None]:
-    """Split URL and options into what may be shown and what is sealed: the URL's
-    password and secret query parameters, and the secret options."""
-    spec.validate_options(options)
-    bare, secrets = split_secrets(url, spec.secret_options)
-    for key, value in secrets.items():
-        if _shown(key, value) == MASK:
-            what = "password" if key == PASSWORD_KEY else repr(key.removeprefix(QUERY_KEY))
-            raise InvalidInput(f"the URL's {what} is '***' but none is stored to keep", field="url")
-    secrets.update(
-        {k: v for k, v in options.items() if is_secret_option(k) or k in spec.secret_options}
-    )
-    plain = {k: v for k, v in options.items() if k not in secrets}
-    return bare, plain, ctx.box.seal(secrets)
-
-
 def _unique_name(ctx: Context, workspace_id: str, name: str, exclude: str | None = None) -> None:
     clash = ctx.session.scalar(
         select(Connection.id).where(
@@ -149,7 +121,7 @@ def create(ctx: Context, data: ConnectionCreate) -> Connection:
         data.options,
         reach.for_caller(ctx, workspace_id, external_access=data.allow_external_access),
     )
-    url, options, sealed = _seal(ctx, spec, data.url, data.options)
+    url, options, sealed = secrets.seal(ctx, spec, data.url, data.options)
     connection = Connection(
         workspace_id=workspace_id,
         name=data.name,
@@ -190,20 +162,7 @@ def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connecti
     if data.max_concurrent_runs is not None:
         connection.max_concurrent_runs = data.max_concurrent_runs or None
     if data.url is not None or data.options is not None:
-        stored = ctx.box.open(connection.sealed_secrets)
-        url = plain_url(ctx, connection) if data.url is None else _kept(data.url, stored)
-        options = (
-            dict(data.options)
-            if data.options is not None
-            else {**connection.options, **_secret_options(stored)}
-        )
-        for key, value in list(options.items()):
-            if value == MASK:
-                if key not in stored:
-                    raise InvalidInput(
-                        f"option {key!r} has no stored value to keep", field=f"options.{key}"
-                    )
-                options[key] = stored[key]
+        url, options = secrets.with_stored(ctx, connection, data.url, data.options)
         spec = resolve(url)
         reach.check_target(
             ctx,
@@ -213,7 +172,7 @@ def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connecti
                 ctx, connection.workspace_id, external_access=connection.allow_external_access
             ),
         )
-        connection.url, connection.options, connection.sealed_secrets = _seal(
+        connection.url, connection.options, connection.sealed_secrets = secrets.seal(
             ctx, spec, url, options
         )
         connection.scheme = scheme_of(url)
@@ -242,73 +201,17 @@ def delete(ctx: Context, connection_id: str) -> None:
     ctx.session.delete(connection)
 
 
-def seal_stored_url_secrets(ctx: Context) -> int:
-    """Seal the secret query parameters (`?password=`, …) of URLs stored before such
-    parameters were sealed; the number of connections changed. Run at every start."""
-    changed = 0
-    for connection in ctx.session.scalars(select(Connection).where(Connection.url.contains("?"))):
-        try:
-            bare, found = split_secrets(connection.url)
-        except InvalidInput as exc:  # a parameter given twice: leave it for its owner to fix
-            log.warning("connection %s: %s", connection.id, exc.message)
-            continue
-        if found:
-            stored = ctx.box.open(connection.sealed_secrets)
-            connection.url, connection.sealed_secrets = bare, ctx.box.seal({**stored, **found})
-            changed += 1
-    if changed:
-        log.info("sealed the URL secrets of %d connection(s)", changed)
-    return changed
-
-
-def _kept(url: str, stored: Mapping[str, Any]) -> str:
-    """A URL sent back with `***` where its password or a secret parameter was shown: the
-    stored secrets put back in those places (a `***` with nothing stored stays, and is
-    refused when sealed)."""
-    bare, given = split_secrets(url, resolve(url).secret_options)
-    for key, value in given.items():
-        if _shown(key, value) == MASK and key in stored:
-            given[key] = stored[key]
-    return with_secrets(bare, given)
-
-
-def _shown(key: str, value: str) -> str:
-    """A URL secret as its owner typed it (query parameters are kept URL-encoded)."""
-    return value if key == PASSWORD_KEY else unquote_plus(value)
-
-
-def _url_secrets(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """The sealed secrets that belong in the URL: its password and secret parameters."""
-    return {k: v for k, v in stored.items() if k == PASSWORD_KEY or k.startswith(QUERY_KEY)}
-
-
-def _secret_options(stored: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in stored.items() if k not in _url_secrets(stored)}
-
-
-def plain_url(ctx: Context, connection: Connection) -> str:
-    """The connection's URL with its password and secret parameters, for opening it."""
-    return with_secrets(connection.url, _url_secrets(ctx.box.open(connection.sealed_secrets)))
-
-
 def endpoint(ctx: Context, connection: Connection) -> Endpoint:
     """What the engine needs to open the connection (secrets in clear)."""
-    stored = ctx.box.open(connection.sealed_secrets)
-    url = with_secrets(connection.url, _url_secrets(stored))
+    url, options = secrets.in_clear(ctx, connection)
     return Endpoint(
-        url=url,
-        options={**connection.options, **_secret_options(stored)},
-        name=connection.name,
-        reach=reach.for_connection(ctx, connection),
+        url=url, options=options, name=connection.name, reach=reach.for_connection(ctx, connection)
     )
 
 
 def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
     """The connection as shown: secrets masked (`user:***@`, `password=***`, options `***`)."""
-    stored = ctx.box.open(connection.sealed_secrets)
-    # mask_url too: a URL stored before its secret parameters were sealed shows them masked.
-    url = masked_form(mask_url(connection.url), _url_secrets(stored))
-    options = {**connection.options, **{k: MASK for k in _secret_options(stored)}}
+    url, options = secrets.shown(ctx, connection)
     try:
         capabilities = sorted(c.value for c in resolve(connection.url).capabilities)
     except ConveyorError:

@@ -47,11 +47,6 @@ def for_caller(ctx: Context, workspace_id: str, *, external_access: bool = False
     )
 
 
-def for_workspace(ctx: Context, workspace_id: str) -> Reach:
-    """What anything of a workspace that no admin vouched for may reach: a standard user's."""
-    return policy(ctx).reach(workspace_id, _workspace_paths(ctx, workspace_id), admin=False)
-
-
 def for_job_events(ctx: Context, job: Job) -> Reach:
     """What a job's pre/post-job events may reach: an admin's reach if an admin set them,
     so the check when they are stored and the one when they fire agree."""

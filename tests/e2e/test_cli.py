@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +11,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 
-def conveyor(*args: str) -> subprocess.CompletedProcess[str]:
+def conveyor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "conveyor.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "conveyor.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -58,3 +64,26 @@ def test_run_names_what_to_fix(tmp_path: Path, source_db: Path) -> None:
         "run", "--source", "ftp://x/y", "--destination", "duckdb:///x.duckdb", "REPLICATE [t]"
     )
     assert bad_scheme.returncode != 0 and "ftp" in bad_scheme.stderr
+
+
+def test_run_never_opens_the_data_directory(tmp_path: Path, source_db: Path) -> None:
+    """A server may have its store open: a one-off run is refused it, as a connection is."""
+    data = tmp_path / "data"
+    data.mkdir()
+    store = sqlite3.connect(data / "conveyor.db")
+    store.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, role TEXT)")
+    store.commit()
+    store.close()
+    env = {"CONVEYOR_DATA_DIR": str(data)}
+    for source, destination, statement in (
+        (f"sqlite:///{data / 'conveyor.db'}", f"file://{tmp_path}?format=csv", "REPLICATE [users]"),
+        (f"sqlite:///{source_db}", f"sqlite:///{data / 'conveyor.db'}", "REPLICATE [items]"),
+    ):
+        refused = conveyor(
+            "run", "--source", source, "--destination", destination, statement, env=env
+        )
+        assert refused.returncode == 1 and "data directory" in refused.stderr, refused.stderr
+    assert not (tmp_path / "users.csv").exists()
+    store = sqlite3.connect(data / "conveyor.db")
+    assert [t for (t,) in store.execute("SELECT name FROM sqlite_master")] == ["users"]
+    store.close()

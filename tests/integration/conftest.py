@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from conveyor.api.app import create_app
 from conveyor.config import Settings
+from conveyor.policy import hosts
 from conveyor.runtime import Runtime
 from tests.services import fresh_pg_database
 
@@ -63,3 +64,13 @@ def shop_db(tmp_path: Path) -> Path:
     db.commit()
     db.close()
     return path
+
+
+@pytest.fixture
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `rebind.example` resolve to 127.0.0.1 — for the policy's lookup only, so a
+    connection that reached it went to the address the policy vetted, not to the name."""
+    real = hosts.lookup
+    monkeypatch.setattr(
+        hosts, "lookup", lambda name: ["127.0.0.1"] if name == "rebind.example" else real(name)
+    )

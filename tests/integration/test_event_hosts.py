@@ -23,13 +23,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conveyor import policy
 from conveyor.domain import EngineSettings, RunJobType
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter
 from conveyor.engine.spec import Endpoint, RunSpec
 from conveyor.errors import InvalidInput
-from conveyor.policy import HostRefused, Reach
+from conveyor.policy import HostRefused, Reach, hosts
 from conveyor.runtime import Runtime
 from conveyor.store.models import Job
 from conveyor.webhooks import EventFailed, check_url, deliver, verify
@@ -85,15 +84,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-@pytest.fixture
-def rebinding(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make `rebind.example` resolve to 127.0.0.1 — for the policy's lookup only."""
-    real = policy.lookup
-    monkeypatch.setattr(
-        policy, "lookup", lambda name: ["127.0.0.1"] if name == "rebind.example" else real(name)
-    )
 
 
 def test_an_unlisted_loopback_receiver_is_refused_before_connecting() -> None:
@@ -173,7 +163,7 @@ def test_every_retry_checks_the_host_again(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     answers = iter([["127.0.0.1"], ["169.254.169.254"]])
-    monkeypatch.setattr(policy, "lookup", lambda name: next(answers))
+    monkeypatch.setattr(hosts, "lookup", lambda name: next(answers))
     receiver.status = 503
     with pytest.raises(HostRefused, match=r"169\.254\.169\.254"):
         deliver(receiver.url("rebind.example"), "e", {}, reach=LISTED, backoff=0)

@@ -107,6 +107,11 @@ def test_a_standard_user_outside_the_roots_gets_a_403_naming_them(
     assert by_admin.status_code == 201 and by_admin.json()["admin_configured"] is True
 
 
+@pytest.mark.parametrize("url", ["sqlite:///x\0.db", "duckdb:///x\0.duckdb", "file:///x%00y"])
+def test_a_nul_in_a_path_is_a_422(team: Team, url: str) -> None:
+    assert "NUL" in is_problem(team.connect(team.standard, url), 422)["detail"]
+
+
 def test_a_symlink_out_of_the_workspace_folder_is_refused(team: Team, settings: Settings) -> None:
     folder = Path(team.a["folder"])
     os.symlink(settings.data_dir.resolve() / "conveyor.db", folder / "link.db")

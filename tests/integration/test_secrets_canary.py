@@ -41,7 +41,7 @@ from conveyor.api.app import create_app
 from conveyor.config import Settings
 from conveyor.logging import JsonFormatter, TextFormatter
 from conveyor.runtime import Runtime
-from conveyor.services import connections
+from conveyor.services import connection_secrets, connections
 from conveyor.store.models import Connection
 from tests.services import (
     MYSQL_HOST,
@@ -104,14 +104,17 @@ class StandInPostgres:
             data += chunk
         return data
 
-    def _one(self, conn: socket.socket) -> None:
+    def _startup(self, conn: socket.socket) -> None:
         while True:  # SSL and GSS encryption requests are declined; then the startup packet
             length, code = struct.unpack("!ii", self._read(conn, 8))
             if code in (80877103, 80877104):
                 conn.sendall(b"N")
                 continue
             self._read(conn, length - 8)
-            break
+            return
+
+    def _one(self, conn: socket.socket) -> None:
+        self._startup(conn)
         conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
         kind, length = struct.unpack("!ci", self._read(conn, 5))
         assert kind == b"p"
@@ -491,6 +494,50 @@ def test_a_url_sent_back_masked_keeps_only_what_is_stored(client: TestClient) ->
     assert replaced.json()["url"] == "memory://vault"
 
 
+def test_a_masked_secret_is_kept_only_for_the_server_it_was_given_for(
+    client: TestClient, standin: StandInPostgres
+) -> None:
+    """Whoever edits a connection sees `***`; were it kept for another host, pointing the
+    connection at their own server and testing it would hand them the password. (Only the
+    stand-in on loopback is ever connected to.)"""
+    hidden = client.post(
+        "/api/v1/connections",
+        json={"name": "dw", "url": f"postgresql://etl:{A_URL_PW}@db.example.com/dw"},
+    ).json()
+    in_option = client.post(
+        "/api/v1/connections",
+        json={
+            "name": "dw2",
+            "url": "postgresql://etl@db.example.com/dw",
+            "options": {"password": A_QUERY_PW},
+        },
+    ).json()
+    elsewhere = f"postgresql://etl:***@127.0.0.1:{standin.port}/dw?sslmode=disable"
+    for cid, change in (
+        (hidden["id"], {"url": elsewhere}),
+        (hidden["id"], {"url": "postgresql://other:***@db.example.com/dw"}),
+        (in_option["id"], {"url": elsewhere.replace(":***", "")}),
+        (in_option["id"], {"url": elsewhere.replace(":***", ""), "options": {"password": "***"}}),
+    ):
+        refused = client.patch(f"/api/v1/connections/{cid}", json=change)
+        assert refused.status_code == 422, refused.text
+        assert "give them again" in refused.json()["detail"]
+        assert "db.example.com" in client.get(f"/api/v1/connections/{cid}").json()["url"]
+    # The same server (another database, a setting) keeps them; so does a new password.
+    same = client.patch(
+        f"/api/v1/connections/{hidden['id']}",
+        json={"url": "postgresql://etl:***@DB.example.com/other?sslmode=require"},
+    )
+    assert same.status_code == 200, same.text
+    moved = client.patch(
+        f"/api/v1/connections/{in_option['id']}",
+        json={"url": elsewhere.replace(":***", ""), "options": {"password": "given-again"}},
+    )
+    assert moved.status_code == 200, moved.text
+    client.post(f"/api/v1/connections/{in_option['id']}/test")
+    assert standin.passwords == ["given-again"]
+
+
 def test_url_secrets_stored_in_clear_by_earlier_versions_are_sealed_at_start(
     runtime: Runtime,
 ) -> None:
@@ -522,4 +569,4 @@ def test_url_secrets_stored_in_clear_by_earlier_versions_are_sealed_at_start(
         assert shown.url == "postgresql://u@h/db?sslmode=require&password=***"
         assert shown.options == {"password": "***"}
     with runtime.unit() as ctx:
-        assert connections.seal_stored_url_secrets(ctx) == 0, "once sealed, nothing left"
+        assert connection_secrets.seal_stored_url_secrets(ctx) == 0, "once sealed, nothing left"

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from conveyor import policy
 from conveyor.config import Settings
 from conveyor.notifications import send
 from conveyor.policy import HostRefused
@@ -24,15 +23,6 @@ from tests.e2e.server import free_port
 from tests.integration.test_operations import Inbox
 from tests.listeners import AcceptCounter
 from tests.tls import issue
-
-
-@pytest.fixture
-def rebinding(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make `rebind.example` resolve to 127.0.0.1 — for the policy's lookup only."""
-    real = policy.lookup
-    monkeypatch.setattr(
-        policy, "lookup", lambda name: ["127.0.0.1"] if name == "rebind.example" else real(name)
-    )
 
 
 def message() -> EmailMessage:

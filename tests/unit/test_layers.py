@@ -44,7 +44,7 @@ FORBIDDEN = {
         "conveyor.engine",
     ),
     "scheduler": ("conveyor.api", "conveyor.compat", "conveyor.services", "conveyor.cli"),
-    "policy.py": (
+    "policy": (
         "conveyor.api",
         "conveyor.compat",
         "conveyor.services",

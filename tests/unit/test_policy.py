@@ -105,9 +105,15 @@ def test_allowed_roots_given_by_an_admin_are_checked(tree: dict[str, Path]) -> N
     assert policy.check_root(str(tree["elsewhere"]), "allowed_paths[0]") == str(
         tree["elsewhere"].resolve()
     )
-    for bad in ("relative/dir", str(tree["data"] / "workspaces")):
+    for bad in ("relative/dir", str(tree["data"] / "workspaces"), "/srv/a\0b"):
         with pytest.raises(InvalidInput):
             policy.check_root(bad, "allowed_paths[0]")
+
+
+def test_a_path_holding_a_nul_is_invalid_not_a_crash(tree: dict[str, Path]) -> None:
+    for reach in (Reach(), policy_for(tree).reach("ws1", admin=False)):
+        with pytest.raises(InvalidInput, match="NUL"):
+            reach.check_path(str(tree["allowed"]) + "/a\0b.db")
 
 
 ADMIN = Reach(private_network=True)

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow as pa
 import pytest
 
-from conveyor import policy
 from conveyor.connectors.base import TableRef, Targets
 from conveyor.connectors.registry import open_connector
 from conveyor.errors import InvalidInput
@@ -41,15 +40,6 @@ LOOPBACK_FORMS = [
     "0x7f.1",
 ]
 SCHEMES = ["postgresql", "mariadb"]
-
-
-@pytest.fixture
-def rebinding(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make `rebind.example` resolve to 127.0.0.1 — for the policy's lookup only."""
-    real = policy.lookup
-    monkeypatch.setattr(
-        policy, "lookup", lambda name: ["127.0.0.1"] if name == "rebind.example" else real(name)
-    )
 
 
 @pytest.fixture(params=SCHEMES)

@@ -146,9 +146,23 @@ def test_databases_out_of_reach_are_refused(land: Land, path: str) -> None:
     assert land.snapshot() == before
 
 
-@pytest.mark.parametrize("side", [".wal", ".tmp"])
+SIDES = [".wal", ".wal.recovery", ".wal.checkpoint", ".tmp"]
+
+
+@pytest.mark.parametrize("side", SIDES)
 def test_files_beside_the_database_are_vetted_too(land: Land, side: str) -> None:
     (land.allowed / f"db.duckdb{side}").symlink_to(land.data / ("x" + side))
+    with pytest.raises(PathRefused, match="DuckDB database file"):
+        database(land)
+
+
+def test_whatever_duckdb_lets_sql_use_is_vetted_once_open(
+    land: Land, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file DuckDB keeps beside the database that the connector does not know of (as
+    `.wal.checkpoint` was, before DuckDB 2) is vetted all the same, as DuckDB lists it."""
+    monkeypatch.setattr("conveyor.connectors.duckdb_access.SIDE_FILES", (".wal", ".tmp"))
+    (land.allowed / "db.duckdb.wal.checkpoint").symlink_to(land.key)
     with pytest.raises(PathRefused, match="DuckDB database file"):
         database(land)
 
