@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from conveyor.schemas.common import OutModel, StrictModel
+
+
+def _parsable(url: str) -> str:
+    """A URL urllib can take apart (a bad bracket or port is the client's error, not a 500)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"malformed connection URL: {exc}") from None
+    return url
+
+
+ConnectionURL = Annotated[str, AfterValidator(_parsable)]
 
 
 class ConnectionCreate(StrictModel):
     """A new connection. A password in the URL and secret options are stored encrypted."""
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
-    url: str = Field(min_length=3, max_length=4000, description="e.g. sqlite:///data.db")
+    url: ConnectionURL = Field(min_length=3, max_length=4000, description="e.g. sqlite:///data.db")
     options: dict[str, Any] = Field(default_factory=dict, description="Connector options.")
     workspace_id: str | None = Field(default=None, description="Default: the default workspace.")
     max_concurrent_runs: int | None = Field(
@@ -34,7 +48,7 @@ class ConnectionUpdate(StrictModel):
     """Changes to a connection; a URL whose password is `***` keeps the stored password."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    url: str | None = Field(default=None, min_length=3, max_length=4000)
+    url: ConnectionURL | None = Field(default=None, min_length=3, max_length=4000)
     options: dict[str, Any] | None = None
     max_concurrent_runs: int | None = Field(
         default=None, ge=0, le=1000, description="0 removes the limit."

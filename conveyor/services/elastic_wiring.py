@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from conveyor.connectors.base import Capability
@@ -132,12 +133,15 @@ def _connection(ctx: Context, job: Job, role: str, value: str) -> tuple[Connecti
             Connection.workspace_id == job.workspace_id, Connection.name == name
         )
     ).first()
-    if own is None:
-        own = connections.create(
-            ctx, ConnectionCreate(name=name, url=value, workspace_id=job.workspace_id)
-        )
-    elif connections.to_out(ctx, own).url != value:
-        own = connections.update(ctx, own.id, ConnectionUpdate(url=value))
+    try:
+        if own is None:
+            own = connections.create(
+                ctx, ConnectionCreate(name=name, url=value, workspace_id=job.workspace_id)
+            )
+        elif connections.to_out(ctx, own).url != value:
+            own = connections.update(ctx, own.id, ConnectionUpdate(url=value))
+    except ValidationError as exc:  # a malformed URL in the configuration: the caller's error
+        raise InvalidInput(f"configuration.{role}: {exc.errors()[0]['msg']}", field=role) from None
     return own, connections.to_out(ctx, own).url
 
 

@@ -220,3 +220,9 @@ def test_memory_connections_shared_by_every_workspace_are_for_admins(team: Team)
     refused = is_problem(team.connect(team.standard, "memory://shared"), 403)
     assert refused["field"] == "url"
     assert team.connect(team.admin, "memory://shared").status_code == 201
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:pw@[::1/db", "memory://u:pw@h:x/db"])
+def test_a_malformed_url_is_the_clients_error(team: Team, url: str) -> None:
+    refused = is_problem(team.connect(team.admin, url), 422)
+    assert "malformed" in refused["detail"]
