@@ -23,7 +23,7 @@ from conveyor.errors import InvalidInput
 from conveyor.policy import HostRefused, PathRefused, Reach
 from tests.integration.engine.harness import Job
 from tests.listeners import AcceptCounter
-from tests.services import fresh_mysql_database, fresh_pg_database, mysql_url
+from tests.services import fresh_mysql_database, fresh_pg_database, mysql_url, unavailable
 
 STANDARD = Reach(private_network=False)
 """A connection configured by a non-admin, with nothing listed."""
@@ -173,7 +173,7 @@ def test_a_unix_socket_is_a_local_host(database: str) -> None:
     with pytest.raises(HostRefused, match="local socket"):
         open_connector(socket_url, None, STANDARD)
     if not os.path.exists("/var/run/postgresql/.s.PGSQL.5432"):
-        pytest.skip("the local PostgreSQL server has no socket in /var/run/postgresql")
+        unavailable("PostgreSQL's Unix socket", FileNotFoundError("/var/run/postgresql"))
     round_trip(socket_url, ADMIN)
 
 
