@@ -24,8 +24,9 @@ from conveyor.domain import RunJobType, RunStatus, TriggerMethod
 from conveyor.errors import Conflict
 from conveyor.queue.manager import EXTERNAL
 from conveyor.schemas.elastic import SyncJobType
-from conveyor.services import audit, jobs, listing, runs, sync_jobs, transformations
+from conveyor.services import audit, jobs, listing, runs, transformations
 from conveyor.services.context import Context
+from conveyor.services.elastic import sync_jobs
 from conveyor.store.models import ElasticSyncJob, Job, Run, Transformation, User, Workspace
 
 JOB_CLASS = case(

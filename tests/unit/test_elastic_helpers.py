@@ -6,9 +6,9 @@ import pytest
 from starlette.datastructures import QueryParams
 
 from conveyor.compat import jsonapi
-from conveyor.compat.elastic_params import filter_path
+from conveyor.compat.elastic.params import filter_path
 from conveyor.compat.surface import under
-from conveyor.services.elastic_wiring import quartz_to_cron
+from conveyor.services.elastic.wiring import quartz_to_cron
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The `_update_*` operations of Elastic connectors, each with Elasticsearch's rules.
 
 Changes that decide what a Conveyor-run connector executes (service type,
-configuration, index name, scheduling) re-wire its job (`elastic_wiring.wire`), which
+configuration, index name, scheduling) re-wire its job (`wiring.wire`), which
 is refused (409) while one of its runs is active.
 """
 
@@ -24,9 +24,10 @@ from conveyor.schemas.elastic import (
     Pipeline,
     Scheduling,
 )
-from conveyor.services import audit, elastic_connectors, elastic_wiring
+from conveyor.services import audit
 from conveyor.services.context import Context
-from conveyor.services.elastic_connectors import iso
+from conveyor.services.elastic import connectors, wiring
+from conveyor.services.elastic.connectors import iso
 from conveyor.store.models import ElasticConnector
 
 
@@ -36,8 +37,8 @@ class IllegalConnectorTransition(InvalidInput):
 
 def _editable(ctx: Context, connector_id: str) -> ElasticConnector:
     ctx.principal.require_write()
-    row = elastic_connectors.get(ctx, connector_id)
-    audit.note(row.job_id, elastic_connectors.job_of(ctx, row).workspace_id)
+    row = connectors.get(ctx, connector_id)
+    audit.note(row.job_id, connectors.job_of(ctx, row).workspace_id)
     return row
 
 
@@ -46,7 +47,7 @@ def _set(row: ElasticConnector, **fields: Any) -> None:
 
 
 def _rewire(ctx: Context, row: ElasticConnector) -> None:
-    elastic_wiring.wire(ctx, row, elastic_connectors.job_of(ctx, row))
+    wiring.wire(ctx, row, connectors.job_of(ctx, row))
 
 
 def update_api_key_id(ctx: Context, connector_id: str, data: ApiKeyIdUpdate) -> None:
@@ -100,9 +101,7 @@ def update_filtering(ctx: Context, connector_id: str, data: FilteringUpdate) -> 
         return
     if data.rules is None and data.advanced_snippet is None:
         raise InvalidInput("[filtering], [rules] and [advanced_snippet] cannot all be null.")
-    filtering = copy.deepcopy(
-        row.document.get("filtering") or elastic_connectors.default_filtering()
-    )
+    filtering = copy.deepcopy(row.document.get("filtering") or connectors.default_filtering())
     draft = filtering[0].setdefault("draft", {})
     now = iso(utcnow())
     if data.rules is not None:
@@ -116,9 +115,7 @@ def update_filtering(ctx: Context, connector_id: str, data: FilteringUpdate) -> 
 def activate_filtering(ctx: Context, connector_id: str) -> None:
     """The draft becomes active, once the connector service validated it."""
     row = _editable(ctx, connector_id)
-    filtering = copy.deepcopy(
-        row.document.get("filtering") or elastic_connectors.default_filtering()
-    )
+    filtering = copy.deepcopy(row.document.get("filtering") or connectors.default_filtering())
     draft = filtering[0].get("draft") or {}
     state = (draft.get("validation") or {}).get("state")
     if state != "valid":
@@ -134,16 +131,14 @@ def update_filtering_validation(
     ctx: Context, connector_id: str, validation: FilteringValidation
 ) -> None:
     row = _editable(ctx, connector_id)
-    filtering = copy.deepcopy(
-        row.document.get("filtering") or elastic_connectors.default_filtering()
-    )
+    filtering = copy.deepcopy(row.document.get("filtering") or connectors.default_filtering())
     filtering[0].setdefault("draft", {})["validation"] = validation.model_dump()
     _set(row, filtering=filtering)
 
 
 def update_index_name(ctx: Context, connector_id: str, index_name: str | None) -> None:
     row = _editable(ctx, connector_id)
-    elastic_connectors.check_index_name(ctx, index_name, connector_id)
+    connectors.check_index_name(ctx, index_name, connector_id)
     row.index_name = index_name
     _rewire(ctx, row)
 
@@ -184,8 +179,8 @@ def update_service_type(ctx: Context, connector_id: str, service_type: str) -> N
     row.service_type = service_type
     if row.status != ConnectorStatus.created.value:
         row.status = ConnectorStatus.needs_configuration.value
-    if elastic_wiring.runs_on_conveyor(row):
-        schema = elastic_wiring.configuration_schema()
+    if wiring.runs_on_conveyor(row):
+        schema = wiring.configuration_schema()
         current = row.document.get("configuration") or {}
         _set(row, configuration={**schema, **{k: v for k, v in current.items() if k in schema}})
     _rewire(ctx, row)

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from conveyor.api.deps import Ctx
-from conveyor.compat.elastic_errors import ElasticError, parse, raw_body, required_id
-from conveyor.compat.elastic_params import answer, list_param, query, window
+from conveyor.compat.elastic.errors import ElasticError, parse, raw_body, required_id
+from conveyor.compat.elastic.params import answer, list_param, query, window
 from conveyor.domain import RunStatus
 from conveyor.schemas import elastic as bodies
-from conveyor.services import sync_jobs
+from conveyor.services.elastic import sync_jobs
 
 router = APIRouter(prefix="/_connector/_sync_job", tags=["elastic sync jobs"])
 Body = Annotated[Any, Depends(raw_body)]

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from conveyor.compat.elastic_errors import ElasticError, media_type
+from conveyor.compat.elastic.errors import ElasticError, media_type
 
 COMMON = frozenset(
     {"pretty", "human", "error_trace", "filter_path", "source", "source_content_type"}

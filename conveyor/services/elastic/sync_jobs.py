@@ -19,9 +19,10 @@ from conveyor.domain import RunJobType, TriggerMethod, utcnow
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.queue.manager import CONVEYOR, EXTERNAL
 from conveyor.schemas.elastic import SyncJobStats, SyncJobType
-from conveyor.services import audit, elastic_connectors, elastic_wiring, runs
+from conveyor.services import audit, runs
 from conveyor.services.context import Context
-from conveyor.services.elastic_connectors import iso
+from conveyor.services.elastic import connectors, wiring
+from conveyor.services.elastic.connectors import iso
 from conveyor.store.models import ElasticConnector, ElasticSyncJob, Run
 
 MIB = 1024 * 1024
@@ -71,7 +72,7 @@ def post(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str) -
     """Queue a sync job of a connector: a run for Conveyor's workers or an external one."""
     ctx.principal.require_write()
     try:
-        row = elastic_connectors.get(ctx, connector_id)
+        row = connectors.get(ctx, connector_id)
     except NotFound:
         raise NotFound(f"Connector with id '{connector_id}' does not exist.") from None
     if not row.index_name:
@@ -84,14 +85,14 @@ def post(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str) -
             f"Cannot start a sync for connector [{connector_id}] with [service_type] not "
             "defined. Set the service type of your connector before starting the sync."
         )
-    job = elastic_connectors.job_of(ctx, row)
-    if elastic_wiring.runs_on_conveyor(row):
+    job = connectors.job_of(ctx, row)
+    if wiring.runs_on_conveyor(row):
         if job_type is SyncJobType.access_control:
             raise InvalidInput(
                 "access_control sync jobs need a self-managed connector: Conveyor's workers "
                 "run full and incremental syncs"
             )
-        lacking = elastic_wiring.missing(row)
+        lacking = wiring.missing(row)
         if lacking:
             raise InvalidInput(
                 f"connector [{connector_id}] cannot sync yet: set {', '.join(lacking)}"

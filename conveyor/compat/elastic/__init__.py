@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from conveyor.compat import elastic_connectors, elastic_errors, elastic_sync_jobs, surface
+from conveyor.compat import surface
+from conveyor.compat.elastic import connectors, errors, sync_jobs
 
 
 def install(app: FastAPI) -> None:
     """Mount the Elastic facade on an app."""
-    app.include_router(elastic_sync_jobs.router)
-    app.include_router(elastic_connectors.router)
-    surface.install(app, elastic_errors.PREFIX, elastic_errors.render)
-    app.add_middleware(elastic_errors.ElasticHeaders)
+    app.include_router(sync_jobs.router)
+    app.include_router(connectors.router)
+    surface.install(app, errors.PREFIX, errors.render)
+    app.add_middleware(errors.ElasticHeaders)

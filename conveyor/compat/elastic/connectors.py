@@ -12,11 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from conveyor.api.deps import Ctx
-from conveyor.compat.elastic_errors import ElasticError, parse, raw_body, required_id
-from conveyor.compat.elastic_params import answer, bool_param, list_param, query, window
+from conveyor.compat.elastic.errors import ElasticError, parse, raw_body, required_id
+from conveyor.compat.elastic.params import answer, bool_param, list_param, query, window
 from conveyor.schemas import elastic as bodies
-from conveyor.services import elastic_connectors as connectors
-from conveyor.services import elastic_updates as updates
+from conveyor.services.elastic import connectors, updates
 
 router = APIRouter(prefix="/_connector", tags=["elastic connectors"])
 Body = Annotated[Any, Depends(raw_body)]

@@ -4,7 +4,7 @@ A connector *is* a job: its id is the job's id (and name), so a run started thro
 Elastic API is a run of that job everywhere else. The document's searchable fields are
 columns of `elastic_connectors`, the rest one JSON document (see the model). Whether
 Conveyor's workers or an external worker runs its sync jobs follows from `service_type`
-(`elastic_wiring`). The `_update_*` operations are in `elastic_updates`.
+(`wiring`). The `_update_*` operations are in `updates`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from conveyor.domain import ACTIVE_STATUSES, RunStatus, utcnow
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.queue.manager import CONVEYOR
 from conveyor.schemas.elastic import ConnectorPut, ConnectorStatus
-from conveyor.services import audit, elastic_wiring, workspaces
+from conveyor.services import audit, workspaces
 from conveyor.services.context import Context
+from conveyor.services.elastic import wiring
 from conveyor.store.models import Connection, ElasticConnector, ElasticSyncJob, Job, Run, new_id
 
 MAX_ID = 64
@@ -68,10 +69,10 @@ def default_filtering() -> list[dict[str, Any]]:
 
 def default_document(service_type: str | None) -> dict[str, Any]:
     """The JSON part of a new connector's document."""
-    schedule = {"enabled": False, "interval": elastic_wiring.DEFAULT_INTERVAL}
-    on_conveyor = elastic_wiring.spec_for(service_type) is not None
+    schedule = {"enabled": False, "interval": wiring.DEFAULT_INTERVAL}
+    on_conveyor = wiring.spec_for(service_type) is not None
     return {
-        "configuration": elastic_wiring.configuration_schema() if on_conveyor else {},
+        "configuration": wiring.configuration_schema() if on_conveyor else {},
         "custom_scheduling": {},
         "features": None,
         "filtering": default_filtering(),
@@ -165,7 +166,7 @@ def put(
     ctx.session.flush()
     job = job_of(ctx, row)
     audit.note(row.job_id, job.workspace_id)
-    elastic_wiring.wire(ctx, row, job)
+    wiring.wire(ctx, row, job)
     return row, created
 
 
@@ -250,7 +251,7 @@ def delete(ctx: Context, connector_id: str, hard: bool, delete_sync_jobs: bool) 
         row.deleted = True
         job.schedule_enabled = False
         return
-    own = [f"elastic-{connector_id}-{role}" for role in elastic_wiring.ROLES]
+    own = [f"elastic-{connector_id}-{role}" for role in wiring.ROLES]
     ctx.session.delete(row)
     ctx.session.delete(job)
     ctx.session.flush()
@@ -299,7 +300,7 @@ def _derived_sync_info(ctx: Context, row: ElasticConnector) -> dict[str, Any]:
 def document(ctx: Context, row: ElasticConnector) -> dict[str, Any]:
     """The connector as Elasticsearch returns it: `id` and every field of its document."""
     stored = dict(row.document)
-    if elastic_wiring.runs_on_conveyor(row):
+    if wiring.runs_on_conveyor(row):
         stored.update(_derived_sync_info(ctx, row))
     body: dict[str, Any] = {
         "id": row.job_id,
