@@ -23,10 +23,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 from conveyor.domain import RunJobType, RunStatus, TriggerMethod
 from conveyor.errors import Conflict
 from conveyor.queue.manager import EXTERNAL
-from conveyor.schemas.elastic import SyncJobType
 from conveyor.services import audit, jobs, listing, runs, transformations
 from conveyor.services.context import Context
 from conveyor.services.elastic import sync_jobs
+from conveyor.services.elastic.documents import SyncJobType
 from conveyor.store.models import ElasticSyncJob, Job, Run, Transformation, User, Workspace
 
 JOB_CLASS = case(
@@ -88,7 +88,7 @@ def retry(ctx: Context, run_id: str) -> Run:
     if run.executor == EXTERNAL:
         ext = ctx.session.get(ElasticSyncJob, run.id)
         kind = SyncJobType(ext.job_type) if ext else SyncJobType(run.job_type)
-        return sync_jobs.post(ctx, run.job_id, kind, TriggerMethod.retry.value)
+        return sync_jobs.enqueue(ctx, run.job_id, kind, TriggerMethod.retry.value)
     job = jobs.get(ctx, run.job_id)
     return runs.enqueue(
         ctx, job, run.task_ids, RunJobType(run.job_type), run.priority, TriggerMethod.retry

@@ -6,7 +6,7 @@ import pytest
 from starlette.datastructures import QueryParams
 
 from conveyor.compat import jsonapi
-from conveyor.compat.elastic.params import filter_path
+from conveyor.compat.elastic.protocol import filter_path
 from conveyor.compat.surface import under
 from conveyor.services.elastic.wiring import quartz_to_cron
 

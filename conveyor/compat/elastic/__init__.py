@@ -1,4 +1,11 @@
-"""Elastic's connector and sync job APIs, mounted at `/_connector`.
+"""Elastic's connector and sync job APIs, mounted at `/_connector`: a facade that only
+translates, over the services in `conveyor.services.elastic`.
+
+- `connectors`, `sync_jobs`: the routes; the `PUT …/{id}/_<part>` endpoints of both are
+  tables of `actions`;
+- `params`: what a request carries, read as Elasticsearch reads it;
+- `protocol`: answers, the error envelope and the product header;
+- `schemas`: the bodies, named after Elasticsearch's parsers.
 
 `install` wires the facade into an app: the sync job routes before the connector routes
 (so `_sync_job` is never read as a connector id), Elasticsearch's error envelope for
@@ -11,12 +18,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from conveyor.compat import surface
-from conveyor.compat.elastic import connectors, errors, sync_jobs
+from conveyor.compat.elastic import connectors, protocol, sync_jobs
+
+__all__ = ["install"]
 
 
 def install(app: FastAPI) -> None:
     """Mount the Elastic facade on an app."""
     app.include_router(sync_jobs.router)
     app.include_router(connectors.router)
-    surface.install(app, errors.PREFIX, errors.render)
-    app.add_middleware(errors.ElasticHeaders)
+    surface.install(app, protocol.PREFIX, protocol.render)
+    app.add_middleware(protocol.ElasticHeaders)

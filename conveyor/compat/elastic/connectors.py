@@ -2,7 +2,9 @@
 
 Thin translators: parse what Elasticsearch would parse, call the connector services,
 answer Elasticsearch's shapes (`{"result", "id"}`, `{"count", "results"}`,
-`{"acknowledged": true}`, the connector document).
+`{"acknowledged": true}`, the connector document). The `PUT /_connector/{id}/_<part>`
+endpoints are one table, `UPDATES`: each names its body and the service call (with the
+fields of the body it sets) that the body becomes.
 """
 
 from __future__ import annotations
@@ -12,208 +14,129 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from conveyor.api.deps import Ctx
-from conveyor.compat.elastic.errors import ElasticError, parse, raw_body, required_id
-from conveyor.compat.elastic.params import answer, bool_param, list_param, query, window
-from conveyor.schemas import elastic as bodies
+from conveyor.compat.elastic import schemas
+from conveyor.compat.elastic.actions import Action, mount
+from conveyor.compat.elastic.params import (
+    bool_param,
+    list_param,
+    parse,
+    query,
+    raw_body,
+    required_id,
+    window,
+)
+from conveyor.compat.elastic.protocol import ElasticError, answer, answer_page, fields_of
 from conveyor.services.elastic import connectors, updates
+from conveyor.services.elastic.documents import Connector
 
 router = APIRouter(prefix="/_connector", tags=["elastic connectors"])
 Body = Annotated[Any, Depends(raw_body)]
-UPDATED = {"result": "updated"}
+LIST_PARAMS = (
+    *("from", "size", "index_name", "connector_name", "service_type", "query"),
+    "include_deleted",
+)
 
 
-def _id(connector_id: str) -> str:
+def valid_id(connector_id: str) -> str:
+    """A path's connector id: not blank, and not `_…` (Elastic's own endpoints)."""
     required_id(connector_id, "connector_id")
     if connector_id.startswith("_"):
-        raise ElasticError(
-            400,
-            "illegal_argument_exception",
-            f"connector id [{connector_id}] cannot start with '_'",
-        )
+        raise ElasticError.illegal_argument(f"connector id [{connector_id}] cannot start with '_'")
     return connector_id
 
 
-def _created(request: Request, ctx: Ctx, connector_id: str | None, body: Any) -> Response:
+def document(connector: Connector) -> dict[str, Any]:
+    """Elastic's connector document: `id` first, then every other field by name."""
+    fields = fields_of(connector)
+    stored = fields.pop("document")
+    return dict(sorted({**fields, **stored}.items(), key=lambda kv: (kv[0] != "id", kv[0])))
+
+
+def _put(request: Request, ctx: Ctx, connector_id: str | None, body: Any) -> Response:
     query(request)
-    data = parse(bodies.ConnectorPut, body if body is not None else {})
-    row, created = connectors.put(ctx, connector_id, data)
+    data = parse(schemas.ConnectorPut, body if body is not None else {})
+    connector_id, created = connectors.put(
+        ctx,
+        connector_id,
+        index_name=data.index_name,
+        name=data.name,
+        description=data.description,
+        service_type=data.service_type,
+        is_native=bool(data.is_native),
+        language=data.language,
+    )
     result = "created" if created else "updated"
-    return answer(request, {"result": result, "id": row.job_id}, 201 if created else 200)
+    return answer(request, {"result": result, "id": connector_id}, 201 if created else 200)
 
 
 @router.get("")
 def list_connectors(ctx: Ctx, request: Request) -> Response:
-    params = query(
-        request,
-        (
-            "from",
-            "size",
-            "index_name",
-            "connector_name",
-            "service_type",
-            "query",
-            "include_deleted",
-        ),
-    )
+    params = query(request, LIST_PARAMS)
     offset, size = window(params)
-    rows, total = connectors.list_(
+    page = connectors.list_(
         ctx,
         offset,
         size,
-        list_param(params, "index_name"),
-        list_param(params, "connector_name"),
-        list_param(params, "service_type"),
-        params.get("query") or None,
-        bool_param(params, "include_deleted"),
+        index_names=list_param(params, "index_name"),
+        names=list_param(params, "connector_name"),
+        service_types=list_param(params, "service_type"),
+        query=params.get("query") or None,
+        include_deleted=bool_param(params, "include_deleted"),
     )
-    results = [connectors.document(ctx, row) for row in rows]
-    return answer(request, {"count": total, "results": results})
+    return answer_page(request, page, document)
 
 
 @router.put("")
 def put_connector_without_id(ctx: Ctx, request: Request, body: Body) -> Response:
-    return _created(request, ctx, None, body)
+    return _put(request, ctx, None, body)
 
 
 @router.post("")
 def post_connector(ctx: Ctx, request: Request, body: Body) -> Response:
-    return _created(request, ctx, None, body)
+    return _put(request, ctx, None, body)
 
 
 @router.get("/{connector_id}")
 def get_connector(ctx: Ctx, request: Request, connector_id: str) -> Response:
     params = query(request, ("include_deleted",))
-    row = connectors.get(ctx, _id(connector_id), bool_param(params, "include_deleted"))
-    return answer(request, connectors.document(ctx, row))
+    found = connectors.get(ctx, valid_id(connector_id), bool_param(params, "include_deleted"))
+    return answer(request, document(found))
 
 
 @router.put("/{connector_id}")
 def put_connector(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    return _created(request, ctx, _id(connector_id), body)
+    return _put(request, ctx, valid_id(connector_id), body)
 
 
 @router.delete("/{connector_id}")
 def delete_connector(ctx: Ctx, request: Request, connector_id: str) -> Response:
     params = query(request, ("hard", "delete_sync_jobs"))
-    connectors.delete(
-        ctx, _id(connector_id), bool_param(params, "hard"), bool_param(params, "delete_sync_jobs")
-    )
+    hard, with_jobs = bool_param(params, "hard"), bool_param(params, "delete_sync_jobs")
+    connectors.delete(ctx, valid_id(connector_id), hard, with_jobs)
     return answer(request, {"acknowledged": True})
 
 
-@router.put("/{connector_id}/_check_in")
-def check_in_connector(ctx: Ctx, request: Request, connector_id: str) -> Response:
-    query(request)
-    connectors.check_in(ctx, _id(connector_id))
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_last_sync")
-def last_sync(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.last_sync(ctx, _id(connector_id), parse(bodies.LastSyncUpdate, body))
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_api_key_id")
-def update_api_key_id(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_api_key_id(ctx, _id(connector_id), parse(bodies.ApiKeyIdUpdate, body))
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_configuration")
-def update_configuration(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_configuration(ctx, _id(connector_id), parse(bodies.ConfigurationUpdate, body))
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_error")
-def update_error(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_error(ctx, _id(connector_id), parse(bodies.ErrorUpdate, body).error)
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_features")
-def update_features(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_features(ctx, _id(connector_id), parse(bodies.FeaturesUpdate, body).features)
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_filtering")
-def update_filtering(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_filtering(ctx, _id(connector_id), parse(bodies.FilteringUpdate, body))
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_filtering/_activate")
-def activate_filtering(ctx: Ctx, request: Request, connector_id: str) -> Response:
-    query(request)
-    updates.activate_filtering(ctx, _id(connector_id))
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_filtering/_validation")
-def update_filtering_validation(
-    ctx: Ctx, request: Request, connector_id: str, body: Body
-) -> Response:
-    query(request)
-    data = parse(bodies.FilteringValidationUpdate, body)
-    updates.update_filtering_validation(ctx, _id(connector_id), data.validation)
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_index_name")
-def update_index_name(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    data = parse(bodies.IndexNameUpdate, body)
-    updates.update_index_name(ctx, _id(connector_id), data.index_name)
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_name")
-def update_name(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_name(ctx, _id(connector_id), parse(bodies.NameUpdate, body))
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_native")
-def update_native(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_native(ctx, _id(connector_id), parse(bodies.NativeUpdate, body).is_native)
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_pipeline")
-def update_pipeline(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_pipeline(ctx, _id(connector_id), parse(bodies.PipelineUpdate, body).pipeline)
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_scheduling")
-def update_scheduling(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    data = parse(bodies.SchedulingUpdate, body)
-    updates.update_scheduling(ctx, _id(connector_id), data.scheduling)
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_service_type")
-def update_service_type(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    data = parse(bodies.ServiceTypeUpdate, body)
-    updates.update_service_type(ctx, _id(connector_id), data.service_type)
-    return answer(request, UPDATED)
-
-
-@router.put("/{connector_id}/_status")
-def update_status(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
-    query(request)
-    updates.update_status(ctx, _id(connector_id), parse(bodies.StatusUpdate, body).status)
-    return answer(request, UPDATED)
+UPDATES = (
+    Action("_check_in", connectors.check_in, name="check_in_connector"),
+    Action("_last_sync", updates.record_last_sync, schemas.LastSyncUpdate, name="last_sync"),
+    Action("_api_key_id", updates.set_api_key_id, schemas.ApiKeyIdUpdate),
+    Action("_configuration", updates.configure, schemas.ConfigurationUpdate),
+    Action("_error", updates.set_error, schemas.ErrorUpdate),
+    Action("_features", updates.set_features, schemas.FeaturesUpdate),
+    Action("_filtering", updates.set_filtering, schemas.FilteringUpdate),
+    Action("_filtering/_activate", updates.activate_filtering, name="activate_filtering"),
+    Action(
+        "_filtering/_validation",
+        updates.set_filtering_validation,
+        schemas.FilteringValidationUpdate,
+    ),
+    Action("_index_name", updates.set_index_name, schemas.IndexNameUpdate),
+    Action("_name", updates.rename, schemas.NameUpdate),
+    Action("_native", updates.set_native, schemas.NativeUpdate),
+    Action("_pipeline", updates.set_pipeline, schemas.PipelineUpdate),
+    Action("_scheduling", updates.schedule, schemas.SchedulingUpdate),
+    Action("_service_type", updates.set_service_type, schemas.ServiceTypeUpdate),
+    Action("_status", updates.set_status, schemas.StatusUpdate),
+)
+"""Every `PUT /_connector/{connector_id}/_<part>` endpoint: its service call and body."""
+mount(router, "connector_id", valid_id, "update_{}", UPDATES)

@@ -1,62 +1,58 @@
-"""Query parameters and answers of the Elastic facade, as Elasticsearch treats them.
+"""What a request to the Elastic facade carries, read as Elasticsearch reads it.
 
-Unknown parameters are refused (Elasticsearch names them); the common ones (`pretty`,
-`human`, `error_trace`, `filter_path`, `source`) are accepted on every route, and
-`filter_path` trims the answer the way Elasticsearch does (dotted paths, `*` wildcards).
+- Query parameters: unknown ones are refused (Elasticsearch names them); the common ones
+  (`pretty`, `human`, `error_trace`, `filter_path`, `source`) are accepted on every
+  route. Integers, booleans, lists and the `from`/`size` window follow Elasticsearch's
+  rules and words.
+- Path ids: a blank one is refused by request validation.
+- Bodies are read raw, so any JSON media type (the vendor one included) is accepted; a
+  body may also come as the `source` parameter. A body is then parsed into its model
+  (`schemas`), refused in the words of the parser Elasticsearch uses for it.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
-from starlette.responses import Response
+from pydantic import ValidationError
 
-from conveyor.compat.elastic.errors import ElasticError, media_type
+from conveyor.api.json_depth import nests_deeper
+from conveyor.compat.elastic.protocol import ElasticError
+from conveyor.compat.elastic.schemas import ElasticBody
 
 COMMON = frozenset(
     {"pretty", "human", "error_trace", "filter_path", "source", "source_content_type"}
 )
 MAX_WINDOW = 10_000
-_DROP = object()
+B = TypeVar("B", bound=ElasticBody)
 
 
 def query(request: Request, allowed: Iterable[str] = ()) -> dict[str, str]:
     """The query parameters, refusing ones the endpoint does not know."""
-    known = COMMON | set(allowed)
-    unknown = sorted(set(request.query_params) - known)
+    unknown = sorted(set(request.query_params) - COMMON - set(allowed))
     if unknown:
         plural = "s" if len(unknown) > 1 else ""
-        raise ElasticError(
-            400,
-            "illegal_argument_exception",
+        raise ElasticError.illegal_argument(
             f"request [{request.url.path}] contains unrecognized parameter{plural}: "
-            f"[{', '.join(unknown)}]",
+            f"[{', '.join(unknown)}]"
         )
     return dict(request.query_params)
 
 
 def int_param(params: dict[str, str], name: str, default: int) -> int:
     """A non-negative integer parameter."""
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
+    raw = params.get(name) or str(default)
     try:
         value = int(raw)
     except ValueError:
-        raise ElasticError(
-            400,
-            "illegal_argument_exception",
-            f"Failed to parse int parameter [{name}] with value [{raw}]",
-        ) from None
+        reason = f"Failed to parse int parameter [{name}] with value [{raw}]"
+        raise ElasticError.illegal_argument(reason) from None
     if value < 0:
-        raise ElasticError(
-            400,
-            "action_request_validation_exception",
-            f"Validation Failed: 1: [{name}] parameter cannot be negative, found [{value}];",
+        raise ElasticError.validation_failed(
+            f"[{name}] parameter cannot be negative, found [{value}]"
         )
     return value
 
@@ -65,29 +61,21 @@ def window(params: dict[str, str]) -> tuple[int, int]:
     """`from` and `size` (default 100), within Elasticsearch's result window."""
     offset, size = int_param(params, "from", 0), int_param(params, "size", 100)
     if offset + size > MAX_WINDOW:
-        raise ElasticError(
-            400,
-            "illegal_argument_exception",
+        raise ElasticError.illegal_argument(
             f"Result window is too large, from + size must be less than or equal to: "
-            f"[{MAX_WINDOW}] but was [{offset + size}].",
+            f"[{MAX_WINDOW}] but was [{offset + size}]."
         )
     return offset, size
 
 
 def bool_param(params: dict[str, str], name: str) -> bool:
     """A boolean parameter: absent, empty or `true` / `false`."""
-    raw = params.get(name)
-    if raw is None:
-        return False
-    if raw in ("", "true"):
-        return True
-    if raw == "false":
-        return False
-    raise ElasticError(
-        400,
-        "illegal_argument_exception",
-        f"Failed to parse value [{raw}] as only [true] or [false] are allowed.",
-    )
+    raw = params.get(name, "false")
+    if raw not in ("", "true", "false"):
+        raise ElasticError.illegal_argument(
+            f"Failed to parse value [{raw}] as only [true] or [false] are allowed."
+        )
+    return raw != "false"
 
 
 def list_param(params: dict[str, str], name: str) -> list[str]:
@@ -95,39 +83,50 @@ def list_param(params: dict[str, str], name: str) -> list[str]:
     return [part.strip() for part in params.get(name, "").split(",") if part.strip()]
 
 
-def _keep(node: Any, patterns: list[list[str]]) -> Any:
-    if any(not pattern for pattern in patterns):
-        return node
-    if isinstance(node, list):
-        kept = [_keep(item, patterns) for item in node]
-        kept = [item for item in kept if item is not _DROP]
-        return kept or _DROP
-    if not isinstance(node, dict):
-        return _DROP
-    out = {}
-    for key, value in node.items():
-        rest = [p[1:] for p in patterns if fnmatch.fnmatchcase(str(key), p[0])]
-        if rest:
-            kept = _keep(value, rest)
-            if kept is not _DROP:
-                out[key] = kept
-    return out or _DROP
+def required_id(value: str, name: str) -> str:
+    """A path id; blank ones are refused as Elasticsearch's request validation does."""
+    if not value.strip():
+        raise ElasticError.validation_failed(f"[{name}] cannot be null or empty")
+    return value
 
 
-def filter_path(body: Any, spec: str) -> Any:
-    """Only the parts of `body` that `spec` (comma-separated dotted paths) names."""
-    patterns = [part.strip().split(".") for part in spec.split(",") if part.strip()]
-    if not patterns:
-        return body
-    kept = _keep(body, patterns)
-    return {} if kept is _DROP else kept
+async def raw_body(request: Request) -> Any:
+    """The request's JSON body (or the `source` parameter's), None when there is none."""
+    raw = await request.body()
+    if not raw.strip():
+        source = request.query_params.get("source")
+        if source is None:
+            return None
+        raw = source.encode()
+        depth = request.app.state.runtime.settings.max_json_depth
+        if nests_deeper(raw, depth):  # a body's depth is checked by the request limits
+            raise ElasticError.unparsable(f"[1:1] the source nests deeper than {depth} levels")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ElasticError.unparsable(f"[{exc.lineno}:{exc.colno}] {exc.msg}") from None
+    except ValueError as exc:  # not UTF-8, or a number Python refuses to convert
+        raise ElasticError.unparsable(f"[1:1] {exc}") from None
 
 
-def answer(request: Request, body: Any, status: int = 200) -> Response:
-    """A JSON answer in the negotiated media type, trimmed by `filter_path`."""
-    params = request.query_params
-    if params.get("filter_path"):
-        body = filter_path(body, params["filter_path"])
-    pretty = params.get("pretty") in ("", "true")
-    content = json.dumps(body, indent=2 if pretty else None, ensure_ascii=False)
-    return Response(content, status_code=status, media_type=media_type(request))
+def parse(model: type[B], body: Any) -> B:
+    """A body as the model, refused the way Elasticsearch's parsers refuse it."""
+    if body is None:
+        raise ElasticError(400, "parse_exception", "request body is required")
+    if not isinstance(body, dict):
+        raise ElasticError.unparsable(f"[1:1] [{model.parser}] Expected START_OBJECT")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        kind = first["type"]
+        if kind in ("greater_than_equal", "greater_than"):
+            raise ElasticError.validation_failed(f"[{field}] cannot be negative.") from None
+        if kind == "extra_forbidden":
+            reason = f"[1:2] [{model.parser}] unknown field [{field}]"
+        elif kind == "missing":
+            reason = f"[1:2] Required [{field}]"
+        else:
+            reason = f"[1:2] [{model.parser}] failed to parse field [{field}]: {first['msg']}"
+        raise ElasticError.unparsable(reason) from None

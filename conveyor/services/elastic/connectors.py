@@ -5,92 +5,36 @@ Elastic API is a run of that job everywhere else. The document's searchable fiel
 columns of `elastic_connectors`, the rest one JSON document (see the model). Whether
 Conveyor's workers or an external worker runs its sync jobs follows from `service_type`
 (`wiring`). The `_update_*` operations are in `updates`.
+
+What the facade calls answers `Connector` values; `visible` and `job_of` hand rows to
+the other Elastic services.
 """
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
+import dataclasses
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from conveyor.domain import ACTIVE_STATUSES, RunStatus, utcnow
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.queue.manager import CONVEYOR
-from conveyor.schemas.elastic import ConnectorPut, ConnectorStatus
-from conveyor.services import audit, workspaces
+from conveyor.services import audit, listing, workspaces
 from conveyor.services.context import Context
 from conveyor.services.elastic import wiring
+from conveyor.services.elastic.documents import Connector, ConnectorStatus, iso, new_document
 from conveyor.store.models import Connection, ElasticConnector, ElasticSyncJob, Job, Run, new_id
 
 MAX_ID = 64
-SYNC_INFO: dict[str, Any] = {
-    "last_access_control_sync_error": None,
-    "last_access_control_sync_scheduled_at": None,
-    "last_access_control_sync_status": None,
-    "last_deleted_document_count": 0,
-    "last_incremental_sync_scheduled_at": None,
-    "last_indexed_document_count": 0,
-    "last_sync_error": None,
-    "last_sync_scheduled_at": None,
-    "last_sync_status": None,
-    "last_synced": None,
-}
-"""What a connector service reports after each sync (`_last_sync`), with its defaults."""
+SEARCHED = (ElasticConnector.index_name, ElasticConnector.name, ElasticConnector.description)
+"""The columns `?query=` looks in."""
+COLUMNS = tuple(f.name for f in dataclasses.fields(Connector) if f.name not in ("id", "document"))
+"""The connector's fields that are columns, named as Elastic names them."""
 
 
-def iso(value: dt.datetime | None) -> str | None:
-    """A timestamp as Elasticsearch writes an Instant: UTC, `Z`."""
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-def default_filtering() -> list[dict[str, Any]]:
-    """Elastic's default filtering: one DEFAULT domain that includes everything, valid."""
-    now = iso(utcnow())
-    rules = {
-        "advanced_snippet": {"created_at": now, "updated_at": now, "value": {}},
-        "rules": [
-            {
-                "created_at": now,
-                "field": "_",
-                "id": "DEFAULT",
-                "order": 0,
-                "policy": "include",
-                "rule": "regex",
-                "updated_at": now,
-                "value": ".*",
-            }
-        ],
-        "validation": {"errors": [], "state": "valid"},
-    }
-    return [{"active": rules, "domain": "DEFAULT", "draft": copy.deepcopy(rules)}]
-
-
-def default_document(service_type: str | None) -> dict[str, Any]:
-    """The JSON part of a new connector's document."""
-    schedule = {"enabled": False, "interval": wiring.DEFAULT_INTERVAL}
-    on_conveyor = wiring.spec_for(service_type) is not None
-    return {
-        "configuration": wiring.configuration_schema() if on_conveyor else {},
-        "custom_scheduling": {},
-        "features": None,
-        "filtering": default_filtering(),
-        "pipeline": {
-            "extract_binary_content": True,
-            "name": "search-default-ingestion",
-            "reduce_whitespace": True,
-            "run_ml_inference": True,
-        },
-        "scheduling": {kind: dict(schedule) for kind in ("access_control", "full", "incremental")},
-        "sync_cursor": None,
-        "sync_now": False,
-        **SYNC_INFO,
-    }
-
-
-def get(ctx: Context, connector_id: str, include_deleted: bool = False) -> ElasticConnector:
-    """A visible connector (not soft-deleted unless asked), or 404."""
+def visible(ctx: Context, connector_id: str, include_deleted: bool = False) -> ElasticConnector:
+    """A visible connector's row (not soft-deleted unless asked), or 404."""
     row = ctx.session.get(ElasticConnector, connector_id)
     job = ctx.session.get(Job, connector_id) if row is not None else None
     if row is None or job is None or not ctx.principal.sees(job.workspace_id):
@@ -122,64 +66,81 @@ def check_index_name(ctx: Context, index_name: str | None, connector_id: str) ->
         raise InvalidInput(f"Index name [{index_name}] is used by another connector.")
 
 
+def _new(ctx: Context, connector_id: str) -> ElasticConnector:
+    """A connector and its job, unless the id or the name is a job's already."""
+    if ctx.session.get(Job, connector_id) is not None:
+        raise Conflict(f"[{connector_id}] is the id of a Conveyor job that is not a connector")
+    workspace_id = workspaces.resolve(ctx, None)
+    if ctx.session.scalar(
+        select(Job.id).where(Job.workspace_id == workspace_id, Job.name == connector_id)
+    ):
+        raise Conflict(f"a job named {connector_id!r} already exists in this workspace")
+    ctx.session.add(
+        Job(
+            id=connector_id,
+            workspace_id=workspace_id,
+            name=connector_id,
+            type="standard",
+            created_by=ctx.principal.user_id,
+        )
+    )
+    ctx.session.flush()
+    row = ElasticConnector(job_id=connector_id)
+    ctx.session.add(row)
+    return row
+
+
 def put(
-    ctx: Context, connector_id: str | None, data: ConnectorPut
-) -> tuple[ElasticConnector, bool]:
+    ctx: Context,
+    connector_id: str | None,
+    *,
+    index_name: str | None,
+    name: str | None,
+    description: str | None,
+    service_type: str | None,
+    is_native: bool,
+    language: str | None,
+) -> tuple[str, bool]:
     """Create a connector, or replace one with the same id (Elastic indexes the whole
-    document anew); whether it was created. Its job and runs stay."""
+    document anew): its id, and whether it was created. Its job and runs stay."""
     ctx.principal.require_write()
     connector_id = connector_id or new_id()
     if len(connector_id) > MAX_ID:
         raise InvalidInput(f"connector id is longer than {MAX_ID} characters")
-    check_index_name(ctx, data.index_name, connector_id)
+    check_index_name(ctx, index_name, connector_id)
     row = ctx.session.get(ElasticConnector, connector_id)
     created = row is None
     if row is None:
-        if ctx.session.get(Job, connector_id) is not None:
-            raise Conflict(f"[{connector_id}] is the id of a Conveyor job that is not a connector")
-        workspace_id = workspaces.resolve(ctx, None)
-        if ctx.session.scalar(
-            select(Job.id).where(Job.workspace_id == workspace_id, Job.name == connector_id)
-        ):
-            raise Conflict(f"a job named {connector_id!r} already exists in this workspace")
-        ctx.session.add(
-            Job(
-                id=connector_id,
-                workspace_id=workspace_id,
-                name=connector_id,
-                type="standard",
-                created_by=ctx.principal.user_id,
-            )
-        )
-        ctx.session.flush()
-        row = ElasticConnector(job_id=connector_id)
-        ctx.session.add(row)
+        row = _new(ctx, connector_id)
     else:
-        get(ctx, connector_id, include_deleted=True)
-    is_native = bool(data.is_native)
-    row.index_name, row.name, row.description = data.index_name, data.name or "", data.description
-    row.service_type, row.is_native, row.language = data.service_type, is_native, data.language
+        visible(ctx, connector_id, include_deleted=True)
+    row.index_name, row.name, row.description = index_name, name or "", description
+    row.service_type, row.is_native, row.language = service_type, is_native, language
     status = ConnectorStatus.needs_configuration if is_native else ConnectorStatus.created
     row.status, row.error, row.deleted, row.last_seen = status.value, None, False, None
     row.api_key_id = row.api_key_secret_id = None
-    row.document = default_document(data.service_type)
+    on_conveyor = wiring.spec_for(service_type) is not None
+    row.document = new_document(
+        wiring.configuration_schema() if on_conveyor else {}, wiring.DEFAULT_INTERVAL
+    )
     ctx.session.flush()
     job = job_of(ctx, row)
     audit.note(row.job_id, job.workspace_id)
     wiring.wire(ctx, row, job)
-    return row, created
+    return row.job_id, created
 
 
 def list_(
     ctx: Context,
     offset: int,
     size: int,
+    *,
     index_names: list[str],
     names: list[str],
     service_types: list[str],
     query: str | None,
     include_deleted: bool,
-) -> tuple[list[ElasticConnector], int]:
+) -> listing.Paged[Connector]:
     """A page of visible connectors, sorted by index name (none last), and the total."""
     statement = select(ElasticConnector).join(Job, Job.id == ElasticConnector.job_id)
     if ctx.principal.workspace_ids:
@@ -195,25 +156,19 @@ def list_(
             statement = statement.where(column.in_(values))
     if query:
         pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(
-            or_(
-                *(
-                    column.like(pattern, escape="\\")
-                    for column in (
-                        ElasticConnector.index_name,
-                        ElasticConnector.name,
-                        ElasticConnector.description,
-                    )
-                )
-            )
-        )
-    total = ctx.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+        statement = statement.where(or_(*(c.like(pattern, escape="\\") for c in SEARCHED)))
     ordered = statement.order_by(
         ElasticConnector.index_name.is_(None),
         ElasticConnector.index_name,
         ElasticConnector.job_id,
     )
-    return list(ctx.session.scalars(ordered.offset(offset).limit(size))), total
+    found = listing.page(ctx.session, ordered, listing.ListParams(size, offset))
+    return listing.Paged([view(ctx, row) for row in found.rows], found.total, size, offset)
+
+
+def get(ctx: Context, connector_id: str, include_deleted: bool = False) -> Connector:
+    """A visible connector (not soft-deleted unless asked), or 404."""
+    return view(ctx, visible(ctx, connector_id, include_deleted))
 
 
 def runs_of(ctx: Context, connector_id: str) -> list[Run]:
@@ -231,7 +186,7 @@ def delete(ctx: Context, connector_id: str, hard: bool, delete_sync_jobs: bool) 
     """Soft-delete (flag it, stop its schedule) or hard-delete (its job goes; its sync jobs
     stay as orphans unless `delete_sync_jobs`). Refused (409) while Conveyor runs it."""
     ctx.principal.require_write()
-    row = get(ctx, connector_id, include_deleted=hard)
+    row = visible(ctx, connector_id, include_deleted=hard)
     job = job_of(ctx, row)
     audit.note(row.job_id, job.workspace_id)
     runs = runs_of(ctx, connector_id)
@@ -263,13 +218,12 @@ def delete(ctx: Context, connector_id: str, hard: bool, delete_sync_jobs: bool) 
         ctx.session.delete(connection)
 
 
-def check_in(ctx: Context, connector_id: str) -> ElasticConnector:
+def check_in(ctx: Context, connector_id: str) -> None:
     """The connector service is alive."""
     ctx.principal.require_write()
-    row = get(ctx, connector_id)
+    row = visible(ctx, connector_id)
     row.last_seen = utcnow()
     audit.note(row.job_id, job_of(ctx, row).workspace_id)
-    return row
 
 
 def _derived_sync_info(ctx: Context, row: ElasticConnector) -> dict[str, Any]:
@@ -297,25 +251,10 @@ def _derived_sync_info(ctx: Context, row: ElasticConnector) -> dict[str, Any]:
     return info
 
 
-def document(ctx: Context, row: ElasticConnector) -> dict[str, Any]:
-    """The connector as Elasticsearch returns it: `id` and every field of its document."""
-    stored = dict(row.document)
+def view(ctx: Context, row: ElasticConnector) -> Connector:
+    """The connector as Elastic shows it; a Conveyor-run one reports its runs' last sync."""
+    document = dict(row.document)
     if wiring.runs_on_conveyor(row):
-        stored.update(_derived_sync_info(ctx, row))
-    body: dict[str, Any] = {
-        "id": row.job_id,
-        "api_key_id": row.api_key_id,
-        "api_key_secret_id": row.api_key_secret_id,
-        "deleted": row.deleted,
-        "description": row.description,
-        "error": row.error,
-        "index_name": row.index_name,
-        "is_native": row.is_native,
-        "language": row.language,
-        "last_seen": iso(row.last_seen),
-        "name": row.name,
-        "service_type": row.service_type,
-        "status": row.status,
-        **stored,
-    }
-    return dict(sorted(body.items(), key=lambda item: (item[0] != "id", item[0])))
+        document.update(_derived_sync_info(ctx, row))
+    columns = {name: getattr(row, name) for name in COLUMNS}
+    return Connector(id=row.job_id, document=document, **columns)

@@ -6,6 +6,9 @@ self-managed connector is a run with `executor = external`: Conveyor's workers n
 claim it; an external worker `_claim`s it, `_check_in`s, reports `_stats` and `_error`,
 and the sweeper fails it when it goes silent. `elastic_sync_jobs` keeps what the
 document has beyond the run (connector snapshot, `access_control`, totals, metadata).
+
+What the facade calls answers `SyncJob` values (or nothing); `enqueue` hands the new run
+to other services (retrying a run queues a sync job again).
 """
 
 from __future__ import annotations
@@ -15,24 +18,28 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
-from conveyor.domain import RunJobType, TriggerMethod, utcnow
+from conveyor.domain import RunJobType, RunStatus, TriggerMethod, utcnow
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.queue.manager import CONVEYOR, EXTERNAL
-from conveyor.schemas.elastic import SyncJobStats, SyncJobType
-from conveyor.services import audit, runs
+from conveyor.services import audit, listing, runs
 from conveyor.services.context import Context
 from conveyor.services.elastic import connectors, wiring
-from conveyor.services.elastic.connectors import iso
+from conveyor.services.elastic.documents import SyncJob, SyncJobType
 from conveyor.store.models import ElasticConnector, ElasticSyncJob, Run
 
 MIB = 1024 * 1024
 ELASTIC_TRIGGERS = ("on_demand", "scheduled")
+SAME_AS_RUN = (
+    *("cancelation_requested_at", "canceled_at", "completed_at", "created_at", "started_at"),
+    *("last_seen", "error", "id", "status", "worker_hostname"),
+)
+"""The sync job's fields that are the run's, under the same names."""
 
 
-def _sync_jobs() -> Select[Run, ElasticSyncJob]:
+def _sync_jobs() -> Select[Run]:
     """Runs Elastic sees: posted through it, or runs of a connector's job."""
     return (
-        select(Run, ElasticSyncJob)
+        select(Run)
         .outerjoin(ElasticSyncJob, ElasticSyncJob.run_id == Run.id)
         .where(
             or_(
@@ -43,13 +50,18 @@ def _sync_jobs() -> Select[Run, ElasticSyncJob]:
     )
 
 
-def get(ctx: Context, run_id: str) -> tuple[Run, ElasticSyncJob | None]:
-    """A visible sync job and its Elastic fields, or 404."""
-    row = ctx.session.execute(_sync_jobs().where(Run.id == run_id)).first()
-    if row is None or not ctx.principal.sees(row[0].workspace_id):
+def _visible(ctx: Context, run_id: str) -> Run:
+    """A sync job's run, if the caller sees it; else 404."""
+    run = ctx.session.scalars(_sync_jobs().where(Run.id == run_id)).first()
+    if run is None or not ctx.principal.sees(run.workspace_id):
         raise NotFound(f"connector sync job [{run_id}] not found")
-    run, ext = row
-    return run, ext
+    return run
+
+
+def get(ctx: Context, run_id: str) -> SyncJob:
+    """A visible sync job, or 404."""
+    run = _visible(ctx, run_id)
+    return view(ctx, run, ctx.session.get(ElasticSyncJob, run.id))
 
 
 def _snapshot(row: ElasticConnector) -> dict[str, Any]:
@@ -68,11 +80,10 @@ def _snapshot(row: ElasticConnector) -> dict[str, Any]:
     }
 
 
-def post(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str) -> Run:
-    """Queue a sync job of a connector: a run for Conveyor's workers or an external one."""
-    ctx.principal.require_write()
+def _syncable(ctx: Context, connector_id: str) -> ElasticConnector:
+    """A connector that may start a sync: it has an index and a service type."""
     try:
-        row = connectors.get(ctx, connector_id)
+        row = connectors.visible(ctx, connector_id)
     except NotFound:
         raise NotFound(f"Connector with id '{connector_id}' does not exist.") from None
     if not row.index_name:
@@ -85,6 +96,13 @@ def post(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str) -
             f"Cannot start a sync for connector [{connector_id}] with [service_type] not "
             "defined. Set the service type of your connector before starting the sync."
         )
+    return row
+
+
+def enqueue(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str) -> Run:
+    """Queue a sync job of a connector: a run for Conveyor's workers or an external one."""
+    ctx.principal.require_write()
+    row = _syncable(ctx, connector_id)
     job = connectors.job_of(ctx, row)
     if wiring.runs_on_conveyor(row):
         if job_type is SyncJobType.access_control:
@@ -128,39 +146,48 @@ def post(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str) -
     return run
 
 
+def post(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str) -> str:
+    """Queue a sync job of a connector; its id."""
+    return enqueue(ctx, connector_id, job_type, trigger).id
+
+
 def list_(
     ctx: Context,
     offset: int,
     size: int,
-    status: str | None,
+    *,
+    status: RunStatus | None,
     connector_id: str | None,
-    job_types: list[str],
-) -> tuple[list[tuple[Run, ElasticSyncJob | None]], int]:
+    job_types: list[SyncJobType],
+) -> listing.Paged[SyncJob]:
     """A page of visible sync jobs, oldest first, and the total they match."""
     statement = _sync_jobs()
     if ctx.principal.workspace_ids:
         statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
     if status:
-        statement = statement.where(Run.status == status)
+        statement = statement.where(Run.status == status.value)
     if connector_id:
         statement = statement.where(
             func.coalesce(ElasticSyncJob.connector_id, Run.job_id) == connector_id
         )
     if job_types:
-        statement = statement.where(
-            func.coalesce(ElasticSyncJob.job_type, Run.job_type).in_(job_types)
-        )
-    total = ctx.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    page = statement.order_by(Run.created_at, Run.id).offset(offset).limit(size)
-    return [(run, ext) for run, ext in ctx.session.execute(page)], total
+        kinds = [kind.value for kind in job_types]
+        statement = statement.where(func.coalesce(ElasticSyncJob.job_type, Run.job_type).in_(kinds))
+    ordered = statement.order_by(Run.created_at, Run.id)
+    found = listing.page(ctx.session, ordered, listing.ListParams(size, offset))
+    ids = [run.id for run in found.rows]
+    exts = ctx.session.scalars(select(ElasticSyncJob).where(ElasticSyncJob.run_id.in_(ids)))
+    by_run = {ext.run_id: ext for ext in exts}
+    items = [view(ctx, run, by_run.get(run.id)) for run in found.rows]
+    return listing.Paged(items, found.total, size, offset)
 
 
 def _changing(ctx: Context, run_id: str) -> tuple[Run, ElasticSyncJob | None]:
     """A sync job the caller is about to change (viewers cannot), noted for the audit log."""
     ctx.principal.require_write()
-    run, ext = get(ctx, run_id)
+    run = _visible(ctx, run_id)
     audit.note(run.id, run.workspace_id)
-    return run, ext
+    return run, ctx.session.get(ElasticSyncJob, run.id)
 
 
 def delete(ctx: Context, run_id: str) -> None:
@@ -172,13 +199,14 @@ def delete(ctx: Context, run_id: str) -> None:
         ctx.session.delete(run)
 
 
-def cancel(ctx: Context, run_id: str) -> Run:
+def cancel(ctx: Context, run_id: str) -> None:
     """pending/suspended → canceled at once; in_progress → canceling; final → 400."""
-    return ctx.queue.request_cancel(ctx.session, _changing(ctx, run_id)[0])
+    ctx.queue.request_cancel(ctx.session, _changing(ctx, run_id)[0])
 
 
-def check_in(ctx: Context, run_id: str) -> Run:
-    return ctx.queue.check_in_external(ctx.session, _changing(ctx, run_id)[0])
+def check_in(ctx: Context, run_id: str) -> None:
+    """An external worker is alive."""
+    ctx.queue.check_in_external(ctx.session, _changing(ctx, run_id)[0])
 
 
 def _extension(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> ElasticSyncJob:
@@ -188,72 +216,72 @@ def _extension(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> ElasticSyn
     return ext
 
 
-def claim(ctx: Context, run_id: str, hostname: str, sync_cursor: Any) -> Run:
+def claim(
+    ctx: Context, run_id: str, worker_hostname: str, sync_cursor: dict[str, Any] | None = None
+) -> None:
     """An external worker takes the job, recording the cursor it starts from."""
     run, ext = _changing(ctx, run_id)
-    ctx.queue.claim_external(ctx.session, run, hostname)
+    ctx.queue.claim_external(ctx.session, run, worker_hostname)
     if sync_cursor is not None:
         ext = _extension(ctx, run, ext)
         ext.sync_cursor = sync_cursor
         ext.connector = {**ext.connector, "sync_cursor": sync_cursor}
-    return run
 
 
-def error(ctx: Context, run_id: str, message: str) -> Run:
-    return ctx.queue.fail_external(ctx.session, _changing(ctx, run_id)[0], message)
+def error(ctx: Context, run_id: str, error: str) -> None:
+    """An external worker reports that the job failed."""
+    ctx.queue.fail_external(ctx.session, _changing(ctx, run_id)[0], error)
 
 
-def stats(ctx: Context, run_id: str, data: SyncJobStats) -> Run:
-    """An external worker's counts; `indexed_document_volume` is in MiB."""
+def stats(
+    ctx: Context,
+    run_id: str,
+    *,
+    indexed_document_count: int,
+    deleted_document_count: int,
+    indexed_document_volume: int,
+    total_document_count: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    last_seen: dt.datetime | None = None,
+) -> None:
+    """An external worker's counts (absolute); `indexed_document_volume` is in MiB."""
     run, ext = _changing(ctx, run_id)
     ctx.queue.report_external(
         ctx.session,
         run,
-        rows_written=data.indexed_document_count,
-        rows_deleted=data.deleted_document_count,
-        bytes_written=data.indexed_document_volume * MIB,
-        last_seen=data.last_seen,
+        rows_written=indexed_document_count,
+        rows_deleted=deleted_document_count,
+        bytes_written=indexed_document_volume * MIB,
+        last_seen=last_seen,
     )
     ext = _extension(ctx, run, ext)
-    if data.total_document_count is not None:
-        ext.total_document_count = data.total_document_count
-    if data.metadata is not None:
-        ext.meta = data.metadata
-    return run
+    if total_document_count is not None:
+        ext.total_document_count = total_document_count
+    if metadata is not None:
+        ext.meta = metadata
 
 
-def document(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> dict[str, Any]:
-    """The sync job as Elasticsearch returns it."""
+def view(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> SyncJob:
+    """The sync job as Elastic shows it: a run of another trigger (a retry, a datafeed) was
+    started on demand, and an external worker reports the total itself."""
     if ext is not None:
         connector = ext.connector
     else:
         row = ctx.session.get(ElasticConnector, run.job_id) if run.job_id else None
         connector = _snapshot(row) if row is not None else {"id": run.job_id}
     external = run.executor == EXTERNAL
-    stamp: dict[str, dt.datetime | None] = {
-        "cancelation_requested_at": run.cancelation_requested_at,
-        "canceled_at": run.canceled_at,
-        "completed_at": run.completed_at,
-        "created_at": run.created_at,
-        "last_seen": run.last_seen,
-        "started_at": run.started_at,
-    }
-    return {
-        **{key: iso(value) for key, value in stamp.items()},
-        "connector": connector,
-        "deleted_document_count": run.rows_deleted,
-        "error": run.error,
-        "id": run.id,
-        "indexed_document_count": run.rows_written,
-        "indexed_document_volume": round(run.bytes_written / MIB),
-        "job_type": ext.job_type if ext is not None else run.job_type,
-        "metadata": ext.meta if ext is not None else {},
-        "status": run.status,
-        "total_document_count": (ext.total_document_count if ext else 0)
+    return SyncJob(
+        **{name: getattr(run, name) for name in SAME_AS_RUN},
+        connector=connector,
+        deleted_document_count=run.rows_deleted,
+        indexed_document_count=run.rows_written,
+        indexed_document_volume=round(run.bytes_written / MIB),
+        job_type=ext.job_type if ext is not None else run.job_type,
+        metadata=ext.meta if ext is not None else {},
+        total_document_count=(ext.total_document_count if ext else 0)
         if external
         else run.rows_read,
-        "trigger_method": run.trigger_method
+        trigger_method=run.trigger_method
         if run.trigger_method in ELASTIC_TRIGGERS
         else "on_demand",
-        "worker_hostname": run.worker_hostname,
-    }
+    )

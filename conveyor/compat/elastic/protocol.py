@@ -1,29 +1,32 @@
-"""Elasticsearch's protocol around the connector routes: errors, media types, bodies.
+"""Elasticsearch's HTTP protocol around the connector routes: answers and errors.
 
+- Answers are JSON in the negotiated media type: requests may use the vendor type
+  `application/vnd.elasticsearch+json; compatible-with=8` (or 9), and get it back when
+  they asked for it. `filter_path` trims an answer and `pretty` indents it, on every route.
 - Errors answer Elasticsearch's envelope `{"error": {"root_cause", "type", "reason"},
-  "status"}` with its status codes and exception types.
+  "status"}` with its status codes and exception types; `ElasticError`'s constructors
+  name the types the facade raises itself.
 - Every response under `/_connector` carries `X-Elastic-Product: Elasticsearch`; the
   official clients refuse a server without it.
-- Requests may use the vendor media type `application/vnd.elasticsearch+json;
-  compatible-with=8` (or 9); bodies are read raw, so any JSON media type is accepted, and
-  answers use the vendor type when the client asked for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import fnmatch
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor.api.json_depth import nests_deeper
 from conveyor.compat.surface import under
 from conveyor.errors import (
     AuthenticationFailed,
@@ -32,13 +35,16 @@ from conveyor.errors import (
     PermissionDenied,
     TooManySignIns,
 )
-from conveyor.schemas.elastic import ElasticBody
+from conveyor.services import listing
+from conveyor.services.elastic.documents import iso
 
 log = logging.getLogger(__name__)
 PREFIX = "/_connector"
-PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
 _COMPATIBLE = re.compile(r"vnd\.elasticsearch\+json(?:\s*;\s*compatible-with\s*=\s*(\d+))?")
-B = TypeVar("B", bound=ElasticBody)
+_DROP = object()
+T = TypeVar("T")
+UPDATED = {"result": "updated"}
+"""The answer to every `PUT …/_<action>` that changes one part of a resource."""
 
 
 class ElasticError(ConveyorError):
@@ -48,6 +54,21 @@ class ElasticError(ConveyorError):
         super().__init__(reason)
         self.status = status
         self.es_type = es_type
+
+    @classmethod
+    def illegal_argument(cls, reason: str) -> ElasticError:
+        """A parameter, path or method Elasticsearch does not accept."""
+        return cls(400, "illegal_argument_exception", reason)
+
+    @classmethod
+    def validation_failed(cls, reason: str) -> ElasticError:
+        """A request Elasticsearch's request validation refuses (one reason)."""
+        return cls(400, "action_request_validation_exception", f"Validation Failed: 1: {reason};")
+
+    @classmethod
+    def unparsable(cls, reason: str) -> ElasticError:
+        """A body Elasticsearch's content parser refuses."""
+        return cls(400, "x_content_parse_exception", reason)
 
 
 def media_type(request: Request | Scope) -> str:
@@ -63,10 +84,64 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def _keep(node: Any, patterns: list[list[str]]) -> Any:
+    if any(not pattern for pattern in patterns):
+        return node
+    if isinstance(node, list):
+        kept = [_keep(item, patterns) for item in node]
+        kept = [item for item in kept if item is not _DROP]
+        return kept or _DROP
+    if not isinstance(node, dict):
+        return _DROP
+    out = {}
+    for key, value in node.items():
+        rest = [p[1:] for p in patterns if fnmatch.fnmatchcase(str(key), p[0])]
+        if rest:
+            kept = _keep(value, rest)
+            if kept is not _DROP:
+                out[key] = kept
+    return out or _DROP
+
+
+def filter_path(body: Any, spec: str) -> Any:
+    """Only the parts of `body` that `spec` (comma-separated dotted paths) names."""
+    patterns = [part.strip().split(".") for part in spec.split(",") if part.strip()]
+    if not patterns:
+        return body
+    kept = _keep(body, patterns)
+    return {} if kept is _DROP else kept
+
+
+def answer(request: Request, body: Any, status: int = 200) -> Response:
+    """A JSON answer in the negotiated media type, trimmed by `filter_path`."""
+    params = request.query_params
+    if params.get("filter_path"):
+        body = filter_path(body, params["filter_path"])
+    pretty = params.get("pretty") in ("", "true")
+    content = json.dumps(body, indent=2 if pretty else None, ensure_ascii=False)
+    return Response(content, status_code=status, media_type=media_type(request))
+
+
+def answer_page(
+    request: Request, page: listing.Paged[T], document: Callable[[T], dict[str, Any]]
+) -> Response:
+    """A page of a list as Elastic answers one: `count` is the total the query matches."""
+    return answer(request, {"count": page.total, "results": [document(x) for x in page.rows]})
+
+
+def fields_of(value: Any) -> dict[str, Any]:
+    """A service's result as Elastic's JSON fields: its fields by name, times as Instants."""
+    return {
+        field.name: iso(item) if isinstance(item, dt.datetime) else item
+        for field in dataclasses.fields(value)
+        for item in (getattr(value, field.name),)
+    }
+
+
 def error_response(request: Request, status: int, es_type: str, reason: str) -> JSONResponse:
     """Elasticsearch's error envelope."""
     cause = {"type": es_type, "reason": reason}
-    headers = dict(PRODUCT)
+    headers = {"X-Elastic-Product": "Elasticsearch"}
     if status == 401:
         headers["WWW-Authenticate"] = 'ApiKey, Basic realm="security", Bearer realm="security"'
     return JSONResponse(
@@ -132,64 +207,3 @@ class ElasticHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-async def raw_body(request: Request) -> Any:
-    """The request's JSON body (or the `source` parameter's), None when there is none."""
-    raw = await request.body()
-    if not raw.strip():
-        source = request.query_params.get("source")
-        if source is None:
-            return None
-        raw = source.encode()
-        depth = request.app.state.runtime.settings.max_json_depth
-        if nests_deeper(raw, depth):  # a body's depth is checked by the request limits
-            reason = f"[1:1] the source nests deeper than {depth} levels"
-            raise ElasticError(400, "x_content_parse_exception", reason)
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        reason = f"[{exc.lineno}:{exc.colno}] {exc.msg}"
-        raise ElasticError(400, "x_content_parse_exception", reason) from None
-    except ValueError as exc:  # not UTF-8, or a number Python refuses to convert
-        raise ElasticError(400, "x_content_parse_exception", f"[1:1] {exc}") from None
-
-
-def parse(model: type[B], body: Any) -> B:
-    """A body as the model, refused the way Elasticsearch's parsers refuse it."""
-    if body is None:
-        raise ElasticError(400, "parse_exception", "request body is required")
-    if not isinstance(body, dict):
-        raise ElasticError(
-            400, "x_content_parse_exception", f"[1:1] [{model.parser}] Expected START_OBJECT"
-        )
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        kind = first["type"]
-        if kind == "extra_forbidden":
-            reason = f"[1:2] [{model.parser}] unknown field [{field}]"
-        elif kind == "missing":
-            reason = f"[1:2] Required [{field}]"
-        elif kind in ("greater_than_equal", "greater_than"):
-            raise ElasticError(
-                400,
-                "action_request_validation_exception",
-                f"Validation Failed: 1: [{field}] cannot be negative.;",
-            ) from None
-        else:
-            reason = f"[1:2] [{model.parser}] failed to parse field [{field}]: {first['msg']}"
-        raise ElasticError(400, "x_content_parse_exception", reason) from None
-
-
-def required_id(value: str, name: str) -> str:
-    """A path id; blank ones are refused as Elasticsearch's request validation does."""
-    if not value.strip():
-        raise ElasticError(
-            400,
-            "action_request_validation_exception",
-            f"Validation Failed: 1: [{name}] cannot be null or empty;",
-        )
-    return value

@@ -3,15 +3,19 @@
 Each model is named after the parser Elasticsearch uses for that body, so that a refused
 body is reported with the same words (`[connector_sync_job_post_request] unknown field
 [x]`). Unknown fields are refused, as Elasticsearch's strict parsers do.
+
+These are the facade's: the services take the values a body carries, never the body, so
+what Elasticsearch's parsers accept can change without touching a service.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor.services.elastic.documents import ConnectorStatus, SyncJobType
 
 
 class ElasticBody(BaseModel):
@@ -19,38 +23,6 @@ class ElasticBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     parser: ClassVar[str] = "request"
-
-
-class ConnectorStatus(StrEnum):
-    """A connector's own status (not its sync jobs')."""
-
-    created = "created"
-    needs_configuration = "needs_configuration"
-    configured = "configured"
-    connected = "connected"
-    error = "error"
-
-
-CONNECTOR_TRANSITIONS: dict[ConnectorStatus, frozenset[ConnectorStatus]] = {
-    ConnectorStatus.created: frozenset(
-        {ConnectorStatus.needs_configuration, ConnectorStatus.error}
-    ),
-    ConnectorStatus.needs_configuration: frozenset({ConnectorStatus.configured}),
-    ConnectorStatus.configured: frozenset(
-        {ConnectorStatus.needs_configuration, ConnectorStatus.connected, ConnectorStatus.error}
-    ),
-    ConnectorStatus.connected: frozenset({ConnectorStatus.configured, ConnectorStatus.error}),
-    ConnectorStatus.error: frozenset({ConnectorStatus.connected, ConnectorStatus.configured}),
-}
-"""Elastic's connector state machine (`_status` refuses anything else)."""
-
-
-class SyncJobType(StrEnum):
-    """Elastic's sync job types; `access_control` exists only for self-managed connectors."""
-
-    full = "full"
-    incremental = "incremental"
-    access_control = "access_control"
 
 
 class ConnectorPut(ElasticBody):
