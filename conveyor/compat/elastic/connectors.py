@@ -9,19 +9,19 @@ fields of the body it sets) that the body becomes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from conveyor.api.deps import Ctx
 from conveyor.compat.elastic import schemas
 from conveyor.compat.elastic.actions import Action, mount
 from conveyor.compat.elastic.params import (
+    Body,
     bool_param,
     list_param,
     parse,
     query,
-    raw_body,
     required_id,
     window,
 )
@@ -30,7 +30,6 @@ from conveyor.services.elastic import connectors, updates
 from conveyor.services.elastic.documents import Connector
 
 router = APIRouter(prefix="/_connector", tags=["elastic connectors"])
-Body = Annotated[Any, Depends(raw_body)]
 LIST_PARAMS = (
     *("from", "size", "index_name", "connector_name", "service_type", "query"),
     "include_deleted",

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import ValidationError
 
 from conveyor.api.json_depth import nests_deeper
@@ -28,6 +29,7 @@ COMMON = frozenset(
 )
 MAX_WINDOW = 10_000
 B = TypeVar("B", bound=ElasticBody)
+E = TypeVar("E", bound=StrEnum)
 
 
 def query(request: Request, allowed: Iterable[str] = ()) -> dict[str, str]:
@@ -83,6 +85,14 @@ def list_param(params: dict[str, str], name: str) -> list[str]:
     return [part.strip() for part in params.get(name, "").split(",") if part.strip()]
 
 
+def named(kind: type[E], value: str, what: str) -> E:
+    """A value of one of Elastic's enumerations (`what` is Elasticsearch's name for it)."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ElasticError.illegal_argument(f"Unknown {what}: {value}") from None
+
+
 def required_id(value: str, name: str) -> str:
     """A path id; blank ones are refused as Elasticsearch's request validation does."""
     if not value.strip():
@@ -107,6 +117,10 @@ async def raw_body(request: Request) -> Any:
         raise ElasticError.unparsable(f"[{exc.lineno}:{exc.colno}] {exc.msg}") from None
     except ValueError as exc:  # not UTF-8, or a number Python refuses to convert
         raise ElasticError.unparsable(f"[1:1] {exc}") from None
+
+
+Body = Annotated[Any, Depends(raw_body)]
+"""A route parameter: the request's JSON body, as `raw_body` reads it."""
 
 
 def parse(model: type[B], body: Any) -> B:

@@ -8,36 +8,31 @@ external connector service makes â€” `_claim`, `_check_in`, `_stats`, `_error` â
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated, Any, TypeVar
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from conveyor.api.deps import Ctx
 from conveyor.compat.elastic import schemas
 from conveyor.compat.elastic.actions import Action, mount
-from conveyor.compat.elastic.params import list_param, parse, query, raw_body, required_id, window
+from conveyor.compat.elastic.params import (
+    Body,
+    list_param,
+    named,
+    parse,
+    query,
+    required_id,
+    window,
+)
 from conveyor.compat.elastic.protocol import ElasticError, answer, answer_page, fields_of
 from conveyor.domain import RunStatus
 from conveyor.services.elastic import sync_jobs
 from conveyor.services.elastic.documents import SyncJobType
 
 router = APIRouter(prefix="/_connector/_sync_job", tags=["elastic sync jobs"])
-Body = Annotated[Any, Depends(raw_body)]
-E = TypeVar("E", bound=StrEnum)
 
 
 def valid_id(job_id: str) -> str:
     """A path's sync job id: not blank."""
     return required_id(job_id, "connector_sync_job_id")
-
-
-def _named(kind: type[E], value: str, what: str) -> E:
-    """A value of one of Elastic's enumerations, or Elasticsearch's refusal."""
-    try:
-        return kind(value)
-    except ValueError:
-        raise ElasticError.illegal_argument(f"Unknown {what}: {value}") from None
 
 
 @router.get("")
@@ -49,10 +44,10 @@ def list_sync_jobs(ctx: Ctx, request: Request) -> Response:
         ctx,
         offset,
         size,
-        status=_named(RunStatus, status, "ConnectorSyncStatus") if status else None,
+        status=named(RunStatus, status, "ConnectorSyncStatus") if status else None,
         connector_id=params.get("connector_id") or None,
         job_types=[
-            _named(SyncJobType, kind, "ConnectorSyncJobType")
+            named(SyncJobType, kind, "ConnectorSyncJobType")
             for kind in list_param(params, "job_type")
         ],
     )
