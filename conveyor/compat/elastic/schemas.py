@@ -74,6 +74,8 @@ class SyncJobStats(ElasticBody):
 
 
 class ApiKeyIdUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_api_key_id`: either key, or both; not both null."""
+
     parser = "connector_update_api_key_id_request"
     api_key_id: str | None = None
     api_key_secret_id: str | None = None
@@ -88,11 +90,15 @@ class ConfigurationUpdate(ElasticBody):
 
 
 class ErrorUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_error`: an error, or null to clear it."""
+
     parser = "connector_update_error_request"
     error: str | None
 
 
 class FeaturesUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_features`: the features, replaced."""
+
     parser = "connector_update_features_request"
     features: dict[str, Any]
 
@@ -107,33 +113,45 @@ class FilteringUpdate(ElasticBody):
 
 
 class FilteringValidation(BaseModel):
+    """The connector service's verdict on a filtering draft."""
+
     model_config = ConfigDict(extra="forbid")
     state: Literal["edited", "invalid", "valid"]
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class FilteringValidationUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_filtering/_validation`."""
+
     parser = "connector_update_filtering_validation_request"
     validation: FilteringValidation
 
 
 class IndexNameUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_index_name`: an index no other connector uses, or null."""
+
     parser = "connector_update_index_name_request"
     index_name: str | None
 
 
 class NameUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_name`: the name, the description, or both; not both null."""
+
     parser = "connector_update_name_request"
     name: str | None = None
     description: str | None = None
 
 
 class NativeUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_native`."""
+
     parser = "connector_update_native_request"
     is_native: bool
 
 
 class Pipeline(BaseModel):
+    """The ingest pipeline a connector's documents go through (all four settings)."""
+
     model_config = ConfigDict(extra="forbid")
     extract_binary_content: bool
     name: str
@@ -142,17 +160,23 @@ class Pipeline(BaseModel):
 
 
 class PipelineUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_pipeline`."""
+
     parser = "connector_update_pipeline_request"
     pipeline: Pipeline
 
 
 class Schedule(BaseModel):
+    """One kind of sync's schedule."""
+
     model_config = ConfigDict(extra="forbid")
     enabled: bool
     interval: str = Field(description="A Quartz cron expression, e.g. 0 0 0 * * ?")
 
 
 class Scheduling(BaseModel):
+    """The schedules to change; a kind left out keeps its schedule."""
+
     model_config = ConfigDict(extra="forbid")
     access_control: Schedule | None = None
     full: Schedule | None = None
@@ -160,16 +184,22 @@ class Scheduling(BaseModel):
 
 
 class SchedulingUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_scheduling`."""
+
     parser = "connector_update_scheduling_request"
     scheduling: Scheduling
 
 
 class ServiceTypeUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_service_type`: a new type needs configuring again."""
+
     parser = "connector_update_service_type_request"
     service_type: str
 
 
 class StatusUpdate(ElasticBody):
+    """`PUT /_connector/{id}/_status`: only along Elastic's connector state machine."""
+
     parser = "connector_update_status_request"
     status: ConnectorStatus
 
