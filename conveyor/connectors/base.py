@@ -212,14 +212,6 @@ class Writable(Protocol):
 
 
 @runtime_checkable
-class Mergeable(Protocol):
-    """A destination that can merge a staged table into a target by key, in one transaction."""
-
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Upsert staging rows into target by `keys`; return rows written."""
-
-
-@runtime_checkable
 class SqlExecutor(Protocol):
     """A destination that runs SQL the engine writes (modes, transformations).
 

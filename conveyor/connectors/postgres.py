@@ -312,7 +312,7 @@ class PostgresConnector:
         bounds = [low + math.ceil(step * i) for i in range(1, count)]
         return pgsql.ranged(sql_text, key, bounds, str, "bigint")
 
-    # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
+    # --- Writable / SqlExecutor -------------------------------------------------------------
 
     def ensure_schema(self, schema: str) -> None:
         """CREATE SCHEMA IF NOT EXISTS (a concurrent creation by another run is fine)."""
@@ -395,36 +395,6 @@ class PostgresConnector:
         """DROP TABLE IF EXISTS."""
         self._query(sql.drop_table_sql(table, DIALECT), what=str(table))
         self._created.discard(table)
-
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Upsert staged rows by `keys` in one transaction (a missing target is replaced).
-
-        With a unique index on exactly `keys`, one INSERT … ON CONFLICT DO UPDATE;
-        otherwise the portable DELETE matching keys + INSERT.
-        """
-        staging_oid = self._require(staging)
-        rows = int(self._query(sql.count_sql(staging, DIALECT))[0][0])
-        target_oid = self._oid(target)
-        if target_oid is None:
-            self.replace_table(staging, target)
-            return rows
-        names = [name for name, *_ in self._attributes(staging_oid)]
-        if keys and self._has_unique_index(target_oid, keys):
-            statements = [pgsql.upsert_sql(staging, target, keys, names)]
-        else:
-            statements = sql.merge_statements(staging, target, keys, names, DIALECT)
-        self._transaction(statements, str(target))
-        return rows
-
-    def _has_unique_index(self, oid: int, keys: Sequence[str]) -> bool:
-        rows = self._query(
-            "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i"
-            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-            " WHERE i.indrelid = %s AND i.indisunique AND i.indpred IS NULL"
-            " AND i.indexprs IS NULL GROUP BY i.indexrelid",
-            [oid],
-        )
-        return sorted(keys) in [r[0] for r in rows]
 
     def execute(self, sql_text: str) -> int:
         """Run one statement on its own (autocommit: VACUUM and the like work); rows changed."""

@@ -15,7 +15,6 @@ from conveyor.connectors.base import (
     Connector,
     Discoverable,
     Estimable,
-    Mergeable,
     Readable,
     TableRef,
     TableSchema,
@@ -45,7 +44,7 @@ def people(n: int = 5, start: int = 1, tag: str = "old") -> pa.Table:
 
 
 def test_declares_its_capabilities(connector: Any) -> None:
-    for capability in (Connector, Discoverable, Readable, Writable, Mergeable, Estimable):
+    for capability in (Connector, Discoverable, Readable, Writable, Estimable):
         assert isinstance(connector, capability), capability.__name__
     assert connector.dialect in ("sqlite", "duckdb", "postgres", "mysql")
 
