@@ -69,25 +69,18 @@ def test_capabilities_are_the_connectors_own_and_jobs_respect_them(
     }
     assert listed == {"feed": ["read"], "shop": ["discover", "merge", "read", "write"]}
 
-    into_feed = client.post(
-        "/api/v1/jobs",
-        json={
-            "name": "into-feed",
-            "source_connection_id": shop.json()["id"],
-            "destination_connection_id": feed.json()["id"],
+    def job(name: str, source: dict[str, Any], destination: dict[str, Any]) -> Any:
+        body = {
+            "name": name,
+            "source_connection_id": source["id"],
+            "destination_connection_id": destination["id"],
             "queries": ["REPLICATE [orders]"],
-        },
-    )
+        }
+        return client.post("/api/v1/jobs", json=body)
+
+    into_feed = job("into-feed", shop.json(), feed.json())
     assert into_feed.status_code == 422, into_feed.text
     assert into_feed.json()["field"] == "destination_connection_id"
     assert "cannot write" in into_feed.json()["detail"]
-    from_feed = client.post(
-        "/api/v1/jobs",
-        json={
-            "name": "from-feed",
-            "source_connection_id": feed.json()["id"],
-            "destination_connection_id": shop.json()["id"],
-            "queries": ["REPLICATE [n]"],
-        },
-    )
+    from_feed = job("from-feed", feed.json(), shop.json())
     assert from_feed.status_code == 201, from_feed.text
