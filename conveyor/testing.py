@@ -225,26 +225,6 @@ class MemoryConnector:
         with _LOCK:
             self._tables.pop(table, None)
 
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Replace target rows whose key is staged and append the staged rows, atomically."""
-        with _LOCK:
-            staged = self._get(staging).data
-            if not self.table_exists(target):
-                self.replace_table(staging, target)
-                return int(staged.num_rows)
-            current = self._get(target)
-            incoming = conform(staged, current.data.schema, str(target))
-            kept = current.data
-            if keys:
-                kept = current.data.join(
-                    incoming.select(list(keys)), list(keys), join_type="left anti"
-                )
-                kept = kept.select(current.data.schema.names).cast(current.data.schema)
-            merged = pa.concat_tables([kept, incoming])
-            _check_unique(merged, current.primary_key, str(target))
-            self._tables[target] = _Stored(merged, current.primary_key)
-            return int(staged.num_rows)
-
     def execute(self, sql_text: str) -> int:
         """Run one DuckDB statement over copies of the tables and keep what it changed."""
         return self.execute_in_transaction([sql_text])[0]

@@ -17,13 +17,16 @@ import pyarrow as pa
 
 
 class Capability(StrEnum):
-    """What a connector can do, declared in its spec so the API can check jobs up front."""
+    """What a connector can do, as the API shows it and checks jobs against up front.
+
+    Derived from the protocols the connector's class implements (`capabilities_of`),
+    never declared apart from them.
+    """
 
     read = "read"
     write = "write"
     discover = "discover"
     merge = "merge"
-    cdc = "cdc"
 
 
 @dataclass(frozen=True, order=True)
@@ -212,14 +215,6 @@ class Writable(Protocol):
 
 
 @runtime_checkable
-class Mergeable(Protocol):
-    """A destination that can merge a staged table into a target by key, in one transaction."""
-
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Upsert staging rows into target by `keys`; return rows written."""
-
-
-@runtime_checkable
 class SqlExecutor(Protocol):
     """A destination that runs SQL the engine writes (modes, transformations).
 
@@ -318,6 +313,39 @@ class Relays(Protocol):
 
     def relay_from(self, source: object, queries: Sequence[str], table: TableRef) -> Relay | None:
         """A relay of `queries`' rows (one query per parallel part) into `table`, or None."""
+
+
+def _members(protocol: type) -> set[str]:
+    """The methods and attributes a protocol asks for."""
+    names = {*vars(protocol), *getattr(protocol, "__annotations__", {})}
+    return {name for name in names if not name.startswith("_")}
+
+
+def implements(cls: type, protocol: type) -> bool:
+    """Whether instances of `cls` implement `protocol`, judged from the class alone.
+
+    Like `isinstance` on an instance, it checks that every method and attribute of the
+    protocol is there (attributes such as `dialect` are class attributes), so a connector
+    can be described without opening a connection.
+    """
+    return all(hasattr(cls, name) for name in _members(protocol))
+
+
+CAPABILITIES: dict[Capability, Callable[[type], bool]] = {
+    Capability.read: lambda cls: implements(cls, Readable),
+    Capability.write: lambda cls: implements(cls, Writable),
+    Capability.discover: lambda cls: implements(cls, Discoverable),
+    # the engine merges with its own SQL, run by the destination (SqlExecutor) or on a
+    # copy of the table it reads back and rewrites (any readable destination)
+    Capability.merge: lambda cls: (
+        implements(cls, Writable) and (implements(cls, SqlExecutor) or implements(cls, Readable))
+    ),
+}
+
+
+def capabilities_of(cls: type) -> frozenset[Capability]:
+    """What a connector class can do, from the protocols it implements."""
+    return frozenset(c for c, has in CAPABILITIES.items() if has(cls))
 
 
 def iterate_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -282,7 +282,7 @@ class DuckDBConnector:
             raise
         return _closing_reader(reader, cur)
 
-    # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
+    # --- Writable / SqlExecutor -------------------------------------------------------------
 
     def ensure_schema(self, schema: str) -> None:
         """CREATE SCHEMA IF NOT EXISTS."""
@@ -321,17 +321,6 @@ class DuckDBConnector:
     def drop_table(self, table: TableRef) -> None:
         """DROP TABLE IF EXISTS."""
         self._run(sql.drop_table_sql(table, DIALECT))
-
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Upsert staged rows by `keys` in one transaction (a missing target is replaced)."""
-        self._require(staging)
-        rows = int(self._run(sql.count_sql(staging, DIALECT))[0][0])
-        if not self.table_exists(target):
-            self.replace_table(staging, target)
-            return rows
-        names = [c.name for c in self.columns(staging)]
-        self._transaction(sql.merge_statements(staging, target, keys, names, DIALECT))
-        return rows
 
     def execute(self, sql_text: str) -> int:
         """Run one statement; return the rows it changed when DuckDB says (else -1)."""

@@ -22,8 +22,8 @@ from sqlglot import exp
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import to_duckdb_batch
 from conveyor.connectors.base import TableRef
+from conveyor.connectors.file_values import as_text, conform, flatten_for_text, is_binary
 from conveyor.connectors.specs import FileOptions
-from conveyor.errors import DataError
 
 _BATCH = "__conveyor_batch"
 _ROW = "__conveyor_row"
@@ -59,16 +59,6 @@ def open_sink(
     return JsonSink(path, schema, array=fmt == "json")
 
 
-def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """The batch with exactly `schema`'s fields (nullability, order), or a DataError."""
-    if batch.schema.equals(schema, check_metadata=False):
-        return batch
-    try:
-        return batch.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError) as exc:
-        raise DataError(f"rows do not fit the file's columns: {exc}") from exc
-
-
 class ParquetSink:
     """pyarrow's ParquetWriter; every Arrow type round-trips, the schema is in the footer."""
 
@@ -83,38 +73,6 @@ class ParquetSink:
 
     def close(self) -> None:
         self._writer.close()
-
-
-def _duck_text(batch: pa.RecordBatch, columns: dict[int, str]) -> pa.RecordBatch:
-    """Replace columns by a DuckDB text function of them (`to_json`, `base64`), vectorized."""
-    con = duckdb.connect()
-    try:
-        con.register(_BATCH, pa.Table.from_batches([batch.select(list(columns))]))
-        for i, function in columns.items():
-            name = batch.schema.field(i).name
-            text = exp.cast(exp.func(function, sql.column(name)), "VARCHAR")
-            query = exp.select(text).from_(_BATCH).sql(dialect="duckdb")
-            values = con.sql(query).to_arrow_table().column(0).combine_chunks()
-            batch = batch.set_column(i, pa.field(name, pa.string()), values)
-    finally:
-        con.close()
-    return batch
-
-
-def flatten_for_text(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Columns CSV can hold: dictionaries decoded, binary as base64, nested values as JSON."""
-    arrays = [
-        pc.cast(a, a.type.value_type) if pa.types.is_dictionary(a.type) else a
-        for a in batch.columns
-    ]
-    batch = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-    text: dict[int, str] = {}
-    for i, field in enumerate(batch.schema):
-        if _is_binary(field.type):
-            text[i] = "base64"
-        elif pa.types.is_nested(field.type):
-            text[i] = "to_json"
-    return _duck_text(batch, text) if text else batch
 
 
 class CsvSink:
@@ -142,12 +100,6 @@ def _empty(schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
 
 
-def _is_binary(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
-    )
-
-
 def _json_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Binary as base64 (as in CSV); naive timestamps as text DuckDB's JSON reader detects."""
     arrays = []
@@ -156,8 +108,8 @@ def _json_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
             values = pc.strftime(values, format="%Y-%m-%d %H:%M:%S")
         arrays.append(values)
     batch = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-    binary = {i: "base64" for i, f in enumerate(batch.schema) if _is_binary(f.type)}
-    return _duck_text(batch, binary) if binary else batch
+    binary = {i: "base64" for i, f in enumerate(batch.schema) if is_binary(f.type)}
+    return as_text(batch, binary) if binary else batch
 
 
 class JsonSink:

@@ -307,7 +307,7 @@ class FileConnector:
                 return restored_schema(output, projected[1], stored)
         return None
 
-    # --- Writable / Mergeable ------------------------------------------------------------
+    # --- Writable ------------------------------------------------------------------------
 
     def ensure_schema(self, schema: str) -> None:
         """A schema is a sub-folder."""
@@ -396,42 +396,6 @@ class FileConnector:
         while (found := self._find(table)) is not None:
             self._writable(found[0])
             os.remove(found[0])
-
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Target rows whose key is not staged, plus the staged rows, swapped in atomically."""
-        self._require(staging)
-        rows = self._count(staging)
-        if not self.table_exists(target):
-            self.replace_table(staging, target)
-            return rows
-        path, fmt = self._require(target)
-        kept = exp.select("*").from_(sql.table_expr(target, "t"))
-        if keys:
-            match = exp.and_(
-                *(exp.EQ(this=sql.column(k, "t"), expression=sql.column(k, "s")) for k in keys)
-            )
-            staged = exp.select("1").from_(sql.table_expr(staging, "s")).where(match)
-            kept = kept.where(exp.Not(this=exp.Exists(this=staged)))
-        staged_rows = exp.select("*").from_(sql.table_expr(staging))
-        union = exp.Union(this=kept, expression=staged_rows, distinct=False, by_name=True)
-        reader = self.read(union.sql(dialect="duckdb"), 65_536)
-        if fmt == "parquet":  # keep the target's exact types where the union widened them
-            stored = pq.read_schema(self._readable(path))
-            reader = restore(reader, restored_schema(reader.schema, {"*": "*"}, stored))
-        self._writable(path)
-        writer = AtomicWriter(path, fmt, self._with_key(target, reader.schema), self.options)
-        try:
-            for batch in reader:
-                writer.write(batch)
-        except BaseException:
-            writer.abort()
-            raise
-        writer.close()
-        return rows
-
-    def _count(self, table: TableRef) -> int:
-        reader = self.read(sql.count_sql(table, "duckdb"), 1)
-        return int(reader.read_all().column(0)[0].as_py())
 
 
 def _parquet_rows(path: str) -> int | None:

@@ -317,7 +317,7 @@ class MySQLConnector:
         host = f"[{address}]" if ":" in address else address
         return f"mysql://{user}{secret}@{host}:{self.address.port}/{database}?{query}"
 
-    # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
+    # --- Writable / SqlExecutor -------------------------------------------------------------
 
     def ensure_schema(self, schema: str) -> None:
         """CREATE DATABASE IF NOT EXISTS, in utf8mb4."""
@@ -363,17 +363,6 @@ class MySQLConnector:
     def drop_table(self, table: TableRef) -> None:
         """DROP TABLE IF EXISTS."""
         self._query(sql.drop_table_sql(table, DIALECT), what=str(table))
-
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Upsert staged rows by `keys` in one transaction: DELETE matching keys, INSERT."""
-        self._require(staging)
-        rows = int(self._query(sql.count_sql(staging, DIALECT))[0][0])
-        if not self.table_exists(target):
-            self.replace_table(staging, target)
-            return rows
-        names = [row[0] for row in self._column_rows(staging)]
-        self._transaction(sql.merge_statements(staging, target, keys, names, DIALECT), str(target))
-        return rows
 
     def execute(self, sql_text: str) -> int:
         """Run one statement; return the rows it changed."""

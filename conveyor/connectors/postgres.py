@@ -10,11 +10,8 @@ and renames in one transaction, so readers see the old table or the new one.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
 
-import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 from sqlglot import exp
@@ -32,18 +29,16 @@ from conveyor.connectors.base import (
     Targets,
 )
 from conveyor.connectors.postgres_async import connect_kwargs
-from conveyor.connectors.postgres_conninfo import Conninfo, file_params
-from conveyor.connectors.postgres_errors import connect_error, map_error
+from conveyor.connectors.postgres_conninfo import file_params
+from conveyor.connectors.postgres_errors import map_error
 from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
-from conveyor.connectors.server import parse_server_url, returns_nothing
-from conveyor.connectors.specs import PostgresOptions
-from conveyor.errors import ConfigurationError, ConveyorError, TableNotFound
-from conveyor.policy import Reach
+from conveyor.connectors.postgres_session import PostgresSession
+from conveyor.connectors.server import returns_nothing
+from conveyor.errors import ConfigurationError, ConveyorError
 
 DIALECT = types.DIALECT
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 _MIN_PARTITION_PAGES = 1024  # 8 MB: smaller tables are read in one piece
-_IDLE_CONNECTIONS = 2  # ADBC connections kept for the next read or load
 _BATCH_HINT_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 _BATCH_HINT_BYTES = 4 * 1024 * 1024
 """The size of the batches ADBC decodes. Its default (16 MiB) kept a quarter more memory
@@ -51,83 +46,11 @@ in flight through a PostgreSQL → PostgreSQL copy for no gain in speed, and mad
 writer wait longer for the first batch."""
 
 
-class PostgresConnector:
+class PostgresConnector(PostgresSession):
     """A PostgreSQL database: read, write, discover, merge, run SQL, split reads."""
 
     dialect = DIALECT
     enforces_keys = True  # primary keys are real constraints: the engine may upsert
-
-    def __init__(
-        self, url: str, options: PostgresOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.options = options or PostgresOptions()
-        self.address = parse_server_url(
-            url, ("postgresql", "postgres"), 5432, self.options.password
-        )
-        self._target = Conninfo(self.address, self.options, self.reach)
-        self._lock = threading.RLock()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._created: set[TableRef] = set()  # tables made here, not yet loaded
-        self._idle: list[Any] = []  # ADBC connections a finished read or load gave back
-
-    # --- connections ---------------------------------------------------------------------
-
-    def _meta(self) -> psycopg.Connection[Any]:
-        """The psycopg connection for metadata and DDL (callers hold the lock)."""
-        if self._conn is None or self._conn.closed:
-            conninfo = self._target.now()  # the policy decides on the addresses of now
-            try:
-                self._conn = psycopg.connect(conninfo, autocommit=True)
-            except psycopg.Error as exc:
-                raise connect_error(exc, self.address) from exc
-        return self._conn
-
-    def _adbc(self) -> Any:
-        """An ADBC connection of its own for one read or load (they run in their own threads).
-
-        Connecting costs tens of milliseconds (the driver loads the server's type catalog),
-        and a run makes many small reads (probes, counts, keys), so connections that
-        finished their work cleanly are kept and handed out again.
-        """
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        conninfo = self._target.now()
-        try:
-            return adbc.connect(conninfo, autocommit=True)
-        except Exception as exc:
-            raise connect_error(exc, self.address) from exc
-
-    def _give_back(self, conn: Any, *, reusable: bool) -> None:
-        """Keep a connection whose read or load ended cleanly; close any other."""
-        with self._lock:
-            if reusable and len(self._idle) < _IDLE_CONNECTIONS:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def _query(self, statement: str, params: Sequence[Any] = (), what: str = "") -> list[Any]:
-        with self._lock:
-            conn = self._meta()
-            try:
-                cur = conn.execute(statement, list(params) or None)
-                return cur.fetchall() if cur.description else []
-            except psycopg.Error as exc:
-                raise map_error(exc, self.address, what) from exc
-
-    def _transaction(self, statements: Sequence[str], what: str = "") -> list[int]:
-        with self._lock:
-            conn = self._meta()
-            counts = []
-            try:
-                with conn.transaction(), conn.cursor() as cur:
-                    for statement in statements:
-                        cur.execute(statement)
-                        counts.append(cur.rowcount)
-            except psycopg.Error as exc:
-                raise map_error(exc, self.address, what) from exc
-            return counts
 
     # --- Connector -----------------------------------------------------------------------
 
@@ -138,16 +61,6 @@ class PostgresConnector:
     def test(self) -> None:
         """Connect and run SELECT 1 within the connect timeout."""
         self._query("SELECT 1")
-
-    def close(self) -> None:
-        """Close the metadata connections."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
@@ -174,32 +87,9 @@ class PostgresConnector:
             for schema, name, kind, tuples, current in rows
         ]
 
-    def _oid(self, table: TableRef) -> int | None:
-        rows = self._query("SELECT to_regclass(%s)::oid", [sql.table_sql(table, DIALECT)])
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
-
-    def _require(self, table: TableRef) -> int:
-        oid = self._oid(table)
-        if oid is None:
-            raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
-        return oid
-
     def table_exists(self, table: TableRef) -> bool:
         """Whether a table or view of that name exists (unqualified: on the search path)."""
         return self._oid(table) is not None
-
-    def _attributes(self, oid: int) -> list[Any]:
-        """name, declared type, base type name, typmod, not null, primary key — per column."""
-        return self._query(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
-            " coalesce(bt.typname, t.typname), coalesce(nullif(t.typtypmod, -1), a.atttypmod),"
-            " a.attnotnull, coalesce(a.attnum = ANY(i.indkey), false)"
-            " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-            " LEFT JOIN pg_type bt ON bt.oid = nullif(t.typbasetype, 0)"
-            " LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary"
-            " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            [oid],
-        )
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with the Arrow types a read returns, declared types and primary key."""
@@ -312,7 +202,7 @@ class PostgresConnector:
         bounds = [low + math.ceil(step * i) for i in range(1, count)]
         return pgsql.ranged(sql_text, key, bounds, str, "bigint")
 
-    # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
+    # --- Writable / SqlExecutor -------------------------------------------------------------
 
     def ensure_schema(self, schema: str) -> None:
         """CREATE SCHEMA IF NOT EXISTS (a concurrent creation by another run is fine)."""
@@ -395,36 +285,6 @@ class PostgresConnector:
         """DROP TABLE IF EXISTS."""
         self._query(sql.drop_table_sql(table, DIALECT), what=str(table))
         self._created.discard(table)
-
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Upsert staged rows by `keys` in one transaction (a missing target is replaced).
-
-        With a unique index on exactly `keys`, one INSERT … ON CONFLICT DO UPDATE;
-        otherwise the portable DELETE matching keys + INSERT.
-        """
-        staging_oid = self._require(staging)
-        rows = int(self._query(sql.count_sql(staging, DIALECT))[0][0])
-        target_oid = self._oid(target)
-        if target_oid is None:
-            self.replace_table(staging, target)
-            return rows
-        names = [name for name, *_ in self._attributes(staging_oid)]
-        if keys and self._has_unique_index(target_oid, keys):
-            statements = [pgsql.upsert_sql(staging, target, keys, names)]
-        else:
-            statements = sql.merge_statements(staging, target, keys, names, DIALECT)
-        self._transaction(statements, str(target))
-        return rows
-
-    def _has_unique_index(self, oid: int, keys: Sequence[str]) -> bool:
-        rows = self._query(
-            "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i"
-            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-            " WHERE i.indrelid = %s AND i.indisunique AND i.indpred IS NULL"
-            " AND i.indexprs IS NULL GROUP BY i.indexrelid",
-            [oid],
-        )
-        return sorted(keys) in [r[0] for r in rows]
 
     def execute(self, sql_text: str) -> int:
         """Run one statement on its own (autocommit: VACUUM and the like work); rows changed."""

@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from conveyor.connectors.postgres import PostgresConnector
+    from conveyor.connectors.postgres_session import PostgresSession
     from conveyor.policy import Reach
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ _LIBPQ_ONLY_ENVIRONMENT = (
 )
 
 
-def connect_kwargs(connector: PostgresConnector) -> dict[str, Any] | None:
+def connect_kwargs(connector: PostgresSession) -> dict[str, Any] | None:
     """asyncpg's connection arguments for a connector, None when only libpq can connect so.
 
     Of the URL's parameters, sslmode and `options` (`-c name=value` settings, such as a

@@ -24,13 +24,13 @@ from conveyor.connectors.postgres_errors import map_error
 from conveyor.connectors.server import Feed
 
 if TYPE_CHECKING:
-    from conveyor.connectors.postgres import PostgresConnector
+    from conveyor.connectors.postgres_session import PostgresSession
 
 DIALECT = types.DIALECT
 INDEX_BUILD_MEMORY = "256MB"  # server memory for the one sort that builds a deferred key
 
 
-def defer_primary_key(connector: PostgresConnector, table: TableRef, oid: int) -> str | None:
+def defer_primary_key(connector: PostgresSession, table: TableRef, oid: int) -> str | None:
     """Drop an empty table's primary key; return the statement that restores it (or None)."""
     found = connector._query(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
@@ -46,7 +46,7 @@ def defer_primary_key(connector: PostgresConnector, table: TableRef, oid: int) -
 
 
 def restore_primary_key(
-    connector: PostgresConnector, table: TableRef, statement: str | None, *, quietly: bool
+    connector: PostgresSession, table: TableRef, statement: str | None, *, quietly: bool
 ) -> None:
     """Run the statement `defer_primary_key` returned (quietly: after a failed load)."""
     if statement is None:
@@ -65,7 +65,7 @@ class CopyWriter:
 
     def __init__(
         self,
-        connector: PostgresConnector,
+        connector: PostgresSession,
         table: TableRef,
         schema: pa.Schema,
         wire: list[pa.DataType | None],

@@ -36,7 +36,7 @@ from conveyor.connectors.server import redacted
 from conveyor.errors import ConveyorError, PermissionDenied, SourceUnavailable
 
 if TYPE_CHECKING:
-    from conveyor.connectors.postgres import PostgresConnector
+    from conveyor.connectors.postgres_session import PostgresSession
 
 DIALECT = types.DIALECT
 POLL_SECONDS = 0.5
@@ -50,8 +50,8 @@ domains, composites) are identified by OIDs that differ between databases."""
 
 
 def prepare(
-    source: PostgresConnector,
-    destination: PostgresConnector,
+    source: PostgresSession,
+    destination: PostgresSession,
     queries: Sequence[str],
     table: TableRef,
 ) -> CopyRelay | None:
@@ -75,7 +75,7 @@ def prepare(
     )  # fmt: skip
 
 
-def result_columns(connector: PostgresConnector, query: str) -> list[tuple[str, str, int]]:
+def result_columns(connector: PostgresSession, query: str) -> list[tuple[str, str, int]]:
     """A query's result columns — name, declared type, type OID — planned, not run."""
     statement = f"SELECT * FROM ({query}) AS __conveyor_d LIMIT 0"  # noqa: S608
     with connector._lock:
@@ -107,8 +107,8 @@ class CopyRelay:
 
     def __init__(
         self,
-        source: PostgresConnector,
-        destination: PostgresConnector,
+        source: PostgresSession,
+        destination: PostgresSession,
         source_kwargs: dict[str, Any],
         target_kwargs: dict[str, Any],
         queries: Sequence[str],

@@ -1,4 +1,4 @@
-"""SQL the PostgreSQL connector builds: casts around a query, ranged reads, upserts.
+"""SQL the PostgreSQL connector builds: casts around a query, ranged reads.
 
 Every identifier is quoted through sqlglot (`sql.quote`, `sql.column`), and queries are
 rewritten as sqlglot trees, never by pasting names into strings.
@@ -6,7 +6,6 @@ rewritten as sqlglot trees, never by pasting names into strings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import sqlglot
@@ -14,7 +13,6 @@ from sqlglot import exp
 
 from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
-from conveyor.connectors.base import TableRef
 
 DIALECT = types.DIALECT
 
@@ -66,16 +64,3 @@ def ranged(
             conditions.append(exp.LT(this=key.copy(), expression=values[i]))
         queries.append(tree.copy().where(exp.and_(*conditions)).sql(dialect=DIALECT))
     return queries
-
-
-def upsert_sql(staging: TableRef, target: TableRef, keys: Sequence[str], names: list[str]) -> str:
-    """INSERT INTO target SELECT … FROM staging ON CONFLICT (keys) DO UPDATE SET …."""
-    insert = sql.insert_select_sql(staging, target, names, DIALECT)
-    conflict = ", ".join(sql.quote(k, DIALECT) for k in keys)
-    updates = [
-        f"{sql.quote(n, DIALECT)} = EXCLUDED.{sql.quote(n, DIALECT)}"
-        for n in names
-        if n not in keys
-    ]
-    action = "DO UPDATE SET " + ", ".join(updates) if updates else "DO NOTHING"
-    return f"{insert} ON CONFLICT ({conflict}) {action}"

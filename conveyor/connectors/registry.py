@@ -1,77 +1,40 @@
 """Which connector serves which URL scheme: cheap declarations, lazily imported code.
 
-A `ConnectorSpec` names the schemes, the options model and the capabilities; its
-implementation is imported only when a connection is opened, so listing connectors or
-validating a job never loads a database driver. Third-party packages add connectors
-through the `conveyor.connectors` entry point group, each entry naming a `ConnectorSpec`.
+A `ConnectorSpec` names the schemes, the options model and where the implementation
+lives; the implementation is imported only when a connection is opened or what it can
+do (its capabilities, derived from the protocols it implements) is asked, so listing
+connectors or resolving a URL never loads a database driver. Third-party packages add
+connectors through the `conveyor.connectors` entry point group, each entry naming a
+`ConnectorSpec`.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from conveyor.connectors.base import Capability, Connector
+from conveyor.connectors.base import Connector
+from conveyor.connectors.specs import BUILTIN, ConnectorSpec, NoOptions
 from conveyor.errors import InvalidInput
 from conveyor.policy import Reach
 
-
-class NoOptions(BaseModel):
-    """Options of a connector that takes none."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-@dataclass(frozen=True)
-class ConnectorSpec:
-    """A connector's declaration: schemes, options, capabilities, and where its code lives."""
-
-    name: str
-    schemes: tuple[str, ...]
-    implementation: str  # "package.module:ClassName"
-    capabilities: frozenset[Capability]
-    options: type[BaseModel] = NoOptions
-    description: str = ""
-    secret_options: tuple[str, ...] = field(default=())
-    admin_only: bool = False
-    """Only admins may create connections of it (its data is not kept per workspace)."""
-
-    def load(self) -> Callable[..., Connector]:
-        """Import and return the connector class."""
-        module_name, _, attribute = self.implementation.partition(":")
-        return cast(
-            Callable[..., Connector], getattr(importlib.import_module(module_name), attribute)
-        )
-
-    def validate_options(self, options: dict[str, Any]) -> BaseModel:
-        """Check connection options against the connector's model; 422 naming the field."""
-        try:
-            return self.options.model_validate(options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(
-                f"option {where!r}: {first['msg']}", field=f"options.{where}"
-            ) from exc
-
-
-def _builtin_specs() -> list[ConnectorSpec]:
-    from conveyor.connectors import specs
-
-    return list(specs.BUILTIN)
+__all__ = [
+    "ConnectorSpec",
+    "NoOptions",
+    "open_connector",
+    "resolve",
+    "scheme_of",
+    "specs",
+]
 
 
 @cache
 def _all_specs() -> dict[str, ConnectorSpec]:
     by_scheme: dict[str, ConnectorSpec] = {}
-    for spec in _builtin_specs() + list(_plugin_specs()):
+    for spec in [*BUILTIN, *_plugin_specs()]:
         for scheme in spec.schemes:
             by_scheme.setdefault(scheme, spec)
     return by_scheme

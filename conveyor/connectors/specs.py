@@ -1,19 +1,73 @@
-"""Declarations of the built-in connectors: schemes, options and capabilities.
+"""What a connector declares (`ConnectorSpec`), and the declarations of the built-in ones.
 
-Importing this module is cheap; the implementations are imported only when a connection
-is opened (see `registry`).
+Importing this module is cheap: the implementations are imported only when a connection
+is opened, or when what a connector can do is first asked (see `registry`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from conveyor.connectors.base import Capability as C
-from conveyor.connectors.registry import ConnectorSpec
+from conveyor.connectors.base import Capability, Connector, capabilities_of
+from conveyor.errors import ConfigurationError, InvalidInput
 
-SQL_CAPABILITIES = frozenset({C.read, C.write, C.discover, C.merge})
+
+class NoOptions(BaseModel):
+    """Options of a connector that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A connector's declaration: schemes, options, and where its code lives."""
+
+    name: str
+    schemes: tuple[str, ...]
+    implementation: str  # "package.module:ClassName"
+    options: type[BaseModel] = NoOptions
+    description: str = ""
+    secret_options: tuple[str, ...] = field(default=())
+    admin_only: bool = False
+    """Only admins may create connections of it (its data is not kept per workspace)."""
+
+    def load(self) -> Callable[..., Connector]:
+        """Import and return the connector class."""
+        module_name, _, attribute = self.implementation.partition(":")
+        return cast(
+            Callable[..., Connector], getattr(importlib.import_module(module_name), attribute)
+        )
+
+    @cached_property
+    def capabilities(self) -> frozenset[Capability]:
+        """What the connector can do: the protocols its class implements.
+
+        Asking imports the implementation (once per process); listing connectors does not.
+        """
+        try:
+            implementation = self.load()
+        except (ImportError, AttributeError) as exc:
+            raise ConfigurationError(
+                f"connector {self.name!r} cannot be loaded from {self.implementation!r}: {exc}"
+            ) from exc
+        return capabilities_of(cast(type, implementation))
+
+    def validate_options(self, options: dict[str, Any]) -> BaseModel:
+        """Check connection options against the connector's model; 422 naming the field."""
+        try:
+            return self.options.model_validate(options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(
+                f"option {where!r}: {first['msg']}", field=f"options.{where}"
+            ) from exc
 
 
 class SQLiteOptions(BaseModel):
@@ -126,7 +180,6 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         name="sqlite",
         schemes=("sqlite",),
         implementation="conveyor.connectors.sqlite:SQLiteConnector",
-        capabilities=SQL_CAPABILITIES,
         options=SQLiteOptions,
         description="A SQLite database file.",
     ),
@@ -134,7 +187,6 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         name="duckdb",
         schemes=("duckdb",),
         implementation="conveyor.connectors.duckdb:DuckDBConnector",
-        capabilities=SQL_CAPABILITIES,
         options=DuckDBOptions,
         description="A DuckDB database file.",
     ),
@@ -142,7 +194,6 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         name="files",
         schemes=("file",),
         implementation="conveyor.connectors.files:FileConnector",
-        capabilities=SQL_CAPABILITIES,
         options=FileOptions,
         description="A folder of csv, parquet, json, ndjson or xlsx files, one table per file.",
     ),
@@ -150,7 +201,6 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         name="postgres",
         schemes=("postgresql", "postgres"),
         implementation="conveyor.connectors.postgres:PostgresConnector",
-        capabilities=SQL_CAPABILITIES,
         options=PostgresOptions,
         description="A PostgreSQL database: binary COPY both ways through ADBC.",
     ),
@@ -158,7 +208,6 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         name="mysql",
         schemes=("mysql", "mariadb"),
         implementation="conveyor.connectors.mysql:MySQLConnector",
-        capabilities=SQL_CAPABILITIES,
         options=MySQLOptions,
         description="A MySQL or MariaDB database: Arrow reads, LOAD DATA LOCAL INFILE writes.",
     ),
@@ -166,7 +215,6 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         name="memory",
         schemes=("memory",),
         implementation="conveyor.testing:MemoryConnector",
-        capabilities=SQL_CAPABILITIES,
         options=MemoryOptions,
         description="In-process tables for tests; nothing survives the process, and every "
         "workspace's memory://name is the same table: admins only.",

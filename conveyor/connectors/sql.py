@@ -1,9 +1,10 @@
-"""SQL every SQL destination needs: quoting, DDL types, and the create/merge/swap/drop statements.
+"""SQL every SQL connector needs: quoting, DDL types, the statements that create, swap,
+count and drop tables, and running statements in one transaction.
 
 Identifiers are always quoted through sqlglot for the target dialect, and statements that
 move rows are built as sqlglot expressions, so no table or column name is ever pasted into
-SQL unquoted. The type tables cover SQLite and DuckDB today and PostgreSQL and MySQL for
-the connectors that will reuse this module.
+SQL unquoted. The type tables cover SQLite, DuckDB, PostgreSQL and MySQL. What the engine
+runs on a destination (merges, deletes, history, schema changes) is `conveyor.engine.sql`'s.
 """
 
 from __future__ import annotations
@@ -279,27 +280,6 @@ def insert_select_sql(
     return exp.insert(select, table_expr(target), columns=[identifier(c) for c in columns]).sql(
         dialect=dialect
     )
-
-
-def merge_statements(
-    staging: TableRef, target: TableRef, keys: Sequence[str], columns: Sequence[str], dialect: str
-) -> list[str]:
-    """A portable upsert: delete target rows whose key is staged, then insert the staged rows.
-
-    Run both in one transaction. Works wherever DELETE … WHERE EXISTS and INSERT … SELECT
-    do, which is every SQL database, unlike MERGE or ON CONFLICT.
-    """
-    statements = []
-    if keys:
-        alias = "__conveyor_staged"
-        matches = exp.and_(
-            *(exp.EQ(this=column(k, target), expression=column(k, alias)) for k in keys)
-        )
-        staged = exp.select("1").from_(table_expr(staging, alias)).where(matches)
-        delete = exp.delete(table_expr(target), where=exp.Exists(this=staged))
-        statements.append(delete.sql(dialect=dialect))
-    statements.append(insert_select_sql(staging, target, columns, dialect))
-    return statements
 
 
 def run_in_transaction(

@@ -348,7 +348,7 @@ class SQLiteConnector:
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 
-    # --- Writable / Mergeable / SqlExecutor --------------------------------------------------
+    # --- Writable / SqlExecutor -------------------------------------------------------------
 
     def ensure_schema(self, schema: str) -> None:
         """SQLite has one schema, `main`; any other is a configuration error."""
@@ -376,17 +376,6 @@ class SQLiteConnector:
         self._check_schema(table)
         if self._exists():
             self._query(sql.drop_table_sql(table, DIALECT), write=True)
-
-    def merge(self, staging: TableRef, target: TableRef, keys: Sequence[str]) -> int:
-        """Upsert staged rows by `keys` in one transaction (a missing target is replaced)."""
-        self._require(staging)
-        rows = int(self._query(sql.count_sql(staging, DIALECT))[0][0])
-        if not self.table_exists(target):
-            self.replace_table(staging, target)
-            return rows
-        names = [r[0] for r in self._query("SELECT name FROM pragma_table_info(?)", [staging.name])]
-        self._transaction(sql.merge_statements(staging, target, keys, names, DIALECT))
-        return rows
 
     def execute(self, sql_text: str) -> int:
         """Run one statement; return the rows it changed."""

@@ -23,12 +23,13 @@ from conveyor.connectors.base import (
     Writable,
 )
 from conveyor.domain import JobType
-from conveyor.engine import sqlgen
 from conveyor.engine.context import Target, TaskContext, table_layout
 from conveyor.engine.decide import Decision, Mode
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.rewrite import RewriteExecutor
 from conveyor.engine.shape import Shape, wider
+from conveyor.engine.sql import deletes, history, merge, schema
+from conveyor.engine.sql.rows import insert_from
 from conveyor.errors import DataError
 
 
@@ -51,7 +52,7 @@ def refuse_repeated_keys(
     destination = ctx.destination
     if not keys or not isinstance(destination, Readable):
         return
-    query = sqlgen.duplicate_key(staging, keys, destination.dialect)
+    query = merge.duplicate_key(staging, keys, destination.dialect)
     repeated = destination.read(query, 1).read_all()
     if repeated.num_rows:
         value = ", ".join(f"{k} = {repeated.column(k)[0].as_py()!r}" for k in keys)
@@ -91,76 +92,45 @@ def apply(
         destination.replace_table(staging, target)
         info.exists, info.columns = True, described(shape, decision)
         return
-    executor = sql_executor(
-        ctx, plan, [staging], staging, () if shape.history_now else decision.keys
-    )
+    keys = decision.keys
+    executor = sql_executor(ctx, plan, [staging], staging, () if shape.history_now else keys)
     dialect = executor.dialect
     statements, columns = _schema_changes(ctx, plan, shape, dialect, info)
     truncate = plan.settings.truncate_table_data or decision.mode is Mode.full
     if truncate:
-        statements.append(sqlgen.delete_all(target, dialect))
-    upsert = (
-        decision.mode is Mode.merge
-        and not truncate
-        and bool(decision.keys)
-        and dialect in sqlgen.UPSERT_DIALECTS
-        and not isinstance(executor, RewriteExecutor)
-        and _upsert_matches_by(destination, dialect, info, decision.keys)
-        and not _reinsert_is_cheaper(dialect, info, columns)
-    )
-    if upsert:
-        statements.append(sqlgen.upsert(staging, target, decision.keys, columns, dialect))
-        executor.execute_in_transaction(statements)
-        return
-    if decision.mode is Mode.merge and decision.keys:
-        statements.append(sqlgen.delete_matching(staging, target, decision.keys, dialect))
-    if (
-        decision.mode is Mode.append
-        and decision.lower is not None
-        and decision.check
-        and not plan.settings.truncate_table_data
-    ):
+        statements.append(deletes.delete_all(target, dialect))
+    if decision.mode is Mode.merge and not truncate:  # (into an emptied table: inserted)
+        statements += merge.statements(
+            staging,
+            target,
+            keys,
+            columns,
+            dialect,
+            unique_key=_unique_key(destination, info, keys),
+            target_columns=info.columns,
+            upsert=not isinstance(executor, RewriteExecutor),
+        )
+    elif decision.mode is Mode.history:
+        compared = [c for c in shape.data_columns if c not in keys and c in columns]
         statements.append(
-            sqlgen.delete_window(
-                target, decision.check, decision.lower, decision.check_type, dialect
+            history.close_changed(staging, target, keys, compared, ctx.started, dialect)
+        )
+        statements.append(history.insert_new_versions(staging, target, keys, columns, dialect))
+    else:  # an append (replacing the window it reads again), or rows into the emptied table
+        reread = decision.mode is Mode.append and decision.lower is not None and not truncate
+        if reread and decision.check:
+            statements.append(
+                deletes.delete_window(
+                    target, decision.check, decision.lower, decision.check_type, dialect
+                )
             )
-        )  # type: ignore[arg-type]
-    if decision.mode is Mode.history:
-        compared = [c for c in shape.data_columns if c not in decision.keys and c in columns]
-        statements.append(
-            sqlgen.close_changed(staging, target, decision.keys, compared, ctx.started, dialect)
-        )
-        statements.append(
-            sqlgen.insert_new_versions(staging, target, decision.keys, columns, dialect)
-        )
-    else:
-        statements.append(sqlgen.insert_from(staging, target, columns, dialect))
+        statements.append(insert_from(staging, target, columns, dialect))
     executor.execute_in_transaction(statements)
 
 
-def _upsert_matches_by(
-    destination: Writable, dialect: str, info: Target, keys: tuple[str, ...]
-) -> bool:
-    """Whether an upsert can find the target rows of staged keys.
-
-    ON CONFLICT and ON DUPLICATE KEY find them through a unique constraint on exactly
-    the key; DuckDB's MERGE INTO joins on the key and needs no constraint.
-    """
-    if dialect in sqlgen.MERGES_BY_JOIN:
-        return True
+def _unique_key(destination: Writable, info: Target, keys: tuple[str, ...]) -> bool:
+    """Whether the target has a unique constraint on exactly `keys` (its primary key)."""
     return bool(getattr(destination, "enforces_keys", False)) and set(info.keys) == set(keys)
-
-
-def _reinsert_is_cheaper(dialect: str, info: Target, columns: list[str]) -> bool:
-    """Whether deleting and re-inserting matched rows beats an upsert, with the same result.
-
-    DuckDB updates scattered rows slowly: 10,000 changed rows of a 1M-row table took
-    70-90 ms by MERGE INTO or ON CONFLICT from a cold start, 12 ms by delete-then-insert
-    without a key index (33 ms with one). It is the same result only when every target
-    column is loaded: a column of the target's own would be emptied by a re-insert, where
-    an upsert keeps it.
-    """
-    return dialect == "duckdb" and set(info.columns) <= set(columns)
 
 
 def _schema_changes(
@@ -187,13 +157,13 @@ def _schema_changes(
             if not alter:
                 continue
             statements.append(
-                sqlgen.add_column(plan.target, column.name, type_sql(column.type, False), dialect)
+                schema.add_column(plan.target, column.name, type_sql(column.type, False), dialect)
             )
             ctx.log(f"{plan.target}: new column {column.name} ({column.type})")
             existing[column.name] = ColumnInfo(column.name, column.type)
         elif alter and (widened := wider(column.type, current.type)) is not None:
             key = current.primary_key and enforced
-            change = sqlgen.widen_column(
+            change = schema.widen_column(
                 plan.target, column.name, type_sql(widened, key), dialect, key=key
             )
             statements.extend([change] if change else [])
@@ -203,7 +173,7 @@ def _schema_changes(
         columns.append(column.name)
     if rebuild:  # the column cannot be altered in place: copy into a table declared anew
         layout = TableSchema(list(existing.values()), info.keys if enforced else ())
-        statements.extend(sqlgen.rebuild(plan.target, layout, dialect))
+        statements.extend(schema.rebuild(plan.target, layout, dialect, type_sql))
     return statements, columns
 
 

@@ -19,11 +19,11 @@ from conveyor.connectors.base import (
     Writable,
 )
 from conveyor.domain import RunJobType
-from conveyor.engine import sqlgen
 from conveyor.engine.decide import Decision
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.reporting import CancelToken, Reporter, TaskResult
 from conveyor.engine.shape import Shape
+from conveyor.engine.sql.values import compare
 
 
 @dataclass
@@ -76,12 +76,10 @@ def read_sql(plan: TaskPlan, dialect: str, decision: Decision, upper: Any = None
     conditions = []
     if decision.check is not None and decision.lower is not None:
         column = exp.column(sql.identifier(decision.check))
-        conditions.append(
-            sqlgen.compare(column, ">=", decision.lower, decision.check_type, dialect)
-        )
+        conditions.append(compare(column, ">=", decision.lower, decision.check_type, dialect))
     if decision.check is not None and upper is not None:
         column = exp.column(sql.identifier(decision.check))
-        conditions.append(sqlgen.compare(column, "<", upper, decision.check_type, dialect))
+        conditions.append(compare(column, "<", upper, decision.check_type, dialect))
     if not conditions:
         return plan.source_sql(dialect)
     return (

@@ -17,13 +17,14 @@ from conveyor.connectors.base import (
     TableRef,
     TableSchema,
 )
-from conveyor.engine import sqlgen
 from conveyor.engine.apply import sql_executor
 from conveyor.engine.context import TaskContext, scalar, source_subquery
 from conveyor.engine.decide import Decision
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.reporting import raise_if_canceled
 from conveyor.engine.shape import Shape
+from conveyor.engine.sql.deletes import DELETED, delete_missing, flag_missing
+from conveyor.engine.sql.history import ACTIVE, close_missing
 from conveyor.engine.stream import copy_stream
 
 
@@ -33,9 +34,9 @@ def _live_rows(ctx: TaskContext, plan: TaskPlan, shape: Shape) -> int | None:
         return None
     count = exp.select(exp.Count(this=exp.Star())).from_(sql.table_expr(plan.target))
     if shape.history_now is not None:
-        count = count.where(exp.EQ(this=sql.column(sqlgen.ACTIVE), expression=exp.true()))
+        count = count.where(exp.EQ(this=sql.column(ACTIVE), expression=exp.true()))
     elif shape.soft_delete:
-        count = count.where(exp.EQ(this=sql.column(sqlgen.DELETED), expression=exp.false()))
+        count = count.where(exp.EQ(this=sql.column(DELETED), expression=exp.false()))
     value = scalar(ctx.destination, count.sql(dialect=ctx.destination.dialect))
     return int(value) if value is not None else None
 
@@ -108,13 +109,11 @@ def sweep_deleted(
         )
         dialect, target = executor.dialect, plan.target
         if shape.history_now is not None:
-            statement = sqlgen.close_missing(
-                target, keys_table, decision.keys, ctx.started, dialect
-            )
+            statement = close_missing(target, keys_table, decision.keys, ctx.started, dialect)
         elif shape.soft_delete:
-            statement = sqlgen.flag_missing(target, keys_table, decision.keys, dialect)
+            statement = flag_missing(target, keys_table, decision.keys, dialect)
         else:
-            statement = sqlgen.delete_missing(target, keys_table, decision.keys, dialect)
+            statement = delete_missing(target, keys_table, decision.keys, dialect)
         deleted = max(0, executor.execute_in_transaction([statement])[0])
     finally:
         with contextlib.suppress(Exception):

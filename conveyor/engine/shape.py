@@ -19,8 +19,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from conveyor.connectors.base import ColumnInfo
-from conveyor.engine import sqlgen
 from conveyor.engine.replicate import ColumnDef
+from conveyor.engine.sql.deletes import DELETED
+from conveyor.engine.sql.history import ACTIVE, END, START
 from conveyor.errors import ConfigurationError, DataError
 
 _LENGTH = re.compile(
@@ -117,12 +118,12 @@ class Shape:
         """The schema of staged rows (data columns, then bookkeeping columns)."""
         fields = [pa.field(n, self.data_type(n)) for n in self.data_columns]
         if self.soft_delete:
-            fields.append(pa.field(sqlgen.DELETED, pa.bool_()))
+            fields.append(pa.field(DELETED, pa.bool_()))
         if self.history_now is not None:
             fields += [
-                pa.field(sqlgen.ACTIVE, pa.bool_()),
-                pa.field(sqlgen.START, pa.timestamp("us", "UTC")),
-                pa.field(sqlgen.END, pa.timestamp("us", "UTC")),
+                pa.field(ACTIVE, pa.bool_()),
+                pa.field(START, pa.timestamp("us", "UTC")),
+                pa.field(END, pa.timestamp("us", "UTC")),
             ]
         return pa.schema(fields)
 

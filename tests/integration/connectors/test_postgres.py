@@ -15,7 +15,7 @@ from conveyor.connectors.base import Partitionable, SqlExecutor, TableRef, Table
 from conveyor.connectors.registry import open_connector
 from conveyor.errors import ConveyorError, DataError
 from tests.services import fresh_pg_database
-from tests.unit.connectors.conftest import load, read_table
+from tests.unit.connectors.conftest import load, load_through_engine, read_table
 
 
 @pytest.fixture
@@ -69,13 +69,23 @@ def test_small_tables_are_not_split(pg: Any) -> None:
     assert pg.partitions(TableRef("small"), query, 8) == [query]
 
 
-def test_merge_uses_on_conflict_when_the_key_is_unique(pg: Any) -> None:
+def test_merge_uses_on_conflict_when_the_key_is_unique(
+    pg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": ["a", "b", "c"]})
     load(pg, "target", data, primary_key=("id",))
+    ran: list[str] = []
+    run = pg.execute_in_transaction
+
+    def recorded(statements: list[str]) -> list[int]:
+        ran.extend(statements)
+        return run(statements)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(pg, "execute_in_transaction", recorded)
     staged = pa.table({"id": pa.array([3, 4], pa.int64()), "v": ["C", "D"]})
-    staging = load(pg, "_conveyor_stage_target", staged)
-    assert pg._has_unique_index(pg._oid(TableRef("target")), ["id"])
-    assert pg.merge(staging, TableRef("target"), ["id"]) == 2
+    assert load_through_engine(pg, "target", staged, ["id"]) == 2
+    assert [s.split(" ", 1)[0] for s in ran] == ["INSERT"]
+    assert 'ON CONFLICT("id") DO UPDATE' in ran[0]
     assert read_table(pg, "target", "id").column("v").to_pylist() == ["a", "b", "C", "D"]
 
 

@@ -3,8 +3,11 @@ and a fake server disk (`land`) for the tests of what a connection may reach."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
-from collections.abc import Callable, Iterator
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,15 @@ import pytest
 
 from conveyor.connectors.base import TableRef, TableSchema, iterate_batches
 from conveyor.connectors.registry import open_connector
+from conveyor.domain import EngineSettings, RunJobType
+from conveyor.engine.context import TaskContext
+from conveyor.engine.modes import Mode, replicate
+from conveyor.engine.planner import plan_task
+from conveyor.engine.replicate import table_expression
+from conveyor.engine.reporting import NullReporter, TaskResult
+from conveyor.engine.spec import TaskSpec
 from conveyor.policy import Reach, resolve_path
+from conveyor.testing import put_table, reset_memory
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,46 @@ def load(
         writer.write(batch)
     writer.close()
     return ref
+
+
+def load_through_engine(
+    destination: Any,
+    table: TableRef | str,
+    data: pa.Table,
+    keys: Sequence[str] = (),
+    mode: Mode | None = Mode.merge,
+) -> int:
+    """Load `data` into `table` the way a run does, in `mode` (None: the engine decides).
+
+    The rows come from a memory source: the engine stages them in the destination and
+    applies them with its own SQL (merged by `keys` — appended without), run by the
+    destination or, for files, by a scratch DuckDB rewriting the table. Returns the rows
+    written.
+    """
+    ref = TableRef(table) if isinstance(table, str) else table
+    source_name = f"engine-source-{uuid.uuid4().hex}"
+    put_table(source_name, "rows", data)
+    source = open_connector(f"memory://{source_name}")
+    query = f"REPLICATE {table_expression(ref).sql()} SELECT * FROM [rows]"
+    plan = plan_task(TaskSpec(id="t", position=0, query=query), EngineSettings())
+    ctx = TaskContext(
+        run_id=uuid.uuid4().hex,
+        run_job_type=RunJobType.incremental,
+        job_type="standard",
+        source=source,  # type: ignore[arg-type]
+        destination=destination,
+        reporter=NullReporter(),
+        cancel=threading.Event(),
+        result=TaskResult(task_id="t", position=0),
+        started=dt.datetime.now(dt.UTC),
+        save=lambda state: None,
+    )
+    try:
+        replicate(ctx, replace(plan, primary_key=tuple(keys)), {}, force=mode)
+    finally:
+        source.close()
+        reset_memory(source_name)
+    return ctx.result.rows_written
 
 
 def select_all(conn: Any, table: TableRef | str, order_by: str | None = None) -> str:

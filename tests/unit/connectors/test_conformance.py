@@ -15,15 +15,21 @@ from conveyor.connectors.base import (
     Connector,
     Discoverable,
     Estimable,
-    Mergeable,
     Readable,
     TableRef,
     TableSchema,
     Writable,
     iterate_batches,
 )
+from conveyor.engine.modes import Mode
 from conveyor.errors import ConfigurationError, ConveyorError, TableNotFound
-from tests.unit.connectors.conftest import Flavor, load, read_table, select_all
+from tests.unit.connectors.conftest import (
+    Flavor,
+    load,
+    load_through_engine,
+    read_table,
+    select_all,
+)
 
 
 def people(n: int = 5, start: int = 1, tag: str = "old") -> pa.Table:
@@ -38,7 +44,7 @@ def people(n: int = 5, start: int = 1, tag: str = "old") -> pa.Table:
 
 
 def test_declares_its_capabilities(connector: Any) -> None:
-    for capability in (Connector, Discoverable, Readable, Writable, Mergeable, Estimable):
+    for capability in (Connector, Discoverable, Readable, Writable, Estimable):
         assert isinstance(connector, capability), capability.__name__
     assert connector.dialect in ("sqlite", "duckdb", "postgres", "mysql")
 
@@ -170,8 +176,8 @@ def test_drop_table(connector: Any) -> None:
 
 def test_merge_by_key(connector: Any) -> None:
     load(connector, "merged", people(5, start=1, tag="old"), primary_key=("id",))
-    staging = load(connector, "_conveyor_stage_merged", people(4, start=4, tag="new"))
-    assert connector.merge(staging, TableRef("merged"), ["id"]) == 4
+    assert load_through_engine(connector, "merged", people(4, start=4, tag="new"), ["id"]) == 4
+    assert not any(t.ref.name.startswith("_conveyor_stage_") for t in connector.list_tables())
     result = read_table(connector, "merged", "id")
     assert result.column("id").to_pylist() == [1, 2, 3, 4, 5, 6, 7]
     assert result.column("name").to_pylist() == [
@@ -187,14 +193,12 @@ def test_merge_by_key(connector: Any) -> None:
 
 def test_merge_without_keys_appends(connector: Any) -> None:
     load(connector, "log", people(2, start=1))
-    staging = load(connector, "_conveyor_stage_log", people(2, start=3))
-    assert connector.merge(staging, TableRef("log"), []) == 2
+    assert load_through_engine(connector, "log", people(2, start=3), []) == 2
     assert read_table(connector, "log", "id").column("id").to_pylist() == [1, 2, 3, 4]
 
 
 def test_merge_into_a_missing_target_creates_it(connector: Any) -> None:
-    staging = load(connector, "_conveyor_stage_new", people(3))
-    assert connector.merge(staging, TableRef("new"), ["id"]) == 3
+    assert load_through_engine(connector, "new", people(3), ["id"], mode=None) == 3
     assert read_table(connector, "new").num_rows == 3
 
 
@@ -232,8 +236,7 @@ def test_awkward_identifiers(connector: Any, flavor: Flavor, name: str) -> None:
     assert [c.name for c in connector.columns(ref)] == [name, "plain"]
     result = read_table(connector, ref, order_by=name)
     assert result.column(name).to_pylist() == [1, 2]
-    staging = load(connector, "_conveyor_stage_" + name, data.slice(1))
-    assert connector.merge(staging, ref, [name]) == 1
+    assert load_through_engine(connector, ref, data.slice(1), [name], Mode.merge) == 1
     assert read_table(connector, ref).num_rows == 2
 
 

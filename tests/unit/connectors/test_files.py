@@ -14,7 +14,7 @@ from conveyor.connectors.base import TableRef, TableSchema
 from conveyor.connectors.files import FileConnector, parse_url
 from conveyor.connectors.specs import FileOptions
 from conveyor.errors import DataError, InvalidInput, SourceUnavailable, TableNotFound, Unsupported
-from tests.unit.connectors.conftest import load, read_table
+from tests.unit.connectors.conftest import load, load_through_engine, read_table
 
 
 def people(n: int = 3) -> pa.Table:
@@ -158,12 +158,8 @@ def test_parquet_keeps_exact_arrow_types_and_the_key(tmp_path: Path) -> None:
 def test_merge_keeps_a_csv_file_a_csv_file(tmp_path: Path) -> None:
     conn = FileConnector(f"file://{tmp_path}?format=csv")
     load(conn, "t", people(3))
-    staging = load(
-        conn,
-        "_conveyor_stage_t",
-        pa.table({"id": pa.array([3, 4], pa.int64()), "name": ["new", "new"]}),
-    )
-    assert conn.merge(staging, TableRef("t"), ["id"]) == 2
+    staged = pa.table({"id": pa.array([3, 4], pa.int64()), "name": ["new", "new"]})
+    assert load_through_engine(conn, "t", staged, ["id"]) == 2
     assert (tmp_path / "t.csv").read_text().splitlines()[0] == '"id","name"'
     assert read_table(conn, "t", "id").column("name").to_pylist() == ["p0", "p1", "new", "new"]
 
@@ -186,12 +182,8 @@ def test_merging_parquet_keeps_exact_types_and_the_key(tmp_path: Path) -> None:
     schema = pa.schema([("k", pa.int32()), ("v", pa.large_string()), ("at", pa.timestamp("ms"))])
     old = pa.table({"k": [1, 2], "v": ["a", "b"], "at": [1, 2]}, schema=schema)
     load(conn, "t", old, primary_key=("k",))
-    staging = load(
-        conn,
-        "_conveyor_stage_t",
-        old.slice(1).set_column(1, "v", pa.array(["B"], pa.large_string())),
-    )
-    assert conn.merge(staging, TableRef("t"), ["k"]) == 1
+    staged = old.slice(1).set_column(1, "v", pa.array(["B"], pa.large_string()))
+    assert load_through_engine(conn, "t", staged, ["k"]) == 1
     stored = pq.read_table(tmp_path / "t.parquet")
     assert stored.schema.types == schema.types
     assert sorted(stored.column("v").to_pylist()) == ["B", "a"]

@@ -18,7 +18,7 @@ from conveyor.connectors.base import TableRef, TableSchema
 from conveyor.connectors.files import FileConnector
 from conveyor.errors import TableNotFound
 from conveyor.policy import PathRefused, Reach, StatementRefused
-from tests.unit.connectors.conftest import Land, load, read_table
+from tests.unit.connectors.conftest import Land, load, load_through_engine, read_table
 
 
 def folder(land: Land, reach: Reach | None = None, fmt: str = "parquet") -> FileConnector:
@@ -156,10 +156,8 @@ def test_ordinary_use_under_the_lock(land: Land) -> None:
         os.makedirs(land.allowed / fmt)
         data = pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["a", "b"]})
         load(conn, "people", data, primary_key=("id",))
-        staged = load(
-            conn, "_conveyor_stage_people_0000abcd", pa.table({"id": [2, 3], "name": ["B", "c"]})
-        )
-        assert conn.merge(staged, TableRef("people"), ["id"]) == 2
+        staged = pa.table({"id": [2, 3], "name": ["B", "c"]})
+        assert load_through_engine(conn, "people", staged, ["id"]) == 2
         rows = conn.read("SELECT id, name FROM people ORDER BY id", 10).read_all()
         assert rows.to_pylist() == [
             {"id": 1, "name": "a"},

@@ -77,15 +77,8 @@ def test_create_table() -> None:
     )
 
 
-def test_merge_and_replace_statements() -> None:
+def test_replace_statements() -> None:
     staging, target = TableRef("stage"), TableRef("tar get")
-    statements = sql.merge_statements(staging, target, ["k"], ["k", "v"], "sqlite")
-    assert statements == [
-        'DELETE FROM "tar get" WHERE EXISTS(SELECT 1 FROM "stage" AS "__conveyor_staged"'
-        ' WHERE "tar get"."k" = "__conveyor_staged"."k")',
-        'INSERT INTO "tar get" ("k", "v") SELECT "k", "v" FROM "stage"',
-    ]
-    assert len(sql.merge_statements(staging, target, [], ["k"], "sqlite")) == 1
     assert sql.replace_statements(staging, target, "duckdb") == [
         'DROP TABLE IF EXISTS "tar get"',
         'ALTER TABLE "stage" RENAME TO "tar get"',

@@ -1,0 +1,107 @@
+"""No import loops among the modules of `engine/` and `connectors/`, type-only ones included.
+
+The graph counts every import a module makes — at the top, inside a function, under
+`if TYPE_CHECKING:` — because a loop that only type checkers follow still ties two
+modules together: neither can be understood, moved or split without the other.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("conveyor.engine", "conveyor.connectors")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {
+    module_name(path): path
+    for package in PACKAGES
+    for path in (ROOT / package.replace(".", "/")).rglob("*.py")
+}
+
+
+def imported(name: str, path: Path) -> set[str]:
+    """The modules of `MODULES` that a module imports, anywhere in it."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            for alias in node.names:  # `from package import module` imports the module
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+    return {m for m in found if m in MODULES and m != name}
+
+
+GRAPH = {name: imported(name, path) for name, path in MODULES.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
+    """Each strongly connected group of more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+
+    def visit(node: str) -> Iterator[list[str]]:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                yield from visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                yield sorted(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            yield from visit(node)
+
+
+def test_the_graph_sees_every_kind_of_import() -> None:
+    assert (
+        "conveyor.connectors.postgres_relay" in GRAPH["conveyor.connectors.postgres"]
+    )  # in a method
+    assert (
+        "conveyor.connectors.postgres_session" in GRAPH["conveyor.connectors.postgres_load"]
+    )  # TYPE_CHECKING
+    assert (
+        "conveyor.engine.sql.merge" in GRAPH["conveyor.engine.apply"]
+    )  # from package import module
+    assert list(cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_loops(package: str) -> None:
+    found = [group for group in cycles(GRAPH) if any(m.startswith(package) for m in group)]
+    described = [
+        " ↔ ".join(group)
+        + "\n"
+        + "\n".join(f"  {m} → {sorted(GRAPH[m] & set(group))}" for m in group)
+        for group in found
+    ]
+    assert not found, "\n".join(described)
