@@ -18,7 +18,6 @@ and one row per query in `value` (where an OData client looks).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -50,7 +49,7 @@ from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.schemas.runs import ExecuteRequest
 from conveyor.services import connections, jobs, runs, tasks, transformations
 from conveyor.services.context import Context
-from conveyor.store.models import Job, Run, RunTask, Transformation
+from conveyor.store.models import Job, Run, RunLog, RunTask, Transformation
 
 router = APIRouter(tags=["CData Sync v1 (OData)"])
 MAX_WAIT = 3600.0
@@ -111,29 +110,6 @@ def query_row(run: Run, result: RunTask) -> Row:
     }
 
 
-def _normalized(query: str) -> str:
-    return re.sub(r"\s+", " ", query).strip().lower()
-
-
-def _chosen_tasks(ctx: Context, job: Job, queries: list[str]) -> list[str]:
-    """The ids of the job's tasks that `Query#n` name (by statement, id or table)."""
-    chosen = []
-    candidates = tasks.list_(ctx, job.id)
-    for query in queries:
-        match = next(
-            (
-                t
-                for t in candidates
-                if query in (t.id, t.table_name) or _normalized(t.query) == _normalized(query)
-            ),
-            None,
-        )
-        if match is None:
-            raise InvalidInput(f"{query!r} is not a query of job {job.name!r}", field="Query")
-        chosen.append(match.id)
-    return chosen
-
-
 async def _execute(
     rt: RT, principal: V1Caller, request: Request, body: dict[str, Any], *, subset: bool
 ) -> Response:
@@ -146,7 +122,7 @@ async def _execute(
             target = _target(ctx, fields, requested_workspace(ctx, request, fields))
             if isinstance(target, Transformation):
                 return transformations.execute(ctx, target.id).id
-            chosen = _chosen_tasks(ctx, target, fields.numbered("Query")) if subset else None
+            chosen = fields.numbered("Query") if subset else None
             if subset and not chosen:
                 raise InvalidInput("executeQuery needs Query#1…", field="Query#1")
             return runs.execute(ctx, target.id, ExecuteRequest(tasks=chosen)).id
@@ -254,24 +230,28 @@ def get_job_status(ctx: V1Ctx, request: Request, body: JSONBody) -> Response:
 
 
 def _log_text(ctx: Context, fields: Fields, workspace_id: str | None) -> str:
-    lines: list[str] = []
     run_id = to_text(fields.get("RunId", "HistoryId", "Id"))
     if run_id:
         run = runs.get(ctx, run_id)
-        chosen = [(run, runs.logs(ctx, run.id, {"limit": "1000"}).rows)]
+        lines = drain(lambda q: runs.logs(ctx, run.id, q), {})
     else:
         target = _target(ctx, fields, workspace_id)
         if not isinstance(target, Job):
             raise InvalidInput("logs of a transformation are read by RunId", field="RunId")
         days = to_int(fields.get("Days", default=1), "Days")
         since = dt.datetime.now(dt.UTC) - dt.timedelta(days=max(days, 1))
-        chosen = runs.job_logs(ctx, target.id, since)
-    for run, log_lines in chosen:
-        lines.append(f"=== run {run.id} of {run.job_name}: {run_status(run.status)} ===")
-        lines.extend(
-            f"{iso(line.ts)} [{line.level.upper()}] {redact(line.message)}" for line in log_lines
+        lines = drain(lambda q: runs.job_logs(ctx, target.id, since, q), {})
+    by_run: dict[str, list[RunLog]] = {}
+    for line in lines:
+        by_run.setdefault(line.run_id, []).append(line)
+    text: list[str] = []
+    for run_id, run_lines in by_run.items():
+        run = runs.get(ctx, run_id)
+        text.append(f"=== run {run.id} of {run.job_name}: {run_status(run.status)} ===")
+        text.extend(
+            f"{iso(line.ts)} [{line.level.upper()}] {redact(line.message)}" for line in run_lines
         )
-    return "\n".join(lines) + ("\n" if lines else "")
+    return "\n".join(text) + ("\n" if text else "")
 
 
 def _job_log(ctx: Context, request: Request, body: dict[str, Any]) -> Response:

@@ -152,6 +152,9 @@ def export_formats(request: Request) -> Response:
         for raw in request.query_params.getlist(key)
         for part in raw.split(",")
     ]
+    if not any(part.strip() for part in asked):
+        known = ", ".join(exports.MODALITIES)
+        raise jsonapi.BadParameter("modalities", f"modalities is required: one or more of {known}")
     try:
         found = exports.formats(asked)
     except InvalidInput as exc:

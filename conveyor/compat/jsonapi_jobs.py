@@ -20,7 +20,7 @@ from conveyor.api.deps import Ctx
 from conveyor.compat import jsonapi
 from conveyor.errors import InvalidInput
 from conveyor.schemas.runs import RunStats
-from conveyor.services import run_index, runs
+from conveyor.services import run_index, run_retry, runs
 from conveyor.store.models import Run
 
 TYPE = "sync:jobs"
@@ -177,7 +177,7 @@ def signal_job(ctx: Ctx, job_id: str, signal: Annotated[str, Depends(_signal)]) 
     empty = jsonapi.IndexQuery()
     if signal == "cancel":
         return jsonapi.respond(_document(ctx, runs.cancel(ctx, job_id), empty))
-    run = run_index.retry(ctx, job_id)
+    run = run_retry.retry(ctx, job_id)
     body = _document(ctx, run, empty, retry_of=job_id)
     return jsonapi.respond(body, 201, Location=f"{PREFIX}/{run.id}")
 

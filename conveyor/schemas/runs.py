@@ -6,19 +6,28 @@ import datetime as dt
 
 from pydantic import Field
 
-from conveyor.domain import RunJobType, RunStatus, TaskRunStatus, TriggerMethod
+from conveyor.domain import ExportFormat, RunJobType, RunStatus, TaskRunStatus, TriggerMethod
 from conveyor.schemas.common import OutModel, StrictModel
 
 
 class ExecuteRequest(StrictModel):
     """Start a run of a job."""
 
-    tasks: list[str] | None = Field(default=None, description="Task ids; default: all active.")
+    tasks: list[str] | None = Field(
+        default=None,
+        description="The tasks to run, each named by its id, its statement (spacing and case "
+        "aside) or its table (every task loading that table); default: every active task.",
+    )
     job_type: RunJobType = Field(
         default=RunJobType.incremental,
         description="incremental (default) or full: copy everything again, reset cursors.",
     )
     priority: int | None = Field(default=None, ge=-1000, le=1000)
+    format: ExportFormat | None = Field(
+        default=None,
+        description="Export jobs only: the format this run writes, instead of the job's "
+        "export_format (see GET /api/v1/files/formats).",
+    )
     wait: bool = Field(default=False, description="Answer when the run is final.")
     timeout: float = Field(default=60.0, gt=0, le=3600, description="Seconds to wait.")
 
@@ -87,3 +96,9 @@ class RunLogOut(OutModel):
     level: str
     message: str
     task_id: str | None
+
+
+class JobLogOut(RunLogOut):
+    """One log line of one of a job's runs."""
+
+    run_id: str

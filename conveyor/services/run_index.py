@@ -1,4 +1,4 @@
-"""Runs as a queue of jobs: their class, retry count, listing and retry.
+"""Runs as a queue of jobs: their class, retry count and listing.
 
 The JSON:API sync service shows every run as a job of a *class* with a *retry count*;
 both are SQL expressions here so that they filter and sort like any column:
@@ -8,8 +8,7 @@ both are SQL expressions here so that they filter and sort like any column:
   worker);
 - `retry_count`: attempts before this one (`attempt - 1`).
 
-`retry` queues a new run of what a failed or canceled run did: the same tasks, job type
-and priority, `trigger_method = retry`.
+Retrying a run is the runs service's (`run_retry`), as the native API offers it too.
 """
 
 from __future__ import annotations
@@ -20,13 +19,10 @@ from typing import Any, cast
 from sqlalchemy import case, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from conveyor.domain import RunJobType, RunStatus, TriggerMethod
-from conveyor.errors import Conflict
 from conveyor.queue.manager import EXTERNAL
-from conveyor.schemas.elastic import SyncJobType
-from conveyor.services import audit, jobs, listing, runs, sync_jobs, transformations
+from conveyor.services import listing
 from conveyor.services.context import Context
-from conveyor.store.models import ElasticSyncJob, Job, Run, Transformation, User, Workspace
+from conveyor.store.models import Job, Run, Transformation, User, Workspace
 
 JOB_CLASS = case(
     (Run.kind == "transformation", "transformation"),
@@ -52,7 +48,6 @@ FIELDS: dict[str, InstrumentedAttribute[Any]] = {
     "job_name": Run.job_name,
 }
 """What runs filter and sort by, under the JSON:API service's names."""
-RETRYABLE = frozenset({RunStatus.error.value, RunStatus.canceled.value})
 
 
 def job_class(run: Run) -> str:
@@ -69,28 +64,6 @@ def list_(ctx: Context, params: listing.ListParams) -> listing.Paged[Run]:
         statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
     return listing.page(
         ctx.session, listing.apply(statement, params, FIELDS, ("created_at",)), params
-    )
-
-
-def retry(ctx: Context, run_id: str) -> Run:
-    """A new run doing what a failed or canceled run did; 409 for any other run."""
-    ctx.principal.require_write()
-    run = runs.get(ctx, run_id)
-    if run.status not in RETRYABLE:
-        raise Conflict(f"run {run_id} is {run.status}; only failed or canceled runs are retried")
-    audit.note(run.id, run.workspace_id)
-    if run.kind == "transformation" and run.transformation_id:
-        item = transformations.get(ctx, run.transformation_id)
-        return transformations.enqueue(ctx, item, TriggerMethod.retry)
-    if run.job_id is None:
-        raise Conflict(f"run {run_id} has no job any more: there is nothing to retry")
-    if run.executor == EXTERNAL:
-        ext = ctx.session.get(ElasticSyncJob, run.id)
-        kind = SyncJobType(ext.job_type) if ext else SyncJobType(run.job_type)
-        return sync_jobs.post(ctx, run.job_id, kind, TriggerMethod.retry.value)
-    job = jobs.get(ctx, run.job_id)
-    return runs.enqueue(
-        ctx, job, run.task_ids, RunJobType(run.job_type), run.priority, TriggerMethod.retry
     )
 
 

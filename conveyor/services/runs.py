@@ -1,24 +1,23 @@
 """Runs: executions of jobs — start, watch, cancel, inspect, forget.
 
 Starting a run enqueues it in the same transaction as whatever caused it; the worker
-pool picks it up after commit. `build_spec` is what a worker calls to turn a claimed
-run into the plain values the engine executes.
+pool picks it up after commit (and builds what it executes with `run_specs`). A run may
+do only some of its job's tasks — named by id, table or statement, as CData's
+`executeQuery` names them — and an export job's run may write another format than the
+job's. Retrying a failed run is `run_retry`, which also reaches Elastic's sync jobs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.domain import (
-    ACTIVE_STATUSES,
-    RunJobType,
-    RunStatus,
-    TriggerMethod,
-)
+from conveyor.connectors.file_formats import FORMATS
+from conveyor.domain import ACTIVE_STATUSES, RunJobType, RunStatus, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store
 from conveyor.schemas.runs import ExecuteRequest, RunOut, RunStats, RunTaskOut
@@ -77,9 +76,56 @@ def execute(
     """Enqueue a run of a job; 409 naming the active run when the job already has one."""
     ctx.principal.require_write()
     job = jobs.get(ctx, job_id)
-    run = enqueue(ctx, job, request.tasks, request.job_type, request.priority, trigger)
+    chosen = select_tasks(ctx, job, request.tasks) if request.tasks else None
+    fmt = export_format(job, request.format.value if request.format else None)
+    run = enqueue(ctx, job, chosen, request.job_type, request.priority, trigger, fmt)
     audit.note(job.id, job.workspace_id)
     return run
+
+
+def _statement(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def select_tasks(ctx: Context, job: Job, keys: Sequence[str]) -> list[str]:
+    """The ids of the tasks `keys` name, in the order named: each key is a task's id, else
+    its statement (spacing and case aside), else its table (every task loading it)."""
+    tasks = list(
+        ctx.session.scalars(select(Task).where(Task.job_id == job.id).order_by(Task.position))
+    )
+    chosen: list[str] = []
+    unknown: list[str] = []
+    for key in keys:
+        found = (
+            [t for t in tasks if t.id == key]
+            or [t for t in tasks if _statement(t.query) == _statement(key)]
+            or [t for t in tasks if t.table_name.lower() == key.strip().lower()]
+        )
+        chosen.extend(t.id for t in found)
+        if not found:
+            unknown.append(key)
+    if unknown:
+        raise InvalidInput(f"tasks not in job {job.name!r}: {', '.join(unknown)}", field="tasks")
+    return list(dict.fromkeys(chosen))
+
+
+def export_format(job: Job, fmt: str | None, field: str = "format") -> str | None:
+    """The format a run of `job` should write when asked for `fmt`; None for the job's own.
+
+    Only export jobs (no destination connection) write files: a format asked of another
+    job is a 422, as is a format Conveyor cannot write.
+    """
+    if fmt is None:
+        return None
+    if job.destination_connection_id is not None:
+        raise InvalidInput(
+            f"job {job.name!r} copies into a connection; only export jobs (no "
+            "destination_connection_id) write files",
+            field=field,
+        )
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}", field="format")
+    return None if fmt == job.export_format else fmt
 
 
 def enqueue(
@@ -89,8 +135,10 @@ def enqueue(
     job_type: RunJobType = RunJobType.incremental,
     priority: int | None = None,
     trigger: TriggerMethod = TriggerMethod.on_demand,
+    export_format: str | None = None,
 ) -> Run:
-    """Create a run of `job` (all active tasks, or the given ones) and queue it."""
+    """Create a run of `job` (all active tasks, or the given ones) and queue it; with
+    `export_format`, the run writes that format instead of the job's."""
     all_tasks = list(
         ctx.session.scalars(select(Task).where(Task.job_id == job.id).order_by(Task.position))
     )
@@ -118,6 +166,7 @@ def enqueue(
         task_ids=[t.id for t in chosen] if task_ids else None,
         tasks_total=len(chosen),
         created_by=ctx.principal.user_id,
+        export_format=export_format,
     )
     run.task_results = [
         RunTask(task_id=t.id, position=t.position, query=t.query, table_name=t.table_name)
@@ -212,20 +261,14 @@ async def wait_until_final(factory: sessionmaker[Session], run_id: str, timeout:
         delay = min(delay * 1.5, 0.5)
 
 
-def job_logs(ctx: Context, job_id: str, since: dt.datetime) -> list[tuple[Run, list[RunLog]]]:
-    """The log lines of a job's runs created since `since`, oldest run first."""
+def job_logs(
+    ctx: Context, job_id: str, since: dt.datetime | None, query: Mapping[str, str]
+) -> listing.Paged[RunLog]:
+    """The log lines of a job's runs, oldest first; with `since`, those logged from then on."""
     job = jobs.get(ctx, job_id)
-    chosen = list(
-        ctx.session.scalars(
-            select(Run)
-            .where(Run.job_id == job.id, Run.created_at >= since)
-            .order_by(Run.created_at, Run.id)
-        )
-    )
-    lines: dict[str, list[RunLog]] = {run.id: [] for run in chosen}
-    if chosen:
-        for line in ctx.session.scalars(
-            select(RunLog).where(RunLog.run_id.in_(list(lines))).order_by(RunLog.id)
-        ):
-            lines[line.run_id].append(line)
-    return [(run, lines[run.id]) for run in chosen]
+    params = listing.ListParams.parse(query, ignore=frozenset({"since"}))
+    statement = select(RunLog).join(Run, RunLog.run_id == Run.id).where(Run.job_id == job.id)
+    if since is not None:
+        statement = statement.where(RunLog.ts >= since)
+    fields = {**LOG_FIELDS, "run_id": RunLog.run_id}
+    return listing.page(ctx.session, listing.apply(statement, params, fields, ("id",)), params)

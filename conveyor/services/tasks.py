@@ -237,11 +237,21 @@ def source_tables(ctx: Context, job: Job) -> set[str]:
     return found
 
 
-def tables_to_add(ctx: Context, job_id: str, connection_id: str) -> list[dict[str, Any]]:
-    """The tables of a connection that the job does not replicate yet."""
+def tables_to_add(
+    ctx: Context, job_id: str, connection_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The tables of a connection (the job's source by default) that the job does not
+    replicate yet; none when one of its tasks replicates them all."""
     from conveyor.services import connections
 
-    taken = source_tables(ctx, _job(ctx, job_id))
+    job = _job(ctx, job_id)
+    connection_id = connection_id or job.source_connection_id
+    if connection_id is None:
+        raise InvalidInput(
+            f"job {job.name!r} has no source connection: name one", field="connection_id"
+        )
+    connection = connections.get(ctx, connection_id)
+    taken = source_tables(ctx, job)
     if "*" in taken:
         return []
-    return [t for t in connections.tables(ctx, connection_id) if t["name"].lower() not in taken]
+    return [t for t in connections.tables(ctx, connection.id) if t["name"].lower() not in taken]
