@@ -46,6 +46,7 @@ class RunStats(OutModel):
 class RunTaskOut(OutModel):
     """One task's outcome within a run."""
 
+    run_id: str
     task_id: str
     index: int = Field(validation_alias="position")
     query: str
@@ -72,10 +73,14 @@ class RunOut(OutModel):
     trigger_method: TriggerMethod
     status: RunStatus
     priority: int
+    unicity: str | None = Field(description="At most one active run per key (the job's id).")
+    executor: str = Field(description="conveyor (its workers), or external (Elastic's).")
     attempt: int
     max_attempts: int
+    created_by: str | None = Field(description="The user who started it; none when scheduled.")
     scheduled_at: dt.datetime
     created_at: dt.datetime
+    updated_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     canceled_at: dt.datetime | None

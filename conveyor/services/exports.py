@@ -84,14 +84,14 @@ def job_by_key(ctx: Context, key: str) -> Job:
     return job
 
 
-def run_of_job(ctx: Context, job: Job, run_id: str) -> Run:
+def run_of_job(ctx: Context, job_id: str, run_id: str) -> Run:
     """A run of that job, or 404 (a run of another job is not found here)."""
     try:
         run = runs.get(ctx, run_id)
     except NotFound:
-        raise NotFound(f"process {run_id} of job {job.id} not found") from None
-    if run.job_id != job.id:
-        raise NotFound(f"process {run_id} of job {job.id} not found")
+        raise NotFound(f"process {run_id} of job {job_id} not found") from None
+    if run.job_id != job_id:
+        raise NotFound(f"process {run_id} of job {job_id} not found")
     return run
 
 

@@ -14,13 +14,15 @@ Retrying a run is the runs service's (`run_retry`), as the native API offers it 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from conveyor.queue.manager import EXTERNAL
-from conveyor.services import listing
+from conveyor.schemas.runs import RunOut
+from conveyor.services import listing, runs
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Transformation, User, Workspace
 
@@ -50,40 +52,47 @@ FIELDS: dict[str, InstrumentedAttribute[Any]] = {
 """What runs filter and sort by, under the JSON:API service's names."""
 
 
-def job_class(run: Run) -> str:
+@dataclass(frozen=True)
+class Related:
+    """A workspace, job, transformation or user that runs refer to, in brief."""
+
+    name: str
+    type: str | None = None
+    """A job's type."""
+    role: str | None = None
+    """A user's role."""
+
+
+def job_class(run: RunOut) -> str:
     """The class of a run (as `JOB_CLASS` computes it in SQL)."""
     if run.kind == "transformation":
         return "transformation"
     return "connector_sync" if run.executor == EXTERNAL else "replicate"
 
 
-def list_(ctx: Context, params: listing.ListParams) -> listing.Paged[Run]:
+def list_(ctx: Context, params: listing.ListParams) -> listing.Paged[RunOut]:
     """Visible runs, filtered and sorted by `FIELDS`, oldest first by default."""
     statement = select(Run)
     if ctx.principal.workspace_ids:
         statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
-    return listing.page(
-        ctx.session, listing.apply(statement, params, FIELDS, ("created_at",)), params
-    )
+    statement = listing.apply(statement, params, FIELDS, ("created_at",))
+    return listing.page(ctx.session, statement, params).map(runs.to_out)
 
 
-def related(ctx: Context, items: Iterable[Run]) -> dict[str, dict[str, Any]]:
-    """The workspaces, jobs, transformations and users the runs refer to, by kind and id."""
+def related(ctx: Context, items: Iterable[RunOut]) -> dict[str, dict[str, Related]]:
+    """The workspaces (`project`), jobs (`definition`), transformations and users
+    (`created_by`) the runs refer to, by kind and id."""
     items = list(items)
-    found: dict[str, dict[str, Any]] = {
-        "project": {},
-        "definition": {},
-        "transformation": {},
-        "created_by": {},
-    }
     wanted: dict[str, tuple[Any, set[str]]] = {
         "project": (Workspace, {r.workspace_id for r in items}),
         "definition": (Job, {r.job_id for r in items if r.job_id}),
         "transformation": (Transformation, {r.transformation_id or "" for r in items} - {""}),
         "created_by": (User, {r.created_by for r in items if r.created_by}),
     }
+    found: dict[str, dict[str, Related]] = {kind: {} for kind in wanted}
     for kind, (model, ids) in wanted.items():
         if ids:
-            rows = ctx.session.scalars(select(model).where(model.id.in_(ids)))
-            found[kind] = {row.id: row for row in rows}
+            for row in ctx.session.scalars(select(model).where(model.id.in_(ids))):
+                kept = Related(row.name, getattr(row, "type", None), getattr(row, "role", None))
+                found[kind][row.id] = kept
     return found

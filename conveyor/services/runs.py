@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +20,7 @@ from conveyor.connectors.file_formats import FORMATS
 from conveyor.domain import ACTIVE_STATUSES, RunJobType, RunStatus, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store
-from conveyor.schemas.runs import ExecuteRequest, RunOut, RunStats, RunTaskOut
+from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut, RunStats, RunTaskOut
 from conveyor.services import audit, jobs, listing
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, RunLog, RunTask, Task
@@ -54,6 +54,20 @@ def get(ctx: Context, run_id: str) -> Run:
     if run is None or not ctx.principal.sees(run.workspace_id):
         raise NotFound(f"run {run_id} not found")
     return run
+
+
+def read(ctx: Context, run_id: str) -> RunOut:
+    """A visible run as shown, or 404."""
+    return to_out(get(ctx, run_id))
+
+
+def read_many(ctx: Context, run_ids: Iterable[str]) -> list[RunOut]:
+    """The visible runs among `run_ids`, as shown."""
+    ids = sorted(set(run_ids))
+    statement = select(Run).where(Run.id.in_(ids))
+    if ctx.principal.workspace_ids:
+        statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
+    return [to_out(run) for run in ctx.session.scalars(statement)] if ids else []
 
 
 def list_(ctx: Context, query: Mapping[str, str], job_id: str | None = None) -> listing.Paged[Run]:
@@ -225,6 +239,11 @@ def logs(ctx: Context, run_id: str, query: Mapping[str, str]) -> listing.Paged[R
         except ValueError:
             raise InvalidInput("after must be a log line id", field="after") from None
     return listing.page(ctx.session, listing.apply(statement, params, LOG_FIELDS, ("id",)), params)
+
+
+def log_out(line: RunLog) -> JobLogOut:
+    """A log line as shown, with the run it belongs to."""
+    return JobLogOut.model_validate(line)
 
 
 def to_out(run: Run) -> RunOut:

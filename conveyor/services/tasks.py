@@ -16,7 +16,8 @@ from sqlalchemy.orm import contains_eager
 from conveyor.engine.replicate import ReplicateStatement, parse
 from conveyor.errors import BadStatement, InvalidInput, NotFound
 from conveyor.header_values import breaking_character
-from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskUpdate
+from conveyor.schemas.runs import RunTaskOut
+from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
 from conveyor.services import audit, listing
 from conveyor.services.context import Context
 from conveyor.store.models import Job, RunTask, Task
@@ -77,6 +78,16 @@ def ordered(ctx: Context, job: Job) -> list[Task]:
 def _renumber(tasks: list[Task]) -> None:
     for position, task in enumerate(tasks):
         task.position = position
+
+
+def to_out(task: Task) -> TaskOut:
+    """The task as shown."""
+    return TaskOut.model_validate(task)
+
+
+def result_out(result: RunTask) -> RunTaskOut:
+    """One run's result for a task, as shown."""
+    return RunTaskOut.model_validate(result)
 
 
 def get(ctx: Context, job_id: str, task_id: str) -> Task:
@@ -214,14 +225,16 @@ def history(
     )
 
 
-def visible(ctx: Context, workspace_id: str | None = None) -> list[Task]:
-    """Every task of every job the caller sees (of one workspace, when given), job by job."""
+def visible(ctx: Context, workspace_id: str | None = None) -> list[tuple[str, TaskOut]]:
+    """Every task of every job the caller sees (of one workspace, when given), job by job,
+    with its job's name."""
     statement = select(Task).join(Job, Task.job_id == Job.id).options(contains_eager(Task.job))
     if workspace_id is not None:
         statement = statement.where(Job.workspace_id == workspace_id)
     if ctx.principal.workspace_ids:
         statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
-    return list(ctx.session.scalars(statement.order_by(Job.name, Job.id, Task.position)))
+    found = ctx.session.scalars(statement.order_by(Job.name, Job.id, Task.position))
+    return [(task.job.name, to_out(task)) for task in found]
 
 
 def source_tables(ctx: Context, job: Job) -> set[str]:

@@ -45,12 +45,12 @@ def export_formats(
 
 @router.get("", response_model=Page[FileOut])
 def list_files(ctx: Ctx, request: Request) -> Page[FileOut]:
-    return page_of(files.list_query(ctx, request.query_params), FileOut.model_validate)
+    return page_of(files.list_query(ctx, request.query_params), files.to_out)
 
 
 @router.get("/{file_id}", response_model=FileOut)
 def get_file(ctx: Ctx, file_id: str) -> FileOut:
-    return FileOut.model_validate(files.get(ctx, file_id))
+    return files.to_out(files.get(ctx, file_id))
 
 
 @router.get("/{file_id}/download", response_class=Response, responses=DOWNLOAD)

@@ -56,12 +56,12 @@ def retry_run(ctx: Ctx, run_id: str, response: Response) -> RunOut:
 
 @router.get("/{run_id}/logs", response_model=Page[RunLogOut])
 def run_logs(ctx: Ctx, run_id: str, request: Request) -> Page[RunLogOut]:
-    return page_of(runs.logs(ctx, run_id, request.query_params), RunLogOut.model_validate)
+    return page_of(runs.logs(ctx, run_id, request.query_params), runs.log_out)
 
 
 @router.get("/{run_id}/files", response_model=Page[FileOut])
 def run_files(ctx: Ctx, run_id: str, request: Request) -> Page[FileOut]:
-    return page_of(files.list_query(ctx, request.query_params, run_id), FileOut.model_validate)
+    return page_of(files.list_query(ctx, request.query_params, run_id), files.to_out)
 
 
 @router.get(
