@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from conveyor.compat.cdata_bodies import Fields, canonical, to_bool, to_int, to_text
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.errors import InvalidInput, NotFound
-from conveyor.schemas.jobs import JobFields, JobOut
+from conveyor.schemas.jobs import JobCreate, JobFields, JobOut
 from conveyor.services import connections
 from conveyor.services.context import Context
 
@@ -259,13 +259,31 @@ class JobBody:
             self.origin["schedule"] = fields.key("Schedule", "Scheduled", "ScheduledCron", "Cron")
             self.set("schedule", schedule)
 
-    def check(self, current: JobFields) -> None:
-        """The job the changes make, validated before the service does, so that an error
-        names the key the client sent rather than the native field."""
+    def new_job(self) -> JobCreate:
+        """The job the body describes, with its queries; a key not understood is a 400."""
+        changes, queries = self.translate(None)
+        self.fields.refuse_unknown()
         try:
-            JobFields.model_validate({**current.model_dump(), **self.changes})
+            return JobCreate.model_validate(
+                {**changes, "workspace_id": self.workspace_id, "queries": queries}
+            )
         except ValidationError as exc:
             raise self.invalid(exc) from exc
+
+    def changes_to(self, current: JobFields, queries: tuple[str, str]) -> dict[str, Any]:
+        """What the body changes in a job, checked whole before the service does, so that an
+        error names the key the client sent; `queries` (a field, where they change
+        instead) refuses queries, which change through tasks."""
+        changes, sent = self.translate(current)
+        self.fields.refuse_unknown()
+        if sent:
+            field, where = queries
+            raise InvalidInput(f"change a job's queries through {where}", field=field)
+        try:
+            JobFields.model_validate({**current.model_dump(), **changes})
+        except ValidationError as exc:
+            raise self.invalid(exc) from exc
+        return changes
 
     def invalid(self, exc: ValidationError) -> InvalidInput:
         """A pydantic error, reworded with the key the client sent."""

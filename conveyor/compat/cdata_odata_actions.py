@@ -33,7 +33,7 @@ from conveyor.compat.cdata_bodies import (
     to_int,
     to_text,
 )
-from conveyor.compat.cdata_responses import collection, iso
+from conveyor.compat.cdata_responses import collection, iso, output
 from conveyor.compat.cdata_runs import Row, query_row, run_details, run_status
 from conveyor.crypto import redact
 from conveyor.errors import Conflict, InvalidInput, NotFound
@@ -46,10 +46,6 @@ from conveyor.services.context import Context
 router = APIRouter(tags=["CData Sync v1 (OData)"])
 MAX_WAIT = 3600.0
 Target = JobOut | TransformationOut
-
-
-def _output(name: str) -> str:
-    return f"Collection(CData.{name}Output)"
 
 
 def _target(ctx: Context, fields: Fields, workspace_id: str | None) -> Target:
@@ -100,7 +96,7 @@ async def _execute(
             run = runs.read(ctx, run_id)
             return [query_row(run, result) for result in run.tasks]
 
-    return collection(request, _output("executeJob"), await run_in_threadpool(read))
+    return collection(request, output("executeJob"), await run_in_threadpool(read))
 
 
 @router.post("/api.rsc/executejob", name="cdata_execute_job")
@@ -134,7 +130,7 @@ def cancel_job(ctx: Ctx, request: Request, body: JSONBody) -> Response:
         "Status": run_status(run.status),
         "Detail": "Canceled" if run.status == "canceled" else "Cancellation requested",
     }
-    return collection(request, _output("cancelJob"), [row], top=row)
+    return collection(request, output("cancelJob"), [row], top=row)
 
 
 def _status_rows(ctx: Context, target: Target) -> tuple[Row, list[Row]]:
@@ -177,14 +173,14 @@ def get_job_status(ctx: Ctx, request: Request, body: JSONBody) -> Response:
     fields = Fields(body)
     fields.get("PushOnQuery")
     workspace = requested_workspace(ctx, request, fields)
-    output = _output("getJobStatus")
+    fragment = output("getJobStatus")
     if fields.has("JobId", "JobName"):
         top, queries = _status_rows(ctx, _target(ctx, fields, workspace))
-        return collection(request, output, queries or [top], top={**top, "Queries": queries})
+        return collection(request, fragment, queries or [top], top={**top, "Queries": queries})
     query = {"workspace_id": workspace} if workspace else {}
     found = listing.every(lambda q: jobs.list_(ctx, q), query)
     rows = [_status_rows(ctx, jobs.to_out(ctx, job))[0] for job in found]
-    return collection(request, output, rows)
+    return collection(request, fragment, rows)
 
 
 def _log_lines(ctx: Context, fields: Fields, workspace_id: str | None) -> list[JobLogOut]:

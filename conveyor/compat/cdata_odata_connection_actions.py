@@ -28,7 +28,7 @@ from conveyor.compat.cdata_bodies import (
     to_int,
     to_text,
 )
-from conveyor.compat.cdata_responses import collection, odata_error
+from conveyor.compat.cdata_responses import collection, odata_error, output
 from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
 from conveyor.services import connections, jobs, tasks
@@ -36,10 +36,6 @@ from conveyor.services.context import Context
 
 router = APIRouter(tags=["CData Sync v1 (OData)"])
 Row = dict[str, Any]
-
-
-def _output(name: str) -> str:
-    return f"Collection(CData.{name}Output)"
 
 
 def _connection(ctx: Context, request: Request, fields: Fields) -> Ref:
@@ -63,7 +59,7 @@ def test_connection(ctx: Ctx, request: Request, body: JSONBody) -> Response:
         "Details": "The connection test succeeded",
         "DurationMs": round(result.duration_ms, 1),
     }
-    return collection(request, _output("testConnection"), [row], top=row)
+    return collection(request, output("testConnection"), [row], top=row)
 
 
 def _table_rows(fields: Fields, found: list[dict[str, Any]]) -> list[Row]:
@@ -95,7 +91,7 @@ def get_connection_tables(ctx: Ctx, request: Request, body: JSONBody) -> Respons
     fields = Fields(body)
     connection = _connection(ctx, request, fields)
     rows = _table_rows(fields, connections.tables(ctx, connection.id))
-    return collection(request, _output("getConnectionTables"), rows)
+    return collection(request, output("getConnectionTables"), rows)
 
 
 @router.post("/api.rsc/getaddingtablesforjob", name="cdata_get_adding_tables_for_job")
@@ -108,7 +104,7 @@ def get_adding_tables_for_job(ctx: Ctx, request: Request, body: JSONBody) -> Res
         raise InvalidInput("JobName or JobId is required", field="JobName")
     job = jobs.ref(ctx, key, connection.workspace_id)
     rows = _table_rows(fields, tasks.tables_to_add(ctx, job.id, connection.id))
-    return collection(request, _output("getAddingTablesForJob"), rows)
+    return collection(request, output("getAddingTablesForJob"), rows)
 
 
 @router.post("/api.rsc/getconnectiontablecolumns", name="cdata_get_connection_table_columns")
@@ -131,4 +127,4 @@ def get_connection_table_columns(ctx: Ctx, request: Request, body: JSONBody) -> 
         }
         for index, c in enumerate(connections.columns(ctx, connection.id, table, schema))
     ]
-    return collection(request, _output("getConnectionTableColumns"), rows)
+    return collection(request, output("getConnectionTableColumns"), rows)

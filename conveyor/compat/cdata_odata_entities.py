@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from conveyor.compat import odata, odata_eval
 from conveyor.compat.cdata_bodies import Fields, canonical, to_text
@@ -26,6 +26,7 @@ from conveyor.services import listing, runs, workspaces
 from conveyor.services.context import Context
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,23 @@ class EntitySet:
         return odata.apply(self.rows(ctx, workspace_id, options), options)
 
 
-def native_filters(pushdown: Mapping[str, str], options: QueryOptions) -> dict[str, str]:
-    """`Prop eq 'x'` terms of `$filter` that the service's own list filters can apply
-    (`pushdown` maps a property to its filter); the rows are still filtered afterwards."""
-    return {
+def listed(
+    fetch: Callable[[Mapping[str, str]], listing.Paged[T]],
+    pushdown: Mapping[str, str],
+    options: QueryOptions,
+    workspace_id: str | None = None,
+) -> list[T]:
+    """Every row a service lists (of one workspace, when given), narrowed by the service
+    where `$filter`'s `Prop eq 'x'` terms allow it (`pushdown` maps a property to the
+    service's filter); the rows are still filtered by `$filter` afterwards."""
+    query = {
         pushdown[name]: str(value)
         for name, value in odata_eval.equalities(options.filter).items()
         if name in pushdown and isinstance(value, str)
     }
+    if workspace_id:
+        query["workspace_id"] = workspace_id
+    return listing.every(fetch, query)
 
 
 def can_write(ctx: Context) -> bool:
@@ -110,12 +120,8 @@ HISTORY_FILTERS = {"Id": "id", "JobName": "job_name"}
 
 
 def _history_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
-    query = native_filters(HISTORY_FILTERS, options) | (
-        {"workspace_id": workspace_id} if workspace_id else {}
-    )
-    return [
-        history_row(runs.to_out(run)) for run in listing.every(lambda q: runs.list_(ctx, q), query)
-    ]
+    found = listed(lambda q: runs.list_(ctx, q), HISTORY_FILTERS, options, workspace_id)
+    return [history_row(runs.to_out(run)) for run in found]
 
 
 def _get_history(ctx: Context, key: Key, workspace_id: str | None) -> Row:

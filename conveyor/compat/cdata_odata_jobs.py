@@ -9,19 +9,17 @@ body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from conveyor.compat.cdata_bodies import Fields, to_bool, to_int, to_text
 from conveyor.compat.cdata_jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody, job_fields
-from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, can_write, native_filters
+from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, can_write, listed
 from conveyor.compat.cdata_runs import run_status
 from conveyor.compat.odata import QueryOptions
 from conveyor.domain import DeletionBehavior
 from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
-from conveyor.schemas.jobs import JobCreate, JobOut
+from conveyor.schemas.jobs import JobOut
 from conveyor.schemas.tasks import TaskCreate, TaskOut, TaskUpdate
-from conveyor.services import connections, jobs, listing, tasks, workspaces
+from conveyor.services import connections, jobs, tasks, workspaces
 from conveyor.services.context import Context
 
 # --- jobs --------------------------------------------------------------------------------
@@ -99,10 +97,7 @@ JOB_FILTERS = {"JobName": "name", "JobId": "id"}
 
 
 def _job_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
-    query = native_filters(JOB_FILTERS, options) | (
-        {"workspace_id": workspace_id} if workspace_id else {}
-    )
-    found = listing.every(lambda q: jobs.list_(ctx, q), query)
+    found = listed(lambda q: jobs.list_(ctx, q), JOB_FILTERS, options, workspace_id)
     return [job_row(ctx, jobs.to_out(ctx, job)) for job in found]
 
 
@@ -115,27 +110,16 @@ def _job_key(key: Key) -> str:
 
 def _create_job(ctx: Context, fields: Fields, workspace_id: str | None) -> Row:
     workspace = workspaces.resolve(ctx, workspace_id)
-    body = JobBody(ctx, fields, workspace)
-    changes, queries = body.translate(None)
-    fields.refuse_unknown()
-    try:
-        data = JobCreate.model_validate({**changes, "workspace_id": workspace, "queries": queries})
-    except ValidationError as exc:
-        raise body.invalid(exc) from exc
+    data = JobBody(ctx, fields, workspace).new_job()
     return job_row(ctx, jobs.to_out(ctx, jobs.create(ctx, data)))
 
 
 def _update_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> Row:
     name = _job_key(key) if key else to_text(fields.get("JobId", "JobName"))
     job = jobs.to_out(ctx, jobs.find(ctx, name, workspace_id))
-    current = job_fields(job)
-    body = JobBody(ctx, fields, job.workspace_id)
     fields.get("JobId")
-    changes, queries = body.translate(current)
-    fields.refuse_unknown()
-    if queries:
-        raise InvalidInput("change a job's queries through the tasks entity set", field="Query")
-    body.check(current)
+    body = JobBody(ctx, fields, job.workspace_id)
+    changes = body.changes_to(job_fields(job), ("Query", "the tasks entity set"))
     return job_row(ctx, jobs.to_out(ctx, jobs.update(ctx, job.id, changes)))
 
 

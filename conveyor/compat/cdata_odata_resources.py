@@ -14,12 +14,12 @@ from pydantic import ValidationError
 from conveyor.compat.cdata_bodies import Fields, canonical, to_bool, to_int, to_text
 from conveyor.compat.cdata_connections import provider_name, shown, to_url
 from conveyor.compat.cdata_jobs import split_list
-from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, can_write, native_filters
+from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, can_write, listed
 from conveyor.compat.cdata_runs import run_status
 from conveyor.errors import InvalidInput
 from conveyor.schemas.connections import ConnectionCreate, ConnectionOut, ConnectionUpdate
 from conveyor.schemas.transformations import TransformationCreate, TransformationOut
-from conveyor.services import connections, jobs, listing, tasks, transformations, workspaces
+from conveyor.services import connections, jobs, tasks, transformations, workspaces
 from conveyor.services.context import Context
 
 # --- connections -------------------------------------------------------------------------
@@ -92,10 +92,7 @@ CONNECTIONS = EntitySet(
     ),
     rows=lambda ctx, ws, options: [
         connection_row(ctx, connections.to_out(ctx, c))
-        for c in listing.every(
-            lambda q: connections.list_(ctx, q),
-            native_filters(CONNECTION_FILTERS, options) | ({"workspace_id": ws} if ws else {}),
-        )
+        for c in listed(lambda q: connections.list_(ctx, q), CONNECTION_FILTERS, options, ws)
     ],
     get=lambda ctx, key, ws: connection_row(
         ctx, connections.to_out(ctx, connections.find(ctx, _connection_key(key, Fields({})), ws))
@@ -236,9 +233,8 @@ TRANSFORMATIONS = EntitySet(
     ),
     rows=lambda ctx, ws, options: [
         transformation_row(ctx, transformations.to_out(ctx, t))
-        for t in listing.every(
-            lambda q: transformations.list_(ctx, q),
-            native_filters(TRANSFORMATION_FILTERS, options) | ({"workspace_id": ws} if ws else {}),
+        for t in listed(
+            lambda q: transformations.list_(ctx, q), TRANSFORMATION_FILTERS, options, ws
         )
     ],
     get=lambda ctx, key, ws: transformation_row(

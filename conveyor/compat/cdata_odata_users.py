@@ -19,12 +19,12 @@ from starlette.responses import Response
 from conveyor.api.deps import Ctx
 from conveyor.compat.cdata_bodies import Fields, JSONBody, canonical, to_bool, to_text
 from conveyor.compat.cdata_jobs import split_list
-from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, native_filters
-from conveyor.compat.cdata_responses import collection
+from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, listed
+from conveyor.compat.cdata_responses import collection, output
 from conveyor.domain import Role
 from conveyor.errors import InvalidInput
 from conveyor.schemas.users import UserCreate, UserOut, UserUpdate
-from conveyor.services import listing, users
+from conveyor.services import users
 from conveyor.services.context import Context
 
 router = APIRouter(tags=["CData Sync v1 (OData)"])
@@ -129,7 +129,7 @@ USERS = EntitySet(
     ),
     rows=lambda ctx, _ws, options: [
         user_row(users.to_out(u))
-        for u in listing.every(lambda q: users.list_(ctx, q), native_filters(USER_FILTERS, options))
+        for u in listed(lambda q: users.list_(ctx, q), USER_FILTERS, options)
     ],
     get=lambda ctx, key, _ws: user_row(
         users.to_out(users.get(ctx, key.get("User", "UserId") or ""))
@@ -152,4 +152,4 @@ def create_users(ctx: Ctx, request: Request, body: JSONBody) -> Response:
     if not created:
         raise InvalidInput("createUsers needs User#1, Password#1, Roles#1…", field="User#1")
     fields.refuse_unknown()
-    return collection(request, "Collection(CData.createUsersOutput)", created)
+    return collection(request, output("createUsers"), created)

@@ -64,6 +64,11 @@ def context_url(request: Request, fragment: str) -> str:
     return f"{request.base_url}api.rsc/$metadata#{fragment}"
 
 
+def output(action: str) -> str:
+    """The `@odata.context` fragment of an action's answer: `Collection(CData.<action>Output)`."""
+    return f"Collection(CData.{action}Output)"
+
+
 def collection(
     request: Request,
     fragment: str,

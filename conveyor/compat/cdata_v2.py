@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from conveyor.api.deps import AnyBasicUserCtx
@@ -37,7 +36,7 @@ from conveyor.compat.cdata_responses import CDataJSONResponse
 from conveyor.compat.cdata_runs import history_item, run_status
 from conveyor.domain import DeletionBehavior
 from conveyor.errors import InvalidInput, NotFound
-from conveyor.schemas.jobs import JobCreate, JobOut
+from conveyor.schemas.jobs import JobOut
 from conveyor.schemas.runs import ExecuteRequest
 from conveyor.services import connections, jobs, runs, workspaces
 from conveyor.services.context import Context
@@ -106,13 +105,7 @@ def create_job(ctx: AnyBasicUserCtx, workspace_id: str, body: JSONBody) -> Respo
     workspace = workspaces.find_id(ctx, workspace_id)
     fields = Fields(body)
     fields.get("WorkspaceId", "workspace_id")
-    translation = JobBody(ctx, fields, workspace)
-    changes, queries = translation.translate(None)
-    fields.refuse_unknown()
-    try:
-        data = JobCreate.model_validate({**changes, "workspace_id": workspace, "queries": queries})
-    except ValidationError as exc:
-        raise translation.invalid(exc) from exc
+    data = JobBody(ctx, fields, workspace).new_job()
     created = jobs.to_out(ctx, jobs.create(ctx, data))
     return CDataJSONResponse(job_out(ctx, created), status_code=201)
 
@@ -127,15 +120,10 @@ def get_job(ctx: AnyBasicUserCtx, job_id: str) -> Response:
 def update_job(ctx: AnyBasicUserCtx, job_id: str, body: JSONBody) -> Response:
     """Change a job: only the settings sent change; 409 while it runs."""
     job = _job(ctx, job_id)
-    current = job_fields(job)
     fields = Fields(body)
     fields.get("Id", "JobId")
     translation = JobBody(ctx, fields, job.workspace_id)
-    changes, queries = translation.translate(current)
-    fields.refuse_unknown()
-    if queries:
-        raise InvalidInput("change a job's queries through its tasks", field="Queries")
-    translation.check(current)
+    changes = translation.changes_to(job_fields(job), ("Queries", "its tasks"))
     return CDataJSONResponse(job_out(ctx, jobs.to_out(ctx, jobs.update(ctx, job.id, changes))))
 
 

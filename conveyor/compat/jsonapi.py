@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
@@ -27,13 +27,14 @@ from starlette.responses import Response
 
 from conveyor.api import problems
 from conveyor.api.problems import Failure
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.services import listing
 
 MEDIA_TYPE = "application/vnd.api+json"
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 1000
 VERSION = {"version": "1.1"}
+T = TypeVar("T")
 
 
 class BadParameter(ConveyorError):
@@ -211,6 +212,27 @@ def index_document(
         body["meta"] = {"count": total}
     body["links"] = page_links(request, query, total)
     return body
+
+
+def index(
+    request: Request,
+    resource: Resource,
+    fetch: Callable[[IndexQuery], listing.Paged[T]],
+    render: Callable[[T, dict[str, frozenset[str]]], dict[str, Any]],
+    included: Callable[[list[T], IndexQuery], list[dict[str, Any]]],
+    parameter: Callable[[str], str] = str,
+) -> Response:
+    """An index request answered: its parameters checked, the rows listed by a service (a
+    filter the service refuses is a 400 naming the parameter, under the resource's name
+    for the field: `parameter`), each rendered, and what `included` asks for added."""
+    query = parse_index(request.query_params, resource)
+    try:
+        page = fetch(query)
+    except InvalidInput as exc:
+        raise BadParameter(f"filter[{parameter(str(exc.field))}]", exc.message) from exc
+    data = [render(row, query.fields) for row in page.rows]
+    document = index_document(request, query, data, page.total, lambda: included(page.rows, query))
+    return respond(document)
 
 
 def respond(body: dict[str, Any] | None, status: int = 200, **headers: str) -> Response:

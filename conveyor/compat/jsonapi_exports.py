@@ -127,19 +127,20 @@ def _native(query: jsonapi.IndexQuery) -> listing.ListParams:
     return listing.ListParams(params.limit, params.offset, sort, filters)
 
 
+def _reference_name(field: str) -> str:
+    """A native file field under the reference's name (the first that maps to it)."""
+    return next((name for name, native in NATIVE.items() if native == field), field)
+
+
 @router.get("")
 def index_exports(ctx: Ctx, request: Request) -> Response:
-    query = jsonapi.parse_index(request.query_params, RESOURCE)
-    try:
-        page = files.list_(ctx, _native(query)).map(files.to_out)
-    except InvalidInput as exc:
-        names = [k for k, v in NATIVE.items() if v == exc.field] or [str(exc.field)]
-        raise jsonapi.BadParameter(f"filter[{names[0]}]", exc.message) from exc
-    data = [_resource(row, query.fields) for row in page.rows]
-    return jsonapi.respond(
-        jsonapi.index_document(
-            request, query, data, page.total, lambda: _included(ctx, page.rows, query)
-        )
+    return jsonapi.index(
+        request,
+        RESOURCE,
+        lambda query: files.list_(ctx, _native(query)).map(files.to_out),
+        _resource,
+        lambda rows, query: _included(ctx, rows, query),
+        _reference_name,
     )
 
 

@@ -131,16 +131,12 @@ def _document(ctx: Ctx, run: RunOut, query: jsonapi.IndexQuery, **meta: Any) -> 
 
 @router.get("")
 def index_jobs(ctx: Ctx, request: Request) -> Response:
-    query = jsonapi.parse_index(request.query_params, RESOURCE)
-    try:
-        page = run_index.list_(ctx, query.list_params())
-    except InvalidInput as exc:
-        raise jsonapi.BadParameter(f"filter[{exc.field}]", exc.message) from exc
-    data = [run_resource(run, query.fields) for run in page.rows]
-    return jsonapi.respond(
-        jsonapi.index_document(
-            request, query, data, page.total, lambda: _included(ctx, page.rows, query)
-        )
+    return jsonapi.index(
+        request,
+        RESOURCE,
+        lambda query: run_index.list_(ctx, query.list_params()),
+        run_resource,
+        lambda rows, query: _included(ctx, rows, query),
     )
 
 
