@@ -5,7 +5,8 @@ Each entity set says how to list its rows, find one by its OData key, and create
 or delete one — always through the services, so `/api/v1` sees the same jobs and runs.
 Rows keep Python values (booleans, numbers, datetimes) so that `$filter` and `$orderby`
 compare them as such; ids are strings, PascalCase names are CData's. Jobs and tasks are in
-`cdata_odata_jobs`; connections, transformations and users in `cdata_odata_resources`.
+`cdata_odata_jobs`, connections and transformations in `cdata_odata_resources`, users in
+`cdata_odata_users`.
 """
 
 from __future__ import annotations
