@@ -19,7 +19,7 @@ from conveyor.domain import RunStatus
 from conveyor.queue.manager import QueueManager
 from conveyor.queue.worker import WorkerPool
 from conveyor.scheduler.cron import Scheduler
-from conveyor.services import automation, runs
+from conveyor.services import automation, run_specs
 from conveyor.services.bootstrap import ensure_defaults
 from conveyor.services.connection_secrets import seal_stored_url_secrets
 from conveyor.services.context import SYSTEM, Context, Principal
@@ -80,7 +80,7 @@ class Runtime:
 
     def worker_pool(self) -> WorkerPool:
         """A worker pool executing this store's queue; finished runs get their follow-ups."""
-        builder = runs.spec_builder(self.factory, self.settings, self.box, self.queue)
+        builder = run_specs.spec_builder(self.factory, self.settings, self.box, self.queue)
         return WorkerPool(self.settings, self.queue, builder, on_final=self.after_run)
 
     def after_run(self, run_id: str, status: RunStatus) -> None:

@@ -13,10 +13,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from conveyor import __version__
+from conveyor import __version__, compat
 from conveyor.api import audit, limits, metrics, problems, security_headers
 from conveyor.api.v1 import router as v1_router
-from conveyor.compat import cdata, elastic, jsonapi_exports, jsonapi_jobs, scapi
 from conveyor.domain import utcnow
 from conveyor.files.retention import Cleaner
 from conveyor.queue.worker import WorkerPool
@@ -76,11 +75,7 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
     limits.install(app, runtime.settings)
     metrics.install(app, runtime)
     app.include_router(v1_router)
-    cdata.install(app)
-    elastic.install(app)
-    jsonapi_jobs.install(app)
-    jsonapi_exports.install(app)
-    scapi.install(app)
+    compat.install(app)  # every facade; the one place `api` reaches `compat`
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Request dependencies: the runtime, one transaction per request, and the caller.
 
-`authenticated` is the one door every surface's dependencies go through (native, CData,
-SCAPI, Elastic, JSON:API, /metrics). It leaves what it learnt on `request.state` for
-the middlewares that answer after the route (the audit log):
+They are the only ones: every surface — native, CData, SCAPI, Elastic, JSON:API,
+/metrics — declares its routes' parameters with these (`Ctx`, `Caller`, `RT`, and
+`AnyBasicUserCtx` for CData v2's Basic rule), so `authenticated` is the one door every
+request goes through. It leaves what it learnt on `request.state` for the middlewares
+that answer after the route (the audit log):
 
 - `request.state.principal`: the `Principal` of a request that signed in;
 - `request.state.sign_in_failure`: a `SignInFailure` (attempted user name, client
@@ -70,10 +72,22 @@ def authenticated(request: Request, session: Session, *, any_basic_user: bool = 
     return principal
 
 
+def _unit(request: Request, rt: Runtime, any_basic_user: bool) -> Iterator[Context]:
+    with unit_of_work(rt.factory) as session:
+        principal = authenticated(request, session, any_basic_user=any_basic_user)
+        yield rt.context(session, principal)
+
+
 def context(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Iterator[Context]:
     """The request's unit of work, as the authenticated caller; committed when the route returns."""
-    with unit_of_work(rt.factory) as session:
-        yield rt.context(session, authenticated(request, session))
+    yield from _unit(request, rt, any_basic_user=False)
+
+
+def any_basic_user_context(
+    request: Request, rt: Annotated[Runtime, Depends(runtime)]
+) -> Iterator[Context]:
+    """As `context`, but Basic may carry any user name with a token (CData v2's rule)."""
+    yield from _unit(request, rt, any_basic_user=True)
 
 
 # scope="function": the transaction commits before the response is sent. FastAPI's default
@@ -81,6 +95,8 @@ def context(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Itera
 # the commit (a second request then found nothing) or never hear that the commit failed.
 Ctx = Annotated[Context, Depends(context, scope="function")]
 """A route parameter: the service context of the request."""
+AnyBasicUserCtx = Annotated[Context, Depends(any_basic_user_context, scope="function")]
+"""`Ctx` where Basic authentication is `<any user>:<token>`."""
 
 
 def caller(rt: Annotated[Runtime, Depends(runtime)], request: Request) -> Principal:

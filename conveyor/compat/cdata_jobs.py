@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from conveyor.compat.cdata_common import Fields, canonical, to_bool, to_int, to_text
+from conveyor.compat.cdata_bodies import Fields, canonical, to_bool, to_int, to_text
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.errors import InvalidInput, NotFound
-from conveyor.schemas.jobs import JobFields
+from conveyor.schemas.jobs import JobCreate, JobFields, JobOut
 from conveyor.services import connections
 from conveyor.services.context import Context
 
@@ -86,6 +86,11 @@ IGNORED_WHEN_EMPTY = ("NotifyWindowsEvent", "OtherCacheOptions", "CacheSchema")
 when they ask for nothing, refused otherwise."""
 
 
+def job_fields(job: JobOut) -> JobFields:
+    """What a shown job is made of: the fields a CData body changes."""
+    return JobFields.model_validate(job.model_dump(include=set(JobFields.model_fields)))
+
+
 def split_list(value: Any) -> list[str]:
     """`"a, b; c"` (how CData sends lists) as `["a", "b", "c"]`."""
     return [part.strip() for part in re.split(r"[,;]", to_text(value)) if part.strip()]
@@ -126,7 +131,7 @@ def _connection(ctx: Context, value: Any, field: str, workspace_id: str) -> str 
         keys = [k for k in (nested.get("Id"), nested.get("Name")) if k not in (None, "")]
     for key in keys:
         try:
-            return connections.find(ctx, to_text(key), workspace_id).id
+            return connections.ref(ctx, to_text(key), workspace_id).id
         except NotFound:
             continue
     raise InvalidInput(f"{field}: connection {value!r} not found", field=field)
@@ -254,11 +259,31 @@ class JobBody:
             self.origin["schedule"] = fields.key("Schedule", "Scheduled", "ScheduledCron", "Cron")
             self.set("schedule", schedule)
 
-    def refuse_unknown(self) -> None:
-        """400 naming the first key that was not understood."""
-        unknown = self.fields.unused()
-        if unknown:
-            raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
+    def new_job(self) -> JobCreate:
+        """The job the body describes, with its queries; a key not understood is a 400."""
+        changes, queries = self.translate(None)
+        self.fields.refuse_unknown()
+        try:
+            return JobCreate.model_validate(
+                {**changes, "workspace_id": self.workspace_id, "queries": queries}
+            )
+        except ValidationError as exc:
+            raise self.invalid(exc) from exc
+
+    def changes_to(self, current: JobFields, queries: tuple[str, str]) -> dict[str, Any]:
+        """What the body changes in a job, checked whole before the service does, so that an
+        error names the key the client sent; `queries` (a field, where they change
+        instead) refuses queries, which change through tasks."""
+        changes, sent = self.translate(current)
+        self.fields.refuse_unknown()
+        if sent:
+            field, where = queries
+            raise InvalidInput(f"change a job's queries through {where}", field=field)
+        try:
+            JobFields.model_validate({**current.model_dump(), **changes})
+        except ValidationError as exc:
+            raise self.invalid(exc) from exc
+        return changes
 
     def invalid(self, exc: ValidationError) -> InvalidInput:
         """A pydantic error, reworded with the key the client sent."""

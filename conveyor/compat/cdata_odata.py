@@ -14,7 +14,8 @@ Every entity set gets the same routes, built from its `EntitySet` description:
 
 `?workspaceId=` (or `WorkspaceId` in a body) is accepted everywhere and honoured: lists
 show that workspace, keys are looked up in it, new things are created in it. The actions
-(`executeJob`, `getJobStatus`, …) are in `cdata_odata_actions`; paths are made
+(`executeJob`, `getJobStatus`, …) are in `cdata_odata_actions`, those on connections in
+`cdata_odata_connection_actions`, `createUsers` in `cdata_odata_users`; paths are made
 case-insensitive by `cdata_paths.CDataPaths`.
 """
 
@@ -26,20 +27,26 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
-from conveyor.compat import cdata_odata_actions, odata
-from conveyor.compat.cdata_common import (
-    CDataJSONResponse,
-    Fields,
-    JSONBody,
-    V1Ctx,
-    odata_error,
-    plain,
-    requested_workspace,
+from conveyor.api.deps import Ctx
+from conveyor.compat import (
+    cdata_odata_actions,
+    cdata_odata_connection_actions,
+    cdata_odata_users,
+    odata,
 )
+from conveyor.compat.cdata_bodies import Fields, JSONBody, requested_workspace
 from conveyor.compat.cdata_odata_entities import HISTORY, WORKSPACES, EntitySet, Key, Row
 from conveyor.compat.cdata_odata_jobs import JOBS, TASKS
 from conveyor.compat.cdata_odata_requests import REQUESTS
-from conveyor.compat.cdata_odata_resources import CONNECTIONS, TRANSFORMATIONS, USERS
+from conveyor.compat.cdata_odata_resources import CONNECTIONS, TRANSFORMATIONS
+from conveyor.compat.cdata_odata_users import USERS
+from conveyor.compat.cdata_responses import (
+    CDataJSONResponse,
+    collection,
+    context_url,
+    odata_error,
+    plain,
+)
 from conveyor.compat.odata_filter import resolver
 from conveyor.errors import NotFound
 
@@ -48,31 +55,6 @@ UNSUPPORTED = ("certificates", "$metadata", "$batch")
 PREFIX = "/api.rsc"
 
 router = APIRouter(tags=["CData Sync v1 (OData)"])
-
-
-def context_url(request: Request, fragment: str) -> str:
-    """The `@odata.context` of a response, as CData writes it."""
-    return f"{request.base_url}api.rsc/$metadata#{fragment}"
-
-
-def collection(
-    request: Request,
-    fragment: str,
-    rows: list[Any],
-    count: int | None = None,
-    next_skip: int | None = None,
-) -> Response:
-    """`{"@odata.context", "value": [...]}` (with `@odata.count` when asked for, and
-    `@odata.nextLink` when the server cut the list short)."""
-    body: dict[str, Any] = {"@odata.context": context_url(request, fragment)}
-    if count is not None:
-        body["@odata.count"] = count
-    body["value"] = rows
-    if next_skip is not None:
-        skips = [k for k in request.query_params if k.lower() in ("$skip", "skip")]
-        url = request.url.remove_query_params(skips).include_query_params(**{"$skip": next_skip})
-        body["@odata.nextLink"] = str(url)
-    return CDataJSONResponse(body)
 
 
 def _one(request: Request, entity: EntitySet, row: Row, status: int = 200) -> Response:
@@ -94,7 +76,7 @@ def _property(entity: EntitySet, name: str) -> str:
     return found
 
 
-def _values(ctx: V1Ctx, entity: EntitySet, key: str, request: Request, prop: str) -> list[Any]:
+def _values(ctx: Ctx, entity: EntitySet, key: str, request: Request, prop: str) -> list[Any]:
     found = entity.get(ctx, Key.parse(key), requested_workspace(ctx, request))
     name = _property(entity, prop)
     return [row.get(name) for row in (found if isinstance(found, list) else [found])]
@@ -112,21 +94,23 @@ def register(entity: EntitySet) -> None:
     keyed = base + "({key:path})"
 
     @router.get(base, name=f"cdata_list_{entity.name}")
-    def list_entities(ctx: V1Ctx, request: Request) -> Response:
+    def list_entities(ctx: Ctx, request: Request) -> Response:
         options = odata.QueryOptions.parse(request.query_params, entity.properties)
         result = entity.select(ctx, requested_workspace(ctx, request), options)
         count = result.total if options.count else None
-        return collection(request, entity.name, result.rows, count, result.next_skip)
+        return collection(
+            request, entity.name, result.rows, count=count, next_skip=result.next_skip
+        )
 
     @router.get(base + "/$count", name=f"cdata_count_{entity.name}")
-    def count_entities(ctx: V1Ctx, request: Request) -> Response:
+    def count_entities(ctx: Ctx, request: Request) -> Response:
         options = odata.QueryOptions.parse(request.query_params, entity.properties)
         counting = dataclasses.replace(options, select=None, orderby=(), skip=0, top=0)
         total = entity.select(ctx, requested_workspace(ctx, request), counting).total
         return PlainTextResponse(str(total))
 
     @router.get(keyed + "/{prop}/$value", name=f"cdata_value_{entity.name}")
-    def raw_value(ctx: V1Ctx, request: Request, key: str, prop: str) -> Response:
+    def raw_value(ctx: Ctx, request: Request, key: str, prop: str) -> Response:
         values = [v for v in plain(_values(ctx, entity, key, request, prop)) if v is not None]
         if not values:
             return Response(status_code=204)
@@ -134,7 +118,7 @@ def register(entity: EntitySet) -> None:
         return PlainTextResponse(text)
 
     @router.get(keyed + "/{prop}", name=f"cdata_property_{entity.name}")
-    def property_value(ctx: V1Ctx, request: Request, key: str, prop: str) -> Response:
+    def property_value(ctx: Ctx, request: Request, key: str, prop: str) -> Response:
         values = _values(ctx, entity, key, request, prop)
         name = _property(entity, prop)
         body = {
@@ -144,7 +128,7 @@ def register(entity: EntitySet) -> None:
         return CDataJSONResponse(body)
 
     @router.get(keyed, name=f"cdata_get_{entity.name}")
-    def get_entity(ctx: V1Ctx, request: Request, key: str) -> Response:
+    def get_entity(ctx: Ctx, request: Request, key: str) -> Response:
         found = entity.get(ctx, Key.parse(key), requested_workspace(ctx, request))
         if isinstance(found, list):
             return collection(request, entity.name, _selected(request, entity, found))
@@ -154,7 +138,7 @@ def register(entity: EntitySet) -> None:
         create = entity.create
 
         @router.post(base, name=f"cdata_create_{entity.name}")
-        def create_entity(ctx: V1Ctx, request: Request, body: JSONBody) -> Response:
+        def create_entity(ctx: Ctx, request: Request, body: JSONBody) -> Response:
             fields = Fields(body)
             return _one(
                 request, entity, create(ctx, fields, requested_workspace(ctx, request, fields)), 201
@@ -163,12 +147,12 @@ def register(entity: EntitySet) -> None:
     if entity.update is not None:
         update = entity.update
 
-        def update_entity(ctx: V1Ctx, request: Request, key: str, body: JSONBody) -> Response:
+        def update_entity(ctx: Ctx, request: Request, key: str, body: JSONBody) -> Response:
             fields = Fields(body)
             workspace = requested_workspace(ctx, request, fields)
             return _one(request, entity, update(ctx, Key.parse(key), fields, workspace))
 
-        def update_keyless(ctx: V1Ctx, request: Request, body: JSONBody) -> Response:
+        def update_keyless(ctx: Ctx, request: Request, body: JSONBody) -> Response:
             fields = _keyless_fields(request, body)
             workspace = requested_workspace(ctx, request, fields)
             return _one(request, entity, update(ctx, None, fields, workspace))
@@ -186,20 +170,20 @@ def register(entity: EntitySet) -> None:
         delete = entity.delete
 
         @router.delete(keyed, name=f"cdata_delete_{entity.name}")
-        def delete_entity(ctx: V1Ctx, request: Request, key: str, body: JSONBody) -> Response:
+        def delete_entity(ctx: Ctx, request: Request, key: str, body: JSONBody) -> Response:
             fields = _keyless_fields(request, body)
             delete(ctx, Key.parse(key), fields, requested_workspace(ctx, request, fields))
             return Response(status_code=204)
 
         @router.delete(base, name=f"cdata_delete_keyless_{entity.name}")
-        def delete_keyless(ctx: V1Ctx, request: Request, body: JSONBody) -> Response:
+        def delete_keyless(ctx: Ctx, request: Request, body: JSONBody) -> Response:
             fields = _keyless_fields(request, body)
             delete(ctx, None, fields, requested_workspace(ctx, request, fields))
             return Response(status_code=204)
 
 
 @router.get(PREFIX, name="cdata_service_document")
-def service_document(ctx: V1Ctx, request: Request) -> Response:
+def service_document(ctx: Ctx, request: Request) -> Response:
     """The OData service document: the entity sets and where they are."""
     sets = [{"name": e.name, "kind": "EntitySet", "url": e.name} for e in ENTITY_SETS]
     return CDataJSONResponse(
@@ -209,7 +193,8 @@ def service_document(ctx: V1Ctx, request: Request) -> Response:
 
 for entity_set in ENTITY_SETS:
     register(entity_set)
-router.include_router(cdata_odata_actions.router)
+for actions in (cdata_odata_actions, cdata_odata_connection_actions, cdata_odata_users):
+    router.include_router(actions.router)
 
 
 def _unsupported(what: str) -> None:

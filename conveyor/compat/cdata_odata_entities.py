@@ -5,7 +5,8 @@ Each entity set says how to list its rows, find one by its OData key, and create
 or delete one — always through the services, so `/api/v1` sees the same jobs and runs.
 Rows keep Python values (booleans, numbers, datetimes) so that `$filter` and `$orderby`
 compare them as such; ids are strings, PascalCase names are CData's. Jobs and tasks are in
-`cdata_odata_jobs`; connections, transformations and users in `cdata_odata_resources`.
+`cdata_odata_jobs`, connections and transformations in `cdata_odata_resources`, users in
+`cdata_odata_users`.
 """
 
 from __future__ import annotations
@@ -13,28 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from conveyor.compat import odata, odata_eval
-from conveyor.compat.cdata_common import (
-    Fields,
-    canonical,
-    drain,
-    find_workspace,
-    run_details,
-    run_status,
-    runtime_ms,
-    to_text,
-)
+from conveyor.compat.cdata_bodies import Fields, canonical, to_text
+from conveyor.compat.cdata_runs import history_row
 from conveyor.compat.odata import QueryOptions, Result
 from conveyor.domain import Role
 from conveyor.errors import InvalidInput, NotFound
-from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceUpdate
-from conveyor.services import runs, workspaces
+from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
+from conveyor.services import listing, runs, workspaces
 from conveyor.services.context import Context
-from conveyor.store.models import Run, Workspace
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,27 +84,28 @@ class EntitySet:
         return odata.apply(self.rows(ctx, workspace_id, options), options)
 
 
-def native_filters(pushdown: Mapping[str, str], options: QueryOptions) -> dict[str, str]:
-    """`Prop eq 'x'` terms of `$filter` that the service's own list filters can apply
-    (`pushdown` maps a property to its filter); the rows are still filtered afterwards."""
-    return {
+def listed(
+    fetch: Callable[[Mapping[str, str]], listing.Paged[T]],
+    pushdown: Mapping[str, str],
+    options: QueryOptions,
+    workspace_id: str | None = None,
+) -> list[T]:
+    """Every row a service lists (of one workspace, when given), narrowed by the service
+    where `$filter`'s `Prop eq 'x'` terms allow it (`pushdown` maps a property to the
+    service's filter); the rows are still filtered by `$filter` afterwards."""
+    query = {
         pushdown[name]: str(value)
         for name, value in odata_eval.equalities(options.filter).items()
         if name in pushdown and isinstance(value, str)
     }
+    if workspace_id:
+        query["workspace_id"] = workspace_id
+    return listing.every(fetch, query)
 
 
 def can_write(ctx: Context) -> bool:
     """Whether the caller may change things (CData's CanUpdate / CanRemove / CanExecute)."""
     return ctx.principal.role is not Role.viewer
-
-
-def refuse_unknown(fields: Fields, *ignored: str) -> None:
-    """400 naming the first key of a body that was not understood (`ignored` may be sent)."""
-    for name in ignored:
-        fields.get(name)
-    if unknown := fields.unused():
-        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
 
 
 # --- history -----------------------------------------------------------------------------
@@ -123,40 +117,16 @@ HISTORY_PROPERTIES = (
 )
 
 
-def history_row(run: Run) -> Row:
-    """A run as CData's HistoryInfo: one row per run, `Id` and `InstanceId` its id."""
-    return {
-        "Id": run.id,
-        "InstanceId": run.id,
-        "JobId": run.job_id or run.transformation_id,
-        "JobName": run.job_name,
-        "RunStartDate": run.started_at or run.created_at,
-        "RunEndDate": run.completed_at,
-        "Status": run_status(run.status),
-        "Details": run_details(run),
-        "Runtime": runtime_ms(run),
-        "RecordsAffected": run.rows_written,
-        "RowsRead": run.rows_read,
-        "RowsDeleted": run.rows_deleted,
-        "LogFile": f"{run.job_name}_{run.id}.log",
-        "Trigger": run.trigger_method,
-        "Kind": run.kind,
-        "WorkspaceId": run.workspace_id,
-    }
-
-
 HISTORY_FILTERS = {"Id": "id", "JobName": "job_name"}
 
 
 def _history_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
-    query = native_filters(HISTORY_FILTERS, options) | (
-        {"workspace_id": workspace_id} if workspace_id else {}
-    )
-    return [history_row(run) for run in drain(lambda q: runs.list_(ctx, q), query)]
+    found = listed(lambda q: runs.list_(ctx, q), HISTORY_FILTERS, options, workspace_id)
+    return [history_row(runs.to_out(run)) for run in found]
 
 
 def _get_history(ctx: Context, key: Key, workspace_id: str | None) -> Row:
-    run = runs.get(ctx, key.get("Id", "InstanceId") or "")
+    run = runs.read(ctx, key.get("Id", "InstanceId") or "")
     if workspace_id is not None and run.workspace_id != workspace_id:
         raise NotFound(f"history {run.id} not found")
     return history_row(run)
@@ -172,7 +142,7 @@ HISTORY = EntitySet(
 # --- workspaces --------------------------------------------------------------------------
 
 
-def workspace_row(workspace: Workspace) -> Row:
+def workspace_row(workspace: WorkspaceOut) -> Row:
     """A workspace as CData's WorkspaceInfo."""
     return {"Id": workspace.id, "Name": workspace.name, "CreationTime": workspace.created_at}
 
@@ -185,31 +155,35 @@ def _workspace_key(key: Key | None, fields: Fields) -> str:
 
 
 def _update_workspace(ctx: Context, key: Key | None, fields: Fields, _ws: str | None) -> Row:
-    workspace_id = find_workspace(ctx, _workspace_key(key, fields))
+    workspace_id = workspaces.find_id(ctx, _workspace_key(key, fields))
     name = fields.get("Name")
-    refuse_unknown(fields)
+    fields.refuse_unknown()
     updated = workspaces.update(ctx, workspace_id, WorkspaceUpdate(name=to_text(name) or None))
-    return workspace_row(updated)
+    return workspace_row(workspaces.to_out(ctx, updated))
 
 
 def _create_workspace(ctx: Context, fields: Fields, _ws: str | None) -> Row:
     name = to_text(fields.get("Name"))
-    refuse_unknown(fields, "WorkspaceId")
-    return workspace_row(workspaces.create(ctx, WorkspaceCreate(name=name)))
+    fields.refuse_unknown("WorkspaceId")
+    created = workspaces.create(ctx, WorkspaceCreate(name=name))
+    return workspace_row(workspaces.to_out(ctx, created))
 
 
 WORKSPACES = EntitySet(
     name="workspaces",
     properties=("Id", "Name", "CreationTime"),
     rows=lambda ctx, _ws, _o: [
-        workspace_row(w) for w in drain(lambda q: workspaces.list_(ctx, q), {})
+        workspace_row(workspaces.to_out(ctx, w))
+        for w in listing.every(lambda q: workspaces.list_(ctx, q), {})
     ],
     get=lambda ctx, key, _ws: workspace_row(
-        workspaces.get(ctx, find_workspace(ctx, key.get("Id", "Name") or ""))
+        workspaces.to_out(
+            ctx, workspaces.get(ctx, workspaces.find_id(ctx, key.get("Id", "Name") or ""))
+        )
     ),
     create=_create_workspace,
     update=_update_workspace,
     delete=lambda ctx, key, fields, _ws: workspaces.delete(
-        ctx, find_workspace(ctx, _workspace_key(key, fields))
+        ctx, workspaces.find_id(ctx, _workspace_key(key, fields))
     ),
 )

@@ -9,33 +9,18 @@ body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
-from conveyor.compat.cdata_common import (
-    Fields,
-    drain,
-    run_status,
-    to_bool,
-    to_int,
-    to_text,
-)
-from conveyor.compat.cdata_jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody
-from conveyor.compat.cdata_odata_entities import (
-    EntitySet,
-    Key,
-    Row,
-    can_write,
-    native_filters,
-    refuse_unknown,
-)
+from conveyor.compat.cdata_bodies import Fields, to_bool, to_int, to_text
+from conveyor.compat.cdata_jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody, job_fields
+from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, can_write, listed
+from conveyor.compat.cdata_runs import run_status
 from conveyor.compat.odata import QueryOptions
-from conveyor.domain import DeletionBehavior, JobType
+from conveyor.domain import DeletionBehavior
 from conveyor.errors import InvalidInput
-from conveyor.schemas.jobs import JobCreate, JobFields
-from conveyor.schemas.tasks import TaskCreate, TaskUpdate
+from conveyor.schemas.common import Ref
+from conveyor.schemas.jobs import JobOut
+from conveyor.schemas.tasks import TaskCreate, TaskOut, TaskUpdate
 from conveyor.services import connections, jobs, tasks, workspaces
 from conveyor.services.context import Context
-from conveyor.store.models import Job, Task
 
 # --- jobs --------------------------------------------------------------------------------
 
@@ -53,21 +38,21 @@ JOB_PROPERTIES = (
 
 
 def _connection_name(ctx: Context, connection_id: str | None) -> str | None:
-    return connections.get(ctx, connection_id).name if connection_id else None
+    return connections.ref(ctx, connection_id).name if connection_id else None
 
 
-def job_row(ctx: Context, job: Job) -> Row:
+def job_row(ctx: Context, job: JobOut) -> Row:
     """A job as CData's JobInfo."""
-    data = jobs.fields_of(job)
-    run = jobs.last_run(ctx, job)
+    data = job_fields(job)
+    run = job.last_run
     writable = can_write(ctx)
     return {
         "JobId": job.id,
         "JobName": job.name,
         "Source": _connection_name(ctx, job.source_connection_id),
         "Destination": _connection_name(ctx, job.destination_connection_id),
-        "Status": run_status(run.status if run else None),
-        "Type": JOB_TYPE_NAMES[JobType(data.type)],
+        "Status": run_status(job.status),
+        "Type": JOB_TYPE_NAMES[data.type],
         "Scheduled": data.schedule.enabled,
         "ScheduledCron": data.schedule.cron,
         "Verbosity": data.verbosity,
@@ -112,10 +97,8 @@ JOB_FILTERS = {"JobName": "name", "JobId": "id"}
 
 
 def _job_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
-    query = native_filters(JOB_FILTERS, options) | (
-        {"workspace_id": workspace_id} if workspace_id else {}
-    )
-    return [job_row(ctx, job) for job in drain(lambda q: jobs.list_(ctx, q), query)]
+    found = listed(lambda q: jobs.list_(ctx, q), JOB_FILTERS, options, workspace_id)
+    return [job_row(ctx, jobs.to_out(ctx, job)) for job in found]
 
 
 def _job_key(key: Key) -> str:
@@ -127,44 +110,29 @@ def _job_key(key: Key) -> str:
 
 def _create_job(ctx: Context, fields: Fields, workspace_id: str | None) -> Row:
     workspace = workspaces.resolve(ctx, workspace_id)
-    body = JobBody(ctx, fields, workspace)
-    changes, queries = body.translate(None)
-    body.refuse_unknown()
-    try:
-        data = JobCreate.model_validate({**changes, "workspace_id": workspace, "queries": queries})
-    except ValidationError as exc:
-        raise body.invalid(exc) from exc
-    return job_row(ctx, jobs.create(ctx, data))
+    data = JobBody(ctx, fields, workspace).new_job()
+    return job_row(ctx, jobs.to_out(ctx, jobs.create(ctx, data)))
 
 
 def _update_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> Row:
-    job = jobs.find(
-        ctx, _job_key(key) if key else to_text(fields.get("JobId", "JobName")), workspace_id
-    )
-    current = jobs.fields_of(job)
-    body = JobBody(ctx, fields, job.workspace_id)
+    name = _job_key(key) if key else to_text(fields.get("JobId", "JobName"))
+    job = jobs.to_out(ctx, jobs.find(ctx, name, workspace_id))
     fields.get("JobId")
-    changes, queries = body.translate(current)
-    body.refuse_unknown()
-    if queries:
-        raise InvalidInput("change a job's queries through the tasks entity set", field="Query")
-    try:
-        JobFields.model_validate({**current.model_dump(), **changes})
-    except ValidationError as exc:
-        raise body.invalid(exc) from exc
-    return job_row(ctx, jobs.update(ctx, job.id, changes))
+    body = JobBody(ctx, fields, job.workspace_id)
+    changes = body.changes_to(job_fields(job), ("Query", "the tasks entity set"))
+    return job_row(ctx, jobs.to_out(ctx, jobs.update(ctx, job.id, changes)))
 
 
 def _delete_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> None:
     name = _job_key(key) if key else to_text(fields.get("JobName", "JobId"))
-    jobs.delete(ctx, jobs.find(ctx, name, workspace_id).id)
+    jobs.delete(ctx, jobs.ref(ctx, name, workspace_id).id)
 
 
 JOBS = EntitySet(
     name="jobs",
     properties=JOB_PROPERTIES,
     rows=_job_rows,
-    get=lambda ctx, key, ws: job_row(ctx, jobs.find(ctx, _job_key(key), ws)),
+    get=lambda ctx, key, ws: job_row(ctx, jobs.to_out(ctx, jobs.find(ctx, _job_key(key), ws))),
     create=_create_job,
     update=_update_job,
     delete=_delete_job,
@@ -184,15 +152,15 @@ TASK_PROPERTIES = (
 )
 
 
-def task_row(task: Task) -> Row:
+def task_row(job_name: str, task: TaskOut) -> Row:
     """A task as CData's TaskInfo."""
     return {
         "TaskId": task.id,
         "JobId": task.job_id,
-        "JobName": task.job.name,
-        "Index": task.position,
+        "JobName": job_name,
+        "Index": task.index,
         "Query": task.query,
-        "Table": task.table_name,
+        "Table": task.table,
         "IsActive": task.is_active,
         "RowVersion": int(task.updated_at.timestamp() * 1000),
     }
@@ -208,19 +176,19 @@ def _task_query(fields: Fields) -> str | None:
     return None
 
 
-def _task_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> Job:
+def _task_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> Ref:
     name = (key.get("JobName", "JobId") if key else None) or to_text(fields.get("JobName", "JobId"))
     if not name:
         raise InvalidInput("JobName (or JobId) is required", field="JobName")
-    return jobs.find(ctx, name, workspace_id)
+    return jobs.ref(ctx, name, workspace_id)
 
 
 def _get_tasks(ctx: Context, key: Key, workspace_id: str | None) -> Row | list[Row]:
     job = _task_job(ctx, key, Fields({}), workspace_id)
     task_id = key.values.get("taskid")
     if task_id is not None:
-        return task_row(tasks.get(ctx, job.id, task_id))
-    return [task_row(task) for task in tasks.list_(ctx, job.id)]
+        return task_row(job.name, tasks.to_out(tasks.get(ctx, job.id, task_id)))
+    return [task_row(job.name, tasks.to_out(task)) for task in tasks.list_(ctx, job.id)]
 
 
 def _create_task(ctx: Context, fields: Fields, workspace_id: str | None) -> Row:
@@ -228,7 +196,7 @@ def _create_task(ctx: Context, fields: Fields, workspace_id: str | None) -> Row:
     return _add_task(ctx, job, fields)
 
 
-def _add_task(ctx: Context, job: Job, fields: Fields) -> Row:
+def _add_task(ctx: Context, job: Ref, fields: Fields) -> Row:
     query = _task_query(fields)
     if query is None:
         raise InvalidInput("a task needs a Query (or a Table)", field="Query")
@@ -238,8 +206,8 @@ def _add_task(ctx: Context, job: Job, fields: Fields) -> Row:
         is_active=to_bool(fields.get("IsActive", default=True), "IsActive"),
         index=None if index in (None, "") else to_int(index, "Index"),
     )
-    refuse_unknown(fields, "WorkspaceId")
-    return task_row(tasks.create(ctx, job.id, data))
+    fields.refuse_unknown("WorkspaceId")
+    return task_row(job.name, tasks.to_out(tasks.create(ctx, job.id, data)))
 
 
 def _update_task(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> Row:
@@ -253,8 +221,8 @@ def _update_task(ctx: Context, key: Key | None, fields: Fields, workspace_id: st
         is_active=None if active is None else to_bool(active, "IsActive"),
         index=None if index in (None, "") else to_int(index, "Index"),
     )
-    refuse_unknown(fields, "WorkspaceId", "RowVersion")
-    return task_row(tasks.update(ctx, job.id, task_id, data))
+    fields.refuse_unknown("WorkspaceId", "RowVersion")
+    return task_row(job.name, tasks.to_out(tasks.update(ctx, job.id, task_id, data)))
 
 
 def _delete_task(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> None:
@@ -268,7 +236,7 @@ def _delete_task(ctx: Context, key: Key | None, fields: Fields, workspace_id: st
 TASKS = EntitySet(
     name="tasks",
     properties=TASK_PROPERTIES,
-    rows=lambda ctx, ws, _o: [task_row(t) for t in tasks.visible(ctx, ws)],
+    rows=lambda ctx, ws, _o: [task_row(name, task) for name, task in tasks.visible(ctx, ws)],
     get=_get_tasks,
     create=_create_task,
     update=_update_task,

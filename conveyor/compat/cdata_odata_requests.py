@@ -30,15 +30,15 @@ from http import HTTPStatus
 from typing import Any
 
 from conveyor.compat import odata
-from conveyor.compat.cdata_common import Fields, to_text
+from conveyor.compat.cdata_bodies import Fields, to_text
 from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row
 from conveyor.compat.odata import QueryOptions, Result
 from conveyor.compat.odata_eval import conjuncts
 from conveyor.compat.odata_filter import QueryOptionError, parse_datetime
 from conveyor.errors import InvalidInput, NotFound
+from conveyor.schemas.audit import AuditEntryOut
 from conveyor.services import audit
 from conveyor.services.context import Context
-from conveyor.store.models import AuditEntry
 
 PROPERTIES = (
     *("Id", "Timestamp", "URL", "Method", "User", "RemoteIP", "Status", "Error"),
@@ -68,7 +68,7 @@ PAGE = 1000
 MAX_SCAN = 100_000
 
 
-def request_row(entry: AuditEntry) -> Row:
+def request_row(entry: AuditEntryOut) -> Row:
     """An audit entry as CData's RequestInfo (plus Conveyor's fields)."""
     return {
         "Id": entry.id,
@@ -146,14 +146,14 @@ def _scope(workspace_id: str | None) -> dict[str, str]:
 
 def _window(
     ctx: Context, query: dict[str, str], skip: int, top: int | None
-) -> tuple[list[AuditEntry], int]:
+) -> tuple[list[AuditEntryOut], int]:
     """`top` entries (all when None) from `skip` on, and how many match."""
-    rows: list[AuditEntry] = []
+    rows: list[AuditEntryOut] = []
     while True:
         wanted = PAGE if top is None else min(PAGE, top - len(rows))
         page = audit.list_(
             ctx, {**query, "limit": str(max(wanted, 1)), "offset": str(skip + len(rows))}
-        )
+        ).map(audit.to_out)
         rows.extend(page.rows[: max(wanted, 0)])
         done = top is not None and len(rows) >= top
         if done or len(page.rows) < PAGE or skip + len(rows) >= page.total:
@@ -201,11 +201,13 @@ def _rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list
     return page(ctx, workspace_id, dataclasses.replace(options, skip=0, top=None)).rows
 
 
-def _entry(ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None) -> AuditEntry:
+def _entry(
+    ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None
+) -> AuditEntryOut:
     ident = (key.get("Id") if key else None) or to_text(fields.get("Id"))
     if not ident:
         raise InvalidInput("Id is required", field="Id")
-    entry = audit.get(ctx, ident)
+    entry = audit.to_out(audit.get(ctx, ident))
     if workspace_id is not None and entry.workspace_id not in (None, workspace_id):
         raise NotFound(f"request {ident} not found")
     return entry

@@ -1,9 +1,8 @@
-"""CData v1 entity sets, part two: connections, transformations and users.
+"""CData v1 entity sets, part two: connections and transformations.
 
 Connections translate CData's `ProviderName` + `ConnectionString` (see `cdata_connections`);
-transformations their trigger modes and `Query#n`; users CData's roles — `cdata_admin`
-is admin, `cdata_standard` and `cdata_job_creator` are standard, `cdata_support` (the
-"job operator") is a viewer here, the closest role that cannot change jobs.
+transformations their trigger modes (`None`, `Scheduled`, `AfterJob`), the job they
+follow by name and its tasks by table, and `Query#n`. Users are in `cdata_odata_users`.
 """
 
 from __future__ import annotations
@@ -12,40 +11,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from conveyor.compat.cdata_common import (
-    Fields,
-    canonical,
-    drain,
-    run_status,
-    to_bool,
-    to_int,
-    to_text,
-)
+from conveyor.compat.cdata_bodies import Fields, canonical, to_bool, to_int, to_text
 from conveyor.compat.cdata_connections import provider_name, shown, to_url
 from conveyor.compat.cdata_jobs import split_list
-from conveyor.compat.cdata_odata_entities import (
-    EntitySet,
-    Key,
-    Row,
-    can_write,
-    native_filters,
-    refuse_unknown,
-)
-from conveyor.domain import Role
+from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, can_write, listed
+from conveyor.compat.cdata_runs import run_status
 from conveyor.errors import InvalidInput
-from conveyor.schemas.connections import ConnectionCreate, ConnectionUpdate
-from conveyor.schemas.transformations import TransformationCreate
-from conveyor.schemas.users import UserCreate, UserUpdate
-from conveyor.services import connections, jobs, transformations, users, workspaces
+from conveyor.schemas.connections import ConnectionCreate, ConnectionOut, ConnectionUpdate
+from conveyor.schemas.transformations import TransformationCreate, TransformationOut
+from conveyor.services import connections, jobs, tasks, transformations, workspaces
 from conveyor.services.context import Context
-from conveyor.store.models import Connection, Transformation, User
 
 # --- connections -------------------------------------------------------------------------
 
 
-def connection_row(ctx: Context, connection: Connection) -> Row:
+def connection_row(ctx: Context, out: ConnectionOut) -> Row:
     """A connection as CData's ConnectionInfo; its secrets masked."""
-    out = connections.to_out(ctx, connection)
     state = {None: "Untested", True: "Connected", False: "Failed"}[out.last_test_ok]
     return {
         "Id": out.id,
@@ -75,26 +56,30 @@ def _create_connection(ctx: Context, fields: Fields, workspace_id: str | None) -
     name = to_text(fields.get("Name"))
     url, options = to_url(fields.get("ProviderName"), to_text(fields.get("ConnectionString")))
     fields.get("Verbosity")  # connections log at their job's verbosity here
-    refuse_unknown(fields)
+    fields.refuse_unknown()
     data = ConnectionCreate(name=name, url=url, options=options, workspace_id=workspace_id)
-    return connection_row(ctx, connections.create(ctx, data))
+    return connection_row(ctx, connections.to_out(ctx, connections.create(ctx, data)))
 
 
 def _update_connection(
     ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None
 ) -> Row:
-    connection = connections.find(ctx, _connection_key(key, fields), workspace_id)
+    connection = connections.to_out(
+        ctx, connections.find(ctx, _connection_key(key, fields), workspace_id)
+    )
     rename = to_text(fields.get("Name")) if key else None
     url = options = None
     if (text := fields.get("ConnectionString")) not in (None, ""):
         provider = fields.get("ProviderName") or connection.scheme
         url, options = to_url(provider, to_text(text))
     fields.get("ProviderName", "Verbosity", "Id")
-    refuse_unknown(fields)
+    fields.refuse_unknown()
     data = ConnectionUpdate(
         name=rename if rename and rename != connection.name else None, url=url, options=options
     )
-    return connection_row(ctx, connections.update(ctx, connection.id, data))
+    return connection_row(
+        ctx, connections.to_out(ctx, connections.update(ctx, connection.id, data))
+    )
 
 
 CONNECTION_FILTERS = {"Name": "name", "Id": "id"}
@@ -106,19 +91,16 @@ CONNECTIONS = EntitySet(
         *("WorkspaceId", "CanUpdate", "CanRemove"),
     ),
     rows=lambda ctx, ws, options: [
-        connection_row(ctx, c)
-        for c in drain(
-            lambda q: connections.list_(ctx, q),
-            native_filters(CONNECTION_FILTERS, options) | ({"workspace_id": ws} if ws else {}),
-        )
+        connection_row(ctx, connections.to_out(ctx, c))
+        for c in listed(lambda q: connections.list_(ctx, q), CONNECTION_FILTERS, options, ws)
     ],
     get=lambda ctx, key, ws: connection_row(
-        ctx, connections.find(ctx, _connection_key(key, Fields({})), ws)
+        ctx, connections.to_out(ctx, connections.find(ctx, _connection_key(key, Fields({})), ws))
     ),
     create=_create_connection,
     update=_update_connection,
     delete=lambda ctx, key, fields, ws: connections.delete(
-        ctx, connections.find(ctx, _connection_key(key, fields), ws).id
+        ctx, connections.ref(ctx, _connection_key(key, fields), ws).id
     ),
 )
 
@@ -130,14 +112,13 @@ TRIGGER_NAMES = {"manual": "None", "scheduled": "Scheduled", "after_job": "After
 DBT_FIELDS = ("ProjectPath", "DBTSchema", "Threads", "ProjectType", "GitRepositoryURL", "GitToken")
 
 
-def transformation_row(ctx: Context, item: Transformation) -> Row:
+def transformation_row(ctx: Context, out: TransformationOut) -> Row:
     """A transformation as CData's TransformationInfo."""
-    out = transformations.to_out(ctx, item)
-    after = jobs.get(ctx, out.trigger_after_job_id) if out.trigger_after_job_id else None
+    after = jobs.ref(ctx, out.trigger_after_job_id) if out.trigger_after_job_id else None
     return {
         "TransformationId": out.id,
         "TransformationName": out.name,
-        "Connection": connections.get(ctx, out.connection_id).name,
+        "Connection": connections.ref(ctx, out.connection_id).name,
         "ConnectionId": out.connection_id,
         "TransformationTriggerMode": TRIGGER_NAMES[out.trigger_mode.value],
         "TriggerAfterJob": after.name if after else None,
@@ -169,7 +150,7 @@ def _transformation_changes(ctx: Context, fields: Fields, workspace_id: str) -> 
     if (name := fields.get("TransformationName", "Name")) is not None:
         changes["name"] = to_text(name)
     if (connection := fields.get("Connection", "ConnectionId")) not in (None, ""):
-        changes["connection_id"] = connections.find(ctx, to_text(connection), workspace_id).id
+        changes["connection_id"] = connections.ref(ctx, to_text(connection), workspace_id).id
     if (mode := fields.get("TransformationTriggerMode")) not in (None, ""):
         if canonical(to_text(mode)) not in TRIGGER_MODES:
             raise InvalidInput(
@@ -178,10 +159,11 @@ def _transformation_changes(ctx: Context, fields: Fields, workspace_id: str) -> 
             )
         changes["trigger_mode"] = TRIGGER_MODES[canonical(to_text(mode))]
     if (job := fields.get("TriggerAfterJob", "TriggerAfterJobId")) not in (None, ""):
-        trigger_job = jobs.find(ctx, to_text(job), workspace_id)
+        trigger_job = jobs.ref(ctx, to_text(job), workspace_id)
         changes["trigger_after_job_id"] = trigger_job.id
         if (names := fields.get("TriggerTasks")) is not None:
-            by_name = {t.table_name.lower(): t.id for t in trigger_job.tasks}
+            found = [tasks.to_out(t) for t in tasks.list_(ctx, trigger_job.id)]
+            by_name = {t.table.lower(): t.id for t in found}
             changes["trigger_tasks"] = [by_name.get(n.lower(), n) for n in split_list(names)]
     for native, cdata, convert in (
         ("schedule_cron", "ScheduledCron", lambda v, _f: to_text(v)),
@@ -206,7 +188,7 @@ def _transformation_changes(ctx: Context, fields: Fields, workspace_id: str) -> 
     for name in DBT_FIELDS:
         if fields.get(name) not in (None, ""):
             raise InvalidInput(f"{name}: dbt transformations are not supported", field=name)
-    refuse_unknown(fields, "WorkspaceId", "TransformationId")
+    fields.refuse_unknown("WorkspaceId", "TransformationId")
     return changes
 
 
@@ -217,7 +199,7 @@ def _create_transformation(ctx: Context, fields: Fields, workspace_id: str | Non
         data = TransformationCreate.model_validate({**changes, "workspace_id": workspace})
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc) from exc
-    return transformation_row(ctx, transformations.create(ctx, data))
+    return transformation_row(ctx, transformations.to_out(ctx, transformations.create(ctx, data)))
 
 
 def _transformation_key(key: Key | None, fields: Fields) -> str:
@@ -232,9 +214,10 @@ def _transformation_key(key: Key | None, fields: Fields) -> str:
 def _update_transformation(
     ctx: Context, key: Key | None, fields: Fields, workspace_id: str | None
 ) -> Row:
-    item = transformations.get(ctx, _transformation_key(key, fields), workspace_id)
+    item = transformations.ref(ctx, _transformation_key(key, fields), workspace_id)
     changes = _transformation_changes(ctx, fields, item.workspace_id)
-    return transformation_row(ctx, transformations.update(ctx, item.id, changes))
+    updated = transformations.update(ctx, item.id, changes)
+    return transformation_row(ctx, transformations.to_out(ctx, updated))
 
 
 TRANSFORMATION_FILTERS = {"TransformationName": "name", "TransformationId": "id"}
@@ -249,127 +232,20 @@ TRANSFORMATIONS = EntitySet(
         *("CanUpdate", "CanRemove", "CanExecute"),
     ),
     rows=lambda ctx, ws, options: [
-        transformation_row(ctx, t)
-        for t in drain(
-            lambda q: transformations.list_(ctx, q),
-            native_filters(TRANSFORMATION_FILTERS, options) | ({"workspace_id": ws} if ws else {}),
+        transformation_row(ctx, transformations.to_out(ctx, t))
+        for t in listed(
+            lambda q: transformations.list_(ctx, q), TRANSFORMATION_FILTERS, options, ws
         )
     ],
     get=lambda ctx, key, ws: transformation_row(
-        ctx, transformations.get(ctx, _transformation_key(key, Fields({})), ws)
+        ctx,
+        transformations.to_out(
+            ctx, transformations.get(ctx, _transformation_key(key, Fields({})), ws)
+        ),
     ),
     create=_create_transformation,
     update=_update_transformation,
     delete=lambda ctx, key, fields, ws: transformations.delete(
-        ctx, transformations.get(ctx, _transformation_key(key, fields), ws).id
+        ctx, transformations.ref(ctx, _transformation_key(key, fields), ws).id
     ),
-)
-
-# --- users -------------------------------------------------------------------------------
-
-ROLES = {
-    "cdataadmin": Role.admin,
-    "admin": Role.admin,
-    "cdatastandard": Role.standard,
-    "standard": Role.standard,
-    "cdatajobcreator": Role.standard,
-    "jobcreator": Role.standard,
-    "cdatasupport": Role.viewer,
-    "support": Role.viewer,
-    "joboperator": Role.viewer,
-    "viewer": Role.viewer,
-}
-ROLE_NAMES = {
-    Role.admin: "cdata_admin",
-    Role.standard: "cdata_standard",
-    Role.viewer: "cdata_support",
-}
-RANK = {Role.viewer: 0, Role.standard: 1, Role.admin: 2}
-
-
-def role_of(value: Any, field: str = "Roles") -> Role:
-    """CData's role names (several, comma-separated, give the strongest) as a Conveyor role."""
-    found = [ROLES.get(canonical(part)) for part in split_list(value)]
-    if not found or None in found:
-        names = ", ".join(sorted(set(ROLE_NAMES.values()) | {"cdata_job_creator"}))
-        raise InvalidInput(f"{field}: unknown role {value!r}; use {names}", field=field)
-    return max((r for r in found if r is not None), key=RANK.__getitem__)
-
-
-def user_row(user: User) -> Row:
-    """A user as CData's UserInfo (never a password or a token)."""
-    return {
-        "UserId": user.id,
-        "User": user.name,
-        "Roles": ROLE_NAMES[Role(user.role)],
-        "Active": user.active,
-        "FederationId": None,
-        "WorkspaceIds": ",".join(user.workspace_ids),
-        "CreationTime": user.created_at,
-    }
-
-
-def _unsupported_empty(fields: Fields, *names: str) -> None:
-    for name in names:
-        if fields.get(name) not in (None, ""):
-            raise InvalidInput(f"{name} is not supported by Conveyor", field=name)
-
-
-def create_user(ctx: Context, fields: Fields, suffix: str = "") -> User:
-    """A user from `User`, `Password`, `Roles`, `Active` (with `#n` for createUsers)."""
-    name = to_text(fields.get(f"User{suffix}"))
-    roles = fields.get(f"Roles{suffix}")
-    active = fields.get(f"Active{suffix}")
-    data = UserCreate(
-        name=name,
-        role=role_of(roles, f"Roles{suffix}") if roles not in (None, "") else Role.standard,
-        active=True if active in (None, "") else to_bool(active, f"Active{suffix}"),
-    )
-    password = fields.get(f"Password{suffix}")
-    _unsupported_empty(fields, f"FederationId{suffix}")
-    return users.create(ctx, data, password=to_text(password) or None)
-
-
-def _update_user(ctx: Context, key: Key | None, fields: Fields, _ws: str | None) -> Row:
-    user = users.get(
-        ctx, (key.get("User", "UserId") if key else None) or to_text(fields.get("User"))
-    )
-    rename = to_text(fields.get("User")) if key else ""
-    roles, active = fields.get("Roles"), fields.get("Active")
-    data = UserUpdate(
-        name=rename if rename and rename != user.name else None,
-        role=role_of(roles) if roles not in (None, "") else None,
-        active=None if active in (None, "") else to_bool(active, "Active"),
-    )
-    password = to_text(fields.get("Password")) or None
-    _unsupported_empty(fields, "FederationId", "ExpiredIn")
-    refuse_unknown(fields, "WorkspaceId", "UserId")
-    return user_row(users.update(ctx, user.id, data, password=password))
-
-
-def _create_user(ctx: Context, fields: Fields, _ws: str | None) -> Row:
-    user = create_user(ctx, fields)
-    refuse_unknown(fields, "WorkspaceId")
-    return user_row(user)
-
-
-USER_FILTERS = {"User": "name", "UserId": "id"}
-USERS = EntitySet(
-    name="users",
-    properties=(
-        "UserId",
-        "User",
-        "Roles",
-        "Active",
-        "FederationId",
-        "WorkspaceIds",
-        "CreationTime",
-    ),
-    rows=lambda ctx, _ws, options: [
-        user_row(u)
-        for u in drain(lambda q: users.list_(ctx, q), native_filters(USER_FILTERS, options))
-    ],
-    get=lambda ctx, key, _ws: user_row(users.get(ctx, key.get("User", "UserId") or "")),
-    create=_create_user,
-    update=_update_user,
 )

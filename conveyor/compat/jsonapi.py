@@ -16,27 +16,25 @@ Shared by every JSON:API resource of the facade:
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import QueryParams
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from conveyor.compat import surface
-from conveyor.errors import ConveyorError
+from conveyor.api import problems
+from conveyor.api.problems import Failure
+from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.services import listing
 
-log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/vnd.api+json"
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 1000
 VERSION = {"version": "1.1"}
+T = TypeVar("T")
 
 
 class BadParameter(ConveyorError):
@@ -216,13 +214,31 @@ def index_document(
     return body
 
 
+def index(
+    request: Request,
+    resource: Resource,
+    fetch: Callable[[IndexQuery], listing.Paged[T]],
+    render: Callable[[T, dict[str, frozenset[str]]], dict[str, Any]],
+    included: Callable[[list[T], IndexQuery], list[dict[str, Any]]],
+    parameter: Callable[[str], str] = str,
+) -> Response:
+    """An index request answered: its parameters checked, the rows listed by a service (a
+    filter the service refuses is a 400 naming the parameter, under the resource's name
+    for the field: `parameter`), each rendered, and what `included` asks for added."""
+    query = parse_index(request.query_params, resource)
+    try:
+        page = fetch(query)
+    except InvalidInput as exc:
+        raise BadParameter(f"filter[{parameter(str(exc.field))}]", exc.message) from exc
+    data = [render(row, query.fields) for row in page.rows]
+    document = index_document(request, query, data, page.total, lambda: included(page.rows, query))
+    return respond(document)
+
+
 def respond(body: dict[str, Any] | None, status: int = 200, **headers: str) -> Response:
     """A JSON:API answer (no body for 204)."""
     content = b"" if body is None else json.dumps({**body, "jsonapi": VERSION}, default=str)
     return Response(content, status_code=status, media_type=MEDIA_TYPE, headers=headers or None)
-
-
-TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found"}
 
 
 def error_document(status: int, detail: str, title: str, source: dict[str, str] | None) -> Response:
@@ -232,23 +248,20 @@ def error_document(status: int, detail: str, title: str, source: dict[str, str] 
     return respond({"errors": [error]}, status)
 
 
-async def render(request: Request, exc: Exception) -> Response:
-    """Any failure under a JSON:API prefix, as a JSON:API errors document."""
-    if isinstance(exc, BadParameter):
-        return error_document(400, exc.message, exc.title, {"parameter": exc.parameter})
-    if isinstance(exc, ConveyorError):
-        field_name = exc.extra.get("field")
-        source = {"pointer": f"/data/attributes/{field_name}"} if field_name else None
-        return error_document(exc.status_code, exc.message, exc.title, source)
-    if isinstance(exc, RequestValidationError):
-        return error_document(400, str(exc.errors()[:1]), "Bad request", None)
-    if isinstance(exc, StarletteHTTPException):
-        title = TITLES.get(exc.status_code, "HTTP error")
-        return error_document(exc.status_code, str(exc.detail), title, None)
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_document(500, f"{type(exc).__name__}: {exc}", "Internal server error", None)
+async def shape(request: Request, failure: Failure) -> Response:
+    """Any failure under a JSON:API prefix, as a JSON:API errors document: a bad query
+    parameter names it (`source.parameter`), a bad attribute points at it, and a request
+    the framework could not read is a 400, as the reference answers it."""
+    if isinstance(failure.error, BadParameter):
+        parameter = {"parameter": failure.error.parameter}
+        return error_document(400, failure.detail, failure.title, parameter)
+    if failure.errors:
+        return error_document(400, failure.detail, "Bad request", None)
+    field_name = failure.extra.get("field")
+    source = {"pointer": f"/data/attributes/{field_name}"} if field_name else None
+    return error_document(failure.status, failure.detail, failure.title, source)
 
 
 def install(app: FastAPI, prefix: str) -> None:
     """JSON:API error documents for every failure under `prefix`."""
-    surface.install(app, prefix, render)
+    problems.add_shape(app, prefix, shape)

@@ -33,8 +33,8 @@ from conveyor.api.deps import RT, Caller, Ctx
 from conveyor.compat import jsonapi
 from conveyor.compat.jsonapi_jobs import TYPES, run_resource
 from conveyor.errors import InvalidInput
-from conveyor.services import exports, files, listing, run_index
-from conveyor.store.models import File
+from conveyor.schemas.files import FileOut
+from conveyor.services import exports, files, listing, run_index, runs
 
 TYPE = "sync:exports"
 PREFIX = "/sync/exports"
@@ -75,7 +75,7 @@ def _ref(type_: str, ident: str | None) -> dict[str, Any]:
     return {"data": {"type": type_, "id": ident} if ident else None}
 
 
-def _resource(row: File, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
+def _resource(row: FileOut, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
     attributes = {
         "job_id": row.run_id,
         "project_id": row.workspace_id,
@@ -99,10 +99,10 @@ def _resource(row: File, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
     return jsonapi.resource_object(TYPE, row.id, attributes, relationships, links, fields)
 
 
-def _included(ctx: Ctx, rows: list[File], query: jsonapi.IndexQuery) -> list[dict[str, Any]]:
+def _included(ctx: Ctx, rows: list[FileOut], query: jsonapi.IndexQuery) -> list[dict[str, Any]]:
     if not query.included:
         return []
-    found = files.runs_of(ctx, rows)
+    found = runs.read_many(ctx, (row.run_id for row in rows))
     out: list[dict[str, Any]] = []
     if "job" in query.included:
         out += [run_resource(run, query.fields) for run in found]
@@ -127,19 +127,20 @@ def _native(query: jsonapi.IndexQuery) -> listing.ListParams:
     return listing.ListParams(params.limit, params.offset, sort, filters)
 
 
+def _reference_name(field: str) -> str:
+    """A native file field under the reference's name (the first that maps to it)."""
+    return next((name for name, native in NATIVE.items() if native == field), field)
+
+
 @router.get("")
 def index_exports(ctx: Ctx, request: Request) -> Response:
-    query = jsonapi.parse_index(request.query_params, RESOURCE)
-    try:
-        page = files.list_(ctx, _native(query))
-    except InvalidInput as exc:
-        names = [k for k, v in NATIVE.items() if v == exc.field] or [str(exc.field)]
-        raise jsonapi.BadParameter(f"filter[{names[0]}]", exc.message) from exc
-    data = [_resource(row, query.fields) for row in page.rows]
-    return jsonapi.respond(
-        jsonapi.index_document(
-            request, query, data, page.total, lambda: _included(ctx, page.rows, query)
-        )
+    return jsonapi.index(
+        request,
+        RESOURCE,
+        lambda query: files.list_(ctx, _native(query)).map(files.to_out),
+        _resource,
+        lambda rows, query: _included(ctx, rows, query),
+        _reference_name,
     )
 
 
@@ -152,6 +153,9 @@ def export_formats(request: Request) -> Response:
         for raw in request.query_params.getlist(key)
         for part in raw.split(",")
     ]
+    if not any(part.strip() for part in asked):
+        known = ", ".join(exports.MODALITIES)
+        raise jsonapi.BadParameter("modalities", f"modalities is required: one or more of {known}")
     try:
         found = exports.formats(asked)
     except InvalidInput as exc:
@@ -212,7 +216,7 @@ async def start_export(
                 exports_only=True,
                 key_field="definition_id",
             )
-            return run_resource(run, {})
+            return run_resource(runs.to_out(run), {})
 
     data = await run_in_threadpool(start)
     body = {
@@ -226,7 +230,7 @@ async def start_export(
 @router.get("/{export_id}")
 def show_export(ctx: Ctx, request: Request, export_id: str) -> Response:
     query = jsonapi.parse_show(request.query_params, RESOURCE)
-    row = files.get(ctx, export_id)
+    row = files.to_out(files.get(ctx, export_id))
     body: dict[str, Any] = {"data": _resource(row, query.fields)}
     if query.included:
         body["included"] = _included(ctx, [row], query)

@@ -19,9 +19,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from conveyor.api.deps import Ctx
 from conveyor.compat import jsonapi
 from conveyor.errors import InvalidInput
-from conveyor.schemas.runs import RunStats
-from conveyor.services import run_index, runs
-from conveyor.store.models import Run
+from conveyor.schemas.runs import RunOut
+from conveyor.services import run_index, run_retry, runs
 
 TYPE = "sync:jobs"
 PREFIX = "/sync/jobs"
@@ -62,7 +61,7 @@ def _ref(kind: str, ident: str | None) -> dict[str, Any]:
     return {"data": {"type": TYPES[kind], "id": ident} if ident else None}
 
 
-def run_resource(run: Run, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
+def run_resource(run: RunOut, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
     """A run as a `sync:jobs` resource object (also what `/sync/exports` includes)."""
     attributes = {
         "job_class": run_index.job_class(run),
@@ -85,7 +84,7 @@ def run_resource(run: Run, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
         "attempt": run.attempt,
         "max_attempts": run.max_attempts,
         "worker_hostname": run.worker_hostname,
-        "stats": RunStats.model_validate(run).model_dump(),
+        "stats": run.stats.model_dump(),
     }
     definition = (
         _ref("transformation", run.transformation_id)
@@ -101,7 +100,7 @@ def run_resource(run: Run, fields: dict[str, frozenset[str]]) -> dict[str, Any]:
     return jsonapi.resource_object(TYPE, run.id, attributes, relationships, links, fields)
 
 
-def _included(ctx: Ctx, rows: list[Run], query: jsonapi.IndexQuery) -> list[dict[str, Any]]:
+def _included(ctx: Ctx, rows: list[RunOut], query: jsonapi.IndexQuery) -> list[dict[str, Any]]:
     if not query.included:
         return []
     found = run_index.related(ctx, rows)
@@ -112,15 +111,15 @@ def _included(ctx: Ctx, rows: list[Run], query: jsonapi.IndexQuery) -> list[dict
     for kind in kinds:
         for ident, row in found[kind].items():
             attributes = {"name": row.name}
-            if kind == "definition":
+            if kind == "definition" and row.type is not None:
                 attributes["type"] = row.type
-            if kind == "created_by":
+            if kind == "created_by" and row.role is not None:
                 attributes["role"] = row.role
             out.append(jsonapi.resource_object(TYPES[kind], ident, attributes, fields=query.fields))
     return out
 
 
-def _document(ctx: Ctx, run: Run, query: jsonapi.IndexQuery, **meta: Any) -> dict[str, Any]:
+def _document(ctx: Ctx, run: RunOut, query: jsonapi.IndexQuery, **meta: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"data": run_resource(run, query.fields)}
     if query.included:
         body["included"] = _included(ctx, [run], query)
@@ -132,23 +131,19 @@ def _document(ctx: Ctx, run: Run, query: jsonapi.IndexQuery, **meta: Any) -> dic
 
 @router.get("")
 def index_jobs(ctx: Ctx, request: Request) -> Response:
-    query = jsonapi.parse_index(request.query_params, RESOURCE)
-    try:
-        page = run_index.list_(ctx, query.list_params())
-    except InvalidInput as exc:
-        raise jsonapi.BadParameter(f"filter[{exc.field}]", exc.message) from exc
-    data = [run_resource(run, query.fields) for run in page.rows]
-    return jsonapi.respond(
-        jsonapi.index_document(
-            request, query, data, page.total, lambda: _included(ctx, page.rows, query)
-        )
+    return jsonapi.index(
+        request,
+        RESOURCE,
+        lambda query: run_index.list_(ctx, query.list_params()),
+        run_resource,
+        lambda rows, query: _included(ctx, rows, query),
     )
 
 
 @router.get("/{job_id}")
 def show_job(ctx: Ctx, request: Request, job_id: str) -> Response:
     query = jsonapi.parse_show(request.query_params, RESOURCE)
-    return jsonapi.respond(_document(ctx, runs.get(ctx, job_id), query))
+    return jsonapi.respond(_document(ctx, runs.read(ctx, job_id), query))
 
 
 @router.delete("/{job_id}")
@@ -176,8 +171,8 @@ def signal_job(ctx: Ctx, job_id: str, signal: Annotated[str, Depends(_signal)]) 
     """Cancel a job (200), or retry a failed or canceled one: a new job (201)."""
     empty = jsonapi.IndexQuery()
     if signal == "cancel":
-        return jsonapi.respond(_document(ctx, runs.cancel(ctx, job_id), empty))
-    run = run_index.retry(ctx, job_id)
+        return jsonapi.respond(_document(ctx, runs.to_out(runs.cancel(ctx, job_id)), empty))
+    run = runs.to_out(run_retry.retry(ctx, job_id))
     body = _document(ctx, run, empty, retry_of=job_id)
     return jsonapi.respond(body, 201, Location=f"{PREFIX}/{run.id}")
 

@@ -31,9 +31,12 @@ from conveyor.api.deps import RT, Caller, Ctx
 from conveyor.api.problems import problem
 from conveyor.domain import RunStatus, TriggerMethod
 from conveyor.errors import ConveyorError
-from conveyor.services import exports, files, runs
+from conveyor.schemas.files import FileOut
+from conveyor.schemas.jobs import JobOut
+from conveyor.schemas.runs import RunOut
+from conveyor.services import exports, files, jobs, runs
+from conveyor.services.context import Context
 from conveyor.services.files import Download
-from conveyor.store.models import File, Job, Run
 
 PREFIX = "/admin/app/scapi"
 SUCCESS, RUNNING, ERROR = 1, 2, 3
@@ -46,24 +49,23 @@ class ExportFailed(ConveyorError):
     status_code = 502
 
 
-def sync_state(run: Run) -> int:
+def sync_state(run: RunOut) -> int:
     """1 success, 2 running (any status that is not final), 3 error (failed or canceled)."""
-    status = RunStatus(run.status)
-    if status is RunStatus.completed:
+    if run.status is RunStatus.completed:
         return SUCCESS
-    return ERROR if status.is_final else RUNNING
+    return ERROR if run.status.is_final else RUNNING
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-def _links(job: Job, run: Run) -> dict[str, str]:
+def _links(job: JobOut, run: RunOut) -> dict[str, str]:
     base = f"{PREFIX}/jobs/{job.id}"
     return {"status": f"{base}/status/{run.id}", "download": f"{base}/download/{run.id}"}
 
 
-def _file(row: File) -> dict[str, Any]:
+def _file(row: FileOut) -> dict[str, Any]:
     return {
         "id": row.id,
         "filename": row.filename,
@@ -71,28 +73,38 @@ def _file(row: File) -> dict[str, Any]:
         "mimeType": row.mime_type,
         "size": row.size,
         "sha256": row.sha256,
-        "downloadUrl": f"/api/v1/files/{row.id}/download",
+        "downloadUrl": row.download_url,
     }
 
 
-def _process(job: Job, run: Run, rows: list[File] | None = None) -> dict[str, Any]:
+def _process(job: JobOut, run: RunOut, rows: list[FileOut] | None = None) -> dict[str, Any]:
     return {
         "processId": run.id,
         "jobId": job.id,
         "externalKey": job.external_key,
         "jobName": job.name,
         "SyncState": sync_state(run),
-        "status": run.status,
+        "status": run.status.value,
         "progress": run.progress,
         "error": run.error,
-        "triggerMethod": run.trigger_method,
+        "triggerMethod": run.trigger_method.value,
         "createdAt": _iso(run.created_at),
         "startedAt": _iso(run.started_at),
         "completedAt": _iso(run.completed_at),
-        "rowsWritten": run.rows_written,
+        "rowsWritten": run.stats.rows_written,
         "files": [_file(row) for row in rows or []],
         "links": _links(job, run),
     }
+
+
+def _job(ctx: Context, key: str) -> JobOut:
+    """A job by its id or external key."""
+    return jobs.to_out(ctx, exports.job_by_key(ctx, key))
+
+
+def _run(ctx: Context, job: JobOut, process_id: str) -> RunOut:
+    """A process of that job (404 for another job's)."""
+    return runs.to_out(exports.run_of_job(ctx, job.id, process_id))
 
 
 @router.post("/jobs/{job_id}/start")
@@ -101,8 +113,8 @@ async def start_job(rt: RT, caller: Caller, job_id: str) -> JSONResponse:
 
     def start() -> dict[str, Any]:
         with rt.unit(caller) as ctx:
-            job = exports.job_by_key(ctx, job_id)
-            return _process(job, exports.start(ctx, job.id))
+            job = _job(ctx, job_id)
+            return _process(job, runs.to_out(exports.start(ctx, job.id)))
 
     return JSONResponse(await run_in_threadpool(start))
 
@@ -110,19 +122,17 @@ async def start_job(rt: RT, caller: Caller, job_id: str) -> JSONResponse:
 @router.get("/jobs/{job_id}/status/{process_id}")
 def process_status(ctx: Ctx, job_id: str, process_id: str) -> dict[str, Any]:
     """SyncState and details of one process (run) of the job."""
-    job = exports.job_by_key(ctx, job_id)
-    run = exports.run_of_job(ctx, job, process_id)
-    return _process(job, run, files.of_run(ctx, run))
+    job = _job(ctx, job_id)
+    run = _run(ctx, job, process_id)
+    return _process(job, run, files.of_run(ctx, run.id))
 
 
 @router.get("/jobs/{job_id}/download/{process_id}", response_class=Response)
 def download(rt: RT, caller: Caller, job_id: str, process_id: str) -> Response:
     """The process's result file, or a ZIP when it wrote several (409 until it completed)."""
     with rt.unit(caller) as ctx:
-        job = exports.job_by_key(ctx, job_id)
-        run = exports.run_of_job(ctx, job, process_id)
-        files.ensure_done(run)
-        result = files.bundle(ctx, run, files.of_run(ctx, run))
+        run = _run(ctx, _job(ctx, job_id), process_id)
+        result = files.download_run(ctx, run.id)
     return downloads.send(result)
 
 
@@ -149,13 +159,12 @@ async def datafeed(rt: RT, caller: Caller, external_key: str) -> Response:
 
     def result() -> Download:
         with rt.unit(caller) as ctx:
-            run = runs.get(ctx, run_id)
-            if run.status == RunStatus.error.value:
+            run = runs.read(ctx, run_id)
+            if run.status is RunStatus.error:
                 raise ExportFailed(
                     f"process {run_id} failed: {run.error or 'unknown error'}", processId=run_id
                 )
-            files.ensure_done(run)
-            return files.bundle(ctx, run, files.of_run(ctx, run))
+            return files.download_run(ctx, run_id)
 
     return downloads.send(await run_in_threadpool(result))
 

@@ -23,6 +23,14 @@ class OutModel(BaseModel):
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
 
+class Ref(OutModel):
+    """Something found by its id or name: enough to name it and to call a service on it."""
+
+    id: str
+    name: str
+    workspace_id: str
+
+
 class Page(BaseModel, Generic[T]):
     """One page of a list: `{"items", "total", "limit", "offset"}`."""
 

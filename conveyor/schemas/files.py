@@ -29,3 +29,15 @@ class FileOut(OutModel):
     def download_url(self) -> str:
         """Where the file's bytes are (Range requests accepted)."""
         return f"/api/v1/files/{self.id}/download"
+
+
+class FormatOut(OutModel):
+    """A format an export can write, and the modalities it supports."""
+
+    name: str = Field(description="What `format` and `export_format` take.")
+    extension: str
+    mime_type: str
+    modalities: list[str] = Field(
+        description="tabular (flat rows), nested (lists and structs kept), typed (exact "
+        "types kept: decimals, zoned timestamps, binary), spreadsheet (opens in Excel)."
+    )

@@ -83,6 +83,7 @@ class LastRun(OutModel):
     id: str
     status: RunStatus
     created_at: dt.datetime
+    started_at: dt.datetime | None
     completed_at: dt.datetime | None
     rows_written: int
     error: str | None

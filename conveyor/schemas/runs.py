@@ -6,19 +6,28 @@ import datetime as dt
 
 from pydantic import Field
 
-from conveyor.domain import RunJobType, RunStatus, TaskRunStatus, TriggerMethod
+from conveyor.domain import ExportFormat, RunJobType, RunStatus, TaskRunStatus, TriggerMethod
 from conveyor.schemas.common import OutModel, StrictModel
 
 
 class ExecuteRequest(StrictModel):
     """Start a run of a job."""
 
-    tasks: list[str] | None = Field(default=None, description="Task ids; default: all active.")
+    tasks: list[str] | None = Field(
+        default=None,
+        description="The tasks to run, each named by its id, its statement (spacing and case "
+        "aside) or its table (every task loading that table); default: every active task.",
+    )
     job_type: RunJobType = Field(
         default=RunJobType.incremental,
         description="incremental (default) or full: copy everything again, reset cursors.",
     )
     priority: int | None = Field(default=None, ge=-1000, le=1000)
+    format: ExportFormat | None = Field(
+        default=None,
+        description="Export jobs only: the format this run writes, instead of the job's "
+        "export_format (see GET /api/v1/files/formats).",
+    )
     wait: bool = Field(default=False, description="Answer when the run is final.")
     timeout: float = Field(default=60.0, gt=0, le=3600, description="Seconds to wait.")
 
@@ -37,6 +46,7 @@ class RunStats(OutModel):
 class RunTaskOut(OutModel):
     """One task's outcome within a run."""
 
+    run_id: str
     task_id: str
     index: int = Field(validation_alias="position")
     query: str
@@ -63,10 +73,14 @@ class RunOut(OutModel):
     trigger_method: TriggerMethod
     status: RunStatus
     priority: int
+    unicity: str | None = Field(description="At most one active run per key (the job's id).")
+    executor: str = Field(description="conveyor (its workers), or external (Elastic's).")
     attempt: int
     max_attempts: int
+    created_by: str | None = Field(description="The user who started it; none when scheduled.")
     scheduled_at: dt.datetime
     created_at: dt.datetime
+    updated_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     canceled_at: dt.datetime | None
@@ -87,3 +101,9 @@ class RunLogOut(OutModel):
     level: str
     message: str
     task_id: str | None
+
+
+class JobLogOut(RunLogOut):
+    """One log line of one of a job's runs."""
+
+    run_id: str

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from conveyor.config import Settings
 from conveyor.domain import Role, utcnow
 from conveyor.errors import InvalidInput, NotFound, PermissionDenied
+from conveyor.schemas.audit import AuditEntryOut
 from conveyor.services import listing
 from conveyor.services.context import Context
 from conveyor.store.models import AuditEntry
@@ -152,6 +153,11 @@ def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[AuditEntry]:
         statement = statement.where(AuditEntry.created_at < _moment(until, "until"))
     statement = listing.apply(statement, params, FIELDS, ("-created_at", "-id"))
     return listing.page(ctx.session, statement, params)
+
+
+def to_out(entry: AuditEntry) -> AuditEntryOut:
+    """The entry as shown."""
+    return AuditEntryOut.model_validate(entry)
 
 
 def get(ctx: Context, entry_id: int | str) -> AuditEntry:

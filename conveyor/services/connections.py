@@ -31,6 +31,7 @@ from conveyor.errors import (
     PermissionDenied,
 )
 from conveyor.logging import redacting
+from conveyor.schemas.common import Ref
 from conveyor.schemas.connections import (
     ConnectionCreate,
     ConnectionOut,
@@ -78,6 +79,11 @@ def find(ctx: Context, key: str, workspace_id: str | None = None) -> Connection:
     if connection is None or not ctx.principal.sees(connection.workspace_id):
         raise NotFound(f"connection {key} not found")
     return connection
+
+
+def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
+    """`find`'s connection in brief: its id, name and workspace."""
+    return Ref.model_validate(find(ctx, key, workspace_id))
 
 
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Connection]:

@@ -1,4 +1,4 @@
-"""Exports: runs of export jobs started by the facades, and the formats they can write.
+"""Exports: runs of export jobs started by key, and the formats they can write.
 
 An export job has no destination connection: each of its tasks writes one file, in the
 job's `export_format`, into the run's folder. A run may be asked for another format
@@ -61,13 +61,10 @@ ALL_FORMATS = tuple(
 )
 
 
-def formats(modalities: Iterable[str]) -> list[Format]:
-    """The formats that support every one of `modalities` (422 for an unknown one)."""
+def formats(modalities: Iterable[str] = ()) -> list[Format]:
+    """The formats that support every one of `modalities` (all of them when none is
+    named; 422 for an unknown one)."""
     wanted = {m.strip() for m in modalities if m.strip()}
-    if not wanted:
-        raise InvalidInput(
-            f"modalities is required: one or more of {', '.join(MODALITIES)}", field="modalities"
-        )
     unknown = sorted(wanted - set(MODALITIES))
     if unknown:
         raise InvalidInput(
@@ -87,14 +84,14 @@ def job_by_key(ctx: Context, key: str) -> Job:
     return job
 
 
-def run_of_job(ctx: Context, job: Job, run_id: str) -> Run:
+def run_of_job(ctx: Context, job_id: str, run_id: str) -> Run:
     """A run of that job, or 404 (a run of another job is not found here)."""
     try:
         run = runs.get(ctx, run_id)
     except NotFound:
-        raise NotFound(f"process {run_id} of job {job.id} not found") from None
-    if run.job_id != job.id:
-        raise NotFound(f"process {run_id} of job {job.id} not found")
+        raise NotFound(f"process {run_id} of job {job_id} not found") from None
+    if run.job_id != job_id:
+        raise NotFound(f"process {run_id} of job {job_id} not found")
     return run
 
 
@@ -109,21 +106,18 @@ def start(
 ) -> Run:
     """Queue a run of the job `key` (id or external key), optionally in another format.
 
-    With `fmt`, or `exports_only`, the job must be an export job: a job that copies into
-    a connection writes no file to download.
+    With `exports_only`, the job must be an export job: a job that copies into a
+    connection writes no file to download (so does a format asked of it, `runs.execute`).
     """
     ctx.principal.require_write()
     job = job_by_key(ctx, key)
-    if (fmt is not None or exports_only) and job.destination_connection_id is not None:
+    if exports_only and job.destination_connection_id is not None:
         raise InvalidInput(
             f"job {job.name!r} copies into a connection; only export jobs (no "
             "destination_connection_id) write files",
             field=key_field,
         )
-    if fmt is not None and fmt not in FORMATS:
-        raise InvalidInput(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}", field="format")
-    run = runs.enqueue(ctx, job, None, RunJobType.incremental, None, trigger)
-    if fmt is not None and fmt != job.export_format:
-        run.export_format = fmt
+    fmt = runs.export_format(job, fmt, key_field)
+    run = runs.enqueue(ctx, job, None, RunJobType.incremental, None, trigger, fmt)
     audit.note(job.id, job.workspace_id)
     return run

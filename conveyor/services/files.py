@@ -20,6 +20,7 @@ from conveyor.domain import RunStatus
 from conveyor.errors import Conflict, NotFound
 from conveyor.files import store
 from conveyor.files.archive import Entry
+from conveyor.schemas.files import FileOut
 from conveyor.services import listing, runs
 from conveyor.services.context import Context
 from conveyor.store.models import File, Run
@@ -65,6 +66,11 @@ def get(ctx: Context, file_id: str) -> File:
     return row
 
 
+def to_out(row: File) -> FileOut:
+    """The file as shown, with where to download it."""
+    return FileOut.model_validate(row)
+
+
 def list_(
     ctx: Context, params: listing.ListParams, run_id: str | None = None
 ) -> listing.Paged[File]:
@@ -84,15 +90,11 @@ def list_query(
     return list_(ctx, listing.ListParams.parse(query), run_id)
 
 
-def of_run(ctx: Context, run: Run) -> list[File]:
-    """A run's files in path order."""
-    return list(ctx.session.scalars(select(File).where(File.run_id == run.id).order_by(File.path)))
-
-
-def runs_of(ctx: Context, rows: Sequence[File]) -> list[Run]:
-    """The runs that wrote these files."""
-    ids = sorted({row.run_id for row in rows})
-    return list(ctx.session.scalars(select(Run).where(Run.id.in_(ids)))) if ids else []
+def of_run(ctx: Context, run_id: str) -> list[FileOut]:
+    """A visible run's files in path order."""
+    run = runs.get(ctx, run_id)
+    found = ctx.session.scalars(select(File).where(File.run_id == run.id).order_by(File.path))
+    return [to_out(row) for row in found]
 
 
 def ensure_done(run: Run) -> None:
@@ -111,13 +113,13 @@ def ensure_done(run: Run) -> None:
         )
 
 
-def of_file(ctx: Context, row: File) -> Download:
+def of_file(ctx: Context, row: FileOut) -> Download:
     """One file, as it is."""
     path = store.resolve(ctx.settings.files_dir, row.run_id, row.path)
     return Download(row.filename, row.mime_type, path, row.size, row.sha256)
 
 
-def bundle(ctx: Context, run: Run, rows: Sequence[File], archive: bool = False) -> Download:
+def bundle(ctx: Context, run: Run, rows: Sequence[FileOut], archive: bool = False) -> Download:
     """A run's result: its single top-level file as it is, else a ZIP of all of them."""
     if not rows:
         raise NotFound(f"run {run.id} wrote no files")
@@ -139,9 +141,9 @@ def download_run(ctx: Context, run_id: str, archive: bool = False) -> Download:
     """A completed run's result (409 before, or when it failed; 404 when it wrote nothing)."""
     run = runs.get(ctx, run_id)
     ensure_done(run)
-    return bundle(ctx, run, of_run(ctx, run), archive)
+    return bundle(ctx, run, of_run(ctx, run.id), archive)
 
 
 def download_file(ctx: Context, file_id: str) -> Download:
     """One file by id."""
-    return of_file(ctx, get(ctx, file_id))
+    return of_file(ctx, to_out(get(ctx, file_id)))

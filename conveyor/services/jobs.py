@@ -17,6 +17,7 @@ from conveyor.connectors.registry import resolve
 from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType, Role
 from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
 from conveyor.files import store as artifact_store
+from conveyor.schemas.common import Ref
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
 from conveyor.services import audit, connections, listing, reach, tasks, workspaces
 from conveyor.services.context import Context
@@ -72,6 +73,11 @@ def find(ctx: Context, key: str, workspace_id: str | None = None) -> Job:
     if job is None or not ctx.principal.sees(job.workspace_id):
         raise NotFound(f"job {key} not found")
     return job
+
+
+def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
+    """`find`'s job in brief: its id, name and workspace."""
+    return Ref.model_validate(find(ctx, key, workspace_id))
 
 
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Job]:

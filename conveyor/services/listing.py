@@ -9,7 +9,7 @@ the parameter, so a typo never silently returns everything.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +22,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 RESERVED = frozenset({"limit", "offset", "sort"})
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,10 @@ class Paged(Generic[T]):
     limit: int
     offset: int
 
+    def map(self, convert: Callable[[T], U]) -> Paged[U]:
+        """The same page with each row converted (a service's `to_out`)."""
+        return Paged([convert(row) for row in self.rows], self.total, self.limit, self.offset)
+
 
 def page(session: Session, statement: Select[T], params: ListParams) -> Paged[T]:
     """The page of rows and the total count of the filtered select."""
@@ -140,3 +145,14 @@ def page(session: Session, statement: Select[T], params: ListParams) -> Paged[T]
     )
     rows = list(session.scalars(statement.limit(params.limit).offset(params.offset)))
     return Paged(rows, total, params.limit, params.offset)
+
+
+def every(fetch: Callable[[Mapping[str, str]], Paged[T]], query: Mapping[str, str]) -> list[T]:
+    """Every row a paged list returns for `query`, page after page (for callers that need
+    them all, such as a facade whose protocol has no paging)."""
+    rows: list[T] = []
+    while True:
+        page = fetch({**query, "limit": str(MAX_LIMIT), "offset": str(len(rows))})
+        rows.extend(page.rows)
+        if not page.rows or len(rows) >= page.total:
+            return rows

@@ -1,4 +1,4 @@
-"""Runs as a queue of jobs: their class, retry count, listing and retry.
+"""Runs as a queue of jobs: their class, retry count and listing.
 
 The JSON:API sync service shows every run as a job of a *class* with a *retry count*;
 both are SQL expressions here so that they filter and sort like any column:
@@ -8,26 +8,23 @@ both are SQL expressions here so that they filter and sort like any column:
   worker);
 - `retry_count`: attempts before this one (`attempt - 1`).
 
-`retry` queues a new run of what a failed or canceled run did: the same tasks, job type
-and priority, `trigger_method = retry`.
+Retrying a run is the runs service's (`run_retry`), as the native API offers it too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from conveyor.domain import RunJobType, RunStatus, TriggerMethod
-from conveyor.errors import Conflict
 from conveyor.queue.manager import EXTERNAL
-from conveyor.services import audit, jobs, listing, runs, transformations
+from conveyor.schemas.runs import RunOut
+from conveyor.services import listing, runs
 from conveyor.services.context import Context
-from conveyor.services.elastic import sync_jobs
-from conveyor.services.elastic.documents import SyncJobType
-from conveyor.store.models import ElasticSyncJob, Job, Run, Transformation, User, Workspace
+from conveyor.store.models import Job, Run, Transformation, User, Workspace
 
 JOB_CLASS = case(
     (Run.kind == "transformation", "transformation"),
@@ -53,65 +50,49 @@ FIELDS: dict[str, InstrumentedAttribute[Any]] = {
     "job_name": Run.job_name,
 }
 """What runs filter and sort by, under the JSON:API service's names."""
-RETRYABLE = frozenset({RunStatus.error.value, RunStatus.canceled.value})
 
 
-def job_class(run: Run) -> str:
+@dataclass(frozen=True)
+class Related:
+    """A workspace, job, transformation or user that runs refer to, in brief."""
+
+    name: str
+    type: str | None = None
+    """A job's type."""
+    role: str | None = None
+    """A user's role."""
+
+
+def job_class(run: RunOut) -> str:
     """The class of a run (as `JOB_CLASS` computes it in SQL)."""
     if run.kind == "transformation":
         return "transformation"
     return "connector_sync" if run.executor == EXTERNAL else "replicate"
 
 
-def list_(ctx: Context, params: listing.ListParams) -> listing.Paged[Run]:
+def list_(ctx: Context, params: listing.ListParams) -> listing.Paged[RunOut]:
     """Visible runs, filtered and sorted by `FIELDS`, oldest first by default."""
     statement = select(Run)
     if ctx.principal.workspace_ids:
         statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
-    return listing.page(
-        ctx.session, listing.apply(statement, params, FIELDS, ("created_at",)), params
-    )
+    statement = listing.apply(statement, params, FIELDS, ("created_at",))
+    return listing.page(ctx.session, statement, params).map(runs.to_out)
 
 
-def retry(ctx: Context, run_id: str) -> Run:
-    """A new run doing what a failed or canceled run did; 409 for any other run."""
-    ctx.principal.require_write()
-    run = runs.get(ctx, run_id)
-    if run.status not in RETRYABLE:
-        raise Conflict(f"run {run_id} is {run.status}; only failed or canceled runs are retried")
-    audit.note(run.id, run.workspace_id)
-    if run.kind == "transformation" and run.transformation_id:
-        item = transformations.get(ctx, run.transformation_id)
-        return transformations.enqueue(ctx, item, TriggerMethod.retry)
-    if run.job_id is None:
-        raise Conflict(f"run {run_id} has no job any more: there is nothing to retry")
-    if run.executor == EXTERNAL:
-        ext = ctx.session.get(ElasticSyncJob, run.id)
-        kind = SyncJobType(ext.job_type) if ext else SyncJobType(run.job_type)
-        return sync_jobs.enqueue(ctx, run.job_id, kind, TriggerMethod.retry.value)
-    job = jobs.get(ctx, run.job_id)
-    return runs.enqueue(
-        ctx, job, run.task_ids, RunJobType(run.job_type), run.priority, TriggerMethod.retry
-    )
-
-
-def related(ctx: Context, items: Iterable[Run]) -> dict[str, dict[str, Any]]:
-    """The workspaces, jobs, transformations and users the runs refer to, by kind and id."""
+def related(ctx: Context, items: Iterable[RunOut]) -> dict[str, dict[str, Related]]:
+    """The workspaces (`project`), jobs (`definition`), transformations and users
+    (`created_by`) the runs refer to, by kind and id."""
     items = list(items)
-    found: dict[str, dict[str, Any]] = {
-        "project": {},
-        "definition": {},
-        "transformation": {},
-        "created_by": {},
-    }
     wanted: dict[str, tuple[Any, set[str]]] = {
         "project": (Workspace, {r.workspace_id for r in items}),
         "definition": (Job, {r.job_id for r in items if r.job_id}),
         "transformation": (Transformation, {r.transformation_id or "" for r in items} - {""}),
         "created_by": (User, {r.created_by for r in items if r.created_by}),
     }
+    found: dict[str, dict[str, Related]] = {kind: {} for kind in wanted}
     for kind, (model, ids) in wanted.items():
         if ids:
-            rows = ctx.session.scalars(select(model).where(model.id.in_(ids)))
-            found[kind] = {row.id: row for row in rows}
+            for row in ctx.session.scalars(select(model).where(model.id.in_(ids))):
+                kept = Related(row.name, getattr(row, "type", None), getattr(row, "role", None))
+                found[kind][row.id] = kept
     return found

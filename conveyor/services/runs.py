@@ -1,37 +1,29 @@
 """Runs: executions of jobs — start, watch, cancel, inspect, forget.
 
 Starting a run enqueues it in the same transaction as whatever caused it; the worker
-pool picks it up after commit. `build_spec` is what a worker calls to turn a claimed
-run into the plain values the engine executes.
+pool picks it up after commit (and builds what it executes with `run_specs`). A run may
+do only some of its job's tasks — named by id, table or statement, as CData's
+`executeQuery` names them — and an export job's run may write another format than the
+job's. Retrying a failed run is `run_retry`, which also reaches Elastic's sync jobs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from pathlib import Path
+import re
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.config import Settings
-from conveyor.crypto import SecretBox
-from conveyor.domain import (
-    ACTIVE_STATUSES,
-    EngineSettings,
-    RunJobType,
-    RunStatus,
-    TaskRunStatus,
-    TriggerMethod,
-)
-from conveyor.engine.spec import RunSpec, TaskSpec
-from conveyor.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from conveyor.connectors.file_formats import FORMATS
+from conveyor.domain import ACTIVE_STATUSES, RunJobType, RunStatus, TriggerMethod
+from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store
-from conveyor.queue.manager import ClaimedRun, QueueManager
-from conveyor.schemas.runs import ExecuteRequest, RunOut, RunStats, RunTaskOut
-from conveyor.services import audit, connections, jobs, listing, reach
-from conveyor.services.context import SYSTEM, Context
-from conveyor.store.models import Job, Run, RunLog, RunTask, Task, TaskState, Transformation
+from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut, RunStats, RunTaskOut
+from conveyor.services import audit, jobs, listing
+from conveyor.services.context import Context
+from conveyor.store.models import Job, Run, RunLog, RunTask, Task
 from conveyor.store.session import unit_of_work
 
 FIELDS = {
@@ -64,6 +56,20 @@ def get(ctx: Context, run_id: str) -> Run:
     return run
 
 
+def read(ctx: Context, run_id: str) -> RunOut:
+    """A visible run as shown, or 404."""
+    return to_out(get(ctx, run_id))
+
+
+def read_many(ctx: Context, run_ids: Iterable[str]) -> list[RunOut]:
+    """The visible runs among `run_ids`, as shown."""
+    ids = sorted(set(run_ids))
+    statement = select(Run).where(Run.id.in_(ids))
+    if ctx.principal.workspace_ids:
+        statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
+    return [to_out(run) for run in ctx.session.scalars(statement)] if ids else []
+
+
 def list_(ctx: Context, query: Mapping[str, str], job_id: str | None = None) -> listing.Paged[Run]:
     """Visible runs, newest first by default."""
     params = listing.ListParams.parse(query)
@@ -84,9 +90,56 @@ def execute(
     """Enqueue a run of a job; 409 naming the active run when the job already has one."""
     ctx.principal.require_write()
     job = jobs.get(ctx, job_id)
-    run = enqueue(ctx, job, request.tasks, request.job_type, request.priority, trigger)
+    chosen = select_tasks(ctx, job, request.tasks) if request.tasks else None
+    fmt = export_format(job, request.format.value if request.format else None)
+    run = enqueue(ctx, job, chosen, request.job_type, request.priority, trigger, fmt)
     audit.note(job.id, job.workspace_id)
     return run
+
+
+def _statement(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def select_tasks(ctx: Context, job: Job, keys: Sequence[str]) -> list[str]:
+    """The ids of the tasks `keys` name, in the order named: each key is a task's id, else
+    its statement (spacing and case aside), else its table (every task loading it)."""
+    tasks = list(
+        ctx.session.scalars(select(Task).where(Task.job_id == job.id).order_by(Task.position))
+    )
+    chosen: list[str] = []
+    unknown: list[str] = []
+    for key in keys:
+        found = (
+            [t for t in tasks if t.id == key]
+            or [t for t in tasks if _statement(t.query) == _statement(key)]
+            or [t for t in tasks if t.table_name.lower() == key.strip().lower()]
+        )
+        chosen.extend(t.id for t in found)
+        if not found:
+            unknown.append(key)
+    if unknown:
+        raise InvalidInput(f"tasks not in job {job.name!r}: {', '.join(unknown)}", field="tasks")
+    return list(dict.fromkeys(chosen))
+
+
+def export_format(job: Job, fmt: str | None, field: str = "format") -> str | None:
+    """The format a run of `job` should write when asked for `fmt`; None for the job's own.
+
+    Only export jobs (no destination connection) write files: a format asked of another
+    job is a 422, as is a format Conveyor cannot write.
+    """
+    if fmt is None:
+        return None
+    if job.destination_connection_id is not None:
+        raise InvalidInput(
+            f"job {job.name!r} copies into a connection; only export jobs (no "
+            "destination_connection_id) write files",
+            field=field,
+        )
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}", field="format")
+    return None if fmt == job.export_format else fmt
 
 
 def enqueue(
@@ -96,8 +149,10 @@ def enqueue(
     job_type: RunJobType = RunJobType.incremental,
     priority: int | None = None,
     trigger: TriggerMethod = TriggerMethod.on_demand,
+    export_format: str | None = None,
 ) -> Run:
-    """Create a run of `job` (all active tasks, or the given ones) and queue it."""
+    """Create a run of `job` (all active tasks, or the given ones) and queue it; with
+    `export_format`, the run writes that format instead of the job's."""
     all_tasks = list(
         ctx.session.scalars(select(Task).where(Task.job_id == job.id).order_by(Task.position))
     )
@@ -125,6 +180,7 @@ def enqueue(
         task_ids=[t.id for t in chosen] if task_ids else None,
         tasks_total=len(chosen),
         created_by=ctx.principal.user_id,
+        export_format=export_format,
     )
     run.task_results = [
         RunTask(task_id=t.id, position=t.position, query=t.query, table_name=t.table_name)
@@ -185,6 +241,11 @@ def logs(ctx: Context, run_id: str, query: Mapping[str, str]) -> listing.Paged[R
     return listing.page(ctx.session, listing.apply(statement, params, LOG_FIELDS, ("id",)), params)
 
 
+def log_out(line: RunLog) -> JobLogOut:
+    """A log line as shown, with the run it belongs to."""
+    return JobLogOut.model_validate(line)
+
+
 def to_out(run: Run) -> RunOut:
     """The run as shown."""
     return RunOut.model_validate(
@@ -193,93 +254,6 @@ def to_out(run: Run) -> RunOut:
             "stats": RunStats.model_validate(run),
             "tasks": [RunTaskOut.model_validate(t) for t in run.task_results],
         }
-    )
-
-
-def spec_builder(
-    factory: sessionmaker[Session], settings: Settings, box: SecretBox, queue: QueueManager
-) -> Callable[[ClaimedRun], RunSpec]:
-    """The worker's `build_spec`: read a claimed run's job, tasks and connections."""
-
-    def build(claimed: ClaimedRun) -> RunSpec:
-        with unit_of_work(factory) as session:
-            ctx = Context(session, SYSTEM, settings, box, queue)
-            run = session.get(Run, claimed.id)
-            if run is not None and run.kind == "transformation":
-                return _transformation_spec(ctx, run)
-            job = session.get(Job, claimed.job_id) if claimed.job_id else None
-            if run is None or job is None:
-                raise ConfigurationError(f"run {claimed.id} or its job no longer exists")
-            # A resumed run (its worker shut down) skips the tasks it had already completed.
-            pending = [
-                r
-                for r in run.task_results
-                if not (claimed.resumed and r.status == TaskRunStatus.completed.value)
-            ]
-            task_ids = [r.task_id for r in pending]
-            tasks = {t.id: t for t in session.scalars(select(Task).where(Task.id.in_(task_ids)))}
-            states = {
-                s.task_id: s.state
-                for s in session.scalars(select(TaskState).where(TaskState.task_id.in_(task_ids)))
-            }
-            specs = tuple(
-                TaskSpec(
-                    id=r.task_id,
-                    position=r.position,
-                    query=tasks[r.task_id].query if r.task_id in tasks else r.query,
-                    state=states.get(r.task_id, {}),
-                )
-                for r in pending
-            )
-            source = (
-                connections.get(ctx, job.source_connection_id) if job.source_connection_id else None
-            )
-            destination = (
-                connections.get(ctx, job.destination_connection_id)
-                if job.destination_connection_id
-                else None
-            )
-            return RunSpec(
-                run_id=run.id,
-                job_id=job.id,
-                job_name=job.name,
-                job_type=job.type,
-                run_job_type=RunJobType(run.job_type),
-                settings=jobs.engine_settings(job),
-                source=connections.endpoint(ctx, source) if source else None,
-                destination=connections.endpoint(ctx, destination) if destination else None,
-                tasks=specs,
-                attempt=run.attempt,
-                export_format=run.export_format or job.export_format,
-                artifacts_dir=str(Path(settings.files_dir) / run.id),
-                resumed=claimed.resumed,
-                extra={"pre_job_event": job.notifications.get("pre_job_event")},
-                event_reach=reach.for_job_events(ctx, job),
-            )
-
-    return build
-
-
-def _transformation_spec(ctx: Context, run: Run) -> RunSpec:
-    item = ctx.session.get(Transformation, run.transformation_id) if run.transformation_id else None
-    if item is None:
-        raise ConfigurationError(f"the transformation of run {run.id} no longer exists")
-    return RunSpec(
-        run_id=run.id,
-        job_id=item.id,
-        job_name=item.name,
-        job_type="transformation",
-        run_job_type=RunJobType.full,
-        settings=EngineSettings.model_validate(
-            {k: v for k, v in item.settings.items() if k in EngineSettings.model_fields}
-        ),
-        source=None,
-        destination=connections.endpoint(ctx, connections.get(ctx, item.connection_id)),
-        tasks=tuple(
-            TaskSpec(id=r.task_id, position=r.position, query=r.query) for r in run.task_results
-        ),
-        attempt=run.attempt,
-        kind="transformation",
     )
 
 
@@ -306,20 +280,14 @@ async def wait_until_final(factory: sessionmaker[Session], run_id: str, timeout:
         delay = min(delay * 1.5, 0.5)
 
 
-def job_logs(ctx: Context, job_id: str, since: dt.datetime) -> list[tuple[Run, list[RunLog]]]:
-    """The log lines of a job's runs created since `since`, oldest run first."""
+def job_logs(
+    ctx: Context, job_id: str, since: dt.datetime | None, query: Mapping[str, str]
+) -> listing.Paged[RunLog]:
+    """The log lines of a job's runs, oldest first; with `since`, those logged from then on."""
     job = jobs.get(ctx, job_id)
-    chosen = list(
-        ctx.session.scalars(
-            select(Run)
-            .where(Run.job_id == job.id, Run.created_at >= since)
-            .order_by(Run.created_at, Run.id)
-        )
-    )
-    lines: dict[str, list[RunLog]] = {run.id: [] for run in chosen}
-    if chosen:
-        for line in ctx.session.scalars(
-            select(RunLog).where(RunLog.run_id.in_(list(lines))).order_by(RunLog.id)
-        ):
-            lines[line.run_id].append(line)
-    return [(run, lines[run.id]) for run in chosen]
+    params = listing.ListParams.parse(query, ignore=frozenset({"since"}))
+    statement = select(RunLog).join(Run, RunLog.run_id == Run.id).where(Run.job_id == job.id)
+    if since is not None:
+        statement = statement.where(RunLog.ts >= since)
+    fields = {**LOG_FIELDS, "run_id": RunLog.run_id}
+    return listing.page(ctx.session, listing.apply(statement, params, fields, ("id",)), params)

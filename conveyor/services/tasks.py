@@ -16,7 +16,8 @@ from sqlalchemy.orm import contains_eager
 from conveyor.engine.replicate import ReplicateStatement, parse
 from conveyor.errors import BadStatement, InvalidInput, NotFound
 from conveyor.header_values import breaking_character
-from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskUpdate
+from conveyor.schemas.runs import RunTaskOut
+from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
 from conveyor.services import audit, listing
 from conveyor.services.context import Context
 from conveyor.store.models import Job, RunTask, Task
@@ -77,6 +78,16 @@ def ordered(ctx: Context, job: Job) -> list[Task]:
 def _renumber(tasks: list[Task]) -> None:
     for position, task in enumerate(tasks):
         task.position = position
+
+
+def to_out(task: Task) -> TaskOut:
+    """The task as shown."""
+    return TaskOut.model_validate(task)
+
+
+def result_out(result: RunTask) -> RunTaskOut:
+    """One run's result for a task, as shown."""
+    return RunTaskOut.model_validate(result)
 
 
 def get(ctx: Context, job_id: str, task_id: str) -> Task:
@@ -214,14 +225,16 @@ def history(
     )
 
 
-def visible(ctx: Context, workspace_id: str | None = None) -> list[Task]:
-    """Every task of every job the caller sees (of one workspace, when given), job by job."""
+def visible(ctx: Context, workspace_id: str | None = None) -> list[tuple[str, TaskOut]]:
+    """Every task of every job the caller sees (of one workspace, when given), job by job,
+    with its job's name."""
     statement = select(Task).join(Job, Task.job_id == Job.id).options(contains_eager(Task.job))
     if workspace_id is not None:
         statement = statement.where(Job.workspace_id == workspace_id)
     if ctx.principal.workspace_ids:
         statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
-    return list(ctx.session.scalars(statement.order_by(Job.name, Job.id, Task.position)))
+    found = ctx.session.scalars(statement.order_by(Job.name, Job.id, Task.position))
+    return [(task.job.name, to_out(task)) for task in found]
 
 
 def source_tables(ctx: Context, job: Job) -> set[str]:
@@ -237,11 +250,21 @@ def source_tables(ctx: Context, job: Job) -> set[str]:
     return found
 
 
-def tables_to_add(ctx: Context, job_id: str, connection_id: str) -> list[dict[str, Any]]:
-    """The tables of a connection that the job does not replicate yet."""
+def tables_to_add(
+    ctx: Context, job_id: str, connection_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The tables of a connection (the job's source by default) that the job does not
+    replicate yet; none when one of its tasks replicates them all."""
     from conveyor.services import connections
 
-    taken = source_tables(ctx, _job(ctx, job_id))
+    job = _job(ctx, job_id)
+    connection_id = connection_id or job.source_connection_id
+    if connection_id is None:
+        raise InvalidInput(
+            f"job {job.name!r} has no source connection: name one", field="connection_id"
+        )
+    connection = connections.get(ctx, connection_id)
+    taken = source_tables(ctx, job)
     if "*" in taken:
         return []
-    return [t for t in connections.tables(ctx, connection_id) if t["name"].lower() not in taken]
+    return [t for t in connections.tables(ctx, connection.id) if t["name"].lower() not in taken]

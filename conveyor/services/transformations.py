@@ -16,6 +16,7 @@ from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
 from conveyor.domain import ACTIVE_STATUSES, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
+from conveyor.schemas.common import Ref
 from conveyor.schemas.transformations import (
     TransformationCreate,
     TransformationFields,
@@ -57,6 +58,11 @@ def get(ctx: Context, transformation_id: str, workspace_id: str | None = None) -
     if found is None or not ctx.principal.sees(found.workspace_id):
         raise NotFound(f"transformation {transformation_id} not found")
     return found
+
+
+def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
+    """`get`'s transformation in brief: its id, name and workspace."""
+    return Ref.model_validate(get(ctx, key, workspace_id))
 
 
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Transformation]:

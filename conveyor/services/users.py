@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from conveyor.domain import Role, utcnow
 from conveyor.errors import Conflict, InvalidInput, NotFound
-from conveyor.schemas.users import TokenCreate, TokenCreated, UserCreate, UserUpdate
+from conveyor.schemas.users import TokenCreate, TokenCreated, UserCreate, UserOut, UserUpdate
 from conveyor.services import audit, listing
 from conveyor.services.context import Context
 from conveyor.services.token_lifetimes import lifetime
@@ -95,6 +95,11 @@ def get(ctx: Context, user_id: str) -> User:
     if user is None:
         raise NotFound(f"user {user_id} not found")
     return user
+
+
+def to_out(user: User) -> UserOut:
+    """The user as shown (never a password or a token)."""
+    return UserOut.model_validate(user)
 
 
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[User]:

@@ -25,6 +25,19 @@ def get(ctx: Context, workspace_id: str) -> Workspace:
     return workspace
 
 
+def find_id(ctx: Context, key: str) -> str:
+    """A visible workspace's id, by id or, failing that, by name (unique), or 404."""
+    workspace = ctx.session.get(Workspace, key)
+    if workspace is None or not ctx.principal.sees(workspace.id):
+        statement = select(Workspace).where(Workspace.name == key)
+        if ctx.principal.workspace_ids:
+            statement = statement.where(Workspace.id.in_(ctx.principal.workspace_ids))
+        workspace = ctx.session.scalars(statement).first()
+    if workspace is None:
+        raise NotFound(f"workspace {key} not found")
+    return workspace.id
+
+
 def resolve(ctx: Context, workspace_id: str | None) -> str:
     """The workspace a new resource goes to: the given one (if visible) or the default."""
     if workspace_id is None:

@@ -44,4 +44,4 @@ def list_audit(
     named ones are declared so that OpenAPI documents them and their types are checked;
     the service reads them from the query string with the rest.
     """
-    return page_of(audit.list_(ctx, request.query_params), AuditEntryOut.model_validate)
+    return page_of(audit.list_(ctx, request.query_params), audit.to_out)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from conveyor.api import downloads
 from conveyor.api.deps import RT, Caller, Ctx
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
-from conveyor.schemas.files import FileOut
-from conveyor.services import files
+from conveyor.schemas.files import FileOut, FormatOut
+from conveyor.services import exports, files
 
 router = APIRouter(prefix="/files", tags=["files"])
 DOWNLOAD: dict[int | str, dict[str, Any]] = {
@@ -19,14 +19,38 @@ DOWNLOAD: dict[int | str, dict[str, Any]] = {
 }
 
 
+@router.get("/formats", response_model=Page[FormatOut])
+def export_formats(
+    modalities: Annotated[
+        list[str] | None,
+        Query(
+            description="Only the formats supporting every modality named (repeated, or "
+            "comma-separated): tabular, nested, typed, spreadsheet."
+        ),
+    ] = None,
+) -> Page[FormatOut]:
+    """The formats an export job (or one run of it, `format`) can write."""
+    asked = [part for raw in modalities or () for part in raw.split(",")]
+    items = [
+        FormatOut(
+            name=f.name,
+            extension=f.extension,
+            mime_type=f.mime_type,
+            modalities=sorted(f.modalities),
+        )
+        for f in exports.formats(asked)
+    ]
+    return Page(items=items, total=len(items), limit=len(items), offset=0)
+
+
 @router.get("", response_model=Page[FileOut])
 def list_files(ctx: Ctx, request: Request) -> Page[FileOut]:
-    return page_of(files.list_query(ctx, request.query_params), FileOut.model_validate)
+    return page_of(files.list_query(ctx, request.query_params), files.to_out)
 
 
 @router.get("/{file_id}", response_model=FileOut)
 def get_file(ctx: Ctx, file_id: str) -> FileOut:
-    return FileOut.model_validate(files.get(ctx, file_id))
+    return files.to_out(files.get(ctx, file_id))
 
 
 @router.get("/{file_id}/download", response_class=Response, responses=DOWNLOAD)

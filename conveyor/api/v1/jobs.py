@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -12,8 +13,8 @@ from conveyor.api.deps import RT, Caller, Ctx
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
 from conveyor.schemas.jobs import JobCreate, JobOut, JobUpdate
-from conveyor.schemas.runs import ExecuteRequest, RunOut
-from conveyor.services import jobs, runs
+from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut
+from conveyor.services import jobs, runs, tasks
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -63,6 +64,35 @@ async def execute_job(
 
     out = await run_in_threadpool(read)
     return JSONResponse(out.model_dump(mode="json"), status_code=200 if final else 202)
+
+
+@router.get("/{job_id}/logs", response_model=Page[JobLogOut])
+def job_logs(
+    ctx: Ctx,
+    job_id: str,
+    request: Request,
+    since: Annotated[
+        dt.datetime | None, Query(description="Only lines logged from this time on.")
+    ] = None,
+) -> Page[JobLogOut]:
+    """The log lines of every run of the job, oldest first (`run_id` says whose); filter
+    them with the list conventions (`level=error`, `run_id=…`)."""
+    return page_of(
+        runs.job_logs(ctx, job_id, since, request.query_params), JobLogOut.model_validate
+    )
+
+
+@router.get("/{job_id}/tables-to-add")
+def tables_to_add(
+    ctx: Ctx,
+    job_id: str,
+    connection_id: Annotated[
+        str | None, Query(description="Another connection than the job's source.")
+    ] = None,
+) -> dict[str, Any]:
+    """The tables of the job's source that none of its tasks replicates yet."""
+    found = tasks.tables_to_add(ctx, job_id, connection_id)
+    return {"items": found, "total": len(found)}
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=RunOut)

@@ -10,7 +10,7 @@ from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
 from conveyor.schemas.files import FileOut
 from conveyor.schemas.runs import RunLogOut, RunOut
-from conveyor.services import files, runs
+from conveyor.services import files, run_retry, runs
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -35,14 +35,33 @@ def cancel_run(ctx: Ctx, run_id: str) -> RunOut:
     return runs.to_out(runs.cancel(ctx, run_id))
 
 
+@router.post(
+    "/{run_id}/retry",
+    status_code=201,
+    response_model=RunOut,
+    responses={
+        409: {
+            "description": "The run is active or completed: only failed or canceled "
+            "runs are retried."
+        }
+    },
+)
+def retry_run(ctx: Ctx, run_id: str, response: Response) -> RunOut:
+    """A new run doing what a failed or canceled run did (its tasks, job type, priority and
+    format), triggered `retry`."""
+    run = runs.to_out(run_retry.retry(ctx, run_id))
+    response.headers["Location"] = f"/api/v1/runs/{run.id}"
+    return run
+
+
 @router.get("/{run_id}/logs", response_model=Page[RunLogOut])
 def run_logs(ctx: Ctx, run_id: str, request: Request) -> Page[RunLogOut]:
-    return page_of(runs.logs(ctx, run_id, request.query_params), RunLogOut.model_validate)
+    return page_of(runs.logs(ctx, run_id, request.query_params), runs.log_out)
 
 
 @router.get("/{run_id}/files", response_model=Page[FileOut])
 def run_files(ctx: Ctx, run_id: str, request: Request) -> Page[FileOut]:
-    return page_of(files.list_query(ctx, request.query_params, run_id), FileOut.model_validate)
+    return page_of(files.list_query(ctx, request.query_params, run_id), files.to_out)
 
 
 @router.get(

@@ -18,24 +18,21 @@ router = APIRouter(prefix="/jobs/{job_id}/tasks", tags=["tasks"])
 
 @router.get("", response_model=Page[TaskOut])
 def list_tasks(ctx: Ctx, job_id: str) -> Page[TaskOut]:
-    items = [TaskOut.model_validate(t) for t in tasks.list_(ctx, job_id)]
+    items = [tasks.to_out(t) for t in tasks.list_(ctx, job_id)]
     return Page(items=items, total=len(items), limit=len(items), offset=0)
 
 
 @router.post("", status_code=201, response_model=TaskOut)
 def create_task(ctx: Ctx, job_id: str, body: TaskCreate) -> TaskOut:
-    return TaskOut.model_validate(tasks.create(ctx, job_id, body))
+    return tasks.to_out(tasks.create(ctx, job_id, body))
 
 
 @router.get("/last-run")
 def last_run_of_tasks(ctx: Ctx, job_id: str) -> dict[str, Any]:
     items = [
         {
-            "task": TaskOut.model_validate(task).model_dump(mode="json"),
-            "last_run": RunTaskOut.model_validate(result).model_dump(mode="json")
-            | {"run_id": result.run_id}
-            if result
-            else None,
+            "task": tasks.to_out(task).model_dump(mode="json"),
+            "last_run": tasks.result_out(result).model_dump(mode="json") if result else None,
         }
         for task, result in tasks.last_runs(ctx, job_id)
     ]
@@ -44,12 +41,12 @@ def last_run_of_tasks(ctx: Ctx, job_id: str) -> dict[str, Any]:
 
 @router.get("/{task_id}", response_model=TaskOut)
 def get_task(ctx: Ctx, job_id: str, task_id: str) -> TaskOut:
-    return TaskOut.model_validate(tasks.get(ctx, job_id, task_id))
+    return tasks.to_out(tasks.get(ctx, job_id, task_id))
 
 
 @router.patch("/{task_id}", response_model=TaskOut)
 def update_task(ctx: Ctx, job_id: str, task_id: str, body: TaskUpdate) -> TaskOut:
-    return TaskOut.model_validate(tasks.update(ctx, job_id, task_id, body))
+    return tasks.to_out(tasks.update(ctx, job_id, task_id, body))
 
 
 @router.delete("/{task_id}", status_code=204, response_class=Response)
@@ -59,12 +56,9 @@ def delete_task(ctx: Ctx, job_id: str, task_id: str) -> None:
 
 @router.post("/{task_id}/move", response_model=TaskOut)
 def move_task(ctx: Ctx, job_id: str, task_id: str, body: TaskMove) -> TaskOut:
-    return TaskOut.model_validate(tasks.move(ctx, job_id, task_id, body))
+    return tasks.to_out(tasks.move(ctx, job_id, task_id, body))
 
 
-@router.get("/{task_id}/history")
-def task_history(ctx: Ctx, job_id: str, task_id: str, request: Request) -> Page[dict[str, Any]]:
-    return page_of(
-        tasks.history(ctx, job_id, task_id, request.query_params),
-        lambda r: RunTaskOut.model_validate(r).model_dump(mode="json") | {"run_id": r.run_id},
-    )
+@router.get("/{task_id}/history", response_model=Page[RunTaskOut])
+def task_history(ctx: Ctx, job_id: str, task_id: str, request: Request) -> Page[RunTaskOut]:
+    return page_of(tasks.history(ctx, job_id, task_id, request.query_params), tasks.result_out)

@@ -22,22 +22,22 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 @router.get("", response_model=Page[UserOut])
 def list_users(ctx: Ctx, request: Request) -> Page[UserOut]:
-    return page_of(users.list_(ctx, request.query_params), UserOut.model_validate)
+    return page_of(users.list_(ctx, request.query_params), users.to_out)
 
 
 @router.post("", status_code=201, response_model=UserOut)
 def create_user(ctx: Ctx, body: UserCreate) -> UserOut:
-    return UserOut.model_validate(users.create(ctx, body))
+    return users.to_out(users.create(ctx, body))
 
 
 @router.get("/{user_id}", response_model=UserOut)
 def get_user(ctx: Ctx, user_id: str) -> UserOut:
-    return UserOut.model_validate(users.get(ctx, user_id))
+    return users.to_out(users.get(ctx, user_id))
 
 
 @router.patch("/{user_id}", response_model=UserOut)
 def update_user(ctx: Ctx, user_id: str, body: UserUpdate) -> UserOut:
-    return UserOut.model_validate(users.update(ctx, user_id, body))
+    return users.to_out(users.update(ctx, user_id, body))
 
 
 @router.delete("/{user_id}", status_code=204, response_class=Response)
