@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from conveyor.api.deps import Ctx
-from conveyor.api.v1.pages import page_of
-from conveyor.schemas.common import Page
+from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.schemas.connections import (
     ConnectionCreate,
     ConnectionOut,
@@ -18,33 +17,20 @@ from conveyor.schemas.connections import (
 from conveyor.services import connections
 
 router = APIRouter(prefix="/connections", tags=["connections"])
-
-
-@router.get("", response_model=Page[ConnectionOut])
-def list_connections(ctx: Ctx, request: Request) -> Page[ConnectionOut]:
-    return page_of(
-        connections.list_(ctx, request.query_params), lambda c: connections.to_out(ctx, c)
-    )
-
-
-@router.post("", status_code=201, response_model=ConnectionOut)
-def create_connection(ctx: Ctx, body: ConnectionCreate) -> ConnectionOut:
-    return connections.to_out(ctx, connections.create(ctx, body))
-
-
-@router.get("/{connection_id}", response_model=ConnectionOut)
-def get_connection(ctx: Ctx, connection_id: str) -> ConnectionOut:
-    return connections.to_out(ctx, connections.get(ctx, connection_id))
-
-
-@router.patch("/{connection_id}", response_model=ConnectionOut)
-def update_connection(ctx: Ctx, connection_id: str, body: ConnectionUpdate) -> ConnectionOut:
-    return connections.to_out(ctx, connections.update(ctx, connection_id, body))
-
-
-@router.delete("/{connection_id}", status_code=204, response_class=Response)
-def delete_connection(ctx: Ctx, connection_id: str) -> None:
-    connections.delete(ctx, connection_id)
+add_routes(
+    router,
+    Collection(
+        name="connection",
+        out=ConnectionOut,
+        fields=connections.FIELDS,
+        list_=connections.list_,
+        get=connections.get,
+        to_out=connections.to_out,
+        create=(ConnectionCreate, connections.create),
+        update=(ConnectionUpdate, connections.update),
+        delete=connections.delete,
+    ),
+)
 
 
 @router.post("/{connection_id}/test", response_model=ConnectionTestResult)

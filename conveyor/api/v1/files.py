@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from conveyor.api import downloads
-from conveyor.api.deps import RT, Caller, Ctx
-from conveyor.api.v1.pages import page_of
+from conveyor.api.deps import RT, Caller
+from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.schemas.common import Page
 from conveyor.schemas.files import FileOut, FormatOut
 from conveyor.services import exports, files
@@ -43,14 +43,18 @@ def export_formats(
     return Page(items=items, total=len(items), limit=len(items), offset=0)
 
 
-@router.get("", response_model=Page[FileOut])
-def list_files(ctx: Ctx, request: Request) -> Page[FileOut]:
-    return page_of(files.list_query(ctx, request.query_params), files.to_out)
-
-
-@router.get("/{file_id}", response_model=FileOut)
-def get_file(ctx: Ctx, file_id: str) -> FileOut:
-    return files.to_out(files.get(ctx, file_id))
+add_routes(
+    router,
+    Collection(
+        name="file",
+        out=FileOut,
+        fields=files.FIELDS,
+        list_=files.list_query,
+        get=files.get,
+        to_out=lambda ctx, row: files.to_out(row),
+        default_sort="-created_at",
+    ),
+)
 
 
 @router.get("/{file_id}/download", response_class=Response, responses=DOWNLOAD)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
 from conveyor.schemas.jobs import JobCreate, JobOut, JobUpdate
@@ -19,29 +20,23 @@ from conveyor.services import jobs, runs, tasks
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-@router.get("", response_model=Page[JobOut])
-def list_jobs(ctx: Ctx, request: Request) -> Page[JobOut]:
-    return page_of(jobs.list_(ctx, request.query_params), lambda j: jobs.to_out(ctx, j))
-
-
-@router.post("", status_code=201, response_model=JobOut)
-def create_job(ctx: Ctx, body: JobCreate) -> JobOut:
-    return jobs.to_out(ctx, jobs.create(ctx, body))
-
-
-@router.get("/{job_id}", response_model=JobOut)
-def get_job(ctx: Ctx, job_id: str) -> JobOut:
-    return jobs.to_out(ctx, jobs.get(ctx, job_id))
-
-
-@router.patch("/{job_id}", response_model=JobOut)
-def update_job(ctx: Ctx, job_id: str, body: JobUpdate) -> JobOut:  # type: ignore[valid-type]
-    return jobs.to_out(ctx, jobs.update(ctx, job_id, body.model_dump(exclude_unset=True)))  # type: ignore[attr-defined]
-
-
-@router.delete("/{job_id}", status_code=204, response_class=Response)
-def delete_job(ctx: Ctx, job_id: str) -> None:
-    jobs.delete(ctx, job_id)
+add_routes(
+    router,
+    Collection(
+        name="job",
+        out=JobOut,
+        fields=jobs.FIELDS,
+        list_=jobs.list_,
+        get=jobs.get,
+        to_out=jobs.to_out,
+        create=(JobCreate, jobs.create),
+        update=(
+            JobUpdate,
+            lambda ctx, job_id, body: jobs.update(ctx, job_id, body.model_dump(exclude_unset=True)),
+        ),
+        delete=jobs.delete,
+    ),
+)
 
 
 @router.post("/{job_id}/execute", status_code=202, response_model=RunOut)

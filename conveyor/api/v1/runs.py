@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from conveyor.api import downloads
 from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
 from conveyor.schemas.files import FileOut
@@ -15,19 +16,19 @@ from conveyor.services import files, run_retry, runs
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
-@router.get("", response_model=Page[RunOut])
-def list_runs(ctx: Ctx, request: Request) -> Page[RunOut]:
-    return page_of(runs.list_(ctx, request.query_params), runs.to_out)
-
-
-@router.get("/{run_id}", response_model=RunOut)
-def get_run(ctx: Ctx, run_id: str) -> RunOut:
-    return runs.to_out(runs.get(ctx, run_id))
-
-
-@router.delete("/{run_id}", status_code=204, response_class=Response)
-def delete_run(ctx: Ctx, run_id: str) -> None:
-    runs.delete(ctx, run_id)
+add_routes(
+    router,
+    Collection(
+        name="run",
+        out=RunOut,
+        fields=runs.FIELDS,
+        list_=runs.list_,
+        get=runs.get,
+        to_out=lambda ctx, run: runs.to_out(run),
+        delete=runs.delete,
+        default_sort="created_at",
+    ),
+)
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=RunOut)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from conveyor.api.deps import Ctx
-from conveyor.api.v1.pages import page_of
+from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.schemas.common import Page
 from conveyor.schemas.users import (
     TokenCreate,
@@ -20,29 +20,20 @@ from conveyor.services import users
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-@router.get("", response_model=Page[UserOut])
-def list_users(ctx: Ctx, request: Request) -> Page[UserOut]:
-    return page_of(users.list_(ctx, request.query_params), users.to_out)
-
-
-@router.post("", status_code=201, response_model=UserOut)
-def create_user(ctx: Ctx, body: UserCreate) -> UserOut:
-    return users.to_out(users.create(ctx, body))
-
-
-@router.get("/{user_id}", response_model=UserOut)
-def get_user(ctx: Ctx, user_id: str) -> UserOut:
-    return users.to_out(users.get(ctx, user_id))
-
-
-@router.patch("/{user_id}", response_model=UserOut)
-def update_user(ctx: Ctx, user_id: str, body: UserUpdate) -> UserOut:
-    return users.to_out(users.update(ctx, user_id, body))
-
-
-@router.delete("/{user_id}", status_code=204, response_class=Response)
-def delete_user(ctx: Ctx, user_id: str) -> None:
-    users.delete(ctx, user_id)
+add_routes(
+    router,
+    Collection(
+        name="user",
+        out=UserOut,
+        fields=users.FIELDS,
+        list_=users.list_,
+        get=users.get,
+        to_out=lambda ctx, user: users.to_out(user),
+        create=(UserCreate, users.create),
+        update=(UserUpdate, users.update),
+        delete=users.delete,
+    ),
+)
 
 
 @router.get("/{user_id}/tokens", response_model=Page[TokenOut])
