@@ -137,7 +137,7 @@ def index_exports(ctx: Ctx, request: Request) -> Response:
     return jsonapi.index(
         request,
         RESOURCE,
-        lambda query: files.list_(ctx, _native(query)).map(files.to_out),
+        lambda query: files.list_by(ctx, _native(query)).map(files.to_out),
         _resource,
         lambda rows, query: _included(ctx, rows, query),
         _reference_name,

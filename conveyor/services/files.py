@@ -71,7 +71,7 @@ def to_out(row: File) -> FileOut:
     return FileOut.model_validate(row)
 
 
-def list_(
+def list_by(
     ctx: Context, params: listing.ListParams, run_id: str | None = None
 ) -> listing.Paged[File]:
     """Visible files, newest first by default (filters and sort by `FIELDS`)."""
@@ -83,11 +83,9 @@ def list_(
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS), params)
 
 
-def list_query(
-    ctx: Context, query: Mapping[str, str], run_id: str | None = None
-) -> listing.Paged[File]:
-    """`list_` with the native API's query parameters."""
-    return list_(ctx, listing.ListParams.parse(query), run_id)
+def list_(ctx: Context, query: Mapping[str, str], run_id: str | None = None) -> listing.Paged[File]:
+    """`list_by` with the native API's query parameters."""
+    return list_by(ctx, listing.ListParams.parse(query), run_id)
 
 
 def of_run(ctx: Context, run_id: str) -> list[FileOut]:

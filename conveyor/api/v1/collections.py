@@ -12,8 +12,10 @@ resource's own models, which FastAPI must see as real types when it reads the si
 """
 
 import datetime as dt
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request, Response
@@ -49,6 +51,40 @@ class Collection:
     delete: Callable[[Context, str], None] | None = None
     default_sort: str = "name"
 
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        service: ModuleType,
+        out: type[BaseModel],
+        create: type[BaseModel] | None = None,
+        update: type[BaseModel] | None = None,
+        *,
+        delete: bool = True,
+        sort: str = "name",
+    ) -> "Collection":
+        """The collection a service module offers by convention: `FIELDS`, `list_`,
+        `get`, `to_out` (with or without the context), and `create`, `update` and
+        `delete` where their bodies are given. An update whose service takes the
+        changes (a mapping of the fields sent) gets them from the partial body."""
+        to_out = service.to_out
+        takes_context = len(inspect.signature(to_out).parameters) == 2
+        changes = update is not None and "changes" in inspect.signature(service.update).parameters
+        return cls(
+            name=name,
+            out=out,
+            fields=service.FIELDS,
+            list_=service.list_,
+            get=service.get,
+            to_out=to_out if takes_context else lambda ctx, row: to_out(row),
+            create=None if create is None else (create, service.create),
+            update=None
+            if update is None
+            else (update, _with_changes(service.update) if changes else service.update),
+            delete=service.delete if delete else None,
+            default_sort=sort,
+        )
+
     @property
     def plural(self) -> str:
         """The collection's noun in the plural, as in its operations' names."""
@@ -61,63 +97,52 @@ def add_routes(router: APIRouter, c: Collection) -> None:
     Key = Annotated[str, Path(alias=key, description=f"The {c.name}'s id.")]
     item = f"/{{{key}}}"
 
+    def declare(
+        path: str, method: str, action: str, endpoint: Callable[..., Any], **kw: Any
+    ) -> None:
+        noun = c.plural if action == "list" else c.name
+        article = "" if action == "list" else "a "
+        summary = f"{action.capitalize()} {article}{noun}"
+        router.add_api_route(
+            path, endpoint, methods=[method], name=f"{action}_{noun}", summary=summary, **kw
+        )
+
     def list_items(ctx: Ctx, request: Request) -> Page[Any]:
         return page_of(c.list_(ctx, request.query_params), lambda row: c.to_out(ctx, row))
 
-    router.add_api_route(
+    parameters = list_parameters(c.fields, c.default_sort)
+    page_model = Page[c.out]  # type: ignore[name-defined]
+    declare(
         "",
+        "GET",
+        "list",
         list_items,
-        methods=["GET"],
-        name=f"list_{c.plural}",
-        summary=f"List {c.plural}",
-        response_model=Page[c.out],  # type: ignore[name-defined]
-        openapi_extra={"parameters": list_parameters(c.fields, c.default_sort)},
+        response_model=page_model,
+        openapi_extra={"parameters": parameters},
     )
 
     if c.create is not None:
-        model, create = c.create
+        create_model, create = c.create
 
         def create_item(ctx: Ctx, body: Annotated[Any, Body()]) -> Any:
             return c.to_out(ctx, create(ctx, body))
 
-        create_item.__annotations__["body"] = Annotated[model, Body()]
-        router.add_api_route(
-            "",
-            create_item,
-            methods=["POST"],
-            status_code=201,
-            name=f"create_{c.name}",
-            summary=f"Create a {c.name}",
-            response_model=c.out,
-        )
+        create_item.__annotations__["body"] = Annotated[create_model, Body()]
+        declare("", "POST", "create", create_item, status_code=201, response_model=c.out)
 
     def get_item(ctx: Ctx, item_id: Key) -> Any:
         return c.to_out(ctx, c.get(ctx, item_id))
 
-    router.add_api_route(
-        item,
-        get_item,
-        methods=["GET"],
-        name=f"get_{c.name}",
-        summary=f"Get a {c.name}",
-        response_model=c.out,
-    )
+    declare(item, "GET", "get", get_item, response_model=c.out)
 
     if c.update is not None:
-        model, update = c.update
+        update_model, update = c.update
 
         def update_item(ctx: Ctx, item_id: Key, body: Annotated[Any, Body()]) -> Any:
             return c.to_out(ctx, update(ctx, item_id, body))
 
-        update_item.__annotations__["body"] = Annotated[model, Body()]
-        router.add_api_route(
-            item,
-            update_item,
-            methods=["PATCH"],
-            name=f"update_{c.name}",
-            summary=f"Update a {c.name}",
-            response_model=c.out,
-        )
+        update_item.__annotations__["body"] = Annotated[update_model, Body()]
+        declare(item, "PATCH", "update", update_item, response_model=c.out)
 
     if c.delete is not None:
         delete = c.delete
@@ -125,15 +150,14 @@ def add_routes(router: APIRouter, c: Collection) -> None:
         def delete_item(ctx: Ctx, item_id: Key) -> None:
             delete(ctx, item_id)
 
-        router.add_api_route(
-            item,
-            delete_item,
-            methods=["DELETE"],
-            status_code=204,
-            response_class=Response,
-            name=f"delete_{c.name}",
-            summary=f"Delete a {c.name}",
-        )
+        declare(item, "DELETE", "delete", delete_item, status_code=204, response_class=Response)
+
+
+def _with_changes(update: Callable[[Context, str, Any], Row]) -> Callable[[Context, str, Any], Row]:
+    def apply(ctx: Context, key: str, body: BaseModel) -> Row:
+        return update(ctx, key, body.model_dump(exclude_unset=True))
+
+    return apply
 
 
 def list_parameters(

@@ -19,17 +19,7 @@ from conveyor.services import connections
 router = APIRouter(prefix="/connections", tags=["connections"])
 add_routes(
     router,
-    Collection(
-        name="connection",
-        out=ConnectionOut,
-        fields=connections.FIELDS,
-        list_=connections.list_,
-        get=connections.get,
-        to_out=connections.to_out,
-        create=(ConnectionCreate, connections.create),
-        update=(ConnectionUpdate, connections.update),
-        delete=connections.delete,
-    ),
+    Collection.of("connection", connections, ConnectionOut, ConnectionCreate, ConnectionUpdate),
 )
 
 

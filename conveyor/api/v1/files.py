@@ -43,18 +43,7 @@ def export_formats(
     return Page(items=items, total=len(items), limit=len(items), offset=0)
 
 
-add_routes(
-    router,
-    Collection(
-        name="file",
-        out=FileOut,
-        fields=files.FIELDS,
-        list_=files.list_query,
-        get=files.get,
-        to_out=lambda ctx, row: files.to_out(row),
-        default_sort="-created_at",
-    ),
-)
+add_routes(router, Collection.of("file", files, FileOut, delete=False, sort="-created_at"))
 
 
 @router.get("/{file_id}/download", response_class=Response, responses=DOWNLOAD)

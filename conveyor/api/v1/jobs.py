@@ -20,23 +20,7 @@ from conveyor.services import jobs, runs, tasks
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-add_routes(
-    router,
-    Collection(
-        name="job",
-        out=JobOut,
-        fields=jobs.FIELDS,
-        list_=jobs.list_,
-        get=jobs.get,
-        to_out=jobs.to_out,
-        create=(JobCreate, jobs.create),
-        update=(
-            JobUpdate,
-            lambda ctx, job_id, body: jobs.update(ctx, job_id, body.model_dump(exclude_unset=True)),
-        ),
-        delete=jobs.delete,
-    ),
-)
+add_routes(router, Collection.of("job", jobs, JobOut, JobCreate, JobUpdate))
 
 
 @router.post("/{job_id}/execute", status_code=202, response_model=RunOut)

@@ -16,19 +16,7 @@ from conveyor.services import files, run_retry, runs
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
-add_routes(
-    router,
-    Collection(
-        name="run",
-        out=RunOut,
-        fields=runs.FIELDS,
-        list_=runs.list_,
-        get=runs.get,
-        to_out=lambda ctx, run: runs.to_out(run),
-        delete=runs.delete,
-        default_sort="created_at",
-    ),
-)
+add_routes(router, Collection.of("run", runs, RunOut, sort="created_at"))
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=RunOut)
@@ -62,7 +50,7 @@ def run_logs(ctx: Ctx, run_id: str, request: Request) -> Page[RunLogOut]:
 
 @router.get("/{run_id}/files", response_model=Page[FileOut])
 def run_files(ctx: Ctx, run_id: str, request: Request) -> Page[FileOut]:
-    return page_of(files.list_query(ctx, request.query_params, run_id), files.to_out)
+    return page_of(files.list_(ctx, request.query_params, run_id), files.to_out)
 
 
 @router.get(

@@ -19,21 +19,12 @@ router = APIRouter(prefix="/transformations", tags=["transformations"])
 
 add_routes(
     router,
-    Collection(
-        name="transformation",
-        out=TransformationOut,
-        fields=transformations.FIELDS,
-        list_=transformations.list_,
-        get=transformations.get,
-        to_out=transformations.to_out,
-        create=(TransformationCreate, transformations.create),
-        update=(
-            TransformationUpdate,
-            lambda ctx, item_id, body: transformations.update(
-                ctx, item_id, body.model_dump(exclude_unset=True)
-            ),
-        ),
-        delete=transformations.delete,
+    Collection.of(
+        "transformation",
+        transformations,
+        TransformationOut,
+        TransformationCreate,
+        TransformationUpdate,
     ),
 )
 

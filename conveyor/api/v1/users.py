@@ -20,20 +20,7 @@ from conveyor.services import users
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-add_routes(
-    router,
-    Collection(
-        name="user",
-        out=UserOut,
-        fields=users.FIELDS,
-        list_=users.list_,
-        get=users.get,
-        to_out=lambda ctx, user: users.to_out(user),
-        create=(UserCreate, users.create),
-        update=(UserUpdate, users.update),
-        delete=users.delete,
-    ),
-)
+add_routes(router, Collection.of("user", users, UserOut, UserCreate, UserUpdate))
 
 
 @router.get("/{user_id}/tokens", response_model=Page[TokenOut])

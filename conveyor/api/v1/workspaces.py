@@ -10,16 +10,5 @@ from conveyor.services import workspaces
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 add_routes(
-    router,
-    Collection(
-        name="workspace",
-        out=WorkspaceOut,
-        fields=workspaces.FIELDS,
-        list_=workspaces.list_,
-        get=workspaces.get,
-        to_out=workspaces.to_out,
-        create=(WorkspaceCreate, workspaces.create),
-        update=(WorkspaceUpdate, workspaces.update),
-        delete=workspaces.delete,
-    ),
+    router, Collection.of("workspace", workspaces, WorkspaceOut, WorkspaceCreate, WorkspaceUpdate)
 )
