@@ -82,6 +82,11 @@ class TaskRunStatus(StrEnum):
     canceled = "canceled"
 
 
+MAX_TASKS_PER_JOB = 1000
+"""A job's tasks at most: past that, REPLICATE ALL (one task for every table) is the tool,
+and a run's plan, its log and the task lists of every surface stay a readable size."""
+
+
 class JobType(StrEnum):
     """What a job does with its tasks (CData Sync's job types)."""
 

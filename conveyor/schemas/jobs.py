@@ -11,6 +11,7 @@ import datetime as dt
 from pydantic import Field, field_validator, model_validator
 
 from conveyor.domain import (
+    MAX_TASKS_PER_JOB,
     CdcEngineSettings,
     EngineSettings,
     ExportFormat,
@@ -71,7 +72,11 @@ class JobCreate(JobFields):
     """A new job, optionally with its tasks (`queries`)."""
 
     workspace_id: str | None = Field(default=None, description="Default: the default workspace.")
-    queries: list[str] = Field(default_factory=list, description="REPLICATE statements.")
+    queries: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_TASKS_PER_JOB,
+        description=f"REPLICATE statements, at most {MAX_TASKS_PER_JOB}.",
+    )
 
 
 JobUpdate = partial(JobFields, "JobUpdate")

@@ -190,8 +190,7 @@ def create(ctx: Context, data: JobCreate) -> Job:
     _store(job, data)
     ctx.session.add(job)
     ctx.session.flush()
-    for index, query in enumerate(data.queries):
-        tasks.add(ctx, job, query, is_active=True, index=None, field=f"queries[{index}]")
+    tasks.add_all(ctx, job, data.queries)
     audit.note(job.id, job.workspace_id)
     return job
 

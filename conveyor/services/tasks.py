@@ -7,12 +7,13 @@ kept contiguous through inserts, moves and deletes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
+from conveyor.domain import MAX_TASKS_PER_JOB
 from conveyor.engine.replicate import ReplicateStatement, parse
 from conveyor.errors import BadStatement, InvalidInput, NotFound
 from conveyor.header_values import breaking_character
@@ -110,19 +111,50 @@ def add(
     """Insert a task at `index` (default: last), shifting the ones after it."""
     statement = checked_statement(query, field)
     tasks = ordered(ctx, job)
+    _check_room(len(tasks) + 1, field)
     position = len(tasks) if index is None else min(index, len(tasks))
-    task = Task(
+    task = _task(job, query, statement, position, is_active)
+    tasks.insert(position, task)
+    ctx.session.add(task)
+    _renumber(tasks)
+    ctx.session.flush()
+    return task
+
+
+def add_all(ctx: Context, job: Job, queries: Sequence[str], field: str = "queries") -> list[Task]:
+    """Append active tasks for `queries` in one go: each is checked first (a bad one is
+    named `queries[i]`), then all are written in one flush, so N tasks cost O(N)."""
+    start = len(ordered(ctx, job))
+    _check_room(start + len(queries), field)
+    statements = [checked_statement(q, f"{field}[{i}]") for i, q in enumerate(queries)]
+    added = [
+        _task(job, query, statement, start + offset, is_active=True)
+        for offset, (query, statement) in enumerate(zip(queries, statements, strict=True))
+    ]
+    ctx.session.add_all(added)
+    ctx.session.flush()
+    return added
+
+
+def _task(
+    job: Job, query: str, statement: ReplicateStatement, position: int, is_active: bool
+) -> Task:
+    return Task(
         job_id=job.id,
         query=query.strip(),
         is_active=is_active,
         table_name=table_label(statement),
         position=position,
     )
-    tasks.insert(position, task)
-    ctx.session.add(task)
-    _renumber(tasks)
-    ctx.session.flush()
-    return task
+
+
+def _check_room(count: int, field: str) -> None:
+    if count > MAX_TASKS_PER_JOB:
+        raise InvalidInput(
+            f"a job holds at most {MAX_TASKS_PER_JOB} tasks ({count} asked); "
+            "REPLICATE ALL copies every table in one task",
+            field=field,
+        )
 
 
 def create(ctx: Context, job_id: str, data: TaskCreate) -> Task:
