@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from conveyor.api import problems
 from conveyor.api.problems import Failure
 from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.services import listing
@@ -260,8 +259,3 @@ async def shape(request: Request, failure: Failure) -> Response:
     field_name = failure.extra.get("field")
     source = {"pointer": f"/data/attributes/{field_name}"} if field_name else None
     return error_document(failure.status, failure.detail, failure.title, source)
-
-
-def install(app: FastAPI, prefix: str) -> None:
-    """JSON:API error documents for every failure under `prefix`."""
-    problems.add_shape(app, prefix, shape)
