@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conveyor.compat.surface import under
 from starlette.datastructures import QueryParams
 
+from conveyor.api.problems import under
 from conveyor.compat.elastic.protocol import filter_path
 from conveyor.compat.jsonapi import documents
 from conveyor.services.elastic.wiring import quartz_to_cron
