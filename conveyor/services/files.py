@@ -21,7 +21,7 @@ from conveyor.errors import Conflict, NotFound
 from conveyor.files import store
 from conveyor.files.archive import Entry
 from conveyor.schemas.files import FileOut
-from conveyor.services import listing, runs
+from conveyor.services import listing, lookup, runs
 from conveyor.services.context import Context
 from conveyor.store.models import File, Run
 
@@ -60,10 +60,7 @@ class Download:
 
 def get(ctx: Context, file_id: str) -> File:
     """A visible file, or 404."""
-    row = ctx.session.get(File, file_id)
-    if row is None or not ctx.principal.sees(row.workspace_id):
-        raise NotFound(f"file {file_id} not found")
-    return row
+    return lookup.get(ctx, File, file_id, "file")
 
 
 def to_out(row: File) -> FileOut:
