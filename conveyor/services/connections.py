@@ -73,9 +73,7 @@ def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Connection]:
     """Visible connections."""
     params = listing.ListParams.parse(query)
-    statement = select(Connection)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Connection.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Connection), Connection.workspace_id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 

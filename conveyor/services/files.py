@@ -72,9 +72,7 @@ def list_(
     ctx: Context, params: listing.ListParams, run_id: str | None = None
 ) -> listing.Paged[File]:
     """Visible files, newest first by default (filters and sort by `FIELDS`)."""
-    statement = select(File)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(File.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(File), File.workspace_id)
     if run_id is not None:
         statement = statement.where(File.run_id == runs.get(ctx, run_id).id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS), params)

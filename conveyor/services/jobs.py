@@ -68,9 +68,7 @@ def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Job]:
     """Visible jobs."""
     params = listing.ListParams.parse(query)
-    statement = select(Job)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Job), Job.workspace_id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 

@@ -5,7 +5,7 @@ workspace the caller cannot see is not found — 404, never 403 (DESIGN.md §6) 
 error reads `<what> <key> not found` whichever way the key was meant. `get` takes an id;
 `find` takes an id or, failing that, a name (unique per workspace, so where the caller
 sees several workspaces the oldest row of that name wins), optionally within one
-workspace.
+workspace; `visible` keeps any query — a list's too — to the caller's workspaces.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from conveyor.errors import NotFound
@@ -33,6 +33,15 @@ OWNER: Mapping[type[Any], InstrumentedAttribute[str]] = {
     Workspace: Workspace.id,
 }
 """The column naming the workspace a row belongs to; a workspace belongs to itself."""
+S = TypeVar("S", bound=Select[Any])
+
+
+def visible(ctx: Context, statement: S, owner: InstrumentedAttribute[str]) -> S:
+    """`statement` kept to the rows whose `owner` column names a workspace the caller
+    sees (all of them, for a caller not restricted to some)."""
+    if ctx.principal.workspace_ids:
+        return statement.where(owner.in_(ctx.principal.workspace_ids))
+    return statement
 
 
 def _workspace_of(row: Any) -> str:
@@ -68,8 +77,7 @@ def find(
         statement = select(model).where((model.name if by is None else by) == key)
         if workspace_id is not None:
             statement = statement.where(owner_column == workspace_id)
-        if ctx.principal.workspace_ids:
-            statement = statement.where(owner_column.in_(ctx.principal.workspace_ids))
+        statement = visible(ctx, statement, owner_column)
         row = ctx.session.scalars(statement.order_by(model.created_at)).first()
     if row is None:
         raise NotFound(f"{what} {key} not found")

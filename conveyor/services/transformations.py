@@ -54,9 +54,7 @@ def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Transformation]:
     """Visible transformations."""
     params = listing.ListParams.parse(query)
-    statement = select(Transformation)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Transformation.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Transformation), Transformation.workspace_id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 

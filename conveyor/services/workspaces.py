@@ -39,9 +39,7 @@ def resolve(ctx: Context, workspace_id: str | None) -> str:
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Workspace]:
     """Visible workspaces."""
     params = listing.ListParams.parse(query)
-    statement = select(Workspace)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Workspace.id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Workspace), Workspace.id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 

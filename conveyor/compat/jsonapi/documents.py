@@ -157,6 +157,21 @@ def parse_index(params: QueryParams, resource: Resource) -> IndexQuery:
     )
 
 
+async def attributes(request: Request, field: str, type_: str | None = None) -> Any:
+    """What a request's body says: the attributes of `{"data": {"type", "attributes"}}`, or
+    the bare body; None when there is none. A body that is not JSON is refused as a bad
+    `field`; with `type_`, so is a `data.type` naming another type."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the body is not JSON", field=field) from None
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        if type_ is not None and body["data"].get("type", type_) != type_:
+            raise InvalidInput(f"data.type must be {type_!r}", field="type")
+        body = body["data"].get("attributes") or {}
+    return body
+
+
 def resource_object(
     type_: str,
     id_: str,

@@ -22,7 +22,6 @@ created_at`, plus `path`, `sha256` and `definition_id` (the Conveyor job).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -180,14 +179,7 @@ def export_formats(request: Request) -> Response:
 
 async def _export_request(request: Request) -> dict[str, str]:
     """The attributes of `{"data": {"type": "sync:exports", "attributes": {…}}}` (or bare)."""
-    try:
-        body = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("the body is not JSON", field="definition_id") from None
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        if body["data"].get("type", TYPE) != TYPE:
-            raise InvalidInput(f"data.type must be {TYPE!r}", field="type")
-        body = body["data"].get("attributes") or {}
+    body = await documents.attributes(request, "definition_id", TYPE)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", field="definition_id")
     unknown = sorted(set(body) - POST_ATTRIBUTES)

@@ -11,7 +11,6 @@ transformation), `created_by` (user); each can be `included`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -156,12 +155,7 @@ def delete_job(ctx: Ctx, job_id: str) -> Response:
 
 async def _signal(request: Request) -> str:
     """The signal of a body `{"data": {"attributes": {"signal"}}}` or `{"signal"}`."""
-    try:
-        body = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("the body is not JSON", field="signal") from None
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        body = body["data"].get("attributes") or {}
+    body = await documents.attributes(request, "signal")
     signal = body.get("signal") if isinstance(body, dict) else None
     if signal not in SIGNALS:
         raise InvalidInput(f"signal must be one of: {', '.join(SIGNALS)}", field="signal")
