@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from conveyor.compat import cdata, elastic, jsonapi_exports, jsonapi_jobs, scapi
+from conveyor.compat import cdata, elastic, jsonapi, scapi
 
 __all__ = ["SURFACES", "install"]
 
-SURFACES = (cdata, elastic, jsonapi_jobs, jsonapi_exports, scapi)
+SURFACES = (cdata, elastic, jsonapi, scapi)
 """Every facade, each with its own `install(app)`."""
 
 

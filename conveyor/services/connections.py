@@ -27,7 +27,6 @@ from conveyor.errors import (
     ConnectorError,
     ConveyorError,
     InvalidInput,
-    NotFound,
     PermissionDenied,
 )
 from conveyor.logging import redacting
@@ -38,7 +37,7 @@ from conveyor.schemas.connections import (
     ConnectionTestResult,
     ConnectionUpdate,
 )
-from conveyor.services import audit, listing, reach, workspaces
+from conveyor.services import audit, listing, lookup, reach, workspaces
 from conveyor.services import connection_secrets as secrets
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, Job
@@ -57,28 +56,13 @@ FIELDS = {
 
 def get(ctx: Context, connection_id: str) -> Connection:
     """A visible connection, or 404."""
-    connection = ctx.session.get(Connection, connection_id)
-    if connection is None or not ctx.principal.sees(connection.workspace_id):
-        raise NotFound(f"connection {connection_id} not found")
-    return connection
+    return lookup.get(ctx, Connection, connection_id, "connection")
 
 
 def find(ctx: Context, key: str, workspace_id: str | None = None) -> Connection:
     """A visible connection by id or, failing that, by name (unique per workspace);
     with `workspace_id`, only a connection of that workspace."""
-    connection = ctx.session.get(Connection, key)
-    if connection is not None and workspace_id is not None:
-        connection = connection if connection.workspace_id == workspace_id else None
-    if connection is None:
-        statement = select(Connection).where(Connection.name == key)
-        if workspace_id is not None:
-            statement = statement.where(Connection.workspace_id == workspace_id)
-        if ctx.principal.workspace_ids:
-            statement = statement.where(Connection.workspace_id.in_(ctx.principal.workspace_ids))
-        connection = ctx.session.scalars(statement.order_by(Connection.created_at)).first()
-    if connection is None or not ctx.principal.sees(connection.workspace_id):
-        raise NotFound(f"connection {key} not found")
-    return connection
+    return lookup.find(ctx, Connection, key, "connection", workspace_id)
 
 
 def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
@@ -89,9 +73,7 @@ def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Connection]:
     """Visible connections."""
     params = listing.ListParams.parse(query)
-    statement = select(Connection)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Connection.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Connection), Connection.workspace_id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 

@@ -21,12 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from conveyor.connectors.file_formats import FORMATS, MIME_TYPES
 from conveyor.domain import RunJobType, TriggerMethod
 from conveyor.errors import InvalidInput, NotFound
-from conveyor.services import audit, runs
+from conveyor.services import audit, lookup, runs
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run
 
@@ -76,12 +74,7 @@ def formats(modalities: Iterable[str] = ()) -> list[Format]:
 
 def job_by_key(ctx: Context, key: str) -> Job:
     """A visible job by id or by external key, or 404."""
-    job = ctx.session.get(Job, key)
-    if job is None:
-        job = ctx.session.scalar(select(Job).where(Job.external_key == key))
-    if job is None or not ctx.principal.sees(job.workspace_id):
-        raise NotFound(f"job {key} not found")
-    return job
+    return lookup.find(ctx, Job, key, "job", by=Job.external_key)
 
 
 def run_of_job(ctx: Context, job_id: str, run_id: str) -> Run:

@@ -21,7 +21,7 @@ from conveyor.errors import Conflict, NotFound
 from conveyor.files import store
 from conveyor.files.archive import Entry
 from conveyor.schemas.files import FileOut
-from conveyor.services import listing, runs
+from conveyor.services import listing, lookup, runs
 from conveyor.services.context import Context
 from conveyor.store.models import File, Run
 
@@ -60,10 +60,7 @@ class Download:
 
 def get(ctx: Context, file_id: str) -> File:
     """A visible file, or 404."""
-    row = ctx.session.get(File, file_id)
-    if row is None or not ctx.principal.sees(row.workspace_id):
-        raise NotFound(f"file {file_id} not found")
-    return row
+    return lookup.get(ctx, File, file_id, "file")
 
 
 def to_out(row: File) -> FileOut:
@@ -75,9 +72,7 @@ def list_by(
     ctx: Context, params: listing.ListParams, run_id: str | None = None
 ) -> listing.Paged[File]:
     """Visible files, newest first by default (filters and sort by `FIELDS`)."""
-    statement = select(File)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(File.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(File), File.workspace_id)
     if run_id is not None:
         statement = statement.where(File.run_id == runs.get(ctx, run_id).id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS), params)

@@ -19,7 +19,7 @@ from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
 from conveyor.files import store as artifact_store
 from conveyor.schemas.common import Ref
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
-from conveyor.services import audit, connections, listing, reach, tasks, workspaces
+from conveyor.services import audit, connections, listing, lookup, reach, tasks, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Task
 
@@ -51,28 +51,13 @@ UNSUPPORTED_TYPES = {JobType.change_data_capture: "change data capture jobs are 
 
 def get(ctx: Context, job_id: str) -> Job:
     """A visible job, or 404."""
-    job = ctx.session.get(Job, job_id)
-    if job is None or not ctx.principal.sees(job.workspace_id):
-        raise NotFound(f"job {job_id} not found")
-    return job
+    return lookup.get(ctx, Job, job_id, "job")
 
 
 def find(ctx: Context, key: str, workspace_id: str | None = None) -> Job:
     """A visible job by id or, failing that, by name (names are unique per workspace);
     with `workspace_id`, only a job of that workspace."""
-    job = ctx.session.get(Job, key)
-    if job is not None and workspace_id is not None and job.workspace_id != workspace_id:
-        job = None
-    if job is None:
-        statement = select(Job).where(Job.name == key)
-        if workspace_id is not None:
-            statement = statement.where(Job.workspace_id == workspace_id)
-        if ctx.principal.workspace_ids:
-            statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
-        job = ctx.session.scalars(statement.order_by(Job.created_at)).first()
-    if job is None or not ctx.principal.sees(job.workspace_id):
-        raise NotFound(f"job {key} not found")
-    return job
+    return lookup.find(ctx, Job, key, "job", workspace_id)
 
 
 def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
@@ -83,9 +68,7 @@ def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Job]:
     """Visible jobs."""
     params = listing.ListParams.parse(query)
-    statement = select(Job)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Job), Job.workspace_id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from conveyor.queue.manager import EXTERNAL
 from conveyor.schemas.runs import RunOut
-from conveyor.services import listing, runs
+from conveyor.services import listing, lookup, runs
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Transformation, User, Workspace
 
@@ -72,9 +72,7 @@ def job_class(run: RunOut) -> str:
 
 def list_(ctx: Context, params: listing.ListParams) -> listing.Paged[RunOut]:
     """Visible runs, filtered and sorted by `FIELDS`, oldest first by default."""
-    statement = select(Run)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Run), Run.workspace_id)
     statement = listing.apply(statement, params, FIELDS, ("created_at",))
     return listing.page(ctx.session, statement, params).map(runs.to_out)
 

@@ -19,7 +19,7 @@ from conveyor.errors import BadStatement, InvalidInput, NotFound
 from conveyor.header_values import breaking_character
 from conveyor.schemas.runs import RunTaskOut
 from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
-from conveyor.services import audit, listing
+from conveyor.services import audit, listing, lookup
 from conveyor.services.context import Context
 from conveyor.store.models import Job, RunTask, Task
 
@@ -263,8 +263,7 @@ def visible(ctx: Context, workspace_id: str | None = None) -> list[tuple[str, Ta
     statement = select(Task).join(Job, Task.job_id == Job.id).options(contains_eager(Task.job))
     if workspace_id is not None:
         statement = statement.where(Job.workspace_id == workspace_id)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Job.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, statement, Job.workspace_id)
     found = ctx.session.scalars(statement.order_by(Job.name, Job.id, Task.position))
     return [(task.job.name, to_out(task)) for task in found]
 

@@ -22,7 +22,7 @@ from conveyor.schemas.transformations import (
     TransformationFields,
     TransformationOut,
 )
-from conveyor.services import audit, connections, jobs, listing, workspaces
+from conveyor.services import audit, connections, jobs, listing, lookup, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Run, RunTask, Transformation
 
@@ -43,21 +43,7 @@ SETTING_FIELDS = ("verbosity", "command_timeout")
 def get(ctx: Context, transformation_id: str, workspace_id: str | None = None) -> Transformation:
     """A visible transformation, by id or name, or 404; with `workspace_id`, only one of
     that workspace."""
-    found = ctx.session.get(Transformation, transformation_id)
-    if found is not None and workspace_id is not None and found.workspace_id != workspace_id:
-        found = None
-    if found is None:
-        statement = select(Transformation).where(Transformation.name == transformation_id)
-        if workspace_id is not None:
-            statement = statement.where(Transformation.workspace_id == workspace_id)
-        if ctx.principal.workspace_ids:
-            statement = statement.where(
-                Transformation.workspace_id.in_(ctx.principal.workspace_ids)
-            )
-        found = ctx.session.scalars(statement).first()
-    if found is None or not ctx.principal.sees(found.workspace_id):
-        raise NotFound(f"transformation {transformation_id} not found")
-    return found
+    return lookup.find(ctx, Transformation, transformation_id, "transformation", workspace_id)
 
 
 def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
@@ -68,9 +54,7 @@ def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Transformation]:
     """Visible transformations."""
     params = listing.ListParams.parse(query)
-    statement = select(Transformation)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Transformation.workspace_id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Transformation), Transformation.workspace_id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 

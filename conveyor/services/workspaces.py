@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from sqlalchemy import exists, select
 
 from conveyor.domain import Role
-from conveyor.errors import Conflict, NotFound, PermissionDenied
+from conveyor.errors import Conflict, PermissionDenied
 from conveyor.policy import Policy
 from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
-from conveyor.services import audit, listing
+from conveyor.services import audit, listing, lookup
 from conveyor.services.context import DEFAULT_WORKSPACE_ID, Context
 from conveyor.store.models import Connection, Job, Workspace
 
@@ -19,23 +19,12 @@ FIELDS = {"id": Workspace.id, "name": Workspace.name, "created_at": Workspace.cr
 
 def get(ctx: Context, workspace_id: str) -> Workspace:
     """A visible workspace, or 404."""
-    workspace = ctx.session.get(Workspace, workspace_id)
-    if workspace is None or not ctx.principal.sees(workspace.id):
-        raise NotFound(f"workspace {workspace_id} not found")
-    return workspace
+    return lookup.get(ctx, Workspace, workspace_id, "workspace")
 
 
 def find_id(ctx: Context, key: str) -> str:
     """A visible workspace's id, by id or, failing that, by name (unique), or 404."""
-    workspace = ctx.session.get(Workspace, key)
-    if workspace is None or not ctx.principal.sees(workspace.id):
-        statement = select(Workspace).where(Workspace.name == key)
-        if ctx.principal.workspace_ids:
-            statement = statement.where(Workspace.id.in_(ctx.principal.workspace_ids))
-        workspace = ctx.session.scalars(statement).first()
-    if workspace is None:
-        raise NotFound(f"workspace {key} not found")
-    return workspace.id
+    return lookup.find(ctx, Workspace, key, "workspace").id
 
 
 def resolve(ctx: Context, workspace_id: str | None) -> str:
@@ -50,9 +39,7 @@ def resolve(ctx: Context, workspace_id: str | None) -> str:
 def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Workspace]:
     """Visible workspaces."""
     params = listing.ListParams.parse(query)
-    statement = select(Workspace)
-    if ctx.principal.workspace_ids:
-        statement = statement.where(Workspace.id.in_(ctx.principal.workspace_ids))
+    statement = lookup.visible(ctx, select(Workspace), Workspace.id)
     return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 

@@ -434,11 +434,11 @@ def test_a_store_that_refuses_the_entry_fails_no_request(
 def test_the_request_log_pages_itself_with_next_links(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conveyor.compat import cdata_odata_requests
+    from conveyor.compat.cdata.odata import requests
 
     for number in range(5):
         client.post("/api/v1/workspaces", json={"name": f"paged-{number}"})
-    monkeypatch.setattr(cdata_odata_requests, "PAGE", 2)
+    monkeypatch.setattr(requests, "PAGE", 2)
     for params in (
         {"$orderby": "Id"},  # applied and paged by the store
         {"$orderby": "Id", "$filter": "contains(URL, 'workspaces')"},  # evaluated here

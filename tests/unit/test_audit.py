@@ -11,8 +11,8 @@ import pytest
 from starlette.datastructures import Headers
 
 from conveyor.api.audit import action_of, basic_user, derived_action, entry_for, template_of
-from conveyor.compat import odata
-from conveyor.compat.cdata_odata_requests import PROPERTIES, store_query
+from conveyor.compat.cdata.odata.query import QueryOptions
+from conveyor.compat.cdata.odata.requests import PROPERTIES, store_query
 from conveyor.domain import Role
 from conveyor.services import audit
 from conveyor.services.audit import Note
@@ -223,7 +223,7 @@ def test_a_rate_limited_sign_in_is_a_failed_one_with_its_status() -> None:
 
 def test_the_request_log_pushes_exact_filters_to_the_store() -> None:
     def pushed(text: str) -> tuple[dict[str, str], bool]:
-        return store_query(odata.QueryOptions.parse({"$filter": text}, PROPERTIES))
+        return store_query(QueryOptions.parse({"$filter": text}, PROPERTIES))
 
     assert pushed("User eq 'alice' and Status ge 400") == (
         {"user_name": "alice", "status__gte": "400"},

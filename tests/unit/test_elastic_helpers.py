@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import QueryParams
 
-from conveyor.compat import jsonapi
+from conveyor.api.problems import under
 from conveyor.compat.elastic.protocol import filter_path
-from conveyor.compat.surface import under
+from conveyor.compat.jsonapi import documents
 from conveyor.services.elastic.wiring import quartz_to_cron
 
 
@@ -47,7 +47,7 @@ def test_surface_prefixes_match_whole_segments() -> None:
     assert not under("/_connectors", "/_connector")
 
 
-RESOURCE = jsonapi.Resource(
+RESOURCE = documents.Resource(
     type="t",
     filters={"status": frozenset({"", "in"}), "priority": frozenset({"", "gte", "lte"})},
     sortable=frozenset({"status", "priority"}),
@@ -56,7 +56,7 @@ RESOURCE = jsonapi.Resource(
 
 
 def test_jsonapi_index_parameters() -> None:
-    query = jsonapi.parse_index(
+    query = documents.parse_index(
         QueryParams(
             "page[number]=3&page[size]=20&sort=-priority,status&count=true"
             "&filter[status__in]=a,b&filter[priority__gte]=2&fields[t]=status&included=project"
@@ -68,7 +68,7 @@ def test_jsonapi_index_parameters() -> None:
     assert params.filters == (("status", "in", "a,b"), ("priority", "gte", "2"))
     assert query.count and query.fields == {"t": frozenset({"status"})}
     assert query.included == ("project",)
-    assert jsonapi.parse_index(QueryParams(""), RESOURCE).size == 1000
+    assert documents.parse_index(QueryParams(""), RESOURCE).size == 1000
 
 
 @pytest.mark.parametrize(
@@ -84,12 +84,12 @@ def test_jsonapi_index_parameters() -> None:
     ],
 )
 def test_jsonapi_refuses_what_the_resource_does_not_declare(raw: str) -> None:
-    with pytest.raises(jsonapi.BadParameter):
-        jsonapi.parse_index(QueryParams(raw), RESOURCE)
+    with pytest.raises(documents.BadParameter):
+        documents.parse_index(QueryParams(raw), RESOURCE)
 
 
 def test_sparse_fieldsets_trim_attributes_and_relationships() -> None:
-    obj = jsonapi.resource_object(
+    obj = documents.resource_object(
         "t", "1", {"a": 1, "b": 2}, {"r": {"data": None}}, fields={"t": frozenset({"a"})}
     )
     assert obj == {"type": "t", "id": "1", "attributes": {"a": 1}, "relationships": {}}

@@ -1,9 +1,12 @@
 """The facades translate only (DESIGN.md §2, §6), checked on the source:
 
+- `conveyor.compat` is one package (or module) per surface, each mounted by the
+  package's `install`;
 - no module of `conveyor.compat` reads store rows (imports `conveyor.store`), defines a
-  request dependency that signs in or opens a unit of work, or installs an exception
-  handler: those live once, in `conveyor.api` (`deps`, `problems`), and a facade plugs in
-  its error *shape* only;
+  request dependency of its own — the only dependencies a facade declares read the
+  request's body, as its protocol spells it; signing in and the unit of work come from
+  `conveyor.api.deps` — or installs an exception handler: those live once, in
+  `conveyor.api` (`deps`, `problems`), and a facade plugs in its error *shape* only;
 - `conveyor.api` reaches `conveyor.compat` in one registration module, through the
   package's `install`, and `compat` uses only a small stable part of `api`, which never
   leads back to `compat`: there is no import loop between the two, type-only imports and
@@ -13,10 +16,19 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from conveyor import compat
+from conveyor.api import problems
 
 PACKAGE = Path(__file__).resolve().parents[2] / "conveyor"
 COMPAT = PACKAGE / "compat"
@@ -114,32 +126,62 @@ def test_a_facade_reads_service_results_not_store_rows(name: str) -> None:
     assert not [t for t in found if t == "conveyor.store" or t.startswith("conveyor.store.")]
 
 
+def test_compat_is_one_home_per_surface() -> None:
+    top_level = {name.split(".")[2] for name in COMPAT_MODULES if name != "conveyor.compat"}
+    assert top_level == {surface.__name__.split(".")[2] for surface in compat.SURFACES}
+
+
 @pytest.mark.parametrize("name", sorted(COMPAT_MODULES))
-def test_a_facade_defines_no_sign_in_or_session_dependency(name: str) -> None:
-    tree = ast.parse(COMPAT_MODULES[name].read_text())
+def test_a_facade_imports_no_sign_in_or_session(name: str) -> None:
     offenders = [
         f"imports {imported or target}"
         for target, imported in imports(COMPAT_MODULES[name])
         if imported in SIGN_IN_OR_SESSION or target in ("conveyor.services.auth", "sqlalchemy.orm")
     ]
-    providers = {
-        node.args[0].id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Depends"
-        and node.args
-        and isinstance(node.args[0], ast.Name)
-    }
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in providers:
-            returned = ast.unparse(node.returns) if node.returns else ""
-            if any(kind in returned for kind in DEPENDENCY_TYPES):
-                offenders.append(f"{node.name} provides {returned}")
-        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "Annotated":
-            first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
-            if ast.unparse(first) in DEPENDENCY_TYPES and "Depends" in ast.unparse(node):
-                offenders.append(f"defines {ast.unparse(node)}")
     assert not offenders, offenders
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """The routes of an app, those of the routers it includes too."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)  # an included router, wrapped
+        if included is not None:
+            yield from api_routes(included.routes)
+
+
+def dependencies(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    """Every callable a route depends on, sub-dependencies included."""
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            yield sub.call
+        yield from dependencies(sub)
+
+
+def test_a_facade_declares_only_body_readers_as_dependencies() -> None:
+    """A dependency from `compat` takes the request alone and provides no caller, session
+    or runtime; every other one a facade's route uses is `conveyor.api.deps`'."""
+    app = FastAPI()
+    problems.install(app)
+    compat.install(app)
+    offenders = set()
+    routes = list(api_routes(app.routes))
+    assert routes, "no facade route mounted"
+    for route in routes:
+        for call in dependencies(route.dependant):
+            module = getattr(call, "__module__", "")
+            if module.startswith("conveyor.compat"):
+                signature = inspect.signature(call, eval_str=True)
+                takes = [p.annotation for p in signature.parameters.values()]
+                returned = str(signature.return_annotation)
+                if any(kind is not Request for kind in takes) or any(
+                    kind in returned for kind in DEPENDENCY_TYPES
+                ):
+                    offenders.add(f"{module}.{call.__qualname__}{signature}")
+            elif not module.startswith(("conveyor.api.deps", "fastapi.")):
+                offenders.add(f"{route.path} depends on {module}.{call.__qualname__}")
+    assert not offenders, sorted(offenders)
 
 
 @pytest.mark.parametrize("name", sorted(COMPAT_MODULES))
@@ -163,6 +205,13 @@ def test_api_reaches_compat_through_one_registration_module() -> None:
     }
     reaching = {name: targets for name, targets in reaching.items() if targets}
     assert reaching == {name: ["conveyor.compat"] for name in REGISTRATION}
+    for name in REGISTRATION:
+        used = {
+            ast.unparse(node)
+            for node in ast.walk(ast.parse(KNOWN[name].read_text()))
+            if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "compat"
+        }
+        assert used == {"compat.install"}, f"{name} uses {used}"
 
 
 def test_compat_uses_only_the_stable_part_of_api() -> None:

@@ -6,12 +6,12 @@ import datetime as dt
 
 import pytest
 
-from conveyor.compat import odata
-from conveyor.compat.cdata_connections import pairs, to_url
-from conveyor.compat.cdata_jobs import job_type
-from conveyor.compat.cdata_paths import normalize
-from conveyor.compat.odata_eval import evaluate
-from conveyor.compat.odata_filter import QueryOptionError, parse
+from conveyor.compat.cdata.connections import pairs, to_url
+from conveyor.compat.cdata.jobs import job_type
+from conveyor.compat.cdata.odata.evaluate import evaluate
+from conveyor.compat.cdata.odata.expressions import QueryOptionError, parse
+from conveyor.compat.cdata.odata.query import QueryOptions, apply
+from conveyor.compat.cdata.paths import normalize
 from conveyor.errors import InvalidInput
 
 PROPS = ("JobName", "Status", "RecordsAffected", "Scheduled", "RunStartDate", "Details")
@@ -130,7 +130,7 @@ def test_nesting_within_the_bound_and_long_chains_evaluate() -> None:
     assert names(either) == ["nightly"]
     both = " and ".join(["Scheduled eq true"] * 3000)
     assert names(both) == ["nightly", "O'Brien"]
-    from conveyor.compat.odata_eval import equalities
+    from conveyor.compat.cdata.odata.evaluate import equalities
 
     assert equalities(parse(both + " and JobName eq 'x'", PROPS)) == {
         "Scheduled": True,
@@ -147,16 +147,16 @@ def test_options_select_order_page_and_count() -> None:
         "$skip": "0",
         "$count": "true",
     }
-    options = odata.QueryOptions.parse(params, PROPS)
-    result = odata.apply(ROWS, options)
+    options = QueryOptions.parse(params, PROPS)
+    result = apply(ROWS, options)
     assert result.total == 3 and options.count
     assert result.rows == [
         {"JobName": "O'Brien", "RecordsAffected": 30},
         {"JobName": "nightly", "RecordsAffected": 1200},
     ]
-    skipped = odata.apply(ROWS, odata.QueryOptions.parse({"$skip": "2", "$top": "5"}, PROPS))
+    skipped = apply(ROWS, QueryOptions.parse({"$skip": "2", "$top": "5"}, PROPS))
     assert [r["JobName"] for r in skipped.rows] == ["O'Brien"] and skipped.total == 3
-    nulls_first = odata.apply(ROWS, odata.QueryOptions.parse({"$orderby": "Details"}, PROPS))
+    nulls_first = apply(ROWS, QueryOptions.parse({"$orderby": "Details"}, PROPS))
     assert nulls_first.rows[0]["JobName"] == "hourly orders"
 
 
@@ -174,7 +174,7 @@ def test_options_select_order_page_and_count() -> None:
 )
 def test_bad_options_are_refused(params: dict[str, str], words: str) -> None:
     with pytest.raises(QueryOptionError) as caught:
-        odata.QueryOptions.parse(params, PROPS)
+        QueryOptions.parse(params, PROPS)
     assert words in caught.value.message
 
 

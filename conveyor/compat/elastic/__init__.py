@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from conveyor.compat import surface
+from conveyor.api import problems
 from conveyor.compat.elastic import connectors, protocol, sync_jobs
 
 __all__ = ["install"]
@@ -27,5 +27,5 @@ def install(app: FastAPI) -> None:
     """Mount the Elastic facade on an app."""
     app.include_router(sync_jobs.router)
     app.include_router(connectors.router)
-    surface.install(app, protocol.PREFIX, protocol.render)
+    problems.add_shape(app, protocol.PREFIX, protocol.shape)
     app.add_middleware(protocol.ElasticHeaders)

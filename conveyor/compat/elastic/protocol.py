@@ -16,7 +16,6 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import json
-import logging
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor.compat.surface import under
+from conveyor.api.problems import Failure, under
 from conveyor.errors import (
     AuthenticationFailed,
     ConveyorError,
@@ -38,7 +37,6 @@ from conveyor.errors import (
 from conveyor.services import listing
 from conveyor.services.elastic.documents import iso
 
-log = logging.getLogger(__name__)
 PREFIX = "/_connector"
 _COMPATIBLE = re.compile(r"vnd\.elasticsearch\+json(?:\s*;\s*compatible-with\s*=\s*(\d+))?")
 _DROP = object()
@@ -152,30 +150,31 @@ def error_response(request: Request, status: int, es_type: str, reason: str) -> 
     )
 
 
-async def render(request: Request, exc: Exception) -> Response:
-    """Any failure under `/_connector`, as Elasticsearch would answer it."""
+async def shape(request: Request, failure: Failure) -> Response:
+    """Any failure under `/_connector`, as Elasticsearch would answer it: the facade's
+    error shape, plugged into the app's one error handler (which has logged it)."""
+    exc = failure.error
     if isinstance(exc, ElasticError):
-        return error_response(request, exc.status, exc.es_type, exc.message)
+        return error_response(request, exc.status, exc.es_type, failure.detail)
     if isinstance(exc, NotFound):
-        return error_response(request, 404, "resource_not_found_exception", exc.message)
+        return error_response(request, 404, "resource_not_found_exception", failure.detail)
     if isinstance(exc, AuthenticationFailed | PermissionDenied | TooManySignIns):
-        return error_response(request, exc.status_code, "security_exception", exc.message)
+        return error_response(request, failure.status, "security_exception", failure.detail)
     if isinstance(exc, ConveyorError):
         # Elasticsearch answers 413 to a body over http.max_content_length, 400 otherwise.
-        status = 400 if exc.status_code < 500 and exc.status_code != 413 else exc.status_code
-        return error_response(request, status, "status_exception", exc.message)
+        status = 400 if failure.status < 500 and failure.status != 413 else failure.status
+        return error_response(request, status, "status_exception", failure.detail)
     if isinstance(exc, RequestValidationError):
         return error_response(request, 400, "x_content_parse_exception", str(exc.errors()[:1]))
     if isinstance(exc, StarletteHTTPException):
         where = f"uri [{request.url.path}] and method [{request.method}]"
-        if exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
+        if failure.status == 405:
+            allowed = failure.headers.get("Allow", "")
             reason = f"Incorrect HTTP method for {where}, allowed: [{allowed}]"
             return error_response(request, 405, "illegal_argument_exception", reason)
         reason = f"no handler found for {where}"
         return error_response(request, 400, "illegal_argument_exception", reason)
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500, "exception", f"{type(exc).__name__}: {exc}")
+    return error_response(request, 500, "exception", failure.detail)
 
 
 class ElasticHeaders:

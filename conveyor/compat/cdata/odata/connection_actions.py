@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conveyor.api.deps import Ctx
-from conveyor.compat.cdata_bodies import (
+from conveyor.compat.cdata.bodies import (
     Fields,
     JSONBody,
     requested_workspace,
@@ -28,7 +28,7 @@ from conveyor.compat.cdata_bodies import (
     to_int,
     to_text,
 )
-from conveyor.compat.cdata_responses import collection, odata_error, output
+from conveyor.compat.cdata.responses import collection, odata_error, output
 from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
 from conveyor.services import connections, jobs, tasks

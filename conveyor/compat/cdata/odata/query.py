@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.compat.odata_eval import evaluate
-from conveyor.compat.odata_filter import Expr, QueryOptionError, parse, resolver
+from conveyor.compat.cdata.odata.evaluate import evaluate
+from conveyor.compat.cdata.odata.expressions import Expr, QueryOptionError, parse, resolver
 
 UNSUPPORTED = ("$expand", "$search", "$apply", "$compute", "$levels")
 Row = dict[str, Any]

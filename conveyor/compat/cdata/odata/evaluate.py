@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from conveyor.compat.odata_filter import (
+from conveyor.compat.cdata.odata.expressions import (
     Compare,
     Expr,
     In,

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from conveyor.compat.cdata_bodies import Fields, canonical, to_bool, to_int, to_text
+from conveyor.compat.cdata.bodies import Fields, canonical, to_bool, to_int, to_text
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut

@@ -22,16 +22,15 @@ created_at`, plus `path`, `sha256` and `definition_id` (the Conveyor job).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from conveyor.api import downloads
 from conveyor.api.deps import RT, Caller, Ctx
-from conveyor.compat import jsonapi
-from conveyor.compat.jsonapi_jobs import TYPES, run_resource
+from conveyor.compat.jsonapi import documents
+from conveyor.compat.jsonapi.jobs import TYPES, run_resource
 from conveyor.errors import InvalidInput
 from conveyor.schemas.files import FileOut
 from conveyor.services import exports, files, listing, run_index, runs
@@ -51,7 +50,7 @@ NATIVE = {
     "created_at": "created_at",
 }
 """The reference's names → the native file fields they filter and sort by."""
-RESOURCE = jsonapi.Resource(
+RESOURCE = documents.Resource(
     type=TYPE,
     filters={
         "id": IN,
@@ -96,10 +95,10 @@ def _resource(row: FileOut, fields: dict[str, frozenset[str]]) -> dict[str, Any]
         "definition": _ref(TYPES["definition"], row.job_id),
     }
     links = {"self": f"{PREFIX}/{row.id}", "download": f"{PREFIX}/{row.id}/download"}
-    return jsonapi.resource_object(TYPE, row.id, attributes, relationships, links, fields)
+    return documents.resource_object(TYPE, row.id, attributes, relationships, links, fields)
 
 
-def _included(ctx: Ctx, rows: list[FileOut], query: jsonapi.IndexQuery) -> list[dict[str, Any]]:
+def _included(ctx: Ctx, rows: list[FileOut], query: documents.IndexQuery) -> list[dict[str, Any]]:
     if not query.included:
         return []
     found = runs.read_many(ctx, (row.run_id for row in rows))
@@ -112,12 +111,12 @@ def _included(ctx: Ctx, rows: list[FileOut], query: jsonapi.IndexQuery) -> list[
             for ident, item in related[kind].items():
                 attributes = {"name": item.name}
                 out.append(
-                    jsonapi.resource_object(TYPES[kind], ident, attributes, fields=query.fields)
+                    documents.resource_object(TYPES[kind], ident, attributes, fields=query.fields)
                 )
     return out
 
 
-def _native(query: jsonapi.IndexQuery) -> listing.ListParams:
+def _native(query: documents.IndexQuery) -> listing.ListParams:
     """The index's filters and sort under the native file fields' names."""
     params = query.list_params()
     filters = tuple((NATIVE[name], op, raw) for name, op, raw in params.filters)
@@ -134,7 +133,7 @@ def _reference_name(field: str) -> str:
 
 @router.get("")
 def index_exports(ctx: Ctx, request: Request) -> Response:
-    return jsonapi.index(
+    return documents.index(
         request,
         RESOURCE,
         lambda query: files.list_by(ctx, _native(query)).map(files.to_out),
@@ -155,13 +154,15 @@ def export_formats(request: Request) -> Response:
     ]
     if not any(part.strip() for part in asked):
         known = ", ".join(exports.MODALITIES)
-        raise jsonapi.BadParameter("modalities", f"modalities is required: one or more of {known}")
+        raise documents.BadParameter(
+            "modalities", f"modalities is required: one or more of {known}"
+        )
     try:
         found = exports.formats(asked)
     except InvalidInput as exc:
-        raise jsonapi.BadParameter("modalities", exc.message) from exc
+        raise documents.BadParameter("modalities", exc.message) from exc
     data = [
-        jsonapi.resource_object(
+        documents.resource_object(
             "sync:formats",
             f.name,
             {
@@ -173,19 +174,12 @@ def export_formats(request: Request) -> Response:
         )
         for f in found
     ]
-    return jsonapi.respond({"data": data, "meta": {"modalities": exports.MODALITIES}})
+    return documents.respond({"data": data, "meta": {"modalities": exports.MODALITIES}})
 
 
 async def _export_request(request: Request) -> dict[str, str]:
     """The attributes of `{"data": {"type": "sync:exports", "attributes": {…}}}` (or bare)."""
-    try:
-        body = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("the body is not JSON", field="definition_id") from None
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        if body["data"].get("type", TYPE) != TYPE:
-            raise InvalidInput(f"data.type must be {TYPE!r}", field="type")
-        body = body["data"].get("attributes") or {}
+    body = await documents.attributes(request, "definition_id", TYPE)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", field="definition_id")
     unknown = sorted(set(body) - POST_ATTRIBUTES)
@@ -224,18 +218,18 @@ async def start_export(
         "meta": {"exports": f"{PREFIX}?filter[job_id]={data['id']}"},
         "links": {"self": f"/sync/jobs/{data['id']}"},
     }
-    return jsonapi.respond(body, 202, Location=f"/sync/jobs/{data['id']}")
+    return documents.respond(body, 202, Location=f"/sync/jobs/{data['id']}")
 
 
 @router.get("/{export_id}")
 def show_export(ctx: Ctx, request: Request, export_id: str) -> Response:
-    query = jsonapi.parse_show(request.query_params, RESOURCE)
+    query = documents.parse_show(request.query_params, RESOURCE)
     row = files.to_out(files.get(ctx, export_id))
     body: dict[str, Any] = {"data": _resource(row, query.fields)}
     if query.included:
         body["included"] = _included(ctx, [row], query)
     body["links"] = {"self": f"{PREFIX}/{row.id}"}
-    return jsonapi.respond(body)
+    return documents.respond(body)
 
 
 @router.get("/{export_id}/download", response_class=Response)
@@ -244,9 +238,3 @@ def download_export(rt: RT, caller: Caller, export_id: str) -> Response:
     with rt.unit(caller) as ctx:
         download = files.download_file(ctx, export_id)
     return downloads.send(download)
-
-
-def install(app: FastAPI) -> None:
-    """Mount `/sync/exports` with JSON:API error documents."""
-    app.include_router(router)
-    jsonapi.install(app, PREFIX)

@@ -5,7 +5,7 @@
     POST /users/generate-token                        a token for the caller (or a named user)
 
 A task is shown as the native API shows it (`id`, `job_id`, `index`, `query`, `table`,
-`is_active`); its results as `cdata_runs.task_result` words them. Bodies are CData's
+`is_active`); its results as `runs.task_result` words them. Bodies are CData's
 (`Query`, `Is_Active`, `Index`, `To_Index`, `From_Index`, in any spelling) and a key
 that means nothing here is refused with 400.
 """
@@ -18,10 +18,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conveyor.api.deps import AnyBasicUserCtx
-from conveyor.compat.cdata_bodies import Fields, JSONBody, to_bool, to_int, to_text
-from conveyor.compat.cdata_responses import CDataJSONResponse
-from conveyor.compat.cdata_runs import task_result
-from conveyor.compat.cdata_v2 import PREFIX, listed
+from conveyor.compat.cdata.bodies import Fields, JSONBody, to_bool, to_int, to_text
+from conveyor.compat.cdata.responses import CDataJSONResponse
+from conveyor.compat.cdata.runs import task_result
+from conveyor.compat.cdata.v2 import PREFIX, listed
 from conveyor.errors import InvalidInput
 from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
 from conveyor.schemas.users import TokenCreate

@@ -29,12 +29,11 @@ import datetime as dt
 from http import HTTPStatus
 from typing import Any
 
-from conveyor.compat import odata
-from conveyor.compat.cdata_bodies import Fields, to_text
-from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row
-from conveyor.compat.odata import QueryOptions, Result
-from conveyor.compat.odata_eval import conjuncts
-from conveyor.compat.odata_filter import QueryOptionError, parse_datetime
+from conveyor.compat.cdata.bodies import Fields, to_text
+from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row
+from conveyor.compat.cdata.odata.evaluate import conjuncts
+from conveyor.compat.cdata.odata.expressions import QueryOptionError, parse_datetime
+from conveyor.compat.cdata.odata.query import QueryOptions, Result, apply
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.audit import AuditEntryOut
 from conveyor.services import audit
@@ -176,7 +175,7 @@ def page(ctx: Context, workspace_id: str | None, options: QueryOptions) -> Resul
             rows = [{name: row.get(name) for name in options.select} for row in rows]
         result = Result(rows, total)
     else:
-        result = odata.apply(_scanned(ctx, query), options)
+        result = apply(_scanned(ctx, query), options)
     following = options.skip + len(result.rows)
     return dataclasses.replace(
         result, next_skip=following if cut and following < result.total else None

@@ -14,9 +14,9 @@ Every entity set gets the same routes, built from its `EntitySet` description:
 
 `?workspaceId=` (or `WorkspaceId` in a body) is accepted everywhere and honoured: lists
 show that workspace, keys are looked up in it, new things are created in it. The actions
-(`executeJob`, `getJobStatus`, …) are in `cdata_odata_actions`, those on connections in
-`cdata_odata_connection_actions`, `createUsers` in `cdata_odata_users`; paths are made
-case-insensitive by `cdata_paths.CDataPaths`.
+(`executeJob`, `getJobStatus`, …) are in `actions`, those on connections in
+`connection_actions`, `createUsers` in `users`; paths are made case-insensitive by
+`cdata.paths.CDataPaths`.
 """
 
 from __future__ import annotations
@@ -28,26 +28,22 @@ from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
 from conveyor.api.deps import Ctx
-from conveyor.compat import (
-    cdata_odata_actions,
-    cdata_odata_connection_actions,
-    cdata_odata_users,
-    odata,
-)
-from conveyor.compat.cdata_bodies import Fields, JSONBody, requested_workspace
-from conveyor.compat.cdata_odata_entities import HISTORY, WORKSPACES, EntitySet, Key, Row
-from conveyor.compat.cdata_odata_jobs import JOBS, TASKS
-from conveyor.compat.cdata_odata_requests import REQUESTS
-from conveyor.compat.cdata_odata_resources import CONNECTIONS, TRANSFORMATIONS
-from conveyor.compat.cdata_odata_users import USERS
-from conveyor.compat.cdata_responses import (
+from conveyor.compat.cdata.bodies import Fields, JSONBody, requested_workspace
+from conveyor.compat.cdata.odata import actions, connection_actions, users
+from conveyor.compat.cdata.odata.entities import HISTORY, WORKSPACES, EntitySet, Key, Row
+from conveyor.compat.cdata.odata.expressions import resolver
+from conveyor.compat.cdata.odata.jobs import JOBS, TASKS
+from conveyor.compat.cdata.odata.query import QueryOptions
+from conveyor.compat.cdata.odata.requests import REQUESTS
+from conveyor.compat.cdata.odata.resources import CONNECTIONS, TRANSFORMATIONS
+from conveyor.compat.cdata.odata.users import USERS
+from conveyor.compat.cdata.responses import (
     CDataJSONResponse,
     collection,
     context_url,
     odata_error,
     plain,
 )
-from conveyor.compat.odata_filter import resolver
 from conveyor.errors import NotFound
 
 ENTITY_SETS = (JOBS, TASKS, CONNECTIONS, TRANSFORMATIONS, USERS, HISTORY, WORKSPACES, REQUESTS)
@@ -63,7 +59,7 @@ def _one(request: Request, entity: EntitySet, row: Row, status: int = 200) -> Re
 
 
 def _selected(request: Request, entity: EntitySet, rows: list[Row]) -> list[Row]:
-    options = odata.QueryOptions.parse(request.query_params, entity.properties)
+    options = QueryOptions.parse(request.query_params, entity.properties)
     if options.select is None:
         return rows
     return [{name: row.get(name) for name in options.select} for row in rows]
@@ -95,7 +91,7 @@ def register(entity: EntitySet) -> None:
 
     @router.get(base, name=f"cdata_list_{entity.name}")
     def list_entities(ctx: Ctx, request: Request) -> Response:
-        options = odata.QueryOptions.parse(request.query_params, entity.properties)
+        options = QueryOptions.parse(request.query_params, entity.properties)
         result = entity.select(ctx, requested_workspace(ctx, request), options)
         count = result.total if options.count else None
         return collection(
@@ -104,7 +100,7 @@ def register(entity: EntitySet) -> None:
 
     @router.get(base + "/$count", name=f"cdata_count_{entity.name}")
     def count_entities(ctx: Ctx, request: Request) -> Response:
-        options = odata.QueryOptions.parse(request.query_params, entity.properties)
+        options = QueryOptions.parse(request.query_params, entity.properties)
         counting = dataclasses.replace(options, select=None, orderby=(), skip=0, top=0)
         total = entity.select(ctx, requested_workspace(ctx, request), counting).total
         return PlainTextResponse(str(total))
@@ -193,8 +189,8 @@ def service_document(ctx: Ctx, request: Request) -> Response:
 
 for entity_set in ENTITY_SETS:
     register(entity_set)
-for actions in (cdata_odata_actions, cdata_odata_connection_actions, cdata_odata_users):
-    router.include_router(actions.router)
+for module in (actions, connection_actions, users):
+    router.include_router(module.router)
 
 
 def _unsupported(what: str) -> None:

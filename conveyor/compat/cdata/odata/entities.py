@@ -5,8 +5,7 @@ Each entity set says how to list its rows, find one by its OData key, and create
 or delete one — always through the services, so `/api/v1` sees the same jobs and runs.
 Rows keep Python values (booleans, numbers, datetimes) so that `$filter` and `$orderby`
 compare them as such; ids are strings, PascalCase names are CData's. Jobs and tasks are in
-`cdata_odata_jobs`, connections and transformations in `cdata_odata_resources`, users in
-`cdata_odata_users`.
+`jobs`, connections and transformations in `resources`, users in `users`.
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from conveyor.compat import odata, odata_eval
-from conveyor.compat.cdata_bodies import Fields, canonical, to_text
-from conveyor.compat.cdata_runs import history_row
-from conveyor.compat.odata import QueryOptions, Result
+from conveyor.compat.cdata.bodies import Fields, canonical, to_text
+from conveyor.compat.cdata.odata.evaluate import equalities
+from conveyor.compat.cdata.odata.query import QueryOptions, Result, apply
+from conveyor.compat.cdata.runs import history_row
 from conveyor.domain import Role
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
@@ -81,7 +80,7 @@ class EntitySet:
         """The rows of the page the options ask for, and how many match the filter."""
         if self.page is not None:
             return self.page(ctx, workspace_id, options)
-        return odata.apply(self.rows(ctx, workspace_id, options), options)
+        return apply(self.rows(ctx, workspace_id, options), options)
 
 
 def listed(
@@ -95,7 +94,7 @@ def listed(
     service's filter); the rows are still filtered by `$filter` afterwards."""
     query = {
         pushdown[name]: str(value)
-        for name, value in odata_eval.equalities(options.filter).items()
+        for name, value in equalities(options.filter).items()
         if name in pushdown and isinstance(value, str)
     }
     if workspace_id:

@@ -20,7 +20,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from conveyor.compat.cdata_bodies import canonical
+from conveyor.compat.cdata.bodies import canonical
 from conveyor.errors import InvalidInput
 from conveyor.schemas.connections import ConnectionOut
 

@@ -5,14 +5,14 @@
     POST /jobs/{job_id}/execute {tasks?}  /cancel     start, cancel
     GET  /jobs/{job_id}/history[/{history_id}]  /status
 
-and, in `cdata_v2_tasks`, a job's tasks and `POST /users/generate-token`.
+and, in `v2_tasks`, a job's tasks and `POST /users/generate-token`.
 
 Bodies use CData's names in any of their spellings (`Name`/`name`, `Truncate_Table_Data`,
 `Source-Connection {Id, Name}` or `source_connection_id`, `Type` as a name or CData's
 number); answers use the v2 examples' lower snake_case with CData's values (`"type":
 "SyncAll"`, `"status": "SUCCESS"`). Lists are `{"value": [...], "count": n}`. A job is
 named by its id or its name. The document's `PUT /api.rsc/v2/jobs{job_id}` (no slash)
-is served too, by `cdata_paths`. Basic authentication takes the token as the password
+is served too, by `paths`. Basic authentication takes the token as the password
 with any user name, as CData's v2 documentation says (`AnyBasicUserCtx`).
 """
 
@@ -24,16 +24,16 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conveyor.api.deps import AnyBasicUserCtx
-from conveyor.compat.cdata_bodies import Fields, JSONBody, to_text
-from conveyor.compat.cdata_jobs import (
+from conveyor.compat.cdata.bodies import Fields, JSONBody, to_text
+from conveyor.compat.cdata.jobs import (
     DELETION_NAMES,
     JOB_TYPE_NAMES,
     JOB_TYPE_NUMBERS,
     JobBody,
     job_fields,
 )
-from conveyor.compat.cdata_responses import CDataJSONResponse
-from conveyor.compat.cdata_runs import history_item, run_status
+from conveyor.compat.cdata.responses import CDataJSONResponse
+from conveyor.compat.cdata.runs import history_item, run_status
 from conveyor.domain import DeletionBehavior
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.jobs import JobOut

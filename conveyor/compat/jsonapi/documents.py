@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from conveyor.api import problems
 from conveyor.api.problems import Failure
 from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.services import listing
@@ -158,6 +157,21 @@ def parse_index(params: QueryParams, resource: Resource) -> IndexQuery:
     )
 
 
+async def attributes(request: Request, field: str, type_: str | None = None) -> Any:
+    """What a request's body says: the attributes of `{"data": {"type", "attributes"}}`, or
+    the bare body; None when there is none. A body that is not JSON is refused as a bad
+    `field`; with `type_`, so is a `data.type` naming another type."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the body is not JSON", field=field) from None
+    if isinstance(body, dict) and isinstance(body.get("data"), dict):
+        if type_ is not None and body["data"].get("type", type_) != type_:
+            raise InvalidInput(f"data.type must be {type_!r}", field="type")
+        body = body["data"].get("attributes") or {}
+    return body
+
+
 def resource_object(
     type_: str,
     id_: str,
@@ -260,8 +274,3 @@ async def shape(request: Request, failure: Failure) -> Response:
     field_name = failure.extra.get("field")
     source = {"pointer": f"/data/attributes/{field_name}"} if field_name else None
     return error_document(failure.status, failure.detail, failure.title, source)
-
-
-def install(app: FastAPI, prefix: str) -> None:
-    """JSON:API error documents for every failure under `prefix`."""
-    problems.add_shape(app, prefix, shape)

@@ -11,13 +11,12 @@ transformation), `created_by` (user); each can be `included`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from conveyor.api.deps import Ctx
-from conveyor.compat import jsonapi
+from conveyor.compat.jsonapi import documents
 from conveyor.errors import InvalidInput
 from conveyor.schemas.runs import RunOut
 from conveyor.services import run_index, run_retry, runs
@@ -25,7 +24,7 @@ from conveyor.services import run_index, run_retry, runs
 TYPE = "sync:jobs"
 PREFIX = "/sync/jobs"
 EQ, IN, RANGE = frozenset({""}), frozenset({"", "in"}), frozenset({"", "gte", "lte"})
-RESOURCE = jsonapi.Resource(
+RESOURCE = documents.Resource(
     type=TYPE,
     filters={
         "id": IN,
@@ -97,10 +96,10 @@ def run_resource(run: RunOut, fields: dict[str, frozenset[str]]) -> dict[str, An
         "created_by": _ref("created_by", run.created_by),
     }
     links = {"self": f"{PREFIX}/{run.id}"}
-    return jsonapi.resource_object(TYPE, run.id, attributes, relationships, links, fields)
+    return documents.resource_object(TYPE, run.id, attributes, relationships, links, fields)
 
 
-def _included(ctx: Ctx, rows: list[RunOut], query: jsonapi.IndexQuery) -> list[dict[str, Any]]:
+def _included(ctx: Ctx, rows: list[RunOut], query: documents.IndexQuery) -> list[dict[str, Any]]:
     if not query.included:
         return []
     found = run_index.related(ctx, rows)
@@ -115,11 +114,13 @@ def _included(ctx: Ctx, rows: list[RunOut], query: jsonapi.IndexQuery) -> list[d
                 attributes["type"] = row.type
             if kind == "created_by" and row.role is not None:
                 attributes["role"] = row.role
-            out.append(jsonapi.resource_object(TYPES[kind], ident, attributes, fields=query.fields))
+            out.append(
+                documents.resource_object(TYPES[kind], ident, attributes, fields=query.fields)
+            )
     return out
 
 
-def _document(ctx: Ctx, run: RunOut, query: jsonapi.IndexQuery, **meta: Any) -> dict[str, Any]:
+def _document(ctx: Ctx, run: RunOut, query: documents.IndexQuery, **meta: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"data": run_resource(run, query.fields)}
     if query.included:
         body["included"] = _included(ctx, [run], query)
@@ -131,7 +132,7 @@ def _document(ctx: Ctx, run: RunOut, query: jsonapi.IndexQuery, **meta: Any) -> 
 
 @router.get("")
 def index_jobs(ctx: Ctx, request: Request) -> Response:
-    return jsonapi.index(
+    return documents.index(
         request,
         RESOURCE,
         lambda query: run_index.list_(ctx, query.list_params()),
@@ -142,24 +143,19 @@ def index_jobs(ctx: Ctx, request: Request) -> Response:
 
 @router.get("/{job_id}")
 def show_job(ctx: Ctx, request: Request, job_id: str) -> Response:
-    query = jsonapi.parse_show(request.query_params, RESOURCE)
-    return jsonapi.respond(_document(ctx, runs.read(ctx, job_id), query))
+    query = documents.parse_show(request.query_params, RESOURCE)
+    return documents.respond(_document(ctx, runs.read(ctx, job_id), query))
 
 
 @router.delete("/{job_id}")
 def delete_job(ctx: Ctx, job_id: str) -> Response:
     runs.delete(ctx, job_id)
-    return jsonapi.respond(None, 204)
+    return documents.respond(None, 204)
 
 
 async def _signal(request: Request) -> str:
     """The signal of a body `{"data": {"attributes": {"signal"}}}` or `{"signal"}`."""
-    try:
-        body = json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("the body is not JSON", field="signal") from None
-    if isinstance(body, dict) and isinstance(body.get("data"), dict):
-        body = body["data"].get("attributes") or {}
+    body = await documents.attributes(request, "signal")
     signal = body.get("signal") if isinstance(body, dict) else None
     if signal not in SIGNALS:
         raise InvalidInput(f"signal must be one of: {', '.join(SIGNALS)}", field="signal")
@@ -169,15 +165,9 @@ async def _signal(request: Request) -> str:
 @router.post("/{job_id}/signal")
 def signal_job(ctx: Ctx, job_id: str, signal: Annotated[str, Depends(_signal)]) -> Response:
     """Cancel a job (200), or retry a failed or canceled one: a new job (201)."""
-    empty = jsonapi.IndexQuery()
+    empty = documents.IndexQuery()
     if signal == "cancel":
-        return jsonapi.respond(_document(ctx, runs.to_out(runs.cancel(ctx, job_id)), empty))
+        return documents.respond(_document(ctx, runs.to_out(runs.cancel(ctx, job_id)), empty))
     run = runs.to_out(run_retry.retry(ctx, job_id))
     body = _document(ctx, run, empty, retry_of=job_id)
-    return jsonapi.respond(body, 201, Location=f"{PREFIX}/{run.id}")
-
-
-def install(app: FastAPI) -> None:
-    """Mount `/sync/jobs` with JSON:API error documents."""
-    app.include_router(router)
-    jsonapi.install(app, PREFIX)
+    return documents.respond(body, 201, Location=f"{PREFIX}/{run.id}")

@@ -3,7 +3,7 @@
 CData Sync's v1 API is OData, and its clients filter with expressions such as
 `JobName eq 'nightly' and (Status eq 'FAILED' or RecordsAffected gt 1000)`. The facade
 builds its rows from the services, so a filter is evaluated over those rows
-(`odata_eval`) rather than translated to SQL: one evaluator serves every entity set,
+(`evaluate`) rather than translated to SQL: one evaluator serves every entity set,
 computed properties (a job's `Status` comes from its latest run) included. A malformed
 expression is refused with the character position of the problem, like a bad REPLICATE
 statement.

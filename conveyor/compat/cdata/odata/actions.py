@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
 from conveyor.api.deps import RT, Caller, Ctx
-from conveyor.compat.cdata_bodies import (
+from conveyor.compat.cdata.bodies import (
     Fields,
     JSONBody,
     requested_workspace,
@@ -33,8 +33,8 @@ from conveyor.compat.cdata_bodies import (
     to_int,
     to_text,
 )
-from conveyor.compat.cdata_responses import collection, iso, output
-from conveyor.compat.cdata_runs import Row, query_row, run_details, run_status
+from conveyor.compat.cdata.responses import collection, iso, output
+from conveyor.compat.cdata.runs import Row, query_row, run_details, run_status
 from conveyor.crypto import redact
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.schemas.jobs import JobOut

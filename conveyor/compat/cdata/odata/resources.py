@@ -1,8 +1,8 @@
 """CData v1 entity sets, part two: connections and transformations.
 
-Connections translate CData's `ProviderName` + `ConnectionString` (see `cdata_connections`);
+Connections translate CData's `ProviderName` + `ConnectionString` (see `cdata.connections`);
 transformations their trigger modes (`None`, `Scheduled`, `AfterJob`), the job they
-follow by name and its tasks by table, and `Query#n`. Users are in `cdata_odata_users`.
+follow by name and its tasks by table, and `Query#n`. Users are in `users`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from conveyor.compat.cdata_bodies import Fields, canonical, to_bool, to_int, to_text
-from conveyor.compat.cdata_connections import provider_name, shown, to_url
-from conveyor.compat.cdata_jobs import split_list
-from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, can_write, listed
-from conveyor.compat.cdata_runs import run_status
+from conveyor.compat.cdata.bodies import Fields, canonical, to_bool, to_int, to_text
+from conveyor.compat.cdata.connections import provider_name, shown, to_url
+from conveyor.compat.cdata.jobs import split_list
+from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write, listed
+from conveyor.compat.cdata.runs import run_status
 from conveyor.errors import InvalidInput
 from conveyor.schemas.connections import ConnectionCreate, ConnectionOut, ConnectionUpdate
 from conveyor.schemas.transformations import TransformationCreate, TransformationOut

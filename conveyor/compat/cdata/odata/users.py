@@ -17,10 +17,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conveyor.api.deps import Ctx
-from conveyor.compat.cdata_bodies import Fields, JSONBody, canonical, to_bool, to_text
-from conveyor.compat.cdata_jobs import split_list
-from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, listed
-from conveyor.compat.cdata_responses import collection, output
+from conveyor.compat.cdata.bodies import Fields, JSONBody, canonical, to_bool, to_text
+from conveyor.compat.cdata.jobs import split_list
+from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, listed
+from conveyor.compat.cdata.responses import collection, output
 from conveyor.domain import Role
 from conveyor.errors import InvalidInput
 from conveyor.schemas.users import UserCreate, UserOut, UserUpdate

@@ -1,7 +1,7 @@
 """CData v1 entity sets `jobs` and `tasks`.
 
 A job row is CData's JobInfo (`JobId`, `JobName`, `Source`, `Destination`, `Status`, the
-settings in v1's PascalCase); a job body is translated by `cdata_jobs`, as v2's are. Tasks
+settings in v1's PascalCase); a job body is translated by `cdata.jobs`, as v2's are. Tasks
 are addressed the ways CData's clients address them: `tasks('<JobName>')` (the job's
 tasks), `tasks(JobName='…',TaskId='…')`, or keyless with `JobName` and `TaskId` in the
 body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
@@ -9,11 +9,11 @@ body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
 
 from __future__ import annotations
 
-from conveyor.compat.cdata_bodies import Fields, to_bool, to_int, to_text
-from conveyor.compat.cdata_jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody, job_fields
-from conveyor.compat.cdata_odata_entities import EntitySet, Key, Row, can_write, listed
-from conveyor.compat.cdata_runs import run_status
-from conveyor.compat.odata import QueryOptions
+from conveyor.compat.cdata.bodies import Fields, to_bool, to_int, to_text
+from conveyor.compat.cdata.jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody, job_fields
+from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write, listed
+from conveyor.compat.cdata.odata.query import QueryOptions
+from conveyor.compat.cdata.runs import run_status
 from conveyor.domain import DeletionBehavior
 from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
