@@ -21,9 +21,8 @@ import pyarrow.compute as pc
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import projected_columns, restore, restored_schema, to_duckdb
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
-from conveyor.connectors.duckdb import affected_rows, map_error
-from conveyor.connectors.duckdb_access import scratch
-from conveyor.connectors.specs import MemoryOptions
+from conveyor.connectors.duckdb_access import affected_rows, map_error, scratch
+from conveyor.connectors.registry import MemoryOptions
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, TableNotFound
 from conveyor.policy import Reach
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from conveyor.connectors.file_formats import FORMATS, MIME_TYPES
+from conveyor.connectors.files.formats import FORMATS, MIME_TYPES
 from conveyor.domain import RunJobType, TriggerMethod
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.services import audit, runs

@@ -84,10 +84,10 @@ def cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
 
 def test_the_graph_sees_every_kind_of_import() -> None:
     assert (
-        "conveyor.connectors.postgres_relay" in GRAPH["conveyor.connectors.postgres"]
+        "conveyor.connectors.postgres.relay" in GRAPH["conveyor.connectors.postgres.connector"]
     )  # in a method
     assert (
-        "conveyor.connectors.postgres_session" in GRAPH["conveyor.connectors.postgres_load"]
+        "conveyor.connectors.postgres.session" in GRAPH["conveyor.connectors.postgres.load"]
     )  # TYPE_CHECKING
     assert (
         "conveyor.engine.sql.merge" in GRAPH["conveyor.engine.apply"]

@@ -44,9 +44,8 @@ from conveyor.connectors.base import (
     Targets,
     iterate_batches,
 )
-from conveyor.connectors.duckdb import map_error
-from conveyor.connectors.duckdb_access import scratch
-from conveyor.connectors.file_formats import (
+from conveyor.connectors.duckdb_access import map_error, scratch
+from conveyor.connectors.files.formats import (
     EXTENSIONS,
     FORMATS,
     MIME_TYPES,
@@ -55,8 +54,8 @@ from conveyor.connectors.file_formats import (
     parse_url,
     scan_sql,
 )
-from conveyor.connectors.file_sinks import AtomicWriter
-from conveyor.connectors.specs import FileOptions
+from conveyor.connectors.files.options import FileOptions
+from conveyor.connectors.files.sinks import AtomicWriter
 from conveyor.errors import (
     ConfigurationError,
     InvalidInput,
