@@ -71,7 +71,7 @@ def reset_memory(name: str | None = None) -> None:
             _DATABASES.pop(name, None)
 
 
-def parse_url(url: str) -> str:
+def _parse_url(url: str) -> str:
     """The database name of `memory://name` (`default` when empty)."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "memory":
@@ -79,7 +79,7 @@ def parse_url(url: str) -> str:
     return (parts.netloc + parts.path).strip("/") or "default"
 
 
-def conform(data: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
+def _conform(data: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
     """Rows as a table of `schema`, as INSERT by column name would store them."""
     extra = set(data.schema.names) - set(schema.names)
     if extra:
@@ -123,7 +123,7 @@ class MemoryConnector:
         self.reach = reach or Reach()
         self.url = url
         self.options = options or MemoryOptions()
-        self.name = parse_url(url)
+        self.name = _parse_url(url)
 
     @property
     def _tables(self) -> dict[TableRef, _Stored]:
@@ -299,7 +299,7 @@ class _Writer:
         with _LOCK:
             current = self._connector._get(self._table)
             added = [
-                conform(pa.Table.from_batches([b]), current.data.schema, where)
+                _conform(pa.Table.from_batches([b]), current.data.schema, where)
                 for b in self._batches
             ]
             merged = pa.concat_tables([current.data, *added])
