@@ -8,7 +8,7 @@ wheel) and dlt (`sql_table`, pyarrow backend) copy the same table. Peak RSS is t
 process tree's. Run alone: `python -m bench.pg_to_pg [rows]`.
 
 Every column of this table has the same type on both ends, so `conveyor run` relays the
-binary COPY rows undecoded (connectors/postgres_relay.py); the ADBC prototype shows what
+binary COPY rows undecoded (connectors/postgres/relay.py); the ADBC prototype shows what
 the Arrow path costs on the machine (MariaDB → PostgreSQL measures conveyor's own).
 """
 

@@ -9,6 +9,27 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+__all__ = [
+    "AccessDenied",
+    "AuthenticationFailed",
+    "BadStatement",
+    "ConfigurationError",
+    "Conflict",
+    "ConnectorError",
+    "ConveyorError",
+    "DataError",
+    "IllegalTransition",
+    "InvalidInput",
+    "NotFound",
+    "PermissionDenied",
+    "RunCanceled",
+    "RunSuspended",
+    "SourceUnavailable",
+    "TableNotFound",
+    "TooManySignIns",
+    "Unsupported",
+]
+
 
 class ConveyorError(Exception):
     """Something went wrong in Conveyor."""

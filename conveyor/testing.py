@@ -21,9 +21,8 @@ import pyarrow.compute as pc
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import projected_columns, restore, restored_schema, to_duckdb
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
-from conveyor.connectors.duckdb import affected_rows, map_error
-from conveyor.connectors.duckdb_access import scratch
-from conveyor.connectors.specs import MemoryOptions
+from conveyor.connectors.duckdb_access import affected_rows, map_error, scratch
+from conveyor.connectors.registry import MemoryOptions
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, TableNotFound
 from conveyor.policy import Reach
 
@@ -72,7 +71,7 @@ def reset_memory(name: str | None = None) -> None:
             _DATABASES.pop(name, None)
 
 
-def parse_url(url: str) -> str:
+def _parse_url(url: str) -> str:
     """The database name of `memory://name` (`default` when empty)."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "memory":
@@ -80,7 +79,7 @@ def parse_url(url: str) -> str:
     return (parts.netloc + parts.path).strip("/") or "default"
 
 
-def conform(data: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
+def _conform(data: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
     """Rows as a table of `schema`, as INSERT by column name would store them."""
     extra = set(data.schema.names) - set(schema.names)
     if extra:
@@ -124,7 +123,7 @@ class MemoryConnector:
         self.reach = reach or Reach()
         self.url = url
         self.options = options or MemoryOptions()
-        self.name = parse_url(url)
+        self.name = _parse_url(url)
 
     @property
     def _tables(self) -> dict[TableRef, _Stored]:
@@ -300,7 +299,7 @@ class _Writer:
         with _LOCK:
             current = self._connector._get(self._table)
             added = [
-                conform(pa.Table.from_batches([b]), current.data.schema, where)
+                _conform(pa.Table.from_batches([b]), current.data.schema, where)
                 for b in self._batches
             ]
             merged = pa.concat_tables([current.data, *added])

@@ -15,6 +15,33 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+__all__ = [
+    "BatchWriter",
+    "Capability",
+    "ColumnInfo",
+    "Connector",
+    "CountsRows",
+    "DeclaresTypes",
+    "Discoverable",
+    "Estimable",
+    "Locatable",
+    "Partitionable",
+    "Readable",
+    "Relay",
+    "RelayDeclined",
+    "RelayResult",
+    "Relays",
+    "SqlExecutor",
+    "TableInfo",
+    "TableRef",
+    "TableSchema",
+    "Targets",
+    "Writable",
+    "capabilities_of",
+    "implements",
+    "iterate_batches",
+]
+
 
 class Capability(StrEnum):
     """What a connector can do, as the API shows it and checks jobs against up front.

@@ -1,5 +1,10 @@
 """DuckDB sessions that stay inside their own database (the rule is `conveyor.policy`'s).
 
+Shared by everything that runs SQL in DuckDB — the DuckDB connector, the files connector
+(which reads and writes files through an in-memory session), the engine's rewrites and
+`conveyor.testing` — together with what a DuckDB failure means (`map_error`) and how many
+rows a statement changed (`affected_rows`).
+
 `database_to_open` vets what a DuckDB connection opens: its file and the files DuckDB
 keeps beside it, resolved and checked with the connection's `Reach` each time it opens;
 names DuckDB resolves itself (`md:`, `s3://`) only with external access. Once it is open,
@@ -38,7 +43,15 @@ from typing import Any
 
 import duckdb
 
-from conveyor.policy import PathRefused, Reach
+from conveyor.errors import (
+    ConfigurationError,
+    ConnectorError,
+    ConveyorError,
+    DataError,
+    SourceUnavailable,
+    TableNotFound,
+)
+from conveyor.policy import PathRefused, Reach, statement_refused
 
 _OPEN_LOCK = threading.Lock()
 _ROOT: tuple[int, str] | None = None
@@ -49,6 +62,9 @@ _NOT_A_FILE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|:memory:.)", re.IGNORECASE)
 SIDE_FILES = (".wal", ".wal.recovery", ".wal.checkpoint", ".tmp")
 """Files DuckDB keeps beside a database (its WAL and the WAL's recovery and checkpoint
 copies, its spill folder), which it reads as it opens the database and lets its SQL use."""
+_LOCKED_OUT = re.compile(r"disabled (?:by|through) configuration|the configuration has been locked")
+"""What DuckDB says when external access is off or the configuration locked, whatever the
+exception's class (an extension's automatic install fails as a plain `duckdb.Error`)."""
 
 
 def database_to_open(path: str, reach: Reach) -> str:
@@ -140,6 +156,41 @@ def is_locked(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the session's configuration is locked (its SQL cannot change settings)."""
     row = con.execute("SELECT current_setting('lock_configuration')").fetchone()
     return bool(row and row[0])
+
+
+def map_error(exc: Exception, what: str = "") -> ConveyorError:
+    """The Conveyor error a DuckDB failure means; `what` names the table or query."""
+    if isinstance(exc, ConveyorError):
+        return exc
+    message = str(exc)
+    prefix = f"{what}: " if what else ""
+    if isinstance(exc, duckdb.PermissionException) or _LOCKED_OUT.search(message):
+        return statement_refused(prefix + message.splitlines()[0])
+    if isinstance(exc, duckdb.ConnectionException) and "different configuration" in message:
+        return SourceUnavailable(
+            f"{prefix}the database is open in this process with other settings (another"
+            " connection with other options or another access): try again when it is closed"
+        )
+    if isinstance(exc, duckdb.CatalogException) and "does not exist" in message:
+        return TableNotFound(prefix + message.splitlines()[0])
+    if isinstance(exc, duckdb.IOException):
+        return SourceUnavailable(prefix + message)
+    if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)):
+        return ConfigurationError(prefix + message)
+    if isinstance(exc, (duckdb.ConversionException, duckdb.ConstraintException)):
+        return DataError(prefix + message)
+    if isinstance(exc, duckdb.InvalidInputException):
+        return DataError(prefix + message)
+    return ConnectorError(prefix + message)
+
+
+def affected_rows(result: duckdb.DuckDBPyConnection) -> int:
+    """Rows a DuckDB statement changed, when it says (else -1)."""
+    description = result.description or []
+    if len(description) == 1 and description[0][0] == "Count":
+        row = result.fetchone()
+        return int(row[0]) if row else -1
+    return -1
 
 
 def _scratch_root() -> str:

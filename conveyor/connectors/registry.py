@@ -10,25 +10,146 @@ connectors through the `conveyor.connectors` entry point group, each entry namin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import cache
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from conveyor.connectors.base import Connector
-from conveyor.connectors.specs import BUILTIN, ConnectorSpec, NoOptions
-from conveyor.errors import InvalidInput
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from conveyor.connectors.base import Capability, Connector, capabilities_of
+from conveyor.connectors.duckdb.options import DuckDBOptions
+from conveyor.connectors.files.options import FileOptions
+from conveyor.connectors.mysql.options import MySQLOptions
+from conveyor.connectors.postgres.options import PostgresOptions
+from conveyor.connectors.server_options import ServerOptions
+from conveyor.connectors.sqlite.options import SQLiteOptions
+from conveyor.errors import ConfigurationError, InvalidInput
 from conveyor.policy import Reach
 
 __all__ = [
     "ConnectorSpec",
+    "MemoryOptions",
     "NoOptions",
+    "ServerOptions",
     "open_connector",
     "resolve",
     "scheme_of",
     "specs",
 ]
+
+
+class NoOptions(BaseModel):
+    """Options of a connector that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A connector's declaration: schemes, options, and where its code lives."""
+
+    name: str
+    schemes: tuple[str, ...]
+    implementation: str  # "package.module:ClassName"
+    options: type[BaseModel] = NoOptions
+    description: str = ""
+    secret_options: tuple[str, ...] = field(default=())
+    admin_only: bool = False
+    """Only admins may create connections of it (its data is not kept per workspace)."""
+
+    def load(self) -> Callable[..., Connector]:
+        """Import and return the connector class."""
+        module_name, _, attribute = self.implementation.partition(":")
+        return cast(
+            Callable[..., Connector], getattr(importlib.import_module(module_name), attribute)
+        )
+
+    @cached_property
+    def capabilities(self) -> frozenset[Capability]:
+        """What the connector can do: the protocols its class implements.
+
+        Asking imports the implementation (once per process); listing connectors does not.
+        """
+        try:
+            implementation = self.load()
+        except (ImportError, AttributeError) as exc:
+            raise ConfigurationError(
+                f"connector {self.name!r} cannot be loaded from {self.implementation!r}: {exc}"
+            ) from exc
+        return capabilities_of(cast(type, implementation))
+
+    def validate_options(self, options: dict[str, Any]) -> BaseModel:
+        """Check connection options against the connector's model; 422 naming the field."""
+        try:
+            return self.options.model_validate(options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(
+                f"option {where!r}: {first['msg']}", field=f"options.{where}"
+            ) from exc
+
+
+class MemoryOptions(BaseModel):
+    """Options of `memory://name` connections (tests only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str | None = Field(
+        default=None, description="Accepted and ignored: lets tests check secret handling."
+    )
+
+
+BUILTIN: tuple[ConnectorSpec, ...] = (
+    ConnectorSpec(
+        name="sqlite",
+        schemes=("sqlite",),
+        implementation="conveyor.connectors.sqlite.connector:SQLiteConnector",
+        options=SQLiteOptions,
+        description="A SQLite database file.",
+    ),
+    ConnectorSpec(
+        name="duckdb",
+        schemes=("duckdb",),
+        implementation="conveyor.connectors.duckdb.connector:DuckDBConnector",
+        options=DuckDBOptions,
+        description="A DuckDB database file.",
+    ),
+    ConnectorSpec(
+        name="files",
+        schemes=("file",),
+        implementation="conveyor.connectors.files.connector:FileConnector",
+        options=FileOptions,
+        description="A folder of csv, parquet, json, ndjson or xlsx files, one table per file.",
+    ),
+    ConnectorSpec(
+        name="postgres",
+        schemes=("postgresql", "postgres"),
+        implementation="conveyor.connectors.postgres.connector:PostgresConnector",
+        options=PostgresOptions,
+        description="A PostgreSQL database: binary COPY both ways through ADBC.",
+    ),
+    ConnectorSpec(
+        name="mysql",
+        schemes=("mysql", "mariadb"),
+        implementation="conveyor.connectors.mysql.connector:MySQLConnector",
+        options=MySQLOptions,
+        description="A MySQL or MariaDB database: Arrow reads, LOAD DATA LOCAL INFILE writes.",
+    ),
+    ConnectorSpec(
+        name="memory",
+        schemes=("memory",),
+        implementation="conveyor.testing:MemoryConnector",
+        options=MemoryOptions,
+        description="In-process tables for tests; nothing survives the process, and every "
+        "workspace's memory://name is the same table: admins only.",
+        admin_only=True,
+    ),
+)
 
 
 @cache

@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from conveyor.connectors.file_formats import EXTENSIONS, MIME_TYPES, WRITE_ONLY
+from conveyor.connectors.files.formats import EXTENSIONS, MIME_TYPES, WRITE_ONLY
 from conveyor.engine.spec import RunSpec
 
 CHUNK = 1 << 20

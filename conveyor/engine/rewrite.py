@@ -62,8 +62,7 @@ class RewriteExecutor:
         """Run the statements on copies, then swap the changed target in."""
         import duckdb
 
-        from conveyor.connectors.duckdb import affected_rows, map_error
-        from conveyor.connectors.duckdb_access import connect_database
+        from conveyor.connectors.duckdb_access import affected_rows, connect_database, map_error
 
         with tempfile.TemporaryDirectory(prefix="conveyor-rewrite-") as scratch:
             database = str(Path(scratch) / "rewrite.duckdb")

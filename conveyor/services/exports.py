@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from conveyor.connectors.file_formats import FORMATS, MIME_TYPES
+from conveyor.connectors.files.formats import FORMATS, MIME_TYPES
 from conveyor.domain import RunJobType, TriggerMethod
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.services import audit, lookup, runs

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conveyor.connectors.file_formats import FORMATS
+from conveyor.connectors.files.formats import FORMATS
 from conveyor.domain import ACTIVE_STATUSES, RunJobType, RunStatus, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store

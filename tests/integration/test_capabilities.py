@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from conveyor.connectors import registry
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.specs import ConnectorSpec
+from conveyor.connectors.registry import ConnectorSpec
 
 
 class ReadOnlyConnector:

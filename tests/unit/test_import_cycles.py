@@ -1,4 +1,5 @@
-"""No import loops among the modules of `engine/` and `connectors/`, type-only ones included.
+"""No import loops among the modules of `engine/` and `connectors/`, type-only ones included;
+and no connector family reaching into another's modules.
 
 The graph counts every import a module makes — at the top, inside a function, under
 `if TYPE_CHECKING:` — because a loop that only type checkers follow still ties two
@@ -84,15 +85,21 @@ def cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
 
 def test_the_graph_sees_every_kind_of_import() -> None:
     assert (
-        "conveyor.connectors.postgres_relay" in GRAPH["conveyor.connectors.postgres"]
+        "conveyor.connectors.postgres.relay" in GRAPH["conveyor.connectors.postgres.connector"]
     )  # in a method
     assert (
-        "conveyor.connectors.postgres_session" in GRAPH["conveyor.connectors.postgres_load"]
+        "conveyor.connectors.postgres.session" in GRAPH["conveyor.connectors.postgres.load"]
     )  # TYPE_CHECKING
     assert (
         "conveyor.engine.sql.merge" in GRAPH["conveyor.engine.apply"]
     )  # from package import module
     assert list(cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})) == [["a", "b", "c"]]
+
+
+def test_the_graph_walks_the_subpackages() -> None:
+    for family in FAMILIES:
+        assert f"conveyor.connectors.{family}.connector" in MODULES, family
+    assert "conveyor.engine.sql.merge" in MODULES
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -105,3 +112,39 @@ def test_no_import_loops(package: str) -> None:
         for group in found
     ]
     assert not found, "\n".join(described)
+
+
+FAMILIES = ("duckdb", "files", "mysql", "postgres", "sqlite")
+"""Subpackages of `connectors/` holding one connector each; the modules beside them
+(`base`, `registry`, `sql`, `arrow_types`, `server`, `duckdb_access`, …) are shared."""
+
+
+def family_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[:2] == ["conveyor", "connectors"] else None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_family_imports_only_itself_and_shared_modules(family: str) -> None:
+    """What two families both need lives in a shared module, never in one of them."""
+    reached = {
+        (module, other)
+        for module in GRAPH
+        if family_of(module) == family
+        for other in GRAPH[module]
+        if family_of(other) not in (None, family)
+    }
+    assert not reached, sorted(reached)
+
+
+def test_shared_modules_import_no_family_but_the_registry_its_options() -> None:
+    """Shared modules stay below the families; the registry reads only their options."""
+    reached = {
+        (module, other)
+        for module in GRAPH
+        if module.startswith("conveyor.connectors.") and family_of(module) is None
+        for other in GRAPH[module]
+        if family_of(other) is not None
+        and not (module == "conveyor.connectors.registry" and other.endswith(".options"))
+    }
+    assert not reached, sorted(reached)

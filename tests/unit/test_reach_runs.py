@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.files import FileConnector
+from conveyor.connectors.files.connector import FileConnector
 from conveyor.connectors.registry import open_connector
 from conveyor.domain import EngineSettings, RunJobType
 from conveyor.engine import runner

@@ -79,7 +79,7 @@ def test_a_read_slower_than_the_server_spills_to_disk(
     import tempfile
     import time
 
-    from conveyor.connectors import spill
+    from conveyor.connectors.mysql import spill
 
     monkeypatch.setattr(spill, "MEMORY_BYTES", 64 * 1024)
     monkeypatch.setattr(spill, "SEGMENT_BYTES", 256 * 1024)

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pytest
 
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.mysql_client import Client, UnexpectedFileRequest
-from conveyor.connectors.mysql_load import LoadWriter
+from conveyor.connectors.mysql.client import Client, UnexpectedFileRequest
+from conveyor.connectors.mysql.load import LoadWriter
 from conveyor.errors import ConveyorError
 from conveyor.policy import Reach
 

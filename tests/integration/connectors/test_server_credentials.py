@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.connectors.postgres import PostgresConnector
+from conveyor.connectors.postgres.connector import PostgresConnector
 from conveyor.errors import ConveyorError, PermissionDenied
 from conveyor.policy import Reach
 from tests.integration.test_secrets_canary import StandInPostgres

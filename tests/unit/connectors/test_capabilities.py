@@ -18,8 +18,7 @@ import pytest
 from conveyor.connectors import base
 from conveyor.connectors.base import Capability as C
 from conveyor.connectors.base import TableRef, capabilities_of, implements
-from conveyor.connectors.registry import open_connector, specs
-from conveyor.connectors.specs import ConnectorSpec
+from conveyor.connectors.registry import ConnectorSpec, open_connector, specs
 from conveyor.errors import ConfigurationError
 
 PROTOCOLS = [
@@ -128,3 +127,11 @@ def test_listing_and_resolving_connectors_imports_no_driver() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+def test_run_processes_preload_every_builtin_connector() -> None:
+    """A connector module moved or renamed must stay in the forkserver's preload list."""
+    from conveyor.queue.process import PRELOAD
+
+    modules = {spec.implementation.partition(":")[0] for spec in specs()}
+    assert modules - {"conveyor.testing"} <= set(PRELOAD)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.duckdb import DuckDBConnector, parse_url
+from conveyor.connectors.duckdb.connector import DuckDBConnector, parse_url
 from conveyor.errors import ConfigurationError, DataError, InvalidInput
 from tests.unit.connectors.conftest import load, read_table
 
@@ -87,7 +87,7 @@ def test_in_memory_database() -> None:
 def test_keys_are_kept_without_an_index_unless_constraints_are_asked_for(tmp_path: Path) -> None:
     """By default a key is NOT NULL columns marked in their comment (DuckDB then keeps no
     ART index to update on every merge); `primary_key_constraints` makes it a constraint."""
-    from conveyor.connectors.specs import DuckDBOptions
+    from conveyor.connectors.duckdb.options import DuckDBOptions
 
     data = pa.table({"k": pa.array([1, 2], pa.int64()), "v": ["a", "b"]})
     plain = DuckDBConnector(f"duckdb:///{tmp_path}/plain.duckdb")

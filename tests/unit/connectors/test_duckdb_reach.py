@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.duckdb import DuckDBConnector
+from conveyor.connectors.duckdb.connector import DuckDBConnector
 from conveyor.errors import InvalidInput, SourceUnavailable
 from conveyor.policy import PathRefused, Reach, StatementRefused
 from tests.unit.connectors.conftest import Land, load, read_table

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conveyor.connectors.base import TableRef, TableSchema
-from conveyor.connectors.files import FileConnector, parse_url
-from conveyor.connectors.specs import FileOptions
+from conveyor.connectors.files.connector import FileConnector, parse_url
+from conveyor.connectors.files.options import FileOptions
 from conveyor.errors import DataError, InvalidInput, SourceUnavailable, TableNotFound, Unsupported
 from tests.unit.connectors.conftest import load, load_through_engine, read_table
 

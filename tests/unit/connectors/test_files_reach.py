@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conveyor.connectors.base import TableRef, TableSchema
-from conveyor.connectors.files import FileConnector
+from conveyor.connectors.files.connector import FileConnector
 from conveyor.errors import TableNotFound
 from conveyor.policy import PathRefused, Reach, StatementRefused
 from tests.unit.connectors.conftest import Land, load, load_through_engine, read_table

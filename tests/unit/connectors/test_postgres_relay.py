@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conveyor.connectors.postgres import PostgresConnector
-from conveyor.connectors.postgres_async import connect_kwargs, server_settings
-from conveyor.connectors.specs import PostgresOptions
+from conveyor.connectors.postgres.async_connect import connect_kwargs, server_settings
+from conveyor.connectors.postgres.connector import PostgresConnector
+from conveyor.connectors.postgres.options import PostgresOptions
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,11 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from conveyor.connectors import mysql_load, mysql_sql, mysql_types, postgres_sql, postgres_types
+from conveyor.connectors.mysql import load as mysql_load
+from conveyor.connectors.mysql import sql as mysql_sql
+from conveyor.connectors.mysql import types as mysql_types
+from conveyor.connectors.postgres import sql as postgres_sql
+from conveyor.connectors.postgres import types as postgres_types
 from conveyor.connectors.registry import resolve
 from conveyor.connectors.server import parse_server_url, redacted, returns_nothing
 from conveyor.errors import DataError, InvalidInput

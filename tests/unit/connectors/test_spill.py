@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from conveyor.connectors.spill import Spill
+from conveyor.connectors.mysql.spill import Spill
 
 SCHEMA = pa.schema([("n", pa.int64()), ("s", pa.string())])
 

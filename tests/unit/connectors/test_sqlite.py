@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from conveyor.connectors.base import TableRef, TableSchema
-from conveyor.connectors.specs import SQLiteOptions
-from conveyor.connectors.sqlite import SQLiteConnector, parse_url
+from conveyor.connectors.sqlite.connector import SQLiteConnector, parse_url
+from conveyor.connectors.sqlite.options import SQLiteOptions
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, SourceUnavailable
 from tests.unit.connectors.conftest import load, read_table
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.sqlite import SQLiteConnector
+from conveyor.connectors.sqlite.connector import SQLiteConnector
 from conveyor.errors import ConfigurationError, InvalidInput
 from conveyor.policy import PathRefused, Reach, StatementRefused
 from tests.unit.connectors.conftest import Land, load, read_table

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from conveyor.connectors.sqlite_statements import reach_refusal, statements, tokens, vet
+from conveyor.connectors.sqlite.statements import reach_refusal, statements, tokens, vet
 from conveyor.errors import ConfigurationError
 from conveyor.policy import PathRefused, Reach, StatementRefused
 

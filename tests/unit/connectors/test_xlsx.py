@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 import pytest
 from python_calamine import CalamineWorkbook
 
-from conveyor.connectors.xlsx import MAX_ROWS, XlsxSink, sheet_title
-from conveyor.connectors.xlsx_cells import MAX_TEXT, column_letters
+from conveyor.connectors.files.xlsx import MAX_ROWS, XlsxSink, sheet_title
+from conveyor.connectors.files.xlsx_cells import MAX_TEXT, column_letters
 from conveyor.errors import Unsupported
 
 

@@ -1,14 +1,14 @@
 """The SQLite connector: a database file, read and written as Arrow through ADBC.
 
 Every connection is ADBC's (one SQLite library in the process: two copies of SQLite on
-one file break each other's POSIX locks). Reads are planned by `sqlite_types` so types
+one file break each other's POSIX locks). Reads are planned by `types` so types
 stay exact; writes go through `adbc_ingest` into tables created with declared types that
 read back as the same Arrow types. DDL, swaps and merges run in explicit transactions.
 
 Each open vets the database file (and the journal files SQLite keeps beside it) with the
 connection's `Reach` and opens the resolved path, never the URL's text: SQLite would
 read `file:…` as a URI. SQL from outside (reads, counts, statements) is vetted by
-`sqlite_statements`, which refuses ATTACH and the like unless the reach allows them.
+`statements`, which refuses ATTACH and the like unless the reach allows them.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
-from conveyor.connectors.specs import SQLiteOptions
-from conveyor.connectors.sqlite_statements import vet
-from conveyor.connectors.sqlite_types import (
+from conveyor.connectors.sqlite.options import SQLiteOptions
+from conveyor.connectors.sqlite.statements import vet
+from conveyor.connectors.sqlite.types import (
     KINDS,
     PROBED,
     PROBED_DECLARED,

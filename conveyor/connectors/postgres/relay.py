@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
 from conveyor.connectors.base import RelayDeclined, RelayResult, TableRef
-from conveyor.connectors.postgres_async import Background, connect, connect_kwargs
-from conveyor.connectors.postgres_errors import map_error
-from conveyor.connectors.postgres_load import defer_primary_key, restore_primary_key
-from conveyor.connectors.postgres_sql import source_label
+from conveyor.connectors.postgres import types
+from conveyor.connectors.postgres.async_connect import Background, connect, connect_kwargs
+from conveyor.connectors.postgres.errors import map_error
+from conveyor.connectors.postgres.load import defer_primary_key, restore_primary_key
+from conveyor.connectors.postgres.sql import source_label
 from conveyor.connectors.server import redacted
 from conveyor.errors import ConveyorError, PermissionDenied, SourceUnavailable
 
 if TYPE_CHECKING:
-    from conveyor.connectors.postgres_session import PostgresSession
+    from conveyor.connectors.postgres.session import PostgresSession
 
 DIALECT = types.DIALECT
 POLL_SECONDS = 0.5
@@ -168,7 +168,7 @@ class CopyRelay:
     async def _connect_all(self) -> list[tuple[Any, Any]]:
         """A source and a destination connection per part, or RelayDeclined (none kept).
 
-        Each connects only where its connection's reach allows (`postgres_async.connect`);
+        Each connects only where its connection's reach allows (`async_connect.connect`);
         a refusal of the policy is raised as it is: the Arrow path would be refused too.
         """
         ends = (

@@ -1,8 +1,8 @@
 """The MySQL/MariaDB connector: connectorx reads, LOAD DATA LOCAL INFILE writes.
 
 Reads stream Arrow batches from connectorx (Rust, straight from the wire protocol) after
-a `LIMIT 0` probe through pymysql has planned exact types (see `mysql_types`). Loads are
-one `LOAD DATA LOCAL INFILE` per stream (see `mysql_load`). Metadata, DDL, swaps and
+a `LIMIT 0` probe through pymysql has planned exact types (see `types`). Loads are
+one `LOAD DATA LOCAL INFILE` per stream (see `load`). Metadata, DDL, swaps and
 merges go through one pymysql connection. Sessions run in UTC, so TIMESTAMP columns
 read as UTC instants and zoned Arrow timestamps are stored as their UTC time.
 A table's schema is a MySQL database; unqualified tables are in the URL's database.
@@ -20,8 +20,7 @@ from urllib.parse import quote as url_quote
 import pyarrow as pa
 import pymysql
 
-from conveyor.connectors import mysql_sql, sql
-from conveyor.connectors import mysql_types as types
+from conveyor.connectors import sql
 from conveyor.connectors.base import (
     BatchWriter,
     ColumnInfo,
@@ -30,12 +29,14 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
-from conveyor.connectors.mysql_client import Client
-from conveyor.connectors.mysql_errors import map_error
-from conveyor.connectors.mysql_load import UTC_MARK, LoadWriter, column_type
+from conveyor.connectors.mysql import sql as mysql_sql
+from conveyor.connectors.mysql import types
+from conveyor.connectors.mysql.client import Client
+from conveyor.connectors.mysql.errors import map_error
+from conveyor.connectors.mysql.load import UTC_MARK, LoadWriter, column_type
+from conveyor.connectors.mysql.options import MySQLOptions
+from conveyor.connectors.mysql.spill import Spill
 from conveyor.connectors.server import parse_server_url, returns_nothing
-from conveyor.connectors.specs import MySQLOptions
-from conveyor.connectors.spill import Spill
 from conveyor.errors import ConveyorError, InvalidInput, TableNotFound
 from conveyor.policy import Reach
 

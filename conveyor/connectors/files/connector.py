@@ -2,8 +2,12 @@
 
 Queries run in an in-memory DuckDB where each file the query names is a view named after
 the file's stem. Writes stream into a hidden temporary file that replaces the table's
-file atomically on close, so a reader sees the old file or the new one, never half of
-one; engine staging tables (`_conveyor_…`) are hidden dot-files too. Parquet keeps every
+file atomically on close; engine staging tables (`_conveyor_…`) are hidden dot-files too.
+A read opens each file once and DuckDB reads it through that descriptor
+(`/proc/self/fd/N`), never by its name again: DuckDB opens a file several times in one
+query (its footer as it binds, its data as it scans), and a swap between two of those
+opens would hand it one version's footer and the other's bytes. So a reader sees the old
+file or the new one, whole. Parquet keeps every
 Arrow type; CSV and JSON keep what their text can (DuckDB infers types on read).
 xlsx is written only (export jobs): a workbook is written whole, never read back.
 
@@ -21,6 +25,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -44,9 +49,8 @@ from conveyor.connectors.base import (
     Targets,
     iterate_batches,
 )
-from conveyor.connectors.duckdb import map_error
-from conveyor.connectors.duckdb_access import scratch
-from conveyor.connectors.file_formats import (
+from conveyor.connectors.duckdb_access import map_error, scratch
+from conveyor.connectors.files.formats import (
     EXTENSIONS,
     FORMATS,
     MIME_TYPES,
@@ -55,8 +59,8 @@ from conveyor.connectors.file_formats import (
     parse_url,
     scan_sql,
 )
-from conveyor.connectors.file_sinks import AtomicWriter
-from conveyor.connectors.specs import FileOptions
+from conveyor.connectors.files.options import FileOptions
+from conveyor.connectors.files.sinks import AtomicWriter
 from conveyor.errors import (
     ConfigurationError,
     InvalidInput,
@@ -75,6 +79,13 @@ READ_THREADS = 1
 """DuckDB threads of a read session. A read feeds one writer, which one parsing thread
 outpaces; every further thread holds CSV buffers and out-of-order chunks of its own, so
 memory grew with the machine's cores (382 MB for a CSV → PostgreSQL load on 2 cores)."""
+PINNED = "/proc/self/fd"
+"""Where Linux shows a process's open files: opening `PINNED/N` opens the very file that
+descriptor N holds, even once another file has replaced it under its name. Elsewhere a
+read names the file itself (and a swap mid-query can still fail it)."""
+SETUP_ATTEMPTS = 5
+"""Times a read is set up again when a file it opened was replaced while DuckDB bound the
+query (DuckDB vets a pinned file by where it is, so it refuses one that was replaced)."""
 _STAGED = re.compile(r"^_conveyor_stage_(.+)_[0-9a-f]{8}$")
 """A staging table's name: its xlsx sheet is named after the table it stages."""
 
@@ -221,11 +232,12 @@ class FileConnector:
 
     # --- Readable ------------------------------------------------------------------------
 
-    def _session(self, query: str) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB with a view for each file the query names.
+    def _set_up(self, query: str, session: _Session) -> None:
+        """Give `session` an in-memory DuckDB with a view for each file the query names,
+        each file pinned.
 
-        The session may read those files (resolved, vetted) and no other, unless the
-        connection has external access.
+        The session may read those files (resolved, vetted, opened once) and no other,
+        unless the connection has external access. On failure the caller closes it.
         """
         try:
             named = {
@@ -234,7 +246,6 @@ class FileConnector:
             }
         except sqlglot.errors.ParseError:
             named = {info.ref for info in self.list_tables()}
-        files: dict[TableRef, tuple[str, str]] = {}
         for ref in sorted(named):
             with contextlib.suppress(InvalidInput):
                 found = self._find(ref)
@@ -243,69 +254,88 @@ class FileConnector:
                 path, fmt = found
                 if fmt in WRITE_ONLY.values():
                     raise Unsupported(f"reading {fmt} files is not supported")
-                files[ref] = self._readable(path), fmt
+                session.files[ref] = self._pin(path, session), fmt
+        session.con = scratch(
+            [file.name for file, _ in session.files.values()],
+            external_access=self.reach.external_access,
+            config={"threads": READ_THREADS},
+        )
+        con = session.connection
+        for i, (ref, (file, fmt)) in enumerate(session.files.items()):
+            if ref.schema:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.quote(ref.schema, 'duckdb')}")
+            if fmt in ("json", "ndjson") and ref in self._layouts and _is_empty(file.name):
+                # An empty JSON file has no columns; the layout it was made with has.
+                empty = self._layouts[ref].arrow_schema.empty_table()
+                con.register(f"__conveyor_empty_{i}", to_duckdb(empty))
+                scan = sql.select_sql(TableRef(f"__conveyor_empty_{i}"), None, "duckdb")
+            else:
+                scan = scan_sql(file.name, fmt, self.options).sql(dialect="duckdb")
+            con.execute(f"CREATE VIEW {sql.table_sql(ref, 'duckdb')} AS {scan}")
+
+    def _pin(self, path: str, session: _Session) -> _Pinned:
+        """Open a table's file (once the reach allows it) for the session to read."""
+        resolved = self._readable(path)
         try:
-            con = scratch(
-                [path for path, _ in files.values()],
-                external_access=self.reach.external_access,
-                config={"threads": READ_THREADS},
-            )
-        except duckdb.Error as exc:
-            raise map_error(exc) from exc
-        try:
-            for i, (ref, (path, fmt)) in enumerate(files.items()):
-                if ref.schema:
-                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.quote(ref.schema, 'duckdb')}")
-                if fmt in ("json", "ndjson") and ref in self._layouts and _is_empty(path):
-                    # An empty JSON file has no columns; the layout it was made with has.
-                    empty = self._layouts[ref].arrow_schema.empty_table()
-                    con.register(f"__conveyor_empty_{i}", to_duckdb(empty))
-                    scan = sql.select_sql(TableRef(f"__conveyor_empty_{i}"), None, "duckdb")
-                else:
-                    scan = scan_sql(path, fmt, self.options).sql(dialect="duckdb")
-                con.execute(f"CREATE VIEW {sql.table_sql(ref, 'duckdb')} AS {scan}")
-        except duckdb.Error as exc:
-            con.close()
-            raise map_error(exc) from exc
-        return con
+            fd = os.open(resolved, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise TableNotFound(f"table file {path!r} is gone", table=path) from exc
+        session.pins.callback(os.close, fd)
+        if not os.path.isdir(PINNED):
+            return _Pinned(resolved, fd, resolved)
+        name = os.path.join(PINNED, str(fd))
+        opened = os.readlink(name).removesuffix(" (deleted)")
+        if opened != resolved:  # a folder on the way was swapped for a link since it was vetted
+            self._readable(opened)
+        return _Pinned(resolved, fd, name)
 
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
-        """Run a DuckDB SELECT over the folder's files, streamed in batches of `batch_size`."""
-        con = self._session(sql_text)
-        try:
-            relation = con.sql(sql_text)
-            if relation is None:
-                raise ConfigurationError("read needs a query that returns rows")
-            reader = relation.to_arrow_reader(max(1, batch_size))
-        except duckdb.Error as exc:
-            con.close()
-            raise map_error(exc) from exc
-        except BaseException:
-            con.close()
-            raise
+        """Run a DuckDB SELECT over the folder's files, streamed in batches of `batch_size`.
+
+        Each file is read as it was when the read began, whichever version replaces it
+        meanwhile.
+        """
+        for attempt in range(1, SETUP_ATTEMPTS + 1):
+            session = _Session()
+            try:
+                self._set_up(sql_text, session)
+                relation = session.connection.sql(sql_text)
+                if relation is None:
+                    raise ConfigurationError("read needs a query that returns rows")
+                reader = relation.to_arrow_reader(max(1, batch_size))
+                break
+            except duckdb.Error as exc:
+                again = attempt < SETUP_ATTEMPTS and session.replaced()  # while still open
+                error = session.unpinned(exc)
+                session.close()
+                if again:
+                    continue
+                raise map_error(error) from exc
+            except BaseException:
+                session.close()
+                raise
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 yield from reader
             except duckdb.Error as exc:
-                raise map_error(exc) from exc
+                raise map_error(session.unpinned(exc)) from exc
             finally:
-                con.close()
+                session.close()
 
         result = pa.RecordBatchReader.from_batches(reader.schema, batches())
-        return restore(result, self._stored_types(sql_text, result.schema))
+        return restore(result, self._stored_types(sql_text, result.schema, session))
 
-    def _stored_types(self, query: str, output: pa.Schema) -> pa.Schema | None:
-        """Parquet's exact types for the columns a query only projects (see `arrow_types`)."""
+    def _stored_types(self, query: str, output: pa.Schema, session: _Session) -> pa.Schema | None:
+        """Parquet's exact types for the columns a query only projects (see `arrow_types`),
+        from the very file the query reads."""
         projected = projected_columns(query)
         if projected is None:
             return None
-        with contextlib.suppress(InvalidInput):
-            found = self._find(projected[0])
-            if found is not None and found[1] == "parquet":
-                stored = pq.read_schema(self._readable(found[0]))
-                return restored_schema(output, projected[1], stored)
-        return None
+        file, fmt = session.files.get(projected[0], (None, None))
+        if file is None or fmt != "parquet":
+            return None
+        return restored_schema(output, projected[1], pq.read_schema(file.name))
 
     # --- Writable ------------------------------------------------------------------------
 
@@ -396,6 +426,55 @@ class FileConnector:
         while (found := self._find(table)) is not None:
             self._writable(found[0])
             os.remove(found[0])
+
+
+@dataclass(frozen=True)
+class _Pinned:
+    """A table's file, held open for a read: DuckDB reads `name`, which is that open file."""
+
+    path: str
+    fd: int
+    name: str
+
+    def replaced(self) -> bool:
+        """Whether another file has taken this one's name since it was opened."""
+        try:
+            return os.stat(self.path).st_ino != os.fstat(self.fd).st_ino
+        except FileNotFoundError:
+            return True
+
+
+@dataclass
+class _Session:
+    """A read's DuckDB session and the files it holds open; closing it closes both."""
+
+    con: duckdb.DuckDBPyConnection | None = None
+    files: dict[TableRef, tuple[_Pinned, str]] = field(default_factory=dict)
+    pins: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:
+            raise RuntimeError("the session's connection is not open yet")
+        return self.con
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+        self.pins.close()
+
+    def replaced(self) -> bool:
+        """Whether any of the files was replaced since the session opened it."""
+        return any(file.replaced() for file, _ in self.files.values())
+
+    def unpinned(self, exc: duckdb.Error) -> duckdb.Error:
+        """The error with each pinned file named by its path again."""
+        text = str(exc)
+        for file, _ in self.files.values():
+            if file.name != file.path:
+                pieces = re.split(re.escape(file.name) + r"(?!\d)", text)
+                text = file.path.join(pieces)
+        return exc if text == str(exc) else type(exc)(text)
 
 
 def _parquet_rows(path: str) -> int | None:

@@ -1,6 +1,6 @@
 """asyncpg beside libpq: the same PostgreSQL connection, and a coroutine run from sync code.
 
-The binary COPY relay (`postgres_relay`) talks to the servers through asyncpg, while
+The binary COPY relay (`relay`) talks to the servers through asyncpg, while
 everything else of the connector goes through libpq (psycopg, ADBC). asyncpg must then
 reach exactly the server, database, user and settings libpq would: `connect_kwargs`
 translates a connector's URL and options, and declines (None) whatever only libpq
@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from conveyor.connectors.postgres_session import PostgresSession
+    from conveyor.connectors.postgres.session import PostgresSession
     from conveyor.policy import Reach
 
 T = TypeVar("T")

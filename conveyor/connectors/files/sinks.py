@@ -22,8 +22,8 @@ from sqlglot import exp
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import to_duckdb_batch
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.file_values import as_text, conform, flatten_for_text, is_binary
-from conveyor.connectors.specs import FileOptions
+from conveyor.connectors.files.options import FileOptions
+from conveyor.connectors.files.values import as_text, conform, flatten_for_text, is_binary
 
 _BATCH = "__conveyor_batch"
 _ROW = "__conveyor_row"
@@ -49,7 +49,7 @@ def open_sink(
     `title` names what the file holds where the format has such a name (xlsx sheets).
     """
     if fmt == "xlsx":
-        from conveyor.connectors.xlsx import XlsxSink
+        from conveyor.connectors.files.xlsx import XlsxSink
 
         return XlsxSink(path, schema, title)
     if fmt == "parquet":

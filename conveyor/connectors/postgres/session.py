@@ -1,7 +1,7 @@
 """One PostgreSQL database's connections and catalog: what the connector and its helpers share.
 
 `PostgresConnector` is a session plus the connector protocols; the modules that load
-(`postgres_load`), relay (`postgres_relay`) and connect asynchronously (`postgres_async`)
+(`load`), relay (`relay`) and connect asynchronously (`async_connect`)
 work on a session, so none of them imports the connector that imports them.
 
 Metadata and DDL go through one psycopg connection (autocommit, under a lock); reads and
@@ -17,13 +17,13 @@ from typing import Any
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 
-from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.postgres_conninfo import Conninfo
-from conveyor.connectors.postgres_errors import connect_error, map_error
+from conveyor.connectors.postgres import types
+from conveyor.connectors.postgres.conninfo import Conninfo
+from conveyor.connectors.postgres.errors import connect_error, map_error
+from conveyor.connectors.postgres.options import PostgresOptions
 from conveyor.connectors.server import parse_server_url
-from conveyor.connectors.specs import PostgresOptions
 from conveyor.errors import TableNotFound
 from conveyor.policy import Reach
 

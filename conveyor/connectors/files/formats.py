@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import sqlglot
 from sqlglot import exp
 
-from conveyor.connectors.specs import FileOptions
+from conveyor.connectors.files.options import FileOptions
 from conveyor.errors import InvalidInput
 
 FORMATS = ("csv", "parquet", "json", "ndjson", "xlsx")

@@ -11,8 +11,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
+from conveyor.connectors.postgres import types
 
 DIALECT = types.DIALECT
 

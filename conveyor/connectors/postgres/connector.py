@@ -1,7 +1,7 @@
 """The PostgreSQL connector: binary COPY both ways through ADBC, DDL through psycopg 3.
 
 Reads stream ADBC's Arrow batches (the server sends `COPY (query) TO STDOUT` in binary),
-converted per batch to exact types by `postgres_types`. A load is one binary COPY fed by
+converted per batch to exact types by `types`. A load is one binary COPY fed by
 a background `Feed`, so a whole stream costs one statement. Metadata, DDL, swaps and
 merges go through one psycopg connection with transactional DDL: `replace_table` drops
 and renames in one transaction, so readers see the old table or the new one.
@@ -16,8 +16,6 @@ import psycopg
 import pyarrow as pa
 from sqlglot import exp
 
-from conveyor.connectors import postgres_sql as pgsql
-from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
 from conveyor.connectors.base import (
     BatchWriter,
@@ -28,11 +26,13 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
-from conveyor.connectors.postgres_async import connect_kwargs
-from conveyor.connectors.postgres_conninfo import file_params
-from conveyor.connectors.postgres_errors import map_error
-from conveyor.connectors.postgres_load import CopyWriter, defer_primary_key
-from conveyor.connectors.postgres_session import PostgresSession
+from conveyor.connectors.postgres import sql as pgsql
+from conveyor.connectors.postgres import types
+from conveyor.connectors.postgres.async_connect import connect_kwargs
+from conveyor.connectors.postgres.conninfo import file_params
+from conveyor.connectors.postgres.errors import map_error
+from conveyor.connectors.postgres.load import CopyWriter, defer_primary_key
+from conveyor.connectors.postgres.session import PostgresSession
 from conveyor.connectors.server import returns_nothing
 from conveyor.errors import ConfigurationError, ConveyorError
 
@@ -221,7 +221,7 @@ class PostgresConnector(PostgresSession):
         self._created.add(table)
 
     def relays_from(self, source: object) -> bool:
-        """Whether another connection's rows could come as binary COPY bytes (`postgres_relay`)."""
+        """Whether another connection's rows could come as binary COPY bytes (`relay`)."""
         if not isinstance(source, PostgresConnector):
             return False
         if not (self.options.binary_relay and source.options.binary_relay):
@@ -236,10 +236,10 @@ class PostgresConnector(PostgresSession):
         """
         if not self.relays_from(source):
             return None
-        from conveyor.connectors import postgres_relay  # asyncpg is loaded only to relay
+        from conveyor.connectors.postgres import relay  # asyncpg is loaded only to relay
 
         assert isinstance(source, PostgresConnector)
-        return postgres_relay.prepare(source, self, queries, table)
+        return relay.prepare(source, self, queries, table)
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Start one binary COPY into the table, fed batch by batch, committed by `close`."""

@@ -17,8 +17,8 @@ from xml.sax.saxutils import quoteattr
 
 import pyarrow as pa
 
-from conveyor.connectors import xlsx_cells
-from conveyor.connectors.file_values import conform, flatten_for_text
+from conveyor.connectors.files import xlsx_cells
+from conveyor.connectors.files.values import conform, flatten_for_text
 from conveyor.errors import Unsupported
 
 MAX_ROWS = 1_048_576

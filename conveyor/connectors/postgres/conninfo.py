@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 from psycopg.conninfo import make_conninfo
 
+from conveyor.connectors.postgres.options import PostgresOptions
 from conveyor.connectors.server import ServerAddress
-from conveyor.connectors.specs import PostgresOptions
 from conveyor.errors import InvalidInput, PermissionDenied, SourceUnavailable
 from conveyor.policy import Reach
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from conveyor.connectors import mysql_types as types
 from conveyor.connectors import sql
+from conveyor.connectors.mysql import types
 from conveyor.errors import ConfigurationError
 
 DIALECT = types.DIALECT

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from conveyor.connectors import postgres_types as types
 from conveyor.connectors import sql
 from conveyor.connectors.base import TableRef
-from conveyor.connectors.postgres_errors import map_error
+from conveyor.connectors.postgres import types
+from conveyor.connectors.postgres.errors import map_error
 from conveyor.connectors.server import Feed
 
 if TYPE_CHECKING:
-    from conveyor.connectors.postgres_session import PostgresSession
+    from conveyor.connectors.postgres.session import PostgresSession
 
 DIALECT = types.DIALECT
 INDEX_BUILD_MEMORY = "256MB"  # server memory for the one sort that builds a deferred key

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -30,30 +29,26 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
+from conveyor.connectors.duckdb.options import DuckDBOptions
 from conveyor.connectors.duckdb_access import (
+    affected_rows,
     check_engine_paths,
     connect_database,
     database_to_open,
     is_locked,
+    map_error,
 )
-from conveyor.connectors.specs import DuckDBOptions
 from conveyor.errors import (
     ConfigurationError,
-    ConnectorError,
-    ConveyorError,
-    DataError,
     InvalidInput,
     SourceUnavailable,
     TableNotFound,
 )
-from conveyor.policy import Reach, statement_refused
+from conveyor.policy import Reach
 
 DIALECT = "duckdb"
 KEY_COMMENT = "primary key (kept by Conveyor, not enforced)"
 _BATCH_VIEW = "__conveyor_batch"
-_LOCKED_OUT = re.compile(r"disabled (?:by|through) configuration|the configuration has been locked")
-"""What DuckDB says when external access is off or the configuration locked, whatever the
-exception's class (an extension's automatic install fails as a plain `duckdb.Error`)."""
 
 
 def parse_url(url: str) -> str:
@@ -70,32 +65,6 @@ def parse_url(url: str) -> str:
             field="url",
         )
     return path
-
-
-def map_error(exc: Exception, what: str = "") -> ConveyorError:
-    """The Conveyor error a DuckDB failure means; `what` names the table or query."""
-    if isinstance(exc, ConveyorError):
-        return exc
-    message = str(exc)
-    prefix = f"{what}: " if what else ""
-    if isinstance(exc, duckdb.PermissionException) or _LOCKED_OUT.search(message):
-        return statement_refused(prefix + message.splitlines()[0])
-    if isinstance(exc, duckdb.ConnectionException) and "different configuration" in message:
-        return SourceUnavailable(
-            f"{prefix}the database is open in this process with other settings (another"
-            " connection with other options or another access): try again when it is closed"
-        )
-    if isinstance(exc, duckdb.CatalogException) and "does not exist" in message:
-        return TableNotFound(prefix + message.splitlines()[0])
-    if isinstance(exc, duckdb.IOException):
-        return SourceUnavailable(prefix + message)
-    if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)):
-        return ConfigurationError(prefix + message)
-    if isinstance(exc, (duckdb.ConversionException, duckdb.ConstraintException)):
-        return DataError(prefix + message)
-    if isinstance(exc, duckdb.InvalidInputException):
-        return DataError(prefix + message)
-    return ConnectorError(prefix + message)
 
 
 class DuckDBConnector:
@@ -407,12 +376,3 @@ class _Writer:
                 self._cur.execute("ROLLBACK")
             self._cur.close()
             self._cur = None
-
-
-def affected_rows(result: duckdb.DuckDBPyConnection) -> int:
-    """Rows a DuckDB statement changed, when it says (else -1)."""
-    description = result.description or []
-    if len(description) == 1 and description[0][0] == "Count":
-        row = result.fetchone()
-        return int(row[0]) if row else -1
-    return -1

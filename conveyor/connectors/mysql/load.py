@@ -113,7 +113,7 @@ class LoadWriter:
     """One LOAD DATA statement in a thread, reading a FIFO that `write` fills batch by batch.
 
     `connect(path)` opens the statement's connection, which sends the server the file at
-    `path` when asked for it and refuses any other (see `mysql_client`).
+    `path` when asked for it and refuses any other (see `client`).
     """
 
     def __init__(

@@ -1,0 +1,1 @@
+"""The DuckDB connector: a database file with native Arrow in and out."""
