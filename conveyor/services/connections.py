@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -30,14 +30,13 @@ from conveyor.errors import (
     PermissionDenied,
 )
 from conveyor.logging import redacting
-from conveyor.schemas.common import Ref
 from conveyor.schemas.connections import (
     ConnectionCreate,
     ConnectionOut,
     ConnectionTestResult,
     ConnectionUpdate,
 )
-from conveyor.services import audit, listing, lookup, reach, workspaces
+from conveyor.services import audit, lookup, reach, workspaces
 from conveyor.services import connection_secrets as secrets
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, Job
@@ -54,27 +53,8 @@ FIELDS = {
 }
 
 
-def get(ctx: Context, connection_id: str) -> Connection:
-    """A visible connection, or 404."""
-    return lookup.get(ctx, Connection, connection_id, "connection")
-
-
-def find(ctx: Context, key: str, workspace_id: str | None = None) -> Connection:
-    """A visible connection by id or, failing that, by name (unique per workspace);
-    with `workspace_id`, only a connection of that workspace."""
-    return lookup.find(ctx, Connection, key, "connection", workspace_id)
-
-
-def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
-    """`find`'s connection in brief: its id, name and workspace."""
-    return Ref.model_validate(find(ctx, key, workspace_id))
-
-
-def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Connection]:
-    """Visible connections."""
-    params = listing.ListParams.parse(query)
-    statement = lookup.visible(ctx, select(Connection), Connection.workspace_id)
-    return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
+CONNECTIONS = lookup.Resource(Connection, "connection", FIELDS)
+get, find, ref, list_ = CONNECTIONS.get, CONNECTIONS.find, CONNECTIONS.ref, CONNECTIONS.list_
 
 
 def _unique_name(ctx: Context, workspace_id: str, name: str, exclude: str | None = None) -> None:

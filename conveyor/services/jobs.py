@@ -17,9 +17,8 @@ from conveyor.connectors.registry import resolve
 from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType, Role
 from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
 from conveyor.files import store as artifact_store
-from conveyor.schemas.common import Ref
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
-from conveyor.services import audit, connections, listing, lookup, reach, tasks, workspaces
+from conveyor.services import audit, connections, lookup, reach, tasks, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Task
 
@@ -49,27 +48,8 @@ NOTIFICATION_FIELDS = frozenset(
 UNSUPPORTED_TYPES = {JobType.change_data_capture: "change data capture jobs are not supported yet"}
 
 
-def get(ctx: Context, job_id: str) -> Job:
-    """A visible job, or 404."""
-    return lookup.get(ctx, Job, job_id, "job")
-
-
-def find(ctx: Context, key: str, workspace_id: str | None = None) -> Job:
-    """A visible job by id or, failing that, by name (names are unique per workspace);
-    with `workspace_id`, only a job of that workspace."""
-    return lookup.find(ctx, Job, key, "job", workspace_id)
-
-
-def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
-    """`find`'s job in brief: its id, name and workspace."""
-    return Ref.model_validate(find(ctx, key, workspace_id))
-
-
-def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Job]:
-    """Visible jobs."""
-    params = listing.ListParams.parse(query)
-    statement = lookup.visible(ctx, select(Job), Job.workspace_id)
-    return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
+JOBS = lookup.Resource(Job, "job", FIELDS)
+get, find, ref, list_ = JOBS.get, JOBS.find, JOBS.ref, JOBS.list_
 
 
 def fields_of(job: Job) -> JobFields:

@@ -6,17 +6,22 @@ error reads `<what> <key> not found` whichever way the key was meant. `get` take
 `find` takes an id or, failing that, a name (unique per workspace, so where the caller
 sees several workspaces the oldest row of that name wins), optionally within one
 workspace; `visible` keeps any query — a list's too — to the caller's workspaces.
+`Resource` offers these reads, and the list, for one named model, so a service declares
+them in a line instead of writing them again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from conveyor.errors import NotFound
+from conveyor.schemas.common import Ref
+from conveyor.services import listing
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, File, Job, Transformation, Workspace
 
@@ -82,3 +87,35 @@ def find(
     if row is None:
         raise NotFound(f"{what} {key} not found")
     return row
+
+
+@dataclass(frozen=True)
+class Resource(Generic[Named]):
+    """The reads of one named resource, as its service offers them: `get` by id, `find`
+    by id or name, `ref` (what `find` found, in brief) and `list_` with the list
+    conventions over its filterable `fields`."""
+
+    model: type[Named]
+    what: str
+    fields: Mapping[str, InstrumentedAttribute[Any]]
+
+    def get(self, ctx: Context, ident: str) -> Named:
+        """A visible row by id, or 404."""
+        return get(ctx, self.model, ident, self.what)
+
+    def find(self, ctx: Context, key: str, workspace_id: str | None = None) -> Named:
+        """A visible row by id or, failing that, by name (unique per workspace); with
+        `workspace_id`, only a row of that workspace; or 404."""
+        return find(ctx, self.model, key, self.what, workspace_id)
+
+    def ref(self, ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
+        """`find`'s row in brief: its id, name and workspace."""
+        return Ref.model_validate(self.find(ctx, key, workspace_id))
+
+    def list_(self, ctx: Context, query: Mapping[str, str]) -> listing.Paged[Named]:
+        """Visible rows, filtered and sorted by the list conventions, by name by default."""
+        params = listing.ListParams.parse(query)
+        statement = visible(ctx, select(self.model), OWNER[self.model])
+        return listing.page(
+            ctx.session, listing.apply(statement, params, self.fields, ("name",)), params
+        )

@@ -16,13 +16,12 @@ from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
 from conveyor.domain import ACTIVE_STATUSES, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
-from conveyor.schemas.common import Ref
 from conveyor.schemas.transformations import (
     TransformationCreate,
     TransformationFields,
     TransformationOut,
 )
-from conveyor.services import audit, connections, jobs, listing, lookup, workspaces
+from conveyor.services import audit, connections, jobs, lookup, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Run, RunTask, Transformation
 
@@ -40,22 +39,9 @@ NOTIFICATION_FIELDS = ("send_email", "email_to", "email_subject", "email_error_o
 SETTING_FIELDS = ("verbosity", "command_timeout")
 
 
-def get(ctx: Context, transformation_id: str, workspace_id: str | None = None) -> Transformation:
-    """A visible transformation, by id or name, or 404; with `workspace_id`, only one of
-    that workspace."""
-    return lookup.find(ctx, Transformation, transformation_id, "transformation", workspace_id)
-
-
-def ref(ctx: Context, key: str, workspace_id: str | None = None) -> Ref:
-    """`get`'s transformation in brief: its id, name and workspace."""
-    return Ref.model_validate(get(ctx, key, workspace_id))
-
-
-def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Transformation]:
-    """Visible transformations."""
-    params = listing.ListParams.parse(query)
-    statement = lookup.visible(ctx, select(Transformation), Transformation.workspace_id)
-    return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
+TRANSFORMATIONS = lookup.Resource(Transformation, "transformation", FIELDS)
+# A transformation is named by id or name wherever one is asked for.
+get, ref, list_ = TRANSFORMATIONS.find, TRANSFORMATIONS.ref, TRANSFORMATIONS.list_
 
 
 def fields_of(item: Transformation) -> TransformationFields:

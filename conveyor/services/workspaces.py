@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sqlalchemy import exists, select
 
 from conveyor.domain import Role
 from conveyor.errors import Conflict, PermissionDenied
 from conveyor.policy import Policy
 from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
-from conveyor.services import audit, listing, lookup
+from conveyor.services import audit, lookup
 from conveyor.services.context import DEFAULT_WORKSPACE_ID, Context
 from conveyor.store.models import Connection, Job, Workspace
 
 FIELDS = {"id": Workspace.id, "name": Workspace.name, "created_at": Workspace.created_at}
 
 
-def get(ctx: Context, workspace_id: str) -> Workspace:
-    """A visible workspace, or 404."""
-    return lookup.get(ctx, Workspace, workspace_id, "workspace")
+WORKSPACES = lookup.Resource(Workspace, "workspace", FIELDS)
+get, list_ = WORKSPACES.get, WORKSPACES.list_
 
 
 def find_id(ctx: Context, key: str) -> str:
     """A visible workspace's id, by id or, failing that, by name (unique), or 404."""
-    return lookup.find(ctx, Workspace, key, "workspace").id
+    return WORKSPACES.find(ctx, key).id
 
 
 def resolve(ctx: Context, workspace_id: str | None) -> str:
@@ -34,13 +31,6 @@ def resolve(ctx: Context, workspace_id: str | None) -> str:
             return ctx.principal.workspace_ids[0]
         workspace_id = DEFAULT_WORKSPACE_ID
     return get(ctx, workspace_id).id
-
-
-def list_(ctx: Context, query: Mapping[str, str]) -> listing.Paged[Workspace]:
-    """Visible workspaces."""
-    params = listing.ListParams.parse(query)
-    statement = lookup.visible(ctx, select(Workspace), Workspace.id)
-    return listing.page(ctx.session, listing.apply(statement, params, FIELDS, ("name",)), params)
 
 
 def _unique_name(ctx: Context, name: str, exclude: str | None = None) -> None:
