@@ -18,7 +18,7 @@ from conveyor.connectors.base import (
     TableSchema,
     Writable,
 )
-from conveyor.domain import RunJobType
+from conveyor.domain import RunLoad
 from conveyor.engine.decide import Decision
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.reporting import CancelToken, Reporter, TaskResult
@@ -44,7 +44,7 @@ class TaskContext:
     """What loading one table needs: the open ends, the run, and where to report."""
 
     run_id: str
-    run_job_type: RunJobType
+    load: RunLoad
     job_type: str
     source: Readable
     destination: Writable

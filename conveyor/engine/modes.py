@@ -109,7 +109,7 @@ def replicate(
             target_exists,
             target_keys,
             state,
-            ctx.run_job_type,
+            ctx.load,
             ctx.job_type,
         )
     settings = plan.settings

@@ -160,7 +160,7 @@ def _run_task(
         with _task_destination(spec, task, destination, opener) as target:
             ctx = TaskContext(
                 run_id=spec.run_id,
-                run_job_type=spec.run_job_type,
+                load=spec.load,
                 job_type=spec.job_type,
                 source=source,
                 destination=target,

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from conveyor.crypto import Redactor, mask_url
-from conveyor.domain import EngineSettings, RunJobType
+from conveyor.domain import EngineSettings, RunLoad
 from conveyor.policy import Reach
 
 
@@ -64,7 +64,9 @@ class RunSpec:
     job_id: str
     job_name: str
     job_type: str
-    run_job_type: RunJobType
+    """The job's type (standard, sync_all, load_folder, reverse_etl, …; or transformation)."""
+    load: RunLoad
+    """How this run loads: full (copy everything again) or incremental."""
     settings: EngineSettings
     source: Endpoint | None
     destination: Endpoint | None

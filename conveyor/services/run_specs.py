@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.config import Settings
 from conveyor.crypto import SecretBox
-from conveyor.domain import EngineSettings, RunJobType, TaskRunStatus
+from conveyor.domain import EngineSettings, RunLoad, TaskRunStatus
 from conveyor.engine.spec import RunSpec, TaskSpec
 from conveyor.errors import ConfigurationError
 from conveyor.queue.manager import ClaimedRun, QueueManager
@@ -75,7 +75,7 @@ def spec_builder(
                 job_id=job.id,
                 job_name=job.name,
                 job_type=job.type,
-                run_job_type=RunJobType(run.job_type),
+                load=RunLoad(run.load),
                 settings=jobs.engine_settings(job),
                 source=connections.endpoint(ctx, source) if source else None,
                 destination=connections.endpoint(ctx, destination) if destination else None,
@@ -100,7 +100,7 @@ def _transformation_spec(ctx: Context, run: Run) -> RunSpec:
         job_id=item.id,
         job_name=item.name,
         job_type="transformation",
-        run_job_type=RunJobType.full,
+        load=RunLoad.full,
         settings=EngineSettings.model_validate(
             {k: v for k, v in item.settings.items() if k in EngineSettings.model_fields}
         ),

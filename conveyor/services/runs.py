@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.connectors.file_formats import FORMATS
-from conveyor.domain import ACTIVE_STATUSES, RunJobType, RunStatus, TriggerMethod
+from conveyor.domain import ACTIVE_STATUSES, RunLoad, RunStatus, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store
 from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut, RunStats, RunTaskOut
@@ -34,7 +34,8 @@ FIELDS = {
     "job_name": Run.job_name,
     "workspace_id": Run.workspace_id,
     "status": Run.status,
-    "job_type": Run.job_type,
+    "load": Run.load,
+    "job_type": Run.load,  # the deprecated name of `load`
     "trigger_method": Run.trigger_method,
     "priority": Run.priority,
     "attempt": Run.attempt,
@@ -92,9 +93,22 @@ def execute(
     job = jobs.get(ctx, job_id)
     chosen = select_tasks(ctx, job, request.tasks) if request.tasks else None
     fmt = export_format(job, request.format.value if request.format else None)
-    run = enqueue(ctx, job, chosen, request.job_type, request.priority, trigger, fmt)
+    load = requested_load(request)
+    run = enqueue(ctx, job, chosen, load, request.priority, trigger, fmt)
     audit.note(job.id, job.workspace_id)
     return run
+
+
+def requested_load(request: ExecuteRequest) -> RunLoad:
+    """How the requested run loads: `load`, or its deprecated alias `job_type`; 422 naming
+    `job_type` when both are given and differ."""
+    if request.load and request.job_type and request.load is not request.job_type:
+        raise InvalidInput(
+            f"job_type ({request.job_type.value}) is the deprecated name of load "
+            f"({request.load.value}): give load only",
+            field="job_type",
+        )
+    return request.load or request.job_type or RunLoad.incremental
 
 
 def _statement(text: str) -> str:
@@ -146,7 +160,7 @@ def enqueue(
     ctx: Context,
     job: Job,
     task_ids: list[str] | None,
-    job_type: RunJobType = RunJobType.incremental,
+    load: RunLoad = RunLoad.incremental,
     priority: int | None = None,
     trigger: TriggerMethod = TriggerMethod.on_demand,
     export_format: str | None = None,
@@ -172,7 +186,7 @@ def enqueue(
         workspace_id=job.workspace_id,
         job_id=job.id,
         job_name=job.name,
-        job_type=job_type.value,
+        load=load.value,
         trigger_method=trigger.value,
         priority=job.priority if priority is None else priority,
         unicity=job.id,

@@ -13,7 +13,7 @@ import pytest
 
 from conveyor.connectors.base import Connector
 from conveyor.crypto import Redactor
-from conveyor.domain import EngineSettings, RunJobType, RunStatus
+from conveyor.domain import EngineSettings, RunLoad, RunStatus
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
@@ -52,7 +52,7 @@ def _spec(**extra: Any) -> RunSpec:
         job_id="job-1",
         job_name="job",
         job_type="standard",
-        run_job_type=RunJobType.full,
+        load=RunLoad.full,
         settings=EngineSettings(),
         source=Endpoint(f"postgresql://ann:{SOURCE_PW}@h/db", name="src"),
         destination=Endpoint(

@@ -17,7 +17,7 @@ import pytest
 
 from conveyor.connectors.base import TableRef, TableSchema, iterate_batches
 from conveyor.connectors.registry import open_connector
-from conveyor.domain import EngineSettings, RunJobType
+from conveyor.domain import EngineSettings, RunLoad
 from conveyor.engine.context import TaskContext
 from conveyor.engine.modes import Mode, replicate
 from conveyor.engine.planner import plan_task
@@ -114,7 +114,7 @@ def load_through_engine(
     plan = plan_task(TaskSpec(id="t", position=0, query=query), EngineSettings())
     ctx = TaskContext(
         run_id=uuid.uuid4().hex,
-        run_job_type=RunJobType.incremental,
+        load=RunLoad.incremental,
         job_type="standard",
         source=source,  # type: ignore[arg-type]
         destination=destination,
