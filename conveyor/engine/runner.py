@@ -29,7 +29,7 @@ from conveyor.connectors.registry import open_connector
 from conveyor.crypto import Redactor
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
 from conveyor.engine import artifacts, replicate
-from conveyor.engine.modes import TaskContext
+from conveyor.engine.context import TaskContext
 from conveyor.engine.reporting import (
     CancelToken,
     Reporter,
