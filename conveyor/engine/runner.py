@@ -273,8 +273,8 @@ def _pre_job_hook(spec: RunSpec, reporter: Reporter) -> None:
     """Call the pre-job event, within the workspace's reach; an answer of
     {"cancel": true} cancels the run. Only the answer's status code is logged (and the
     documented cancel reason, when the answer is exactly that: see `cancel_request`)."""
-    hook = spec.extra.get("pre_job_event")
-    if not hook:
+    hook = spec.pre_job_event
+    if hook is None:
         return
     from conveyor.webhooks import cancel_request, deliver
 
@@ -286,12 +286,7 @@ def _pre_job_hook(spec: RunSpec, reporter: Reporter) -> None:
     }
     try:
         answer = deliver(
-            hook["url"],
-            "job.starting",
-            payload,
-            hook.get("secret"),
-            hook.get("timeout", 10.0),
-            reach=spec.event_reach,
+            hook.url, "job.starting", payload, hook.secret, hook.timeout, reach=spec.event_reach
         )
     except ConveyorError as exc:
         raise ConfigurationError(f"the pre-job event failed: {exc.message}") from exc

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.config import Settings
 from conveyor.crypto import SecretBox
-from conveyor.domain import EngineSettings, RunLoad, TaskRunStatus
+from conveyor.domain import EngineSettings, JobEvent, RunLoad, TaskRunStatus
 from conveyor.engine.spec import RunSpec, TaskSpec
 from conveyor.errors import ConfigurationError
 from conveyor.queue.manager import ClaimedRun, QueueManager
@@ -84,11 +85,16 @@ def spec_builder(
                 export_format=run.export_format or job.export_format,
                 artifacts_dir=str(Path(settings.files_dir) / run.id),
                 resumed=claimed.resumed,
-                extra={"pre_job_event": job.notifications.get("pre_job_event")},
+                pre_job_event=_event(job.notifications.get("pre_job_event")),
                 event_reach=reach.for_job_events(ctx, job),
             )
 
     return build
+
+
+def _event(stored: dict[str, Any] | None) -> JobEvent | None:
+    """A job's stored event hook (validated when the job was written)."""
+    return JobEvent.model_validate(stored) if stored else None
 
 
 def _transformation_spec(ctx: Context, run: Run) -> RunSpec:
