@@ -4,7 +4,8 @@ Starting a run enqueues it in the same transaction as whatever caused it; the wo
 pool picks it up after commit (and builds what it executes with `run_specs`). A run may
 do only some of its job's tasks — named by id, table or statement, as CData's
 `executeQuery` names them — and an export job's run may write another format than the
-job's. Retrying a failed run is `run_retry`, which also reaches Elastic's sync jobs.
+job's. Retrying a failed run is `run_retry`, which also reaches Elastic's sync jobs;
+waiting for a run to end is `run_wait`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.connectors.file_formats import FORMATS
 from conveyor.domain import ACTIVE_STATUSES, RunLoad, RunStatus, TriggerMethod
@@ -24,7 +24,6 @@ from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut, RunStats, R
 from conveyor.services import audit, jobs, listing
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, RunLog, RunTask, Task
-from conveyor.store.session import unit_of_work
 
 FIELDS = {
     "id": Run.id,
@@ -269,29 +268,6 @@ def to_out(run: Run) -> RunOut:
             "tasks": [RunTaskOut.model_validate(t) for t in run.task_results],
         }
     )
-
-
-async def wait_until_final(factory: sessionmaker[Session], run_id: str, timeout: float) -> bool:
-    """Poll until the run is final or `timeout` seconds passed; whether it is final."""
-    import asyncio
-    import time
-
-    from starlette.concurrency import run_in_threadpool
-
-    def status() -> str | None:
-        with unit_of_work(factory) as session:
-            return session.scalar(select(Run.status).where(Run.id == run_id))
-
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        current = await run_in_threadpool(status)
-        if current is None or RunStatus(current).is_final:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, 0.5)
 
 
 def job_logs(
