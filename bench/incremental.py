@@ -59,7 +59,7 @@ def change_one_percent(path: Path, round_: int) -> int:
 def run_once(
     source: Path, destination: str, state: dict[str, Any]
 ) -> tuple[float, int, dict[str, Any]]:
-    from conveyor.domain import EngineSettings, RunJobType
+    from conveyor.domain import EngineSettings, RunLoad
     from conveyor.engine import runner
     from conveyor.engine.reporting import NullReporter
     from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
@@ -69,7 +69,7 @@ def run_once(
         job_id="bench",
         job_name="bench",
         job_type="standard",
-        run_job_type=RunJobType.incremental,
+        load=RunLoad.incremental,
         settings=EngineSettings(incremental_check_columns=["updated_at"]),
         source=Endpoint(f"sqlite:///{source}"),
         destination=Endpoint(destination),

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from conveyor.domain import EngineSettings, RunJobType, RunStatus, TaskRunStatus
+from conveyor.domain import EngineSettings, RunLoad, RunStatus, TaskRunStatus
 from conveyor.engine.reporting import TaskResult
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
 from conveyor.errors import ConveyorError
@@ -180,7 +180,10 @@ def run(
         str, typer.Option(help="Destination URL, e.g. file:///tmp/out?format=parquet")
     ],
     batch_size: Annotated[int | None, typer.Option(help="Rows per batch.")] = None,
-    full: Annotated[bool, typer.Option(help="Copy everything again (job_type=full).")] = False,
+    load: Annotated[
+        RunLoad, typer.Option(help="full: copy everything again; incremental: what changed.")
+    ] = RunLoad.incremental,
+    full: Annotated[bool, typer.Option(help="Short for --load full.")] = False,
 ) -> None:
     """Run REPLICATE statements once, without a server, with a progress bar.
 
@@ -206,7 +209,7 @@ def run(
         job_id="cli",
         job_name="conveyor run",
         job_type="standard",
-        run_job_type=RunJobType.full if full else RunJobType.incremental,
+        load=RunLoad.full if full else load,
         settings=settings,
         source=Endpoint(source, reach=reach),
         destination=Endpoint(destination, reach=reach),

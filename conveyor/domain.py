@@ -55,8 +55,11 @@ def can_transition(current: RunStatus, target: RunStatus) -> bool:
     return target in TRANSITIONS[current]
 
 
-class RunJobType(StrEnum):
-    """Whether a run copies everything again or only what changed."""
+class RunLoad(StrEnum):
+    """How a run loads: everything again (`full`), or only what changed (`incremental`).
+
+    Called `job_type` on runs before (the run's `job_type` field stays, as an alias): the
+    word now belongs to jobs alone (`standard`, `sync_all`, …)."""
 
     full = "full"
     incremental = "incremental"

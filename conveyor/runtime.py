@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from conveyor.config import Settings
 from conveyor.crypto import SecretBox, load_or_create_key
 from conveyor.domain import RunStatus
-from conveyor.queue.manager import QueueManager
+from conveyor.engine.spec import RunSpec
+from conveyor.queue.manager import ClaimedRun, QueueManager
 from conveyor.queue.worker import WorkerPool
 from conveyor.scheduler.cron import Scheduler
 from conveyor.services import automation, run_specs
@@ -79,12 +80,18 @@ class Runtime:
             return token
 
     def worker_pool(self) -> WorkerPool:
-        """A worker pool executing this store's queue; finished runs get their follow-ups."""
-        builder = run_specs.spec_builder(self.factory, self.settings, self.box, self.queue)
-        return WorkerPool(self.settings, self.queue, builder, on_final=self.after_run)
+        """A worker pool executing this store's queue; finished runs get their follow-ups.
+        The runtime is the pool's `RunHooks`: the services it calls around each run."""
+        return WorkerPool(self.settings, self.queue, hooks=self)
+
+    def build_spec(self, claimed: ClaimedRun) -> RunSpec:
+        """What a claimed run executes, read in a transaction of its own (`RunHooks`)."""
+        with self.unit() as ctx:
+            return run_specs.build_spec(ctx, claimed)
 
     def after_run(self, run_id: str, status: RunStatus) -> None:
-        """Queue what follows a finished run, then deliver its events (after commit)."""
+        """Queue what follows a finished run, then deliver its events (after commit)
+        (`RunHooks`)."""
         with unit_of_work(self.factory) as session:
             deliveries = automation.after_run(self.context, session, run_id, status)
         for deliver in deliveries:

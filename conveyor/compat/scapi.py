@@ -34,7 +34,7 @@ from conveyor.errors import ConveyorError
 from conveyor.schemas.files import FileOut
 from conveyor.schemas.jobs import JobOut
 from conveyor.schemas.runs import RunOut
-from conveyor.services import exports, files, jobs, runs
+from conveyor.services import exports, files, jobs, run_wait, runs
 from conveyor.services.context import Context
 from conveyor.services.files import Download
 
@@ -147,7 +147,7 @@ async def datafeed(rt: RT, caller: Caller, external_key: str) -> Response:
 
     run_id = await run_in_threadpool(start)
     limit = rt.settings.datafeed_timeout
-    if not await runs.wait_until_final(rt.factory, run_id, limit):
+    if not await run_wait.wait_until_final(rt.factory, run_id, limit):
         return problem(
             504,
             "Gateway Timeout",

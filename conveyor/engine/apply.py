@@ -23,20 +23,15 @@ from conveyor.connectors.base import (
     Writable,
 )
 from conveyor.domain import JobType
-from conveyor.engine.context import Target, TaskContext, table_layout
+from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision, Mode
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.rewrite import RewriteExecutor
 from conveyor.engine.shape import Shape, wider
 from conveyor.engine.sql import deletes, history, merge, schema
 from conveyor.engine.sql.rows import insert_from
+from conveyor.engine.target import Target, described
 from conveyor.errors import DataError
-
-
-def described(shape: Shape, decision: Decision) -> dict[str, ColumnInfo]:
-    """The columns of a target the engine just created from `shape`."""
-    keys = set(table_layout(shape, decision).primary_key)
-    return {f.name: ColumnInfo(f.name, f.type, primary_key=f.name in keys) for f in shape.schema}
 
 
 def refuse_repeated_keys(

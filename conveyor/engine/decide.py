@@ -1,6 +1,6 @@
 """Which mode loads a task this time, decided from settings, state and what exists.
 
-    full      stream into staging, swap it in atomically (first run, job_type=full, drop_table,
+    full      stream into staging, swap it in atomically (first run, a full load, drop_table,
               no check column with hard deletes)
     merge     stream changed rows into staging, then delete+insert by key in one transaction
     append    no key: replace the window at or past the cursor (re-read rows never duplicate)
@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from conveyor.domain import DeletionBehavior, JobType, RunJobType
+from conveyor.domain import DeletionBehavior, JobType, RunLoad
 from conveyor.engine import cursor as cursors
 from conveyor.engine.planner import TaskPlan
 from conveyor.errors import ConfigurationError
@@ -58,7 +58,7 @@ def decide(
     target_exists: bool,
     target_keys: tuple[str, ...],
     state: dict[str, Any],
-    run_job_type: RunJobType,
+    load: RunLoad,
     job_type: str,
 ) -> Decision:
     """Choose the mode, the key, the check column and the lower bound of this load."""
@@ -78,12 +78,7 @@ def decide(
         if check and state.get("check_column") == check
         else None
     )
-    full_run = (
-        run_job_type is RunJobType.full
-        or settings.drop_table
-        or not target_exists
-        or cursor is None
-    )
+    full_run = load is RunLoad.full or settings.drop_table or not target_exists or cursor is None
     start = cursors.start_bound(settings, check_type) if check_type is not None else None
     lower = None if full_run else cursor
     lower = cursors.later(lower, start)

@@ -18,11 +18,12 @@ from conveyor.connectors.base import (
     TableSchema,
 )
 from conveyor.engine.apply import sql_executor
-from conveyor.engine.context import TaskContext, scalar, source_subquery
+from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.reporting import raise_if_canceled
 from conveyor.engine.shape import Shape
+from conveyor.engine.source import scalar, source_subquery
 from conveyor.engine.sql.deletes import DELETED, delete_missing, flag_missing
 from conveyor.engine.sql.history import ACTIVE, close_missing
 from conveyor.engine.stream import copy_stream

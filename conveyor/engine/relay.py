@@ -19,10 +19,11 @@ from sqlglot import exp
 from conveyor.connectors import sql
 from conveyor.connectors.base import Readable, RelayDeclined, Relays, TableRef, TableSchema
 from conveyor.engine import cursor as cursors
-from conveyor.engine.context import TaskContext, scalar
+from conveyor.engine.context import TaskContext
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.reporting import raise_if_canceled
 from conveyor.engine.shape import Shape
+from conveyor.engine.source import scalar
 from conveyor.engine.stream import source_stalled
 
 

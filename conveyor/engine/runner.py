@@ -29,7 +29,7 @@ from conveyor.connectors.registry import open_connector
 from conveyor.crypto import Redactor
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
 from conveyor.engine import artifacts, replicate
-from conveyor.engine.modes import TaskContext
+from conveyor.engine.context import TaskContext
 from conveyor.engine.reporting import (
     CancelToken,
     Reporter,
@@ -160,7 +160,7 @@ def _run_task(
         with _task_destination(spec, task, destination, opener) as target:
             ctx = TaskContext(
                 run_id=spec.run_id,
-                run_job_type=spec.run_job_type,
+                load=spec.load,
                 job_type=spec.job_type,
                 source=source,
                 destination=target,
@@ -273,8 +273,8 @@ def _pre_job_hook(spec: RunSpec, reporter: Reporter) -> None:
     """Call the pre-job event, within the workspace's reach; an answer of
     {"cancel": true} cancels the run. Only the answer's status code is logged (and the
     documented cancel reason, when the answer is exactly that: see `cancel_request`)."""
-    hook = spec.extra.get("pre_job_event")
-    if not hook:
+    hook = spec.pre_job_event
+    if hook is None:
         return
     from conveyor.webhooks import cancel_request, deliver
 
@@ -286,12 +286,7 @@ def _pre_job_hook(spec: RunSpec, reporter: Reporter) -> None:
     }
     try:
         answer = deliver(
-            hook["url"],
-            "job.starting",
-            payload,
-            hook.get("secret"),
-            hook.get("timeout", 10.0),
-            reach=spec.event_reach,
+            hook.url, "job.starting", payload, hook.secret, hook.timeout, reach=spec.event_reach
         )
     except ConveyorError as exc:
         raise ConfigurationError(f"the pre-job event failed: {exc.message}") from exc

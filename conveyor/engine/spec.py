@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from conveyor.crypto import Redactor, mask_url
-from conveyor.domain import EngineSettings, RunJobType
+from conveyor.domain import EngineSettings, JobEvent, RunLoad
 from conveyor.policy import Reach
 
 
@@ -64,7 +64,9 @@ class RunSpec:
     job_id: str
     job_name: str
     job_type: str
-    run_job_type: RunJobType
+    """The job's type (standard, sync_all, load_folder, reverse_etl, …; or transformation)."""
+    load: RunLoad
+    """How this run loads: full (copy everything again) or incremental."""
     settings: EngineSettings
     source: Endpoint | None
     destination: Endpoint | None
@@ -75,8 +77,9 @@ class RunSpec:
     artifacts_dir: str | None = None
     resumed: bool = False
     """The run goes on after its worker shut down: tasks it completed are not run again."""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
-    """The pre-job event (its signing secret included: kept out of the repr)."""
+    pre_job_event: JobEvent | None = field(default=None, repr=False)
+    """The hook called before the run starts, which may cancel it (its signing secret
+    included: kept out of the repr)."""
     event_reach: Reach = field(default_factory=Reach)
     """Where the job's pre-job event may be delivered (the workspace's reach)."""
 
@@ -89,7 +92,6 @@ class RunSpec:
         for endpoint in (self.source, self.destination):
             if endpoint is not None:
                 found |= endpoint.redactor
-        hook = self.extra.get("pre_job_event")
-        if isinstance(hook, dict):
-            found |= Redactor.of(hook.get("secret"))
+        if self.pre_job_event is not None:
+            found |= Redactor.of(self.pre_job_event.secret)
         return found

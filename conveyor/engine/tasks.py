@@ -1,6 +1,6 @@
 """What one task does, by job type: a table, every table (REPLICATE ALL), or a folder of files.
 
-Each table is loaded by `modes.replicate`; this module only finds the tables and keeps
+Each table is loaded by `replicate`; this module only finds the tables and keeps
 each one's state apart inside the task's state.
 """
 
@@ -12,16 +12,18 @@ from typing import Any
 
 from conveyor.connectors.base import Discoverable, TableRef
 from conveyor.domain import JobType
-from conveyor.engine import modes
+from conveyor.engine.context import TaskContext
+from conveyor.engine.decide import Mode
 from conveyor.engine.planner import STAGING_PREFIX, plan_for_table, plan_statement, plan_task
 from conveyor.engine.replicate import ReplicateStatement, parse
 from conveyor.engine.spec import RunSpec, TaskSpec
+from conveyor.engine.table_load import replicate
 from conveyor.errors import ConfigurationError
 
 INTERNAL_PREFIXES = (STAGING_PREFIX, "_conveyor_", "sqlite_")
 
 
-def run_task(ctx: modes.TaskContext, task: TaskSpec, spec: RunSpec) -> None:
+def run_task(ctx: TaskContext, task: TaskSpec, spec: RunSpec) -> None:
     """Run one task of a replication job, saving its state as it goes."""
     statement = parse(task.query)
     if statement.replicate_all:
@@ -32,17 +34,17 @@ def run_task(ctx: modes.TaskContext, task: TaskSpec, spec: RunSpec) -> None:
         plan = plan_task(task, spec.settings)
         ctx.result.table = str(plan.target)
         ctx.reporter.task_update(ctx.result)
-        modes.replicate(ctx, plan, dict(task.state))
+        replicate(ctx, plan, dict(task.state))
 
 
-def _discoverable(ctx: modes.TaskContext, what: str) -> Discoverable:
+def _discoverable(ctx: TaskContext, what: str) -> Discoverable:
     if not isinstance(ctx.source, Discoverable):
         raise ConfigurationError(f"{what} needs a source that can list its tables")
     return ctx.source
 
 
 def _replicate_all(
-    ctx: modes.TaskContext, task: TaskSpec, statement: ReplicateStatement, spec: RunSpec
+    ctx: TaskContext, task: TaskSpec, statement: ReplicateStatement, spec: RunSpec
 ) -> None:
     """Every table of the source's default schema but the excluded ones, new ones included.
 
@@ -71,16 +73,16 @@ def _replicate_all(
 
         plan = plan_for_table(task, statement, table, spec.settings)
         table_ctx = _with_saver(ctx, save)
-        modes.replicate(table_ctx, plan, dict(states.get(key, {})))
+        replicate(table_ctx, plan, dict(states.get(key, {})))
         ctx.rows_before = table_ctx.rows_before
 
 
-def _with_saver(ctx: modes.TaskContext, save: Any) -> modes.TaskContext:
+def _with_saver(ctx: TaskContext, save: Any) -> TaskContext:
     return replace(ctx, save=save)
 
 
 def _load_folder(
-    ctx: modes.TaskContext, task: TaskSpec, statement: ReplicateStatement, spec: RunSpec
+    ctx: TaskContext, task: TaskSpec, statement: ReplicateStatement, spec: RunSpec
 ) -> None:
     """Each file of the folder matching the statement's source name, loaded once, in name order.
 
@@ -113,16 +115,12 @@ def _load_folder(
         )
         plan = plan_statement(task, single, settings)
         exists = ctx.destination.table_exists(plan.target)
-        force = (
-            modes.Mode.full
-            if not exists
-            else (modes.Mode.merge if plan.primary_key else modes.Mode.append)
-        )
+        force = Mode.full if not exists else (Mode.merge if plan.primary_key else Mode.append)
 
         def save(_: dict[str, Any], name: str = name) -> None:
             loaded.append(name)
             ctx.save({"loaded_files": list(loaded)})
 
         file_ctx = _with_saver(ctx, save)
-        modes.replicate(file_ctx, plan, {}, force=force)
+        replicate(file_ctx, plan, {}, force=force)
         ctx.rows_before = file_ctx.rows_before

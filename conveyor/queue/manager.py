@@ -47,7 +47,7 @@ class ClaimedRun:
     workspace_id: str
     attempt: int
     max_attempts: int
-    job_type: str
+    load: str
     task_ids: tuple[str, ...] | None
     resumed: bool
 
@@ -162,7 +162,7 @@ class QueueManager(ExternalRuns):
                 workspace_id=run.workspace_id,
                 attempt=run.attempt,
                 max_attempts=run.max_attempts,
-                job_type=run.job_type,
+                load=run.load,
                 task_ids=tuple(run.task_ids) if run.task_ids is not None else None,
                 resumed=resumed,
             )

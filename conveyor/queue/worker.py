@@ -1,5 +1,8 @@
 """The worker pool: claims runs, executes each in a supervised child, reports back.
 
+What a run executes and what follows its end come from the services, through the
+`RunHooks` the pool is given (`queue.hooks`).
+
 One dispatcher thread claims runs while a slot is free; one supervisor thread per run
 relays the child's logs and progress to the store, beats the heart, passes on cancel
 requests and, when the child ignores them past the grace period, kills it. A sweeper
@@ -15,23 +18,20 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from conveyor.config import Settings
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
 from conveyor.engine.reporting import RunOutcome, TaskResult
-from conveyor.engine.spec import RunSpec
 from conveyor.errors import ConveyorError
 from conveyor.logging import bind
+from conveyor.queue.hooks import RunHooks
 from conveyor.queue.listen import Listener
 from conveyor.queue.manager import WAKEUP, ClaimedRun, Heartbeat, QueueManager
 from conveyor.queue.process import RunProcess
 
 log = logging.getLogger(__name__)
 
-SpecBuilder = Callable[[ClaimedRun], RunSpec]
-FinalHook = Callable[[str, RunStatus], None]
 FLUSH_SECONDS = 0.5
 
 
@@ -42,13 +42,11 @@ class WorkerPool:
         self,
         settings: Settings,
         manager: QueueManager,
-        build_spec: SpecBuilder,
-        on_final: FinalHook | None = None,
+        hooks: RunHooks,
     ) -> None:
         self.settings = settings
         self.manager = manager
-        self.build_spec = build_spec
-        self.on_final = on_final
+        self.hooks = hooks
         self.hostname = socket.gethostname()
         self.worker_id = f"{self.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._slots = threading.BoundedSemaphore(max(1, settings.workers))
@@ -147,9 +145,9 @@ class WorkerPool:
         finally:
             self._slots.release()
             WAKEUP.set()  # a slot is free, and the run may have gone back to the queue
-        if self.on_final is not None and status is not None and status.is_final:
+        if status is not None and status.is_final:
             try:  # follow-ups (triggered transformations, events) after the slot is free
-                self.on_final(claimed.id, status)
+                self.hooks.after_run(claimed.id, status)
             except Exception:
                 log.exception("follow-ups of run %s failed", claimed.id)
 
@@ -170,7 +168,7 @@ class RunSupervisor:
         """Execute the run to its end; return the status it ended with."""
         manager, claimed = self.pool.manager, self.claimed
         try:
-            spec = self.pool.build_spec(claimed)
+            spec = self.pool.hooks.build_spec(claimed)
         except ConveyorError as exc:
             return manager.finish(
                 claimed.id,

@@ -1,4 +1,9 @@
-"""Request and response bodies of runs."""
+"""Request and response bodies of runs.
+
+How a run loads is `load` (full | incremental). Runs called it `job_type` before, the word
+jobs use for their own type (standard, sync_all, …); `job_type` stays on runs as a
+deprecated alias, in and out, for clients written against the earlier field.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import datetime as dt
 
 from pydantic import Field
 
-from conveyor.domain import ExportFormat, RunJobType, RunStatus, TaskRunStatus, TriggerMethod
+from conveyor.domain import ExportFormat, RunLoad, RunStatus, TaskRunStatus, TriggerMethod
 from conveyor.schemas.common import OutModel, StrictModel
 
 
@@ -18,9 +23,15 @@ class ExecuteRequest(StrictModel):
         description="The tasks to run, each named by its id, its statement (spacing and case "
         "aside) or its table (every task loading that table); default: every active task.",
     )
-    job_type: RunJobType = Field(
-        default=RunJobType.incremental,
+    load: RunLoad | None = Field(
+        default=None,
         description="incremental (default) or full: copy everything again, reset cursors.",
+    )
+    job_type: RunLoad | None = Field(
+        default=None,
+        json_schema_extra={"deprecated": True},  # in the docs, without runtime warnings
+        description="Deprecated alias of `load`; a request giving both with different "
+        "values is refused (422).",
     )
     priority: int | None = Field(default=None, ge=-1000, le=1000)
     format: ExportFormat | None = Field(
@@ -69,7 +80,12 @@ class RunOut(OutModel):
     job_id: str | None
     transformation_id: str | None
     job_name: str
-    job_type: RunJobType
+    load: RunLoad = Field(description="How the run loads: full or incremental.")
+    job_type: RunLoad = Field(
+        validation_alias="load",
+        json_schema_extra={"deprecated": True},  # in the docs, without runtime warnings
+        description="Deprecated alias of `load`, with the same value.",
+    )
     trigger_method: TriggerMethod
     status: RunStatus
     priority: int

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.config import Settings
 from conveyor.crypto import Redactor
-from conveyor.domain import RunJobType, RunStatus, TriggerMethod
+from conveyor.domain import RunLoad, RunStatus, TriggerMethod
 from conveyor.errors import ConveyorError, NotFound
 from conveyor.notifications import compose, send, wants_email
 from conveyor.policy import Reach
@@ -43,7 +43,7 @@ def enqueue_scheduled(
     job = session.get(Job, target_id)
     if job is None:
         raise NotFound(f"job {target_id} not found")
-    return runs.enqueue(ctx, job, None, RunJobType.incremental, None, TriggerMethod.scheduled).id
+    return runs.enqueue(ctx, job, None, RunLoad.incremental, None, TriggerMethod.scheduled).id
 
 
 def after_run(

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from conveyor.connectors.files.formats import FORMATS, MIME_TYPES
-from conveyor.domain import RunJobType, TriggerMethod
+from conveyor.domain import RunLoad, TriggerMethod
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.services import audit, lookup, runs
 from conveyor.services.context import Context
@@ -111,6 +111,6 @@ def start(
             field=key_field,
         )
     fmt = runs.export_format(job, fmt, key_field)
-    run = runs.enqueue(ctx, job, None, RunJobType.incremental, None, trigger, fmt)
+    run = runs.enqueue(ctx, job, None, RunLoad.incremental, None, trigger, fmt)
     audit.note(job.id, job.workspace_id)
     return run

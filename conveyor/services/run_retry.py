@@ -9,7 +9,7 @@ Elastic sync jobs service builds on `runs`, which therefore cannot call back int
 
 from __future__ import annotations
 
-from conveyor.domain import RunJobType, RunStatus, TriggerMethod
+from conveyor.domain import RunLoad, RunStatus, TriggerMethod
 from conveyor.errors import Conflict
 from conveyor.queue.manager import EXTERNAL
 from conveyor.services import audit, jobs, runs, transformations
@@ -35,14 +35,14 @@ def retry(ctx: Context, run_id: str) -> Run:
         raise Conflict(f"run {run_id} has no job any more: there is nothing to retry")
     if run.executor == EXTERNAL:
         ext = ctx.session.get(ElasticSyncJob, run.id)
-        kind = SyncJobType(ext.job_type) if ext else SyncJobType(run.job_type)
+        kind = SyncJobType(ext.job_type) if ext else SyncJobType(run.load)
         return sync_jobs.enqueue(ctx, run.job_id, kind, TriggerMethod.retry.value)
     job = jobs.get(ctx, run.job_id)
     return runs.enqueue(
         ctx,
         job,
         run.task_ids,
-        RunJobType(run.job_type),
+        RunLoad(run.load),
         run.priority,
         TriggerMethod.retry,
         run.export_format,

@@ -4,7 +4,8 @@ Starting a run enqueues it in the same transaction as whatever caused it; the wo
 pool picks it up after commit (and builds what it executes with `run_specs`). A run may
 do only some of its job's tasks — named by id, table or statement, as CData's
 `executeQuery` names them — and an export job's run may write another format than the
-job's. Retrying a failed run is `run_retry`, which also reaches Elastic's sync jobs.
+job's. Retrying a failed run is `run_retry`, which also reaches Elastic's sync jobs;
+waiting for a run to end is `run_wait`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.connectors.files.formats import FORMATS
-from conveyor.domain import ACTIVE_STATUSES, RunJobType, RunStatus, TriggerMethod
+from conveyor.domain import ACTIVE_STATUSES, RunLoad, RunStatus, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store
 from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut, RunStats, RunTaskOut
 from conveyor.services import audit, jobs, listing
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, RunLog, RunTask, Task
-from conveyor.store.session import unit_of_work
 
 FIELDS = {
     "id": Run.id,
@@ -34,7 +33,8 @@ FIELDS = {
     "job_name": Run.job_name,
     "workspace_id": Run.workspace_id,
     "status": Run.status,
-    "job_type": Run.job_type,
+    "load": Run.load,
+    "job_type": Run.load,  # the deprecated name of `load`
     "trigger_method": Run.trigger_method,
     "priority": Run.priority,
     "attempt": Run.attempt,
@@ -92,9 +92,22 @@ def execute(
     job = jobs.get(ctx, job_id)
     chosen = select_tasks(ctx, job, request.tasks) if request.tasks else None
     fmt = export_format(job, request.format.value if request.format else None)
-    run = enqueue(ctx, job, chosen, request.job_type, request.priority, trigger, fmt)
+    load = requested_load(request)
+    run = enqueue(ctx, job, chosen, load, request.priority, trigger, fmt)
     audit.note(job.id, job.workspace_id)
     return run
+
+
+def requested_load(request: ExecuteRequest) -> RunLoad:
+    """How the requested run loads: `load`, or its deprecated alias `job_type`; 422 naming
+    `job_type` when both are given and differ."""
+    if request.load and request.job_type and request.load is not request.job_type:
+        raise InvalidInput(
+            f"job_type ({request.job_type.value}) is the deprecated name of load "
+            f"({request.load.value}): give load only",
+            field="job_type",
+        )
+    return request.load or request.job_type or RunLoad.incremental
 
 
 def _statement(text: str) -> str:
@@ -146,7 +159,7 @@ def enqueue(
     ctx: Context,
     job: Job,
     task_ids: list[str] | None,
-    job_type: RunJobType = RunJobType.incremental,
+    load: RunLoad = RunLoad.incremental,
     priority: int | None = None,
     trigger: TriggerMethod = TriggerMethod.on_demand,
     export_format: str | None = None,
@@ -172,7 +185,7 @@ def enqueue(
         workspace_id=job.workspace_id,
         job_id=job.id,
         job_name=job.name,
-        job_type=job_type.value,
+        load=load.value,
         trigger_method=trigger.value,
         priority=job.priority if priority is None else priority,
         unicity=job.id,
@@ -255,29 +268,6 @@ def to_out(run: Run) -> RunOut:
             "tasks": [RunTaskOut.model_validate(t) for t in run.task_results],
         }
     )
-
-
-async def wait_until_final(factory: sessionmaker[Session], run_id: str, timeout: float) -> bool:
-    """Poll until the run is final or `timeout` seconds passed; whether it is final."""
-    import asyncio
-    import time
-
-    from starlette.concurrency import run_in_threadpool
-
-    def status() -> str | None:
-        with unit_of_work(factory) as session:
-            return session.scalar(select(Run.status).where(Run.id == run_id))
-
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        current = await run_in_threadpool(status)
-        if current is None or RunStatus(current).is_final:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, 0.5)
 
 
 def job_logs(

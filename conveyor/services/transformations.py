@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
-from conveyor.domain import ACTIVE_STATUSES, TriggerMethod
+from conveyor.domain import ACTIVE_STATUSES, RunLoad, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.schemas.transformations import (
     TransformationCreate,
@@ -192,7 +192,7 @@ def enqueue(
         kind="transformation",
         transformation_id=item.id,
         job_name=item.name,
-        job_type="full",
+        load=RunLoad.full.value,
         trigger_method=trigger.value,
         unicity=f"transformation:{item.id}",
         max_attempts=item.max_attempts,

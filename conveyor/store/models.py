@@ -312,7 +312,8 @@ class Run(Base):
         ForeignKey("transformations.id", ondelete="CASCADE"), default=None, index=True
     )
     job_name: Mapped[str] = mapped_column(String(200), default="")
-    job_type: Mapped[str] = mapped_column(String(20), default="incremental")
+    load: Mapped[str] = mapped_column(String(20), default="incremental")
+    """How the run loads (`RunLoad`): full or incremental."""
     trigger_method: Mapped[str] = mapped_column(String(20), default="on_demand")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     priority: Mapped[int] = mapped_column(default=0)

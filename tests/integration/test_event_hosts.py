@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conveyor.domain import EngineSettings, RunJobType
+from conveyor.domain import EngineSettings, JobEvent, RunLoad
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter
 from conveyor.engine.spec import Endpoint, RunSpec
@@ -207,12 +207,12 @@ def pre_job(url: str, reach: Reach) -> tuple[str, list[str]]:
         job_id="job",
         job_name="job",
         job_type="standard",
-        run_job_type=RunJobType.incremental,
+        load=RunLoad.incremental,
         settings=EngineSettings(),
         source=Endpoint("memory://events-source"),
         destination=Endpoint("memory://events-destination"),
         tasks=(),
-        extra={"pre_job_event": {"url": url, "secret": SECRET}},
+        pre_job_event=JobEvent(url=url, secret=SECRET),
         event_reach=reach,
     )
     reporter = NullReporter()

@@ -13,7 +13,7 @@ import pytest
 
 from conveyor.connectors.base import Connector
 from conveyor.crypto import Redactor
-from conveyor.domain import EngineSettings, RunJobType, RunStatus
+from conveyor.domain import EngineSettings, JobEvent, RunLoad, RunStatus
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
@@ -46,13 +46,13 @@ def captured() -> Iterator[dict[str, io.StringIO]]:
         logger.removeHandler(handler)
 
 
-def _spec(**extra: Any) -> RunSpec:
+def _spec(pre_job_event: JobEvent | None = None) -> RunSpec:
     return RunSpec(
         run_id="run-1",
         job_id="job-1",
         job_name="job",
         job_type="standard",
-        run_job_type=RunJobType.full,
+        load=RunLoad.full,
         settings=EngineSettings(),
         source=Endpoint(f"postgresql://ann:{SOURCE_PW}@h/db", name="src"),
         destination=Endpoint(
@@ -61,7 +61,7 @@ def _spec(**extra: Any) -> RunSpec:
             name="dst",
         ),
         tasks=(TaskSpec(id="t1", position=1, query="REPLICATE [orders]"),),
-        extra=extra,
+        pre_job_event=pre_job_event,
     )
 
 
@@ -113,7 +113,7 @@ def test_lines_logged_in_a_block_are_masked_with_its_redactor_and_only_inside(
 
 
 def test_reprs_never_show_a_query_password_an_option_or_an_event_secret() -> None:
-    spec = _spec(pre_job_event={"url": "http://127.0.0.1:9/hook", "secret": HOOK_SECRET})
+    spec = _spec(JobEvent(url="http://127.0.0.1:9/hook", secret=HOOK_SECRET))
     shown = repr(spec)
     for secret in (SOURCE_PW, QUERY_PW, OPTION_SECRET, HOOK_SECRET):
         assert secret not in shown

@@ -17,7 +17,7 @@ import pytest
 from conveyor.connectors.base import TableRef
 from conveyor.connectors.files.connector import FileConnector
 from conveyor.connectors.registry import open_connector
-from conveyor.domain import EngineSettings, RunJobType
+from conveyor.domain import EngineSettings, RunLoad
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter, RunOutcome
 from conveyor.engine.rewrite import RewriteExecutor
@@ -60,7 +60,7 @@ class Runs:
             job_id="job",
             job_name="job",
             job_type="standard",
-            run_job_type=RunJobType.incremental,
+            load=RunLoad.incremental,
             settings=EngineSettings(),
             source=endpoint(source),
             destination=endpoint(destination),

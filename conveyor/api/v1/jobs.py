@@ -15,7 +15,7 @@ from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
 from conveyor.schemas.jobs import JobCreate, JobOut, JobUpdate
 from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut
-from conveyor.services import jobs, runs, tasks
+from conveyor.services import jobs, run_wait, runs, tasks
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -35,7 +35,7 @@ async def execute_job(
             return runs.execute(ctx, job_id, request).id
 
     run_id = await run_in_threadpool(enqueue)
-    final = request.wait and await runs.wait_until_final(rt.factory, run_id, request.timeout)
+    final = request.wait and await run_wait.wait_until_final(rt.factory, run_id, request.timeout)
 
     def read() -> RunOut:
         with rt.unit(principal) as ctx:

@@ -77,7 +77,7 @@ def run_resource(run: RunOut, fields: dict[str, frozenset[str]]) -> dict[str, An
         "completed_at": _iso(run.completed_at),
         "job_id": run.job_id,
         "job_name": run.job_name,
-        "job_type": run.job_type,
+        "job_type": run.load,
         "trigger_method": run.trigger_method,
         "executor": run.executor,
         "attempt": run.attempt,

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
-from conveyor.domain import RunJobType, RunStatus, TriggerMethod, utcnow
+from conveyor.domain import RunLoad, RunStatus, TriggerMethod, utcnow
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.queue.manager import CONVEYOR, EXTERNAL
 from conveyor.services import audit, listing, runs
@@ -115,15 +115,13 @@ def enqueue(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str
             raise InvalidInput(
                 f"connector [{connector_id}] cannot sync yet: set {', '.join(lacking)}"
             )
-        run = runs.enqueue(ctx, job, None, RunJobType(job_type.value), None, TriggerMethod(trigger))
+        run = runs.enqueue(ctx, job, None, RunLoad(job_type.value), None, TriggerMethod(trigger))
     else:
         run = Run(
             workspace_id=job.workspace_id,
             job_id=job.id,
             job_name=job.name,
-            job_type=RunJobType.full.value
-            if job_type is SyncJobType.access_control
-            else job_type.value,
+            load=RunLoad.full.value if job_type is SyncJobType.access_control else job_type.value,
             trigger_method=trigger,
             priority=job.priority,
             unicity=None,  # an external connector service may queue several
@@ -172,7 +170,7 @@ def list_(
         )
     if job_types:
         kinds = [kind.value for kind in job_types]
-        statement = statement.where(func.coalesce(ElasticSyncJob.job_type, Run.job_type).in_(kinds))
+        statement = statement.where(func.coalesce(ElasticSyncJob.job_type, Run.load).in_(kinds))
     ordered = statement.order_by(Run.created_at, Run.id)
     found = listing.page(ctx.session, ordered, listing.ListParams(size, offset))
     ids = [run.id for run in found.rows]
@@ -211,7 +209,7 @@ def check_in(ctx: Context, run_id: str) -> None:
 
 def _extension(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> ElasticSyncJob:
     if ext is None:
-        ext = ElasticSyncJob(run_id=run.id, connector_id=run.job_id or "", job_type=run.job_type)
+        ext = ElasticSyncJob(run_id=run.id, connector_id=run.job_id or "", job_type=run.load)
         ctx.session.add(ext)
     return ext
 
@@ -276,7 +274,7 @@ def view(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> SyncJob:
         deleted_document_count=run.rows_deleted,
         indexed_document_count=run.rows_written,
         indexed_document_volume=round(run.bytes_written / MIB),
-        job_type=ext.job_type if ext is not None else run.job_type,
+        job_type=ext.job_type if ext is not None else run.load,
         metadata=ext.meta if ext is not None else {},
         total_document_count=(ext.total_document_count if ext else 0)
         if external

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from conveyor.domain import EngineSettings, RunJobType
+from conveyor.domain import EngineSettings, RunLoad
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
@@ -48,7 +48,7 @@ def main() -> int:
         job_id="crash",
         job_name="crash",
         job_type="standard",
-        run_job_type=RunJobType.incremental,
+        load=RunLoad.incremental,
         settings=EngineSettings(**settings),
         source=Endpoint(source),
         destination=Endpoint(destination),

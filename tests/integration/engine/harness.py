@@ -23,7 +23,7 @@ from sqlglot import exp
 from conveyor.connectors.base import TableRef
 from conveyor.connectors.registry import open_connector
 from conveyor.connectors.sql import quote, table_expr
-from conveyor.domain import EngineSettings, RunJobType
+from conveyor.domain import EngineSettings, RunLoad
 from conveyor.engine import runner
 from conveyor.engine.reporting import NullReporter, RunOutcome
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
@@ -64,7 +64,7 @@ class Job:
             job_id="job",
             job_name="job",
             job_type=self.job_type,
-            run_job_type=RunJobType.full if full else RunJobType.incremental,
+            load=RunLoad.full if full else RunLoad.incremental,
             settings=self.settings,
             source=Endpoint(self.source, self.source_options),
             destination=(

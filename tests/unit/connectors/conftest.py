@@ -17,13 +17,14 @@ import pytest
 
 from conveyor.connectors.base import TableRef, TableSchema, iterate_batches
 from conveyor.connectors.registry import open_connector
-from conveyor.domain import EngineSettings, RunJobType
+from conveyor.domain import EngineSettings, RunLoad
 from conveyor.engine.context import TaskContext
-from conveyor.engine.modes import Mode, replicate
+from conveyor.engine.decide import Mode
 from conveyor.engine.planner import plan_task
 from conveyor.engine.replicate import table_expression
 from conveyor.engine.reporting import NullReporter, TaskResult
 from conveyor.engine.spec import TaskSpec
+from conveyor.engine.table_load import replicate
 from conveyor.policy import Reach, resolve_path
 from conveyor.testing import put_table, reset_memory
 
@@ -114,7 +115,7 @@ def load_through_engine(
     plan = plan_task(TaskSpec(id="t", position=0, query=query), EngineSettings())
     ctx = TaskContext(
         run_id=uuid.uuid4().hex,
-        run_job_type=RunJobType.incremental,
+        load=RunLoad.incremental,
         job_type="standard",
         source=source,  # type: ignore[arg-type]
         destination=destination,

@@ -21,7 +21,7 @@ from conveyor.connectors.base import (
     Writable,
     iterate_batches,
 )
-from conveyor.engine.modes import Mode
+from conveyor.engine.decide import Mode
 from conveyor.errors import ConfigurationError, ConveyorError, TableNotFound
 from tests.unit.connectors.conftest import (
     Flavor,

@@ -40,7 +40,7 @@ from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.schemas.jobs import JobOut
 from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut
 from conveyor.schemas.transformations import TransformationOut
-from conveyor.services import jobs, listing, runs, tasks, transformations
+from conveyor.services import jobs, listing, run_wait, runs, tasks, transformations
 from conveyor.services.context import Context
 
 router = APIRouter(tags=["CData Sync v1 (OData)"])
@@ -89,7 +89,7 @@ async def _execute(
 
     run_id = await run_in_threadpool(enqueue)
     if wait:
-        await runs.wait_until_final(rt.factory, run_id, min(timeout, MAX_WAIT))
+        await run_wait.wait_until_final(rt.factory, run_id, min(timeout, MAX_WAIT))
 
     def read() -> list[Row]:
         with rt.unit(principal) as ctx:

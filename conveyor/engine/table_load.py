@@ -15,31 +15,13 @@ from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
-from sqlglot import exp
 
-from conveyor.connectors import sql
-from conveyor.connectors.base import (
-    Discoverable,
-    Estimable,
-    Partitionable,
-    Readable,
-    SqlExecutor,
-    TableRef,
-    TableSchema,
-    Writable,
-)
+from conveyor.connectors.base import SqlExecutor, TableRef
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.engine import cursor as cursors
-from conveyor.engine import faults
-from conveyor.engine.apply import apply, described, refuse_repeated_keys
-from conveyor.engine.context import (
-    Target,
-    TaskContext,
-    read_sql,
-    scalar,
-    source_subquery,
-    table_layout,
-)
+from conveyor.engine import faults, source
+from conveyor.engine.apply import apply, refuse_repeated_keys
+from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision, Mode, decide
 from conveyor.engine.deletes import SourceCount, sweep_deleted
 from conveyor.engine.planner import TaskPlan
@@ -47,56 +29,29 @@ from conveyor.engine.relay import relay
 from conveyor.engine.reporting import raise_if_canceled
 from conveyor.engine.shape import Shape, declared_types, length_limit
 from conveyor.engine.stream import copy_stream
+from conveyor.engine.target import (
+    Target,
+    described,
+    staging_layout,
+    table_layout,
+    target_columns,
+)
 
-__all__ = ["Mode", "TaskContext", "replicate"]
-
-
-def _describe_source(ctx: TaskContext, plan: TaskPlan) -> tuple[pa.Schema, tuple[str, ...]]:
-    """The query's columns and the source table's key, with as few round trips as possible.
-
-    A plain table read is described by the catalog (one lookup gives columns and key);
-    a SELECT is described by running it with LIMIT 0.
-    """
-    source = ctx.source
-    discoverable = isinstance(source, Discoverable)
-    if plan.statement.select is None and discoverable:
-        with contextlib.suppress(Exception):
-            columns = source.columns(plan.source_table)  # type: ignore[attr-defined]
-            schema = pa.schema([pa.field(c.name, c.type) for c in columns])
-            return schema, tuple(c.name for c in columns if c.primary_key)
-    query = plan.statement.source_query().limit(0).sql(dialect=source.dialect)
-    schema = source.read(query, 1).schema
-    keys: tuple[str, ...] = ()
-    if discoverable and _is_star(plan):
-        with contextlib.suppress(Exception):
-            found = tuple(c.name for c in source.columns(plan.source_table) if c.primary_key)  # type: ignore[attr-defined]
-            keys = found if all(k in schema.names for k in found) else ()
-    return schema, keys
-
-
-def _is_star(plan: TaskPlan) -> bool:
-    select = plan.statement.select
-    return select is not None and any(isinstance(e, exp.Star) for e in select.expressions)
-
-
-def _target_columns(destination: Writable, target: TableRef) -> dict[str, Any]:
-    if isinstance(destination, Discoverable):
-        return {c.name: c for c in destination.columns(target)}
-    return {}
+__all__ = ["replicate"]
 
 
 def replicate(
     ctx: TaskContext, plan: TaskPlan, state: dict[str, Any], force: Mode | None = None
 ) -> dict[str, Any]:
     """Load one table as this run's mode (or `force`) says; return the task state to keep."""
-    schema, source_keys = _describe_source(ctx, plan)
+    schema, source_keys = source.describe_source(ctx, plan)
     declared = declared_types(plan.statement.columns)
     if declared:  # the statement's declared types say what a computed column holds
         schema = pa.schema(
             [pa.field(f.name, declared[f.name][0]) if f.name in declared else f for f in schema]
         )
     target_exists = ctx.destination.table_exists(plan.target)
-    existing = _target_columns(ctx.destination, plan.target) if target_exists else {}
+    existing = target_columns(ctx.destination, plan.target) if target_exists else {}
     target = Target(target_exists, existing)
     target_keys = target.keys
     if force is not None:
@@ -109,7 +64,7 @@ def replicate(
             target_exists,
             target_keys,
             state,
-            ctx.run_job_type,
+            ctx.load,
             ctx.job_type,
         )
     settings = plan.settings
@@ -141,9 +96,9 @@ def replicate(
     if decision.rebuild:
         decision, state = _rebuild(ctx, plan, decision, shape, state, target_exists)
         target = Target(True, described(shape, decision))
-    expected = _estimate(ctx.source, plan.source_table) if decision.lower is None else None
+    expected = source.estimate(ctx.source, plan.source_table) if decision.lower is None else None
     highest = cursors.RunningMax(decision.check)
-    bounds = _window_bounds(ctx, plan, decision)
+    bounds = source.window_bounds(ctx, plan, decision)
     windows = (
         list(cursors.windows(bounds[0], bounds[1], settings))
         if bounds
@@ -197,31 +152,6 @@ def _rebuild(
     return decision, {**state, "rebuilding": ctx.run_id}
 
 
-def _window_bounds(ctx: TaskContext, plan: TaskPlan, decision: Decision) -> tuple[Any, Any] | None:
-    if (
-        plan.settings.replicate_interval is None
-        or decision.check is None
-        or decision.mode is Mode.full
-    ):
-        return None
-    column = exp.column(sql.identifier(decision.check))
-    subquery = source_subquery(plan)
-    dialect = ctx.source.dialect
-    stop = scalar(
-        ctx.source,
-        exp.select(exp.Max(this=column)).from_(subquery).sql(dialect=dialect),
-        decision.check_type,
-    )
-    start = decision.lower
-    if start is None:
-        start = scalar(
-            ctx.source,
-            exp.select(exp.Min(this=column)).from_(subquery).sql(dialect=dialect),
-            decision.check_type,
-        )
-    return (start, stop) if stop is not None else None
-
-
 def _checkpoint(
     ctx: TaskContext,
     state: dict[str, Any],
@@ -242,24 +172,6 @@ def _checkpoint(
     ctx.save(new_state)
     faults.point("after_cursor")
     return new_state
-
-
-def _estimate(source: Readable, table: TableRef) -> int | None:
-    if isinstance(source, Estimable):
-        with contextlib.suppress(Exception):
-            return source.estimate_rows(table)
-    return None
-
-
-def _staging_layout(shape: Shape, decision: Decision) -> TableSchema:
-    """The staging table's layout: keyed only when it becomes the target (a full load).
-
-    A staging table that is merged and dropped needs no index (building one cost DuckDB an
-    ART over every staged row, written to the file and dropped moments later); its key
-    columns stay NOT NULL, since a NULL key would never match its row on the next merge.
-    """
-    layout = table_layout(shape, decision)
-    return layout if decision.mode is Mode.full else TableSchema(layout.columns, ())
 
 
 def _keys_may_repeat(ctx: TaskContext, plan: TaskPlan, decision: Decision, shape: Shape) -> bool:
@@ -300,15 +212,15 @@ def _load(
     destination = ctx.destination
     destination.drop_table(staging)
     try:
-        statements = _statements(ctx, plan, decision, upper)
-        layout = _staging_layout(shape, decision)
+        statements = source.statements(ctx, plan, decision, upper)
+        layout = staging_layout(shape, decision)
         moved = relay(ctx, plan, shape, layout, staging, statements, highest, expected)
         if moved is None:
             with contextlib.ExitStack() as opened:
-                readers = _readers(ctx, plan, statements, opened)
+                readers = source.readers(ctx, plan, statements, opened)
                 # The query's own types win over the probe's (a computed column is only typed by its values).
                 shape.source = _merged_schema(shape.source, readers[0].schema)
-                destination.create_table(staging, _staging_layout(shape, decision))
+                destination.create_table(staging, staging_layout(shape, decision))
                 moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
         if _keys_may_repeat(ctx, plan, decision, shape):
             refuse_repeated_keys(ctx, plan, staging, decision.keys)
@@ -366,35 +278,3 @@ def _stream(
     )
     ctx.result.bytes_written += stats.bytes_written
     return stats.rows
-
-
-def _statements(ctx: TaskContext, plan: TaskPlan, decision: Decision, upper: Any) -> list[str]:
-    """The load's read: one query, or one per partition for a plain full read in parallel."""
-    statement = read_sql(plan, ctx.source.dialect, decision, upper)
-    plain = decision.lower is None and upper is None and plan.statement.select is None
-    workers = plan.settings.worker_pool
-    if (
-        plain
-        and workers > 1
-        and isinstance(ctx.source, Partitionable)
-        and ctx.open_source is not None
-    ):
-        parts = ctx.source.partitions(plan.source_table, statement, workers)
-        if len(parts) > 1:
-            ctx.log(f"{plan.source_table}: reading {len(parts)} partitions in parallel")
-            return parts
-    return [statement]
-
-
-def _readers(
-    ctx: TaskContext, plan: TaskPlan, statements: list[str], opened: contextlib.ExitStack
-) -> list[pa.RecordBatchReader]:
-    """One reader, or one per partition (each on its own connection)."""
-    if len(statements) == 1 or ctx.open_source is None:
-        return [ctx.source.read(statements[0], plan.batch_rows)]
-    readers = []
-    for part in statements:
-        connection = ctx.open_source()
-        opened.callback(connection.close)  # type: ignore[attr-defined]
-        readers.append(connection.read(part, plan.batch_rows))
-    return readers
