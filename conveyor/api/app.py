@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__, compat
 from conveyor.api import audit, limits, metrics, problems, security_headers
+from conveyor.api.admission import Admission
 from conveyor.api.v1 import router as v1_router
+from conveyor.capacity import Capacity
 from conveyor.domain import utcnow
 from conveyor.files.retention import Cleaner
 from conveyor.queue.worker import WorkerPool
@@ -31,6 +33,7 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        Capacity.of(runtime.settings).apply_threads()
         pool: WorkerPool | None = None
         if workers and runtime.settings.workers > 0:
             if runtime.embedded:
@@ -70,6 +73,9 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.admission = Admission(
+        runtime.settings.api_concurrency, runtime.settings.api_queue_timeout
+    )
     problems.install(app)
     audit.install(app, runtime.engine)  # the innermost middleware: it must see the route
     limits.install(app, runtime.settings)

@@ -21,7 +21,13 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 @router.get("", response_model=Page[JobOut])
 def list_jobs(ctx: Ctx, request: Request) -> Page[JobOut]:
-    return page_of(jobs.list_(ctx, request.query_params), lambda j: jobs.to_out(ctx, j))
+    paged = jobs.list_(ctx, request.query_params)
+    return Page(
+        items=jobs.to_outs(ctx, paged.rows),
+        total=paged.total,
+        limit=paged.limit,
+        offset=paged.offset,
+    )
 
 
 @router.post("", status_code=201, response_model=JobOut)
