@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__, compat
-from conveyor.api import audit, limits, metrics, problems, security_headers
+from conveyor.api import audit, docs, limits, metrics, problems, security_headers
 from conveyor.api.admission import Admission
 from conveyor.api.v1 import router as v1_router
 from conveyor.capacity import Capacity
@@ -71,6 +71,8 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
         "queued runs, and compatibility APIs for CData Sync, Contentserv SCAPI, Elastic "
         "connectors and JSON:API exports.",
         lifespan=lifespan,
+        docs_url=None,  # served by `docs`, from the package: no CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.admission = Admission(
@@ -81,6 +83,7 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
     limits.install(app, runtime.settings)
     metrics.install(app, runtime)
     app.include_router(v1_router)
+    docs.install(app)
     compat.install(app)  # every facade; the one place `api` reaches `compat`
 
     @app.get("/healthz", tags=["health"])

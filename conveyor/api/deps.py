@@ -37,6 +37,8 @@ from conveyor.store.session import unit_of_work
 
 UNKNOWN_CLIENT = "unknown"
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def reads_only(request: Request) -> bool:
     """Whether the request only reads, by its method."""
     return request.method in READS
