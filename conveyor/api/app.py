@@ -15,9 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__, compat
 from conveyor.api import audit, docs, limits, metrics, problems, security_headers
-from conveyor.api.admission import Admission
 from conveyor.api.v1 import router as v1_router
-from conveyor.capacity import Capacity
+from conveyor.capacity import Admission, Capacity
 from conveyor.domain import utcnow
 from conveyor.files.retention import Cleaner
 from conveyor.queue.worker import WorkerPool

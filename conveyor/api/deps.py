@@ -16,7 +16,7 @@ A request's transaction is a read transaction when its method only reads (GET, H
 OPTIONS): it then never waits for, nor holds up, the store's writers, and a write inside it
 fails. The few GETs that change state (SCAPI's datafeed starts a run) authenticate with
 `Caller` and open their own write unit. Before its transaction opens, a request waits in
-line for the store (`admitted`, see `api.admission`).
+line for the store (`admitted`, see `conveyor.capacity`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from conveyor.api.admission import Admission
+from conveyor.capacity import Admission
 from conveyor.errors import AuthenticationFailed, TooManySignIns
 from conveyor.runtime import Runtime
 from conveyor.services.auth import attempted, authenticate, touch_token
@@ -93,7 +93,7 @@ def authenticated(
 
 
 async def admitted(request: Request) -> AsyncIterator[None]:
-    """Wait in line for the store (see `api.admission`); the slot is held until the route returns."""
+    """Wait in line for the store (see `conveyor.capacity`); the slot is held until the route returns."""
     admission: Admission = request.app.state.admission
     async with admission.admitted():
         yield

@@ -2,7 +2,7 @@
 
 - A GET runs in a read transaction: on SQLite it answers while another connection holds
   the write lock, and a write inside a read-only unit fails at once (no lock upgrade).
-- Requests beyond the store's pool wait in line for it (`api.admission`) and all get
+- Requests beyond the store's pool wait in line for it (`conveyor.capacity`) and all get
   their answer; only one that waited past `CONVEYOR_API_QUEUE_TIMEOUT` answers 503 with
   `Retry-After`.
 """
