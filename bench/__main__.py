@@ -3,7 +3,8 @@
 The database-server benchmarks need the local PostgreSQL and MariaDB (see
 `bench/servers.py` for the addresses); when one cannot be reached they are skipped with
 the reason. `CONVEYOR_BENCH_LARGE=0` skips the 10M-row memory runs. Each module also
-runs alone: `python -m bench.incremental`, `python -m bench.latency`, `python -m bench.chaos`.
+runs alone: `python -m bench.incremental`, `python -m bench.latency`, `python -m bench.chaos`,
+`python -m bench.api_load`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import subprocess
 
 from bench import (
+    api_load,
     chaos,
     csv_to_pg,
     export_zip,
@@ -47,6 +49,7 @@ def main() -> None:
         pg_to_parquet.main()
     if postgres and mariadb:
         mariadb_to_pg.main()
+    api_load.main(("sqlite", "postgres") if postgres else ("sqlite",))
     if postgres:
         latency.main()
         chaos.main()

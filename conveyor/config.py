@@ -161,6 +161,19 @@ class Settings(BaseSettings):
         description="Host names, addresses and CIDRs (comma-separated) nobody may reach, admins "
         "included; cloud metadata and link-local addresses are denied unless allowed.",
     )
+    api_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Requests of this API process working on the store at once; the others "
+        "wait in line. The worker threads and the store's connection pool are sized from it.",
+    )
+    api_queue_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request waits in line for the store before it answers 503 "
+        "with Retry-After (the server is overloaded).",
+    )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1024,

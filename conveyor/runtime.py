@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from conveyor.capacity import Capacity
 from conveyor.config import Settings
 from conveyor.crypto import SecretBox, load_or_create_key
 from conveyor.domain import RunStatus
@@ -47,7 +48,12 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         """Connect to the store and load the secret key (nothing is started)."""
-        engine = make_engine(settings.metadata_url)
+        capacity = Capacity.of(settings)
+        engine = make_engine(
+            settings.metadata_url,
+            pool_size=capacity.pool_size,
+            max_overflow=capacity.max_overflow,
+        )
         factory = make_session_factory(engine)
         box = SecretBox(load_or_create_key(settings.data_dir, settings.secret_key))
         return cls(settings, engine, factory, box, QueueManager(factory, settings.retry_backoff))

@@ -14,8 +14,9 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__, compat
-from conveyor.api import audit, limits, metrics, problems, security_headers
+from conveyor.api import audit, docs, limits, metrics, problems, security_headers
 from conveyor.api.v1 import router as v1_router
+from conveyor.capacity import Admission, Capacity
 from conveyor.domain import utcnow
 from conveyor.files.retention import Cleaner
 from conveyor.queue.worker import WorkerPool
@@ -31,6 +32,7 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        Capacity.of(runtime.settings).apply_threads()
         pool: WorkerPool | None = None
         if workers and runtime.settings.workers > 0:
             if runtime.embedded:
@@ -68,13 +70,19 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
         "queued runs, and compatibility APIs for CData Sync, Contentserv SCAPI, Elastic "
         "connectors and JSON:API exports.",
         lifespan=lifespan,
+        docs_url=None,  # served by `docs`, from the package: no CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.admission = Admission(
+        runtime.settings.api_concurrency, runtime.settings.api_queue_timeout
+    )
     problems.install(app)
     audit.install(app, runtime.engine)  # the innermost middleware: it must see the route
     limits.install(app, runtime.settings)
     metrics.install(app, runtime)
     app.include_router(v1_router)
+    docs.install(app)
     compat.install(app)  # every facade; the one place `api` reaches `compat`
 
     @app.get("/healthz", tags=["health"])

@@ -19,10 +19,10 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.domain import Role, utcnow
 from conveyor.errors import AuthenticationFailed, TooManySignIns
@@ -30,6 +30,7 @@ from conveyor.services.context import Principal
 from conveyor.services.sign_in_limits import SignInLimiter
 from conveyor.services.users import hash_password, hash_token, verify_password
 from conveyor.store.models import Token, User
+from conveyor.store.session import unit_of_work
 
 TOUCH_EVERY = dt.timedelta(minutes=1)
 VERIFIED_TTL = 300.0
@@ -104,6 +105,7 @@ def authenticate(
     client: str,
     limiter: SignInLimiter,
     any_basic_user: bool = False,
+    touch: Callable[[str], None] | None = None,
 ) -> Principal:
     """The caller; 401 for missing or invalid credentials, 429 while guessing is limited.
 
@@ -113,6 +115,9 @@ def authenticate(
     an unknown token counts against the client's address, a wrong password against the
     address and the user name, and either over its limit refuses further passwords and
     unknown tokens with 429 — before any check, so a 429 never tells a right password.
+
+    A token's last use is noted (at most once a minute) in `session`, or through `touch`
+    when the session only reads.
     """
     try:
         found = credentials(headers)
@@ -130,7 +135,9 @@ def authenticate(
         .where(Token.token_hash == hash_token(secret))
     ).first()
     if row is not None:
-        return _token_principal(*row, user_name=user_name, any_basic_user=any_basic_user)
+        return _token_principal(
+            *row, user_name=user_name, any_basic_user=any_basic_user, touch=touch
+        )
     if user_name is None:
         _count_failure(limiter, client, None)
         raise AuthenticationFailed("invalid credentials")
@@ -152,7 +159,12 @@ def _count_failure(limiter: SignInLimiter, client: str, user_name: str | None) -
 
 
 def _token_principal(
-    token: Token, user: User, *, user_name: str | None, any_basic_user: bool
+    token: Token,
+    user: User,
+    *,
+    user_name: str | None,
+    any_basic_user: bool,
+    touch: Callable[[str], None] | None,
 ) -> Principal:
     """The owner of a known token, unless the name beside it, the user or its age says no.
 
@@ -168,8 +180,23 @@ def _token_principal(
     if not user.active or (token.expires_at is not None and token.expires_at < now):
         raise AuthenticationFailed("invalid credentials: the user is inactive or the token expired")
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
-        token.last_used_at = now
+        if touch is None:
+            token.last_used_at = now
+        else:
+            touch(token.id)
     return _principal(user)
+
+
+def touch_token(factory: sessionmaker[Session], token_id: str) -> None:
+    """Note a token's use now, in a short transaction of its own (for read-only requests)."""
+    now = utcnow()
+    with unit_of_work(factory) as session:
+        session.execute(
+            update(Token)
+            .where(Token.id == token_id)
+            .where(or_(Token.last_used_at.is_(None), Token.last_used_at < now - TOUCH_EVERY))
+            .values(last_used_at=now)
+        )
 
 
 def _principal(user: User) -> Principal:

@@ -6,7 +6,7 @@ A job's engine settings and notification settings are validated as one typed mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -216,6 +216,38 @@ def to_out(ctx: Context, job: Job) -> JobOut:
     """The job as shown."""
     run = last_run(ctx, job)
     count = ctx.session.scalar(select(func.count()).where(Task.job_id == job.id)) or 0
+    return _out(job, run, count)
+
+
+def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
+    """Jobs as shown, with their latest runs and task counts read in three queries in all."""
+    ids = [job.id for job in found]
+    if not ids:
+        return []
+    newest = (
+        select(Run.id)
+        .where(Run.job_id == Job.id)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+        .correlate(Job)
+        .scalar_subquery()
+    )
+    run_ids: dict[str, str | None] = {
+        job_id: run_id
+        for job_id, run_id in ctx.session.execute(select(Job.id, newest).where(Job.id.in_(ids)))
+    }
+    wanted = [run_id for run_id in run_ids.values() if run_id is not None]
+    runs = {run.id: run for run in ctx.session.scalars(select(Run).where(Run.id.in_(wanted)))}
+    counts: dict[str, int] = {
+        job_id: count
+        for job_id, count in ctx.session.execute(
+            select(Task.job_id, func.count()).where(Task.job_id.in_(ids)).group_by(Task.job_id)
+        )
+    }
+    return [_out(job, runs.get(run_ids.get(job.id) or ""), counts.get(job.id, 0)) for job in found]
+
+
+def _out(job: Job, run: Run | None, count: int) -> JobOut:
     return JobOut.model_validate(
         {
             **fields_of(job).model_dump(),

@@ -2,6 +2,13 @@
 
 One transaction per request or worker step: `unit_of_work` commits when the block ends
 and rolls back when it raises. Services receive the session and never commit.
+
+A unit is a write transaction unless it says it only reads (`read_only=True`, what a GET
+asks for). On SQLite a write transaction starts with `BEGIN IMMEDIATE` — writers queue
+for the one write lock up front instead of failing on a lock upgrade — and a read one
+with a plain (deferred) `BEGIN`: it reads a WAL snapshot and never waits for, nor holds
+up, a writer. A read unit is read only in earnest (SQLite's `query_only`, PostgreSQL's
+`READ ONLY` transactions): a write inside one fails at once instead of upgrading a lock.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "conveyor_read_only"
+"""The connection execution option a read-only unit of work sets."""
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -51,8 +60,14 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Writers queue on the lock up front instead of failing on a lock upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = bool(connection.get_execution_options().get(READ_ONLY, False))
+        info = connection.connection.info  # kept with the DBAPI connection across checkouts
+        if info.get(READ_ONLY, False) != read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+            info[READ_ONLY] = read_only
+        # Writers queue on the lock up front instead of failing on a lock upgrade; readers
+        # take no lock at all (WAL).
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -61,10 +76,15 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextlib.contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception."""
+def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception.
+
+    With `read_only`, a read transaction that takes no write lock and refuses writes.
+    """
     session = factory()
     try:
+        if read_only:
+            session.connection(execution_options=_read_only_options(session))
         yield session
         session.commit()
     except BaseException:
@@ -72,3 +92,10 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _read_only_options(session: Session) -> dict[str, Any]:
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        return {READ_ONLY: True, "postgresql_readonly": True}
+    return {READ_ONLY: True}
