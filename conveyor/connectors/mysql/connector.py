@@ -257,7 +257,7 @@ class MySQLConnector:
         amount in memory and the rest on disk until the destination takes it.
         """
         query = sql_text.strip().rstrip(";").strip()
-        label = mysql_sql.source_label(query)
+        label = sql.source_label(query, DIALECT)
         planned = self._plan(query, label)
         schema = types.schema_of(planned)
         if returns_nothing(query, DIALECT):

@@ -24,7 +24,6 @@ from typing import Any
 import adbc_driver_sqlite
 import adbc_driver_sqlite.dbapi as adbc
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
 from conveyor.connectors import sql
@@ -100,15 +99,6 @@ def map_error(exc: Exception, what: str = "") -> ConveyorError:
     if "constraint" in lowered or "mismatch" in lowered:
         return DataError(f"{what}: {message}" if what else message)
     return ConnectorError(f"{what}: {message}" if what else message)
-
-
-def _source_label(query: str) -> str:
-    """The first table a query reads, for error messages."""
-    try:
-        table = next(sqlglot.parse_one(query, dialect=DIALECT).find_all(exp.Table), None)
-    except sqlglot.errors.ParseError:
-        table = None
-    return table.name if table is not None else "query"
 
 
 class SQLiteConnector:
@@ -302,7 +292,7 @@ class SQLiteConnector:
                     cur.execute(exp.select(*probes).sql(dialect=DIALECT))
                     found = iter(cur.fetchall()[0])
             except Exception as exc:
-                raise map_error(exc, _source_label(query)) from exc
+                raise map_error(exc, sql.source_label(query, DIALECT)) from exc
             finally:
                 if not keep_view:
                     cur.execute("DROP VIEW IF EXISTS temp." + sql.quote(view, DIALECT))
@@ -318,7 +308,7 @@ class SQLiteConnector:
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query's rows as Arrow batches of `batch_size` rows, types exact."""
         query = vet(sql_text, self.reach).strip().rstrip(";").strip()
-        label = _source_label(query)
+        label = sql.source_label(query, DIALECT)
         if not self._exists() and self.options.create:
             # A database file not created yet is an empty database.
             raise TableNotFound(f"table {label!r} does not exist", table=label)
