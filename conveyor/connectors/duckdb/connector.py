@@ -37,6 +37,7 @@ from conveyor.connectors.duckdb_access import (
     database_to_open,
     is_locked,
     map_error,
+    stream,
 )
 from conveyor.errors import (
     ConfigurationError,
@@ -237,19 +238,7 @@ class DuckDBConnector:
 
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query on its own cursor as Arrow batches of `batch_size` rows."""
-        cur = self._cursor()
-        try:
-            relation = cur.sql(sql_text)
-            if relation is None:
-                raise ConfigurationError("read needs a query that returns rows")
-            reader = relation.to_arrow_reader(max(1, batch_size))
-        except duckdb.Error as exc:
-            cur.close()
-            raise map_error(exc) from exc
-        except BaseException:
-            cur.close()
-            raise
-        return _closing_reader(reader, cur)
+        return stream(self._cursor(), sql_text, batch_size)
 
     # --- Writable / SqlExecutor -------------------------------------------------------------
 
@@ -318,22 +307,6 @@ class DuckDBConnector:
 
 def _ref(schema: str, name: str) -> TableRef:
     return TableRef(name, None if schema == "main" else schema)
-
-
-def _closing_reader(
-    reader: pa.RecordBatchReader, cur: duckdb.DuckDBPyConnection
-) -> pa.RecordBatchReader:
-    """A reader that closes its cursor once exhausted, mapping DuckDB errors on the way."""
-
-    def batches() -> Any:
-        try:
-            yield from reader
-        except duckdb.Error as exc:
-            raise map_error(exc) from exc
-        finally:
-            cur.close()
-
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 class _Writer:
