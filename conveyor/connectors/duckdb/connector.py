@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,7 +42,6 @@ from conveyor.errors import (
     ConfigurationError,
     InvalidInput,
     SourceUnavailable,
-    TableNotFound,
 )
 from conveyor.policy import Reach
 
@@ -82,42 +80,38 @@ class DuckDBConnector:
         # Keys are constraints only when asked for (see DuckDBOptions.primary_key_constraints).
         self.enforces_keys = self.options.primary_key_constraints
         self.path = parse_url(url)
-        self._lock = threading.RLock()
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._shared: sql.SharedConnection[duckdb.DuckDBPyConnection] = sql.SharedConnection()
         self._locked = False
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """The database connection, opened on first use (creating the file)."""
-        with self._lock:
-            if self._con is None:
-                config: dict[str, Any] = {}
-                if self.options.threads:
-                    config["threads"] = self.options.threads
-                if self.options.memory_limit:
-                    config["memory_limit"] = self.options.memory_limit
-                database = database_to_open(self.path, self.reach)
-                is_file = database.startswith(os.sep)  # a resolved path, not `md:`/`:memory:`
-                if is_file and not os.path.isdir(os.path.dirname(database)):
-                    raise SourceUnavailable(
-                        f"folder of DuckDB database {self.path!r} does not exist"
-                    )
-                try:
-                    con = connect_database(
-                        database, config, external_access=self.reach.external_access
-                    )
-                except duckdb.Error as exc:
-                    raise map_error(exc, self.path) from exc
-                try:
-                    self._locked = is_locked(con)
-                    if self._locked and is_file:  # in memory: only its own spill folder
-                        check_engine_paths(con, self.reach)
-                except Exception as exc:
-                    con.close()
-                    if isinstance(exc, duckdb.Error):
-                        raise map_error(exc, self.path) from exc
-                    raise
-                self._con = con
-            return self._con
+        return self._shared.get(self._open)
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Open the vetted database (creating its file) and vet what its locked session may use."""
+        config: dict[str, Any] = {}
+        if self.options.threads:
+            config["threads"] = self.options.threads
+        if self.options.memory_limit:
+            config["memory_limit"] = self.options.memory_limit
+        database = database_to_open(self.path, self.reach)
+        is_file = database.startswith(os.sep)  # a resolved path, not `md:`/`:memory:`
+        if is_file and not os.path.isdir(os.path.dirname(database)):
+            raise SourceUnavailable(f"folder of DuckDB database {self.path!r} does not exist")
+        try:
+            con = connect_database(database, config, external_access=self.reach.external_access)
+        except duckdb.Error as exc:
+            raise map_error(exc, self.path) from exc
+        try:
+            self._locked = is_locked(con)
+            if self._locked and is_file:  # in memory: only its own spill folder
+                check_engine_paths(con, self.reach)
+        except Exception as exc:
+            con.close()
+            if isinstance(exc, duckdb.Error):
+                raise map_error(exc, self.path) from exc
+            raise
+        return con
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """A new connection to the same database (its own transaction), in UTC.
@@ -160,10 +154,7 @@ class DuckDBConnector:
 
     def close(self) -> None:
         """Close the database connection."""
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+        self._shared.close()
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
@@ -194,13 +185,9 @@ class DuckDBConnector:
         )
         return bool(rows)
 
-    def _require(self, table: TableRef) -> None:
-        if not self.table_exists(table):
-            raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
-
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with their exact Arrow types, DuckDB types, nullability and primary key."""
-        self._require(table)
+        sql.require_table(self, table)
         cur = self._cursor()
         try:
             schema = cur.sql(sql.select_sql(table, None, DIALECT, limit=0)).to_arrow_table().schema
@@ -231,7 +218,7 @@ class DuckDBConnector:
         )
         if rows:
             return int(rows[0][0])
-        self._require(table)
+        sql.require_table(self, table)
         return None
 
     # --- Readable ------------------------------------------------------------------------
@@ -266,14 +253,14 @@ class DuckDBConnector:
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Append batches in one transaction, committed by `close`."""
-        self._require(table)
+        sql.require_table(self, table)
         return _Writer(self._cursor(), table, schema.names)
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
         if (staging.schema or "main") != (target.schema or "main"):
             raise ConfigurationError("staging and target tables must be in the same schema")
-        self._require(staging)
+        sql.require_table(self, staging)
         self._transaction(sql.replace_statements(staging, target, DIALECT))
 
     def drop_table(self, table: TableRef) -> None:

@@ -288,7 +288,7 @@ class PostgresConnector(PostgresSession):
 
     def execute(self, sql_text: str) -> int:
         """Run one statement on its own (autocommit: VACUUM and the like work); rows changed."""
-        with self._lock:
+        with self._shared.lock:
             conn = self._meta()
             try:
                 return int(conn.execute(sql_text).rowcount)

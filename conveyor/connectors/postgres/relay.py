@@ -77,7 +77,7 @@ def prepare(
 def result_columns(connector: PostgresSession, query: str) -> list[tuple[str, str, int]]:
     """A query's result columns — name, declared type, type OID — planned, not run."""
     statement = f"SELECT * FROM ({query}) AS __conveyor_d LIMIT 0"  # noqa: S608
-    with connector._lock:
+    with connector._shared.lock:
         conn = connector._meta()
         try:
             cur = conn.execute(statement)
