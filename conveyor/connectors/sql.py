@@ -1,6 +1,6 @@
 """SQL every SQL connector needs: quoting, DDL types, the statements that create, swap,
-count and drop tables, running statements in one transaction, naming the table a query
-reads in error messages, and the one connection a connector's metadata and DDL share.
+count and drop tables, running statements in one transaction, and naming the table a query
+reads in error messages.
 
 Identifiers are always quoted through sqlglot for the target dialect, and statements that
 move rows are built as sqlglot expressions, so no table or column name is ever pasted into
@@ -10,17 +10,15 @@ runs on a destination (merges, deletes, history, schema changes) is `conveyor.en
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
 
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from conveyor.connectors.base import Readable, TableRef, TableSchema, Writable
-from conveyor.errors import TableNotFound, Unsupported
+from conveyor.connectors.base import TableRef, TableSchema
+from conveyor.errors import Unsupported
 
 
 def identifier(name: str) -> exp.Identifier:
@@ -286,12 +284,6 @@ def insert_select_sql(
     )
 
 
-def require_table(connector: Readable | Writable, table: TableRef) -> None:
-    """Raise `TableNotFound` unless the connector has the table (or a view of that name)."""
-    if not connector.table_exists(table):
-        raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
-
-
 def source_label(query: str, dialect: str) -> str:
     """The first table a query reads, for error messages ("query" when it names none)."""
     try:
@@ -313,40 +305,6 @@ def run_in_transaction(
         execute("ROLLBACK")
         raise
     execute("COMMIT")
-
-
-# --- the connection metadata and DDL share -----------------------------------------------
-
-
-class _Closable(Protocol):
-    def close(self) -> object: ...
-
-
-Conn = TypeVar("Conn", bound=_Closable)
-
-
-class SharedConnection(Generic[Conn]):
-    """The one connection a connector's metadata queries and DDL share between threads:
-    opened on first use (and again once it is found closed), used under `lock`."""
-
-    def __init__(self, is_open: Callable[[Conn], bool] = lambda conn: True) -> None:
-        self.lock = threading.RLock()
-        self._is_open = is_open
-        self._conn: Conn | None = None
-
-    def get(self, connect: Callable[[], Conn]) -> Conn:
-        """The connection, opened with `connect` when there is none yet (or it was closed)."""
-        with self.lock:
-            if self._conn is None or not self._is_open(self._conn):
-                self._conn = connect()
-            return self._conn
-
-    def close(self) -> None:
-        """Close the connection if it is open; the next `get` opens another."""
-        with self.lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 # --- values SQL databases cannot hold natively --------------------------------------------

@@ -38,6 +38,7 @@ from conveyor.connectors.duckdb_access import (
     map_error,
     stream,
 )
+from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.errors import (
     ConfigurationError,
     InvalidInput,
@@ -80,7 +81,7 @@ class DuckDBConnector:
         # Keys are constraints only when asked for (see DuckDBOptions.primary_key_constraints).
         self.enforces_keys = self.options.primary_key_constraints
         self.path = parse_url(url)
-        self._shared: sql.SharedConnection[duckdb.DuckDBPyConnection] = sql.SharedConnection()
+        self._shared: SharedConnection[duckdb.DuckDBPyConnection] = SharedConnection()
         self._locked = False
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -187,7 +188,7 @@ class DuckDBConnector:
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with their exact Arrow types, DuckDB types, nullability and primary key."""
-        sql.require_table(self, table)
+        require_table(self, table)
         cur = self._cursor()
         try:
             schema = cur.sql(sql.select_sql(table, None, DIALECT, limit=0)).to_arrow_table().schema
@@ -218,7 +219,7 @@ class DuckDBConnector:
         )
         if rows:
             return int(rows[0][0])
-        sql.require_table(self, table)
+        require_table(self, table)
         return None
 
     # --- Readable ------------------------------------------------------------------------
@@ -253,14 +254,14 @@ class DuckDBConnector:
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Append batches in one transaction, committed by `close`."""
-        sql.require_table(self, table)
+        require_table(self, table)
         return _Writer(self._cursor(), table, schema.names)
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
         if (staging.schema or "main") != (target.schema or "main"):
             raise ConfigurationError("staging and target tables must be in the same schema")
-        sql.require_table(self, staging)
+        require_table(self, staging)
         self._transaction(sql.replace_statements(staging, target, DIALECT))
 
     def drop_table(self, table: TableRef) -> None:

@@ -28,6 +28,7 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
+from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.mysql import sql as mysql_sql
 from conveyor.connectors.mysql import types
 from conveyor.connectors.mysql.client import Client
@@ -61,7 +62,7 @@ class MySQLConnector:
                 "a MySQL connection takes a host name or address, not a Unix socket", field="url"
             )
         self.reach.check_host(self.address.host)  # by name now; by address at each connect
-        self._shared: sql.SharedConnection[Any] = sql.SharedConnection(lambda conn: conn.open)
+        self._shared: SharedConnection[Any] = SharedConnection(lambda conn: conn.open)
         self._mariadb: bool | None = None
         self._spills: weakref.WeakSet[Spill] = weakref.WeakSet()  # reads still draining
 
@@ -188,7 +189,7 @@ class MySQLConnector:
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with the Arrow types a read returns, declared types and primary key."""
-        sql.require_table(self, table)
+        require_table(self, table)
         planned = self._plan(sql.select_sql(table, None, DIALECT, limit=0), str(table))
         return [
             ColumnInfo(name, column.type, native, bool(nullable), bool(pk))
@@ -199,7 +200,7 @@ class MySQLConnector:
 
     def estimate_rows(self, table: TableRef) -> int | None:
         """InnoDB's estimate (information_schema.TABLES.TABLE_ROWS); None for views."""
-        sql.require_table(self, table)
+        require_table(self, table)
         rows = self._query(
             "SELECT TABLE_ROWS FROM information_schema.TABLES"
             " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
@@ -329,7 +330,7 @@ class MySQLConnector:
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`."""
-        sql.require_table(self, table)
+        require_table(self, table)
         return LoadWriter(
             lambda path: self._connect(local_file=path),
             table,
@@ -339,7 +340,7 @@ class MySQLConnector:
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
         """Swap staging in with one atomic RENAME TABLE, then drop the old table."""
-        sql.require_table(self, staging)
+        require_table(self, staging)
         if not self.table_exists(target):
             self._query(f"RENAME TABLE {_name(staging)} TO {_name(target)}", what=str(target))
             return

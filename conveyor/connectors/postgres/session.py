@@ -18,6 +18,7 @@ import psycopg
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import TableRef
+from conveyor.connectors.metadata import SharedConnection
 from conveyor.connectors.postgres import types
 from conveyor.connectors.postgres.conninfo import Conninfo
 from conveyor.connectors.postgres.errors import connect_error, map_error
@@ -42,7 +43,7 @@ class PostgresSession:
             url, ("postgresql", "postgres"), 5432, self.options.password
         )
         self._target = Conninfo(self.address, self.options, self.reach)
-        self._shared: sql.SharedConnection[psycopg.Connection[Any]] = sql.SharedConnection(
+        self._shared: SharedConnection[psycopg.Connection[Any]] = SharedConnection(
             lambda conn: not conn.closed
         )
         self._created: set[TableRef] = set()  # tables made here, not yet loaded

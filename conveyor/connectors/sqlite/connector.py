@@ -34,6 +34,7 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
+from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.sqlite.options import SQLiteOptions
 from conveyor.connectors.sqlite.statements import vet
 from conveyor.connectors.sqlite.types import (
@@ -113,7 +114,7 @@ class SQLiteConnector:
         self.url = url
         self.options = options or SQLiteOptions()
         self.path = parse_url(url)
-        self._shared: sql.SharedConnection[Any] = sql.SharedConnection()
+        self._shared: SharedConnection[Any] = SharedConnection()
 
     # --- connections ---------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ class SQLiteConnector:
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with the Arrow types a read returns, declared types and primary key."""
-        sql.require_table(self, table)
+        require_table(self, table)
         info = self._query(
             'SELECT name, type, "notnull", pk FROM pragma_table_info(?)', [table.name]
         )
@@ -248,7 +249,7 @@ class SQLiteConnector:
 
     def estimate_rows(self, table: TableRef) -> int | None:
         """The table's row count (cheap enough in SQLite for progress reporting)."""
-        sql.require_table(self, table)
+        require_table(self, table)
         try:
             return int(self._query(sql.count_sql(table, DIALECT))[0][0])
         except ConnectorError:
@@ -341,13 +342,13 @@ class SQLiteConnector:
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Bulk-append through ADBC ingest; each batch is committed as it is written."""
         self._check_schema(table)
-        sql.require_table(self, table)
+        require_table(self, table)
         return _Writer(self._open(for_write=True), table)
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
         self._check_schema(target)
-        sql.require_table(self, staging)
+        require_table(self, staging)
         self._transaction(sql.replace_statements(staging, target, DIALECT))
 
     def drop_table(self, table: TableRef) -> None:
