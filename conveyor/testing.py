@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import projected_columns, restore, restored_schema, to_duckdb
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
-from conveyor.connectors.duckdb_access import affected_rows, map_error, scratch
+from conveyor.connectors.duckdb_access import affected_rows, map_error, scratch, stream
 from conveyor.connectors.registry import MemoryOptions
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, TableNotFound
 from conveyor.policy import Reach
@@ -170,26 +170,7 @@ class MemoryConnector:
         """Run a DuckDB query over a snapshot of the tables, streamed in `batch_size` batches."""
         with _LOCK:
             snapshot = dict(self._tables)
-        con = _session(snapshot, self.reach)
-        try:
-            relation = con.sql(sql_text)
-            if relation is None:
-                raise ConfigurationError("read needs a query that returns rows")
-            reader = relation.to_arrow_reader(max(1, batch_size))
-        except duckdb.Error as exc:
-            con.close()
-            raise map_error(exc) from exc
-        except BaseException:
-            con.close()
-            raise
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                yield from reader
-            finally:
-                con.close()
-
-        result = pa.RecordBatchReader.from_batches(reader.schema, batches())
+        result = stream(_session(snapshot, self.reach), sql_text, batch_size)
         projected = projected_columns(sql_text)
         if projected is None or projected[0] not in snapshot:
             return result

@@ -2,8 +2,9 @@
 
 Shared by everything that runs SQL in DuckDB — the DuckDB connector, the files connector
 (which reads and writes files through an in-memory session), the engine's rewrites and
-`conveyor.testing` — together with what a DuckDB failure means (`map_error`) and how many
-rows a statement changed (`affected_rows`).
+`conveyor.testing` — together with what a DuckDB failure means (`map_error`), how many
+rows a statement changed (`affected_rows`) and how a query's rows stream out as Arrow
+(`stream`).
 
 `database_to_open` vets what a DuckDB connection opens: its file and the files DuckDB
 keeps beside it, resolved and checked with the connection's `Reach` each time it opens;
@@ -38,10 +39,11 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from conveyor.errors import (
     ConfigurationError,
@@ -191,6 +193,49 @@ def affected_rows(result: duckdb.DuckDBPyConnection) -> int:
         row = result.fetchone()
         return int(row[0]) if row else -1
     return -1
+
+
+def query_reader(
+    con: duckdb.DuckDBPyConnection, query: str, batch_size: int
+) -> pa.RecordBatchReader:
+    """A query's rows on `con` as Arrow batches of `batch_size` rows (DuckDB's exact types)."""
+    relation = con.sql(query)
+    if relation is None:
+        raise ConfigurationError("read needs a query that returns rows")
+    return relation.to_arrow_reader(max(1, batch_size))
+
+
+def closing_reader(
+    reader: pa.RecordBatchReader,
+    close: Callable[[], object],
+    error: Callable[[duckdb.Error], ConveyorError] = map_error,
+) -> pa.RecordBatchReader:
+    """`reader`, calling `close` once it is exhausted, fails or is dropped, and raising the
+    Conveyor `error` of a DuckDB failure met on the way."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except duckdb.Error as exc:
+            raise error(exc) from exc
+        finally:
+            close()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def stream(con: duckdb.DuckDBPyConnection, query: str, batch_size: int) -> pa.RecordBatchReader:
+    """Stream a query's rows as Arrow batches of `batch_size` rows on `con`, which the read
+    then owns: it is closed when the rows are read, or at once when the query fails."""
+    try:
+        reader = query_reader(con, query, batch_size)
+    except duckdb.Error as exc:
+        con.close()
+        raise map_error(exc) from exc
+    except BaseException:
+        con.close()
+        raise
+    return closing_reader(reader, con.close)
 
 
 def _scratch_root() -> str:

@@ -104,41 +104,42 @@ class MemoryOptions(BaseModel):
     )
 
 
+def _family(
+    name: str,
+    connector: str,
+    options: type[BaseModel],
+    description: str,
+    schemes: tuple[str, ...] = (),
+) -> ConnectorSpec:
+    """A connector family of this package: its class `connector` is in
+    `conveyor.connectors.<name>.connector`; its scheme is its name unless `schemes` says."""
+    implementation = f"conveyor.connectors.{name}.connector:{connector}"
+    return ConnectorSpec(name, schemes or (name,), implementation, options, description)
+
+
 BUILTIN: tuple[ConnectorSpec, ...] = (
-    ConnectorSpec(
-        name="sqlite",
-        schemes=("sqlite",),
-        implementation="conveyor.connectors.sqlite.connector:SQLiteConnector",
-        options=SQLiteOptions,
-        description="A SQLite database file.",
-    ),
-    ConnectorSpec(
-        name="duckdb",
-        schemes=("duckdb",),
-        implementation="conveyor.connectors.duckdb.connector:DuckDBConnector",
-        options=DuckDBOptions,
-        description="A DuckDB database file.",
-    ),
-    ConnectorSpec(
-        name="files",
+    _family("sqlite", "SQLiteConnector", SQLiteOptions, "A SQLite database file."),
+    _family("duckdb", "DuckDBConnector", DuckDBOptions, "A DuckDB database file."),
+    _family(
+        "files",
+        "FileConnector",
+        FileOptions,
+        "A folder of csv, parquet, json, ndjson or xlsx files, one table per file.",
         schemes=("file",),
-        implementation="conveyor.connectors.files.connector:FileConnector",
-        options=FileOptions,
-        description="A folder of csv, parquet, json, ndjson or xlsx files, one table per file.",
     ),
-    ConnectorSpec(
-        name="postgres",
+    _family(
+        "postgres",
+        "PostgresConnector",
+        PostgresOptions,
+        "A PostgreSQL database: binary COPY both ways through ADBC.",
         schemes=("postgresql", "postgres"),
-        implementation="conveyor.connectors.postgres.connector:PostgresConnector",
-        options=PostgresOptions,
-        description="A PostgreSQL database: binary COPY both ways through ADBC.",
     ),
-    ConnectorSpec(
-        name="mysql",
+    _family(
+        "mysql",
+        "MySQLConnector",
+        MySQLOptions,
+        "A MySQL or MariaDB database: Arrow reads, LOAD DATA LOCAL INFILE writes.",
         schemes=("mysql", "mariadb"),
-        implementation="conveyor.connectors.mysql.connector:MySQLConnector",
-        options=MySQLOptions,
-        description="A MySQL or MariaDB database: Arrow reads, LOAD DATA LOCAL INFILE writes.",
     ),
     ConnectorSpec(
         name="memory",

@@ -1,5 +1,6 @@
 """SQL every SQL connector needs: quoting, DDL types, the statements that create, swap,
-count and drop tables, and running statements in one transaction.
+count and drop tables, running statements in one transaction, and naming the table a query
+reads in error messages.
 
 Identifiers are always quoted through sqlglot for the target dialect, and statements that
 move rows are built as sqlglot expressions, so no table or column name is ever pasted into
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 
 from conveyor.connectors.base import TableRef, TableSchema
@@ -280,6 +282,15 @@ def insert_select_sql(
     return exp.insert(select, table_expr(target), columns=[identifier(c) for c in columns]).sql(
         dialect=dialect
     )
+
+
+def source_label(query: str, dialect: str) -> str:
+    """The first table a query reads, for error messages ("query" when it names none)."""
+    try:
+        table = next(sqlglot.parse_one(query, dialect=dialect).find_all(exp.Table), None)
+    except sqlglot.errors.ParseError:
+        table = None
+    return table.name if table is not None else "query"
 
 
 def run_in_transaction(

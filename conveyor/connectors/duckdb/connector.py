@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,12 +36,13 @@ from conveyor.connectors.duckdb_access import (
     database_to_open,
     is_locked,
     map_error,
+    stream,
 )
+from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.errors import (
     ConfigurationError,
     InvalidInput,
     SourceUnavailable,
-    TableNotFound,
 )
 from conveyor.policy import Reach
 
@@ -81,42 +81,38 @@ class DuckDBConnector:
         # Keys are constraints only when asked for (see DuckDBOptions.primary_key_constraints).
         self.enforces_keys = self.options.primary_key_constraints
         self.path = parse_url(url)
-        self._lock = threading.RLock()
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._shared: SharedConnection[duckdb.DuckDBPyConnection] = SharedConnection()
         self._locked = False
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """The database connection, opened on first use (creating the file)."""
-        with self._lock:
-            if self._con is None:
-                config: dict[str, Any] = {}
-                if self.options.threads:
-                    config["threads"] = self.options.threads
-                if self.options.memory_limit:
-                    config["memory_limit"] = self.options.memory_limit
-                database = database_to_open(self.path, self.reach)
-                is_file = database.startswith(os.sep)  # a resolved path, not `md:`/`:memory:`
-                if is_file and not os.path.isdir(os.path.dirname(database)):
-                    raise SourceUnavailable(
-                        f"folder of DuckDB database {self.path!r} does not exist"
-                    )
-                try:
-                    con = connect_database(
-                        database, config, external_access=self.reach.external_access
-                    )
-                except duckdb.Error as exc:
-                    raise map_error(exc, self.path) from exc
-                try:
-                    self._locked = is_locked(con)
-                    if self._locked and is_file:  # in memory: only its own spill folder
-                        check_engine_paths(con, self.reach)
-                except Exception as exc:
-                    con.close()
-                    if isinstance(exc, duckdb.Error):
-                        raise map_error(exc, self.path) from exc
-                    raise
-                self._con = con
-            return self._con
+        return self._shared.get(self._open)
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Open the vetted database (creating its file) and vet what its locked session may use."""
+        config: dict[str, Any] = {}
+        if self.options.threads:
+            config["threads"] = self.options.threads
+        if self.options.memory_limit:
+            config["memory_limit"] = self.options.memory_limit
+        database = database_to_open(self.path, self.reach)
+        is_file = database.startswith(os.sep)  # a resolved path, not `md:`/`:memory:`
+        if is_file and not os.path.isdir(os.path.dirname(database)):
+            raise SourceUnavailable(f"folder of DuckDB database {self.path!r} does not exist")
+        try:
+            con = connect_database(database, config, external_access=self.reach.external_access)
+        except duckdb.Error as exc:
+            raise map_error(exc, self.path) from exc
+        try:
+            self._locked = is_locked(con)
+            if self._locked and is_file:  # in memory: only its own spill folder
+                check_engine_paths(con, self.reach)
+        except Exception as exc:
+            con.close()
+            if isinstance(exc, duckdb.Error):
+                raise map_error(exc, self.path) from exc
+            raise
+        return con
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """A new connection to the same database (its own transaction), in UTC.
@@ -159,10 +155,7 @@ class DuckDBConnector:
 
     def close(self) -> None:
         """Close the database connection."""
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+        self._shared.close()
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
@@ -193,13 +186,9 @@ class DuckDBConnector:
         )
         return bool(rows)
 
-    def _require(self, table: TableRef) -> None:
-        if not self.table_exists(table):
-            raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
-
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with their exact Arrow types, DuckDB types, nullability and primary key."""
-        self._require(table)
+        require_table(self, table)
         cur = self._cursor()
         try:
             schema = cur.sql(sql.select_sql(table, None, DIALECT, limit=0)).to_arrow_table().schema
@@ -230,26 +219,14 @@ class DuckDBConnector:
         )
         if rows:
             return int(rows[0][0])
-        self._require(table)
+        require_table(self, table)
         return None
 
     # --- Readable ------------------------------------------------------------------------
 
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query on its own cursor as Arrow batches of `batch_size` rows."""
-        cur = self._cursor()
-        try:
-            relation = cur.sql(sql_text)
-            if relation is None:
-                raise ConfigurationError("read needs a query that returns rows")
-            reader = relation.to_arrow_reader(max(1, batch_size))
-        except duckdb.Error as exc:
-            cur.close()
-            raise map_error(exc) from exc
-        except BaseException:
-            cur.close()
-            raise
-        return _closing_reader(reader, cur)
+        return stream(self._cursor(), sql_text, batch_size)
 
     # --- Writable / SqlExecutor -------------------------------------------------------------
 
@@ -277,14 +254,14 @@ class DuckDBConnector:
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Append batches in one transaction, committed by `close`."""
-        self._require(table)
+        require_table(self, table)
         return _Writer(self._cursor(), table, schema.names)
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
         if (staging.schema or "main") != (target.schema or "main"):
             raise ConfigurationError("staging and target tables must be in the same schema")
-        self._require(staging)
+        require_table(self, staging)
         self._transaction(sql.replace_statements(staging, target, DIALECT))
 
     def drop_table(self, table: TableRef) -> None:
@@ -318,22 +295,6 @@ class DuckDBConnector:
 
 def _ref(schema: str, name: str) -> TableRef:
     return TableRef(name, None if schema == "main" else schema)
-
-
-def _closing_reader(
-    reader: pa.RecordBatchReader, cur: duckdb.DuckDBPyConnection
-) -> pa.RecordBatchReader:
-    """A reader that closes its cursor once exhausted, mapping DuckDB errors on the way."""
-
-    def batches() -> Any:
-        try:
-            yield from reader
-        except duckdb.Error as exc:
-            raise map_error(exc) from exc
-        finally:
-            cur.close()
-
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 class _Writer:

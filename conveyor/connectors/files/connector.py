@@ -24,7 +24,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -49,7 +49,7 @@ from conveyor.connectors.base import (
     Targets,
     iterate_batches,
 )
-from conveyor.connectors.duckdb_access import map_error, scratch
+from conveyor.connectors.duckdb_access import closing_reader, map_error, query_reader, scratch
 from conveyor.connectors.files.formats import (
     EXTENSIONS,
     FORMATS,
@@ -299,10 +299,7 @@ class FileConnector:
             session = _Session()
             try:
                 self._set_up(sql_text, session)
-                relation = session.connection.sql(sql_text)
-                if relation is None:
-                    raise ConfigurationError("read needs a query that returns rows")
-                reader = relation.to_arrow_reader(max(1, batch_size))
+                reader = query_reader(session.connection, sql_text, batch_size)
                 break
             except duckdb.Error as exc:
                 again = attempt < SETUP_ATTEMPTS and session.replaced()  # while still open
@@ -315,15 +312,7 @@ class FileConnector:
                 session.close()
                 raise
 
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                yield from reader
-            except duckdb.Error as exc:
-                raise map_error(session.unpinned(exc)) from exc
-            finally:
-                session.close()
-
-        result = pa.RecordBatchReader.from_batches(reader.schema, batches())
+        result = closing_reader(reader, session.close, lambda exc: map_error(session.unpinned(exc)))
         return restore(result, self._stored_types(sql_text, result.schema, session))
 
     def _stored_types(self, query: str, output: pa.Schema, session: _Session) -> pa.Schema | None:

@@ -11,7 +11,6 @@ A table's schema is a MySQL database; unqualified tables are in the URL's databa
 from __future__ import annotations
 
 import ssl
-import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -29,6 +28,7 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
+from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.mysql import sql as mysql_sql
 from conveyor.connectors.mysql import types
 from conveyor.connectors.mysql.client import Client
@@ -37,7 +37,7 @@ from conveyor.connectors.mysql.load import UTC_MARK, LoadWriter, column_type
 from conveyor.connectors.mysql.options import MySQLOptions
 from conveyor.connectors.mysql.spill import Spill
 from conveyor.connectors.server import parse_server_url, returns_nothing
-from conveyor.errors import ConveyorError, InvalidInput, TableNotFound
+from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
@@ -62,8 +62,7 @@ class MySQLConnector:
                 "a MySQL connection takes a host name or address, not a Unix socket", field="url"
             )
         self.reach.check_host(self.address.host)  # by name now; by address at each connect
-        self._lock = threading.RLock()
-        self._conn: Any = None
+        self._shared: SharedConnection[Any] = SharedConnection(lambda conn: conn.open)
         self._mariadb: bool | None = None
         self._spills: weakref.WeakSet[Spill] = weakref.WeakSet()  # reads still draining
 
@@ -97,12 +96,11 @@ class MySQLConnector:
         return conn
 
     def _meta(self) -> Any:
-        if self._conn is None or not self._conn.open:
-            self._conn = self._connect()
-        return self._conn
+        """The connection metadata and DDL share (callers hold its lock)."""
+        return self._shared.get(self._connect)
 
     def _query(self, statement: str, params: Sequence[Any] = (), what: str = "") -> list[Any]:
-        with self._lock:
+        with self._shared.lock:
             conn = self._meta()
             try:
                 with conn.cursor() as cur:
@@ -118,7 +116,7 @@ class MySQLConnector:
         mode, so without a new BEGIN every later statement would commit on its own and a
         failure half-way would leave half of the changes.
         """
-        with self._lock:
+        with self._shared.lock:
             conn = self._meta()
             counts = []
             try:
@@ -152,10 +150,7 @@ class MySQLConnector:
         read would otherwise go on filling the disk with the rest of its table)."""
         for spill in list(self._spills):
             spill.close()
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._shared.close()
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
@@ -184,10 +179,6 @@ class MySQLConnector:
             )
         )
 
-    def _require(self, table: TableRef) -> None:
-        if not self.table_exists(table):
-            raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
-
     def _column_rows(self, table: TableRef) -> list[Any]:
         return self._query(
             "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', COLUMN_KEY = 'PRI'"
@@ -198,7 +189,7 @@ class MySQLConnector:
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with the Arrow types a read returns, declared types and primary key."""
-        self._require(table)
+        require_table(self, table)
         planned = self._plan(sql.select_sql(table, None, DIALECT, limit=0), str(table))
         return [
             ColumnInfo(name, column.type, native, bool(nullable), bool(pk))
@@ -209,7 +200,7 @@ class MySQLConnector:
 
     def estimate_rows(self, table: TableRef) -> int | None:
         """InnoDB's estimate (information_schema.TABLES.TABLE_ROWS); None for views."""
-        self._require(table)
+        require_table(self, table)
         rows = self._query(
             "SELECT TABLE_ROWS FROM information_schema.TABLES"
             " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
@@ -221,7 +212,7 @@ class MySQLConnector:
 
     def _plan(self, query: str, label: str) -> list[types.ReadColumn]:
         """Plan a query's columns from a LIMIT 0 probe of its result's column definitions."""
-        with self._lock:
+        with self._shared.lock:
             conn = self._meta()
             try:
                 with conn.cursor() as cur:
@@ -257,7 +248,7 @@ class MySQLConnector:
         amount in memory and the rest on disk until the destination takes it.
         """
         query = sql_text.strip().rstrip(";").strip()
-        label = mysql_sql.source_label(query)
+        label = sql.source_label(query, DIALECT)
         planned = self._plan(query, label)
         schema = types.schema_of(planned)
         if returns_nothing(query, DIALECT):
@@ -339,7 +330,7 @@ class MySQLConnector:
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`."""
-        self._require(table)
+        require_table(self, table)
         return LoadWriter(
             lambda path: self._connect(local_file=path),
             table,
@@ -349,7 +340,7 @@ class MySQLConnector:
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
         """Swap staging in with one atomic RENAME TABLE, then drop the old table."""
-        self._require(staging)
+        require_table(self, staging)
         if not self.table_exists(target):
             self._query(f"RENAME TABLE {_name(staging)} TO {_name(target)}", what=str(target))
             return

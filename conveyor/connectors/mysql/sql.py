@@ -17,15 +17,6 @@ DIALECT = types.DIALECT
 ALIAS = "__conveyor_q"
 
 
-def source_label(query: str) -> str:
-    """The first table a query reads, for error messages."""
-    try:
-        table = next(sqlglot.parse_one(query, dialect=DIALECT).find_all(exp.Table), None)
-    except sqlglot.errors.ParseError:
-        table = None
-    return table.name if table is not None else "query"
-
-
 def _parse(query: str) -> exp.Expr:
     try:
         return sqlglot.parse_one(query, dialect=DIALECT)

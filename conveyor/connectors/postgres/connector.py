@@ -125,7 +125,7 @@ class PostgresConnector(PostgresSession):
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query as Arrow batches of at most `batch_size` rows, types exact."""
         query = sql_text.strip().rstrip(";").strip()
-        label = pgsql.source_label(query)
+        label = sql.source_label(query, DIALECT)
         planned = self._describe(query, label)
         if returns_nothing(query, DIALECT):
             return pa.RecordBatchReader.from_batches(types.schema_of(planned), iter(()))
@@ -288,7 +288,7 @@ class PostgresConnector(PostgresSession):
 
     def execute(self, sql_text: str) -> int:
         """Run one statement on its own (autocommit: VACUUM and the like work); rows changed."""
-        with self._lock:
+        with self._shared.lock:
             conn = self._meta()
             try:
                 return int(conn.execute(sql_text).rowcount)

@@ -31,7 +31,6 @@ from conveyor.connectors.postgres import types
 from conveyor.connectors.postgres.async_connect import Background, connect, connect_kwargs
 from conveyor.connectors.postgres.errors import map_error
 from conveyor.connectors.postgres.load import defer_primary_key, restore_primary_key
-from conveyor.connectors.postgres.sql import source_label
 from conveyor.connectors.server import redacted
 from conveyor.errors import ConveyorError, PermissionDenied, SourceUnavailable
 
@@ -78,7 +77,7 @@ def prepare(
 def result_columns(connector: PostgresSession, query: str) -> list[tuple[str, str, int]]:
     """A query's result columns — name, declared type, type OID — planned, not run."""
     statement = f"SELECT * FROM ({query}) AS __conveyor_d LIMIT 0"  # noqa: S608
-    with connector._lock:
+    with connector._shared.lock:
         conn = connector._meta()
         try:
             cur = conn.execute(statement)
@@ -93,7 +92,7 @@ def result_columns(connector: PostgresSession, query: str) -> list[tuple[str, st
                 [oids, mods],
             ).fetchall()
         except psycopg.Error as exc:
-            raise map_error(exc, connector.address, source_label(query)) from exc
+            raise map_error(exc, connector.address, sql.source_label(query, DIALECT)) from exc
     return [(n, d, o) for n, (d,), o in zip(names, declared, oids, strict=True)]
 
 
@@ -234,7 +233,7 @@ class CopyRelay:
             try:
                 await source.copy_from_query(query, output=received, format="binary")
             except Exception as exc:
-                error = map_error(exc, self._source.address, source_label(query))
+                error = map_error(exc, self._source.address, sql.source_label(query, DIALECT))
                 await chunks.put(error)
                 raise error from exc
             await chunks.put(None)

@@ -10,7 +10,6 @@ loads each take an ADBC connection of their own, given back for reuse when they 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ import psycopg
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import TableRef
+from conveyor.connectors.metadata import SharedConnection
 from conveyor.connectors.postgres import types
 from conveyor.connectors.postgres.conninfo import Conninfo
 from conveyor.connectors.postgres.errors import connect_error, map_error
@@ -43,22 +43,24 @@ class PostgresSession:
             url, ("postgresql", "postgres"), 5432, self.options.password
         )
         self._target = Conninfo(self.address, self.options, self.reach)
-        self._lock = threading.RLock()
-        self._conn: psycopg.Connection[Any] | None = None
+        self._shared: SharedConnection[psycopg.Connection[Any]] = SharedConnection(
+            lambda conn: not conn.closed
+        )
         self._created: set[TableRef] = set()  # tables made here, not yet loaded
         self._idle: list[Any] = []  # ADBC connections a finished read or load gave back
 
     # --- connections ---------------------------------------------------------------------
 
     def _meta(self) -> psycopg.Connection[Any]:
-        """The psycopg connection for metadata and DDL (callers hold the lock)."""
-        if self._conn is None or self._conn.closed:
-            conninfo = self._target.now()  # the policy decides on the addresses of now
-            try:
-                self._conn = psycopg.connect(conninfo, autocommit=True)
-            except psycopg.Error as exc:
-                raise connect_error(exc, self.address) from exc
-        return self._conn
+        """The psycopg connection for metadata and DDL (callers hold its lock)."""
+        return self._shared.get(self._connect_meta)
+
+    def _connect_meta(self) -> psycopg.Connection[Any]:
+        conninfo = self._target.now()  # the policy decides on the addresses of now
+        try:
+            return psycopg.connect(conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise connect_error(exc, self.address) from exc
 
     def _adbc(self) -> Any:
         """An ADBC connection of its own for one read or load (they run in their own threads).
@@ -67,7 +69,7 @@ class PostgresSession:
         and a run makes many small reads (probes, counts, keys), so connections that
         finished their work cleanly are kept and handed out again.
         """
-        with self._lock:
+        with self._shared.lock:
             if self._idle:
                 return self._idle.pop()
         conninfo = self._target.now()
@@ -78,14 +80,14 @@ class PostgresSession:
 
     def _give_back(self, conn: Any, *, reusable: bool) -> None:
         """Keep a connection whose read or load ended cleanly; close any other."""
-        with self._lock:
+        with self._shared.lock:
             if reusable and len(self._idle) < _IDLE_CONNECTIONS:
                 self._idle.append(conn)
                 return
         conn.close()
 
     def _query(self, statement: str, params: Sequence[Any] = (), what: str = "") -> list[Any]:
-        with self._lock:
+        with self._shared.lock:
             conn = self._meta()
             try:
                 cur = conn.execute(statement, list(params) or None)
@@ -94,7 +96,7 @@ class PostgresSession:
                 raise map_error(exc, self.address, what) from exc
 
     def _transaction(self, statements: Sequence[str], what: str = "") -> list[int]:
-        with self._lock:
+        with self._shared.lock:
             conn = self._meta()
             counts = []
             try:
@@ -108,10 +110,8 @@ class PostgresSession:
 
     def close(self) -> None:
         """Close the metadata connections."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        with self._shared.lock:
+            self._shared.close()
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()

@@ -17,15 +17,6 @@ from conveyor.connectors.postgres import types
 DIALECT = types.DIALECT
 
 
-def source_label(query: str) -> str:
-    """The first table a query reads, for error messages."""
-    try:
-        table = next(sqlglot.parse_one(query, dialect=DIALECT).find_all(exp.Table), None)
-    except sqlglot.errors.ParseError:
-        table = None
-    return table.name if table is not None else "query"
-
-
 def with_casts(query: str, planned: list[types.ReadColumn]) -> str:
     """`SELECT q.a, q.b::text AS b, … FROM (query) AS q`: what ADBC cannot read, as text.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 import adbc_driver_sqlite
 import adbc_driver_sqlite.dbapi as adbc
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
 from conveyor.connectors import sql
@@ -36,6 +34,7 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
+from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.sqlite.options import SQLiteOptions
 from conveyor.connectors.sqlite.statements import vet
 from conveyor.connectors.sqlite.types import (
@@ -102,15 +101,6 @@ def map_error(exc: Exception, what: str = "") -> ConveyorError:
     return ConnectorError(f"{what}: {message}" if what else message)
 
 
-def _source_label(query: str) -> str:
-    """The first table a query reads, for error messages."""
-    try:
-        table = next(sqlglot.parse_one(query, dialect=DIALECT).find_all(exp.Table), None)
-    except sqlglot.errors.ParseError:
-        table = None
-    return table.name if table is not None else "query"
-
-
 class SQLiteConnector:
     """A SQLite database file: read, write, discover, merge and run SQL."""
 
@@ -124,8 +114,7 @@ class SQLiteConnector:
         self.url = url
         self.options = options or SQLiteOptions()
         self.path = parse_url(url)
-        self._lock = threading.RLock()
-        self._conn: Any = None
+        self._shared: SharedConnection[Any] = SharedConnection()
 
     # --- connections ---------------------------------------------------------------------
 
@@ -161,17 +150,15 @@ class SQLiteConnector:
             cur.fetchall()
         return conn
 
-    def _shared(self, *, write: bool = False) -> Any:
-        """The connection metadata and DDL share (callers hold the lock)."""
-        if self._conn is None:
-            self._conn = self._open(for_write=write)
-        return self._conn
+    def _meta(self, *, write: bool = False) -> Any:
+        """The connection metadata and DDL share (callers hold its lock)."""
+        return self._shared.get(lambda: self._open(for_write=write))
 
     def _query(
         self, statement: str, params: Sequence[Any] = (), *, write: bool = False
     ) -> list[Any]:
         """Run one statement on the shared connection; return its rows."""
-        with self._lock, self._shared(write=write).cursor() as cur:
+        with self._shared.lock, self._meta(write=write).cursor() as cur:
             try:
                 cur.execute(statement, parameters=list(params) or None)
                 return list(cur.fetchall()) if cur.description else []
@@ -179,7 +166,7 @@ class SQLiteConnector:
                 raise map_error(exc) from exc
 
     def _transaction(self, statements: Sequence[str]) -> None:
-        with self._lock, self._shared(write=True).cursor() as cur:
+        with self._shared.lock, self._meta(write=True).cursor() as cur:
             try:
                 sql.run_in_transaction(cur.execute, statements, begin="BEGIN IMMEDIATE")
             except Exception as exc:
@@ -209,10 +196,7 @@ class SQLiteConnector:
 
     def close(self) -> None:
         """Close the shared connection."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._shared.close()
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
@@ -245,19 +229,15 @@ class SQLiteConnector:
         )
         return bool(rows)
 
-    def _require(self, table: TableRef) -> None:
-        if not self.table_exists(table):
-            raise TableNotFound(f"table {str(table)!r} does not exist", table=str(table))
-
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with the Arrow types a read returns, declared types and primary key."""
-        self._require(table)
+        require_table(self, table)
         info = self._query(
             'SELECT name, type, "notnull", pk FROM pragma_table_info(?)', [table.name]
         )
-        with self._lock:
+        with self._shared.lock:
             query = sql.select_sql(table, None, DIALECT)
-            planned, _ = self._plan(self._shared(), query, keep_view=False)
+            planned, _ = self._plan(self._meta(), query, keep_view=False)
         return [
             ColumnInfo(col.name, col.type, declared or "", not (notnull or pk), bool(pk))
             for col, (_, declared, notnull, pk) in zip(planned, info, strict=True)
@@ -269,7 +249,7 @@ class SQLiteConnector:
 
     def estimate_rows(self, table: TableRef) -> int | None:
         """The table's row count (cheap enough in SQLite for progress reporting)."""
-        self._require(table)
+        require_table(self, table)
         try:
             return int(self._query(sql.count_sql(table, DIALECT))[0][0])
         except ConnectorError:
@@ -302,7 +282,7 @@ class SQLiteConnector:
                     cur.execute(exp.select(*probes).sql(dialect=DIALECT))
                     found = iter(cur.fetchall()[0])
             except Exception as exc:
-                raise map_error(exc, _source_label(query)) from exc
+                raise map_error(exc, sql.source_label(query, DIALECT)) from exc
             finally:
                 if not keep_view:
                     cur.execute("DROP VIEW IF EXISTS temp." + sql.quote(view, DIALECT))
@@ -318,7 +298,7 @@ class SQLiteConnector:
     def read(self, sql_text: str, batch_size: int) -> pa.RecordBatchReader:
         """Stream a query's rows as Arrow batches of `batch_size` rows, types exact."""
         query = vet(sql_text, self.reach).strip().rstrip(";").strip()
-        label = _source_label(query)
+        label = sql.source_label(query, DIALECT)
         if not self._exists() and self.options.create:
             # A database file not created yet is an empty database.
             raise TableNotFound(f"table {label!r} does not exist", table=label)
@@ -362,13 +342,13 @@ class SQLiteConnector:
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Bulk-append through ADBC ingest; each batch is committed as it is written."""
         self._check_schema(table)
-        self._require(table)
+        require_table(self, table)
         return _Writer(self._open(for_write=True), table)
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
         self._check_schema(target)
-        self._require(staging)
+        require_table(self, staging)
         self._transaction(sql.replace_statements(staging, target, DIALECT))
 
     def drop_table(self, table: TableRef) -> None:
@@ -385,7 +365,7 @@ class SQLiteConnector:
         """Run statements in one (immediate) transaction; the rows each one changed."""
         statements = [vet(text, self.reach) for text in statements]
         counts: list[int] = []
-        with self._lock, self._shared(write=True).cursor() as cur:
+        with self._shared.lock, self._meta(write=True).cursor() as cur:
 
             def run(text: str) -> None:
                 cur.execute(text)
