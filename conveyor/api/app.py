@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__, compat
-from conveyor.api import audit, limits, metrics, problems, security_headers
+from conveyor.api import audit, contract, limits, metrics, problems, security_headers
 from conveyor.api.v1 import router as v1_router
 from conveyor.domain import utcnow
 from conveyor.files.retention import Cleaner
@@ -102,4 +102,5 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
         return {"status": "ok"}
 
     security_headers.install(app)
+    contract.install(app)  # the OpenAPI document, with each surface's failures
     return app

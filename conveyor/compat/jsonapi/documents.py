@@ -25,7 +25,7 @@ from fastapi import Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from conveyor.api.problems import Failure
+from conveyor.api.problems import ErrorDoc, Failure
 from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.services import listing
 
@@ -260,6 +260,39 @@ def error_document(status: int, detail: str, title: str, source: dict[str, str] 
     if source:
         error["source"] = source
     return respond({"errors": [error]}, status)
+
+
+ERROR_DOC = ErrorDoc(
+    "JSONAPIErrors",
+    {
+        "type": "object",
+        "required": ["errors"],
+        "properties": {
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["status", "title", "detail"],
+                    "properties": {
+                        "status": {"type": "string"},
+                        "title": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "source": {
+                            "type": "object",
+                            "properties": {
+                                "pointer": {"type": "string"},
+                                "parameter": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+            "jsonapi": {"type": "object"},
+        },
+    },
+    MEDIA_TYPE,
+)
+"""`shape`'s answers, as the OpenAPI document describes them."""
 
 
 async def shape(request: Request, failure: Failure) -> Response:
