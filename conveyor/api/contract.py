@@ -17,8 +17,8 @@ prefix winning), so the document cannot say one thing while the handler does ano
   422 as a 400), in its media type and schema; FastAPI's own `HTTPValidationError`
   is replaced, because the handler never answers it.
 
-A route that documents one of these statuses itself keeps its description; the body is
-added when it has none.
+A route that documents a failure itself (a download's 409, the datafeed's 504) keeps its
+description, and gets the surface's error body when it names none.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def document_failures(operation: dict[str, Any], path: str, method: str, doc: Er
             del responses[code]  # re-added below as the surface answers it, if it does
     for native in failures(path, method):
         status = doc.status(native)
-        entry = responses.setdefault(str(status), {"description": DESCRIPTIONS[status]})
-        if not entry.get("content"):
+        responses.setdefault(str(status), {"description": DESCRIPTIONS[status]})
+    for code, entry in responses.items():
+        if code[0] in "45" and not entry.get("content"):
             entry["content"] = _error_content(doc)
 
 

@@ -194,6 +194,22 @@ def test_values_the_native_models_refuse_are_a_cdata_400_naming_cdata_s_key(
     assert error.json()["error"]["field"] == field
 
 
+def test_numbers_past_a_database_integer_in_a_list_filter_are_a_422(api: TestClient) -> None:
+    for value in ("9" * 21, "-" + "9" * 21):
+        response = api.get("/api/v1/files", params={"size__lte": value})
+        assert "out of range" in problem(response, 422)
+    assert api.get("/api/v1/files", params={"size__lte": str(2**63 - 1)}).status_code == 200
+
+
+@pytest.mark.parametrize("connector_id", ["bell%07", "x" * 65], ids=["control", "long"])
+def test_an_elastic_connector_id_that_cannot_be_a_job_is_a_400(
+    api: TestClient, connector_id: str
+) -> None:
+    response = api.put(f"/_connector/{connector_id}", json={"index_name": None})
+    assert "connector" in elastic(response, 400)
+    assert api.get("/api/v1/jobs").status_code == 200  # nothing unlistable was stored
+
+
 def test_pathological_json_api_parameters_are_answered_in_its_shape(api: TestClient) -> None:
     sort = ",".join(["-created_at"] * 3000)
     assert api.get("/sync/jobs", params={"sort": sort}).status_code == 200

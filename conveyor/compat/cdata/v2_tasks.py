@@ -54,7 +54,7 @@ def list_tasks(ctx: AnyBasicUserCtx, job_id: str) -> Response:
     return listed([task_out(tasks.to_out(t)) for t in found])
 
 
-@router.post("/jobs/{job_id}/tasks", name="cdata_v2_add_task")
+@router.post("/jobs/{job_id}/tasks", name="cdata_v2_add_task", status_code=201)
 def add_task(ctx: AnyBasicUserCtx, job_id: str, body: JSONBody) -> Response:
     """Add a task (`query`, `is_active`, optional `index`)."""
     query, active, index = _task_fields(body)
@@ -96,7 +96,7 @@ def update_task(ctx: AnyBasicUserCtx, job_id: str, task_id: str, body: JSONBody)
     return CDataJSONResponse(task_out(tasks.to_out(task)))
 
 
-@router.delete("/jobs/{job_id}/tasks/{task_id}", name="cdata_v2_delete_task")
+@router.delete("/jobs/{job_id}/tasks/{task_id}", name="cdata_v2_delete_task", status_code=204)
 def delete_task(ctx: AnyBasicUserCtx, job_id: str, task_id: str) -> Response:
     """Remove a task; 409 while the job runs."""
     tasks.delete(ctx, jobs.ref(ctx, job_id).id, task_id)

@@ -85,12 +85,18 @@ def list_connectors(ctx: Ctx, request: Request) -> Response:
     return answer_page(request, page, document)
 
 
-@router.put("")
+PUT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    201: {"description": 'Created: `{"result": "created", "id"}`.'},
+    200: {"description": 'Updated: `{"result": "updated", "id"}`.'},
+}
+
+
+@router.put("", status_code=201, responses=PUT_ANSWERS)
 def put_connector_without_id(ctx: Ctx, request: Request, body: Body) -> Response:
     return _put(request, ctx, None, body)
 
 
-@router.post("")
+@router.post("", status_code=201, responses=PUT_ANSWERS)
 def post_connector(ctx: Ctx, request: Request, body: Body) -> Response:
     return _put(request, ctx, None, body)
 
@@ -102,7 +108,7 @@ def get_connector(ctx: Ctx, request: Request, connector_id: str) -> Response:
     return answer(request, document(found))
 
 
-@router.put("/{connector_id}")
+@router.put("/{connector_id}", status_code=201, responses=PUT_ANSWERS)
 def put_connector(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
     return _put(request, ctx, valid_id(connector_id), body)
 

@@ -54,7 +54,7 @@ def list_sync_jobs(ctx: Ctx, request: Request) -> Response:
     return answer_page(request, page, fields_of)
 
 
-@router.post("")
+@router.post("", status_code=201)
 def post_sync_job(ctx: Ctx, request: Request, body: Body) -> Response:
     query(request)
     data = parse(schemas.SyncJobPost, body)
