@@ -17,8 +17,10 @@ from conveyor.api.deps import Ctx
 from conveyor.compat.elastic import schemas
 from conveyor.compat.elastic.actions import Action, mount
 from conveyor.compat.elastic.params import (
+    WINDOW,
     Body,
     bool_param,
+    documented,
     list_param,
     parse,
     query,
@@ -68,7 +70,17 @@ def _put(request: Request, ctx: Ctx, connector_id: str | None, body: Any) -> Res
     return answer(request, {"result": result, "id": connector_id}, 201 if created else 200)
 
 
-@router.get("")
+@router.get(
+    "",
+    openapi_extra=documented(
+        **WINDOW,
+        index_name="Only connectors of these indices, comma-separated.",
+        connector_name="Only connectors of these names, comma-separated.",
+        service_type="Only connectors of these service types, comma-separated.",
+        query="Only connectors whose name, description or index contains this.",
+        include_deleted="Include deleted connectors.",
+    ),
+)
 def list_connectors(ctx: Ctx, request: Request) -> Response:
     params = query(request, LIST_PARAMS)
     offset, size = window(params)
