@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__, compat
-from conveyor.api import audit, docs, limits, metrics, problems, security_headers
+from conveyor.api import audit, contract, docs, limits, metrics, problems, security_headers
 from conveyor.api.v1 import router as v1_router
 from conveyor.capacity import Admission, Capacity
 from conveyor.domain import utcnow
@@ -110,4 +110,5 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
         return {"status": "ok"}
 
     security_headers.install(app)
+    contract.install(app)  # the OpenAPI document, with each surface's failures
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+from typing import Any
 from urllib.parse import quote
 
 from starlette.responses import FileResponse, Response, StreamingResponse
@@ -21,6 +22,18 @@ from conveyor.services.files import Download
 
 _NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._ ()+-]")
 _NEVER = re.compile(r'[\x00-\x1f\x7f/\\"%;]')
+
+
+def responses(what: str, more: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses of a download route: `what` is sent in its own media type
+    (a file's, or `application/zip`), in part for a Range request; `more` adds statuses
+    (their bodies are the surface's errors, which `api.contract` adds)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        200: {"description": what, "content": {"*/*": binary}},
+        206: {"description": "The part a Range request asked for.", "content": {"*/*": binary}},
+        **{status: {"description": text} for status, text in (more or {}).items()},
+    }
 
 
 def disposition(filename: str, kind: str = "attachment") -> str:

@@ -213,7 +213,17 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     )
     app.add_middleware(HttpMetrics, latency=latency, templates=RouteTemplates(app))
 
-    @app.get("/metrics", tags=["health"], include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus' text exposition format.",
+                "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            }
+        },
+    )
     def metrics(caller: Caller, rt: RT) -> Response:
         """Prometheus metrics; what a caller sees depends on their role.
 

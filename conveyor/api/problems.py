@@ -11,8 +11,10 @@ secrets first.
 
 A `Failure` is then rendered by the *shape* of the surface the path belongs to: the
 native API's is RFC 9457 `application/problem+json` (`problem_json`); a facade plugs in
-its protocol's with `add_shape(app, prefix, shape)` (CData's OData error, JSON:API's
-`errors`, Elastic's envelope), the longest prefix winning. The headers the failure asks
+its protocol's with `add_shape(app, prefix, shape, doc)` (CData's OData error, JSON:API's
+`errors`, Elastic's envelope), the longest prefix winning; its `ErrorDoc` is how the
+OpenAPI document describes those answers, so the document follows the same registry
+(`api.contract`). The headers the failure asks
 for (`ConveyorError.headers`, e.g. `Retry-After`; a 405's `Allow`) are added to every
 shape's answer, so no shape has to remember them.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -125,6 +127,50 @@ Shape = Callable[[Request, Failure], Awaitable[Response]]
 """How one surface words a failure."""
 
 
+@dataclass(frozen=True)
+class ErrorDoc:
+    """How a surface's failures are written down in the OpenAPI document: the media type
+    and JSON schema of its error body (a component named `name`), and the statuses its
+    shape answers instead of the native ones (CData answers a 422 as a 400)."""
+
+    name: str
+    schema: dict[str, Any]
+    media_type: str = "application/json"
+    statuses: Mapping[int, int] = dataclasses.field(default_factory=dict)
+
+    def status(self, native: int) -> int:
+        """The status this surface answers a failure of native status `native` with."""
+        return self.statuses.get(native, native)
+
+
+PROBLEM_DOC = ErrorDoc(
+    "Problem",
+    {
+        "type": "object",
+        "description": "An RFC 9457 problem; a Conveyor error's members (`field`, "
+        "`position`, `active_run_id`, …) sit beside the standard ones.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "An invalid request's bad fields.",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+        "additionalProperties": True,
+    },
+    MEDIA_TYPE,
+)
+"""The native shape, `problem_json`, documented."""
+
+
 def problem(
     status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
@@ -160,10 +206,21 @@ class Shapes:
     """The shapes of an app's surfaces, by path prefix; `problem_json` for the rest."""
 
     by_prefix: dict[str, Shape] = dataclasses.field(default_factory=dict)
+    docs: dict[str, ErrorDoc] = dataclasses.field(default_factory=dict)
+
+    def prefix_of(self, path: str) -> str | None:
+        """The longest prefix with a shape that `path` is under, if any."""
+        found = [prefix for prefix in self.by_prefix if under(path, prefix)]
+        return max(found, key=len) if found else None
 
     def of(self, path: str) -> Shape:
-        found = [prefix for prefix in self.by_prefix if under(path, prefix)]
-        return self.by_prefix[max(found, key=len)] if found else problem_json
+        prefix = self.prefix_of(path)
+        return problem_json if prefix is None else self.by_prefix[prefix]
+
+    def doc_of(self, path: str) -> ErrorDoc:
+        """How the failures of the surface `path` belongs to are documented."""
+        prefix = self.prefix_of(path)
+        return PROBLEM_DOC if prefix is None else self.docs.get(prefix, PROBLEM_DOC)
 
     async def render(self, request: Request, exc: Exception) -> Response:
         """The one exception handler: every kind of failure, on every surface."""
@@ -175,10 +232,12 @@ class Shapes:
         return response
 
 
-def add_shape(app: FastAPI, prefix: str, shape: Shape) -> None:
-    """Render every failure under `prefix` with `shape` (after `install`)."""
+def add_shape(app: FastAPI, prefix: str, shape: Shape, doc: ErrorDoc) -> None:
+    """Render every failure under `prefix` with `shape` (after `install`); `doc` is how
+    the OpenAPI document describes those answers (see `api.contract`)."""
     shapes: Shapes = app.state.error_shapes
     shapes.by_prefix[prefix] = shape
+    shapes.docs[prefix] = doc
 
 
 def install(app: FastAPI) -> None:

@@ -127,7 +127,11 @@ def process_status(ctx: Ctx, job_id: str, process_id: str) -> dict[str, Any]:
     return _process(job, run, files.of_run(ctx, run.id))
 
 
-@router.get("/jobs/{job_id}/download/{process_id}", response_class=Response)
+@router.get(
+    "/jobs/{job_id}/download/{process_id}",
+    response_class=Response,
+    responses=downloads.responses("The process's one file as it is, or a ZIP of its files."),
+)
 def download(rt: RT, caller: Caller, job_id: str, process_id: str) -> Response:
     """The process's result file, or a ZIP when it wrote several (409 until it completed)."""
     with rt.unit(caller) as ctx:
@@ -136,7 +140,14 @@ def download(rt: RT, caller: Caller, job_id: str, process_id: str) -> Response:
     return downloads.send(result)
 
 
-@router.get("/datafeed/synchron/{external_key}/", response_class=Response)
+@router.get(
+    "/datafeed/synchron/{external_key}/",
+    response_class=Response,
+    responses=downloads.responses(
+        "The run's result: its one file as it is, or a ZIP of its files.",
+        {502: "The run failed.", 504: "The run is still running after the time limit."},
+    ),
+)
 @router.get("/datafeed/synchron/{external_key}", response_class=Response, include_in_schema=False)
 async def datafeed(rt: RT, caller: Caller, external_key: str) -> Response:
     """Start the job, wait for its run, and answer the result (504 past the time limit)."""

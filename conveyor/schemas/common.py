@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, create_model
 from pydantic.fields import FieldInfo
@@ -46,8 +46,12 @@ def partial(model: type[M], name: str, exclude: frozenset[str] = frozenset()) ->
     for field_name, info in model.model_fields.items():
         if field_name in exclude:
             continue
+        # The field's constraints and validators go with its type, not with the optional:
+        # a validator on `str | None` would be called with the None a PATCH may send.
+        kept = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         optional = FieldInfo.merge_field_infos(info, default=None, default_factory=None)
-        fields[field_name] = (info.annotation | None, optional)  # type: ignore[operator]
+        optional.metadata = []
+        fields[field_name] = (kept | None, optional)  # type: ignore[operator]
     partial_model = create_model(  # type: ignore[call-overload]
         name,
         __config__=ConfigDict(extra="forbid", populate_by_name=True),

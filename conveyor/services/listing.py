@@ -9,6 +9,7 @@ the parameter, so a typo never silently returns everything.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -69,9 +70,15 @@ def _coerce(column: InstrumentedAttribute[Any], raw: str, name: str) -> Any:
                 raise ValueError
             return raw.lower() in ("true", "1")
         if python_type is int:
-            return int(raw)
+            number = int(raw)
+            if not -(2**63) <= number < 2**63:  # what a database integer column holds
+                raise InvalidInput(f"{name} is out of range", field=name)
+            return number
         if python_type is float:
-            return float(raw)
+            real = float(raw)
+            if not math.isfinite(real):
+                raise ValueError
+            return real
         if python_type is dt.datetime:
             value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
             return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -323,6 +323,49 @@ def test_openapi_is_served(client: TestClient) -> None:
     assert "batch_size" in spec["components"]["schemas"]["JobCreate"]["properties"]
 
 
+def _error_body(operation: dict[str, Any], status: str) -> tuple[str, str]:
+    ((media, content),) = operation["responses"][status]["content"].items()
+    return media, content["schema"]["$ref"].rsplit("/", 1)[-1]
+
+
+def test_openapi_documents_each_surface_s_failures_in_its_own_body(client: TestClient) -> None:
+    """Every authenticated operation lists the failures it shares with its surface, each in
+    the error body that surface's shape answers with (the same registry)."""
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    cases = [
+        ("/api/v1/jobs", "post", "application/problem+json", "Problem", "422"),
+        (
+            "/admin/app/scapi/jobs/{job_id}/start",
+            "post",
+            "application/problem+json",
+            "Problem",
+            "422",
+        ),
+        ("/api.rsc/jobs", "post", "application/json", "CDataError", "400"),
+        ("/api.rsc/v2/jobs/{job_id}", "put", "application/json", "CDataError", "400"),
+        ("/_connector/{connector_id}", "put", "application/json", "ElasticError", "400"),
+        ("/sync/exports/export", "post", "application/vnd.api+json", "JSONAPIErrors", "422"),
+    ]
+    for path, method, media, schema, invalid in cases:
+        operation = paths[path][method]
+        for status in ("401", "403", "404", "413", invalid):
+            assert _error_body(operation, status) == (media, schema), (path, status)
+    assert _error_body(paths["/api/v1/jobs"]["post"], "409")[1] == "Problem"
+    assert "422" not in paths["/api.rsc/jobs"]["post"]["responses"]  # CData answers 400
+    assert "409" not in paths["/_connector/{connector_id}"]["put"]["responses"]  # Elastic: 400
+    assert "401" not in paths["/healthz"]["get"]["responses"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]  # never answered
+    count = paths["/api.rsc/jobs/$count"]["get"]["responses"]["200"]["content"]
+    assert list(count) == ["text/plain"]
+    listed = {p["name"] for p in paths["/api.rsc/jobs"]["get"]["parameters"]}
+    assert {"$filter", "$orderby", "$top", "$skip", "$select", "$count"} <= listed
+    index = {p["name"] for p in paths["/sync/jobs"]["get"]["parameters"]}
+    assert {"page[number]", "page[size]", "filter[status]", "filter[status__in]"} <= index
+    elastic = {p["name"] for p in paths["/_connector/_sync_job"]["get"]["parameters"]}
+    assert {"from", "size", "status", "connector_id", "job_type"} <= elastic
+
+
 def test_a_write_is_committed_before_the_client_hears_of_it(
     runtime: Runtime, admin_headers: dict[str, str], shop_db: Path
 ) -> None:

@@ -164,6 +164,52 @@ def test_a_deeply_nested_odata_filter_is_a_400_and_a_long_chain_works(api: TestC
     assert api.get("/api.rsc/jobs", params={"$orderby": orderby}).status_code == 200
 
 
+def test_an_odata_number_python_cannot_convert_is_a_400(api: TestClient) -> None:
+    huge = api.get("/api.rsc/jobs", params={"$filter": "JobName eq " + "9" * 5000})
+    assert "too many digits (5000)" in cdata(huge, 400)
+    infinite = api.get("/api.rsc/history", params={"$filter": "RowsRead gt 1e999"})
+    assert "out of range" in cdata(infinite, 400)
+    assert api.get("/api.rsc/jobs").status_code == 200  # the connection is still good
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api.rsc/workspaces", {"Name": ""}, "Name"),
+        ("/api.rsc/users", {"User": ""}, "User"),
+        ("/api.rsc/users", {"User": "x" * 1000}, "User"),
+        (
+            "/api.rsc/connections",
+            {"Name": "", "ProviderName": "SQLite", "ConnectionString": "Database=x.db"},
+            "Name",
+        ),
+        ("/api.rsc/v2/users/generate-token", {"Name": "x" * 1000}, "Name"),
+    ],
+)
+def test_values_the_native_models_refuse_are_a_cdata_400_naming_cdata_s_key(
+    api: TestClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    error = api.post(path, json=body)
+    assert cdata(error, 400).startswith(f"{field}:")
+    assert error.json()["error"]["field"] == field
+
+
+def test_numbers_past_a_database_integer_in_a_list_filter_are_a_422(api: TestClient) -> None:
+    for value in ("9" * 21, "-" + "9" * 21):
+        response = api.get("/api/v1/files", params={"size__lte": value})
+        assert "out of range" in problem(response, 422)
+    assert api.get("/api/v1/files", params={"size__lte": str(2**63 - 1)}).status_code == 200
+
+
+@pytest.mark.parametrize("connector_id", ["bell%07", "x" * 65], ids=["control", "long"])
+def test_an_elastic_connector_id_that_cannot_be_a_job_is_a_400(
+    api: TestClient, connector_id: str
+) -> None:
+    response = api.put(f"/_connector/{connector_id}", json={"index_name": None})
+    assert "connector" in elastic(response, 400)
+    assert api.get("/api/v1/jobs").status_code == 200  # nothing unlistable was stored
+
+
 def test_pathological_json_api_parameters_are_answered_in_its_shape(api: TestClient) -> None:
     sort = ",".join(["-created_at"] * 3000)
     assert api.get("/sync/jobs", params={"sort": sort}).status_code == 200

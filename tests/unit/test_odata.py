@@ -98,6 +98,8 @@ def test_filter_operators_functions_and_literals(expression: str, expected: list
         ("JobName ~ 'a'", 8, "unexpected character"),
         ("(JobName eq 'a'", 15, "expected ')'"),
         ("", 0, "empty"),
+        ("RecordsAffected eq " + "1" * 5000, 19, "too many digits (5000)"),
+        ("RecordsAffected gt 1e999", 19, "out of range"),
     ],
 )
 def test_malformed_filters_name_the_position(expression: str, position: int, words: str) -> None:

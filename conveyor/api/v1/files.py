@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
@@ -14,9 +14,7 @@ from conveyor.schemas.files import FileOut, FormatOut
 from conveyor.services import exports, files
 
 router = APIRouter(prefix="/files", tags=["files"])
-DOWNLOAD: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The file's bytes; 206 for a Range request, 416 past its end."}
-}
+DOWNLOAD = downloads.responses("The file's bytes; 206 for a Range request, 416 past its end.")
 
 
 @router.get("/formats", response_model=Page[FormatOut])

@@ -56,10 +56,10 @@ def run_files(ctx: Ctx, run_id: str, request: Request) -> Page[FileOut]:
 @router.get(
     "/{run_id}/download",
     response_class=Response,
-    responses={
-        200: {"description": "The run's one file as it is, or a ZIP of its files."},
-        409: {"description": "The run has not completed (or failed): no result yet."},
-    },
+    responses=downloads.responses(
+        "The run's one file as it is, or a ZIP of its files.",
+        {409: "The run has not completed (or failed): no result yet."},
+    ),
 )
 def download_run(rt: RT, caller: Caller, run_id: str, zip: bool = False) -> Response:
     """The run's result; `?zip=true` gives a ZIP even for a single file."""

@@ -20,7 +20,7 @@ from conveyor.compat.cdata.paths import PREFIX, CDataPaths
 def install(app: FastAPI) -> None:
     """Serve CData Sync's REST APIs v1 and v2 under `/api.rsc` (after `problems.install`)."""
     app.add_middleware(CDataPaths)
-    problems.add_shape(app, PREFIX, responses.shape)
+    problems.add_shape(app, PREFIX, responses.shape, responses.ERROR_DOC)
     app.include_router(v2.router)
     app.include_router(v2_tasks.router)
     app.include_router(odata.router)

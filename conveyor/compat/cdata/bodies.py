@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
 
 from conveyor.errors import InvalidInput
 from conveyor.services import workspaces
 from conveyor.services.context import Context
 
+M = TypeVar("M", bound=BaseModel)
 _BARE_KEY = re.compile(r"([{,]\s*)([A-Za-z_][\w\-]*)\s*:")
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
@@ -129,6 +131,20 @@ def to_int(value: Any, field: str) -> int:
 def to_text(value: Any) -> str:
     """An id or name sent as a number or a string, as a string."""
     return "" if value is None else str(value).strip()
+
+
+def model(cls: type[M], names: Mapping[str, str], /, **values: Any) -> M:
+    """A native request model built from CData's fields: a value the model refuses is the
+    caller's error (400), named by the key CData sends (`names`: native → CData), never an
+    unhandled `ValidationError` (a 500)."""
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        native = str(first["loc"][0]) if first["loc"] else ""
+        sent = names.get(native, native)
+        message = f"{sent}: {first['msg']}" if sent else str(first["msg"])
+        raise InvalidInput(message, field=sent or None) from None
 
 
 def requested_workspace(ctx: Context, request: Request, body: Fields | None = None) -> str | None:

@@ -25,7 +25,7 @@ from fastapi import Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from conveyor.api.problems import Failure
+from conveyor.api.problems import ErrorDoc, Failure
 from conveyor.crypto import redact
 
 ROUTER_DEFAULTS = {404: "Not Found", 405: "Method Not Allowed"}
@@ -109,6 +109,27 @@ def _message(request: Request, failure: Failure) -> str:
         what = "is not a CData API resource" if failure.status == 404 else "is not allowed here"
         return f"{request.method} {request.url.path} {what}"
     return failure.detail
+
+
+ERROR_DOC = ErrorDoc(
+    "CDataError",
+    {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "description": "The error's name and message; the members it carries "
+                "(`field`, `position`, …) beside them.",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "additionalProperties": True,
+            }
+        },
+    },
+    statuses={422: 400},
+)
+"""`shape`'s answers, as the OpenAPI document describes them."""
 
 
 async def shape(request: Request, failure: Failure) -> Response:

@@ -99,7 +99,7 @@ def list_jobs(ctx: AnyBasicUserCtx, workspace_id: str) -> Response:
     )
 
 
-@router.post("/workspaces/{workspace_id}/jobs", name="cdata_v2_create_job")
+@router.post("/workspaces/{workspace_id}/jobs", name="cdata_v2_create_job", status_code=201)
 def create_job(ctx: AnyBasicUserCtx, workspace_id: str, body: JSONBody) -> Response:
     """A new job from CData's v2 body parameters."""
     workspace = workspaces.find_id(ctx, workspace_id)
@@ -127,7 +127,7 @@ def update_job(ctx: AnyBasicUserCtx, job_id: str, body: JSONBody) -> Response:
     return CDataJSONResponse(job_out(ctx, jobs.to_out(ctx, jobs.update(ctx, job.id, changes))))
 
 
-@router.delete("/jobs/{job_id}", name="cdata_v2_delete_job")
+@router.delete("/jobs/{job_id}", name="cdata_v2_delete_job", status_code=204)
 def delete_job(ctx: AnyBasicUserCtx, job_id: str) -> Response:
     """Delete a job with its tasks and history; 409 while it runs."""
     jobs.delete(ctx, jobs.ref(ctx, job_id).id)

@@ -27,5 +27,5 @@ def install(app: FastAPI) -> None:
     """Mount the Elastic facade on an app."""
     app.include_router(sync_jobs.router)
     app.include_router(connectors.router)
-    problems.add_shape(app, protocol.PREFIX, protocol.shape)
+    problems.add_shape(app, protocol.PREFIX, protocol.shape, protocol.ERROR_DOC)
     app.add_middleware(protocol.ElasticHeaders)

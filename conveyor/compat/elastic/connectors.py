@@ -17,8 +17,10 @@ from conveyor.api.deps import Ctx
 from conveyor.compat.elastic import schemas
 from conveyor.compat.elastic.actions import Action, mount
 from conveyor.compat.elastic.params import (
+    WINDOW,
     Body,
     bool_param,
+    documented,
     list_param,
     parse,
     query,
@@ -68,7 +70,17 @@ def _put(request: Request, ctx: Ctx, connector_id: str | None, body: Any) -> Res
     return answer(request, {"result": result, "id": connector_id}, 201 if created else 200)
 
 
-@router.get("")
+@router.get(
+    "",
+    openapi_extra=documented(
+        **WINDOW,
+        index_name="Only connectors of these indices, comma-separated.",
+        connector_name="Only connectors of these names, comma-separated.",
+        service_type="Only connectors of these service types, comma-separated.",
+        query="Only connectors whose name, description or index contains this.",
+        include_deleted="Include deleted connectors.",
+    ),
+)
 def list_connectors(ctx: Ctx, request: Request) -> Response:
     params = query(request, LIST_PARAMS)
     offset, size = window(params)
@@ -85,12 +97,18 @@ def list_connectors(ctx: Ctx, request: Request) -> Response:
     return answer_page(request, page, document)
 
 
-@router.put("")
+PUT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    201: {"description": 'Created: `{"result": "created", "id"}`.'},
+    200: {"description": 'Updated: `{"result": "updated", "id"}`.'},
+}
+
+
+@router.put("", status_code=201, responses=PUT_ANSWERS)
 def put_connector_without_id(ctx: Ctx, request: Request, body: Body) -> Response:
     return _put(request, ctx, None, body)
 
 
-@router.post("")
+@router.post("", status_code=201, responses=PUT_ANSWERS)
 def post_connector(ctx: Ctx, request: Request, body: Body) -> Response:
     return _put(request, ctx, None, body)
 
@@ -102,7 +120,7 @@ def get_connector(ctx: Ctx, request: Request, connector_id: str) -> Response:
     return answer(request, document(found))
 
 
-@router.put("/{connector_id}")
+@router.put("/{connector_id}", status_code=201, responses=PUT_ANSWERS)
 def put_connector(ctx: Ctx, request: Request, connector_id: str, body: Body) -> Response:
     return _put(request, ctx, valid_id(connector_id), body)
 

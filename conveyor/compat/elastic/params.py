@@ -44,6 +44,28 @@ def query(request: Request, allowed: Iterable[str] = ()) -> dict[str, str]:
     return dict(request.query_params)
 
 
+def documented(**described: str) -> dict[str, Any]:
+    """OpenAPI's `parameters` of a route (its `openapi_extra`): the query is read by
+    `query`, not by FastAPI, so each parameter it allows is declared here — `from` and
+    `size` as integers, the rest as strings (lists comma-separated)."""
+    kinds = {"from": "integer", "size": "integer", "include_deleted": "boolean"}
+    return {
+        "parameters": [
+            {
+                "name": name.rstrip("_"),
+                "in": "query",
+                "required": False,
+                "description": text,
+                "schema": {"type": kinds.get(name.rstrip("_"), "string")},
+            }
+            for name, text in described.items()
+        ]
+    }
+
+
+WINDOW = {"from_": "Skip this many results.", "size": "At most this many results (100)."}
+
+
 def int_param(params: dict[str, str], name: str, default: int) -> int:
     """A non-negative integer parameter."""
     raw = params.get(name) or str(default)

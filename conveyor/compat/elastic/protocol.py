@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor.api.problems import Failure, under
+from conveyor.api.problems import ErrorDoc, Failure, under
 from conveyor.errors import (
     AuthenticationFailed,
     ConveyorError,
@@ -175,6 +175,40 @@ async def shape(request: Request, failure: Failure) -> Response:
         reason = f"no handler found for {where}"
         return error_response(request, 400, "illegal_argument_exception", reason)
     return error_response(request, 500, "exception", failure.detail)
+
+
+ERROR_DOC = ErrorDoc(
+    "ElasticError",
+    {
+        "type": "object",
+        "required": ["error", "status"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["root_cause", "type", "reason"],
+                "properties": {
+                    "root_cause": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["type", "reason"],
+                            "properties": {
+                                "type": {"type": "string"},
+                                "reason": {"type": "string"},
+                            },
+                        },
+                    },
+                    "type": {"type": "string"},
+                    "reason": {"type": "string"},
+                },
+            },
+            "status": {"type": "integer"},
+        },
+    },
+    statuses={409: 400, 422: 400},
+)
+"""`shape`'s answers, as the OpenAPI document describes them: Elasticsearch answers a
+refused request with 400 whatever the reason (but 404, 413 and the security errors)."""
 
 
 class ElasticHeaders:

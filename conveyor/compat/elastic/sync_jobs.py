@@ -14,7 +14,9 @@ from conveyor.api.deps import Ctx
 from conveyor.compat.elastic import schemas
 from conveyor.compat.elastic.actions import Action, mount
 from conveyor.compat.elastic.params import (
+    WINDOW,
     Body,
+    documented,
     list_param,
     named,
     parse,
@@ -35,7 +37,15 @@ def valid_id(job_id: str) -> str:
     return required_id(job_id, "connector_sync_job_id")
 
 
-@router.get("")
+@router.get(
+    "",
+    openapi_extra=documented(
+        **WINDOW,
+        status="Only sync jobs in this status.",
+        connector_id="Only this connector's sync jobs.",
+        job_type="Only these job types (full, incremental, access_control), comma-separated.",
+    ),
+)
 def list_sync_jobs(ctx: Ctx, request: Request) -> Response:
     params = query(request, ("from", "size", "status", "connector_id", "job_type"))
     offset, size = window(params)
@@ -54,7 +64,7 @@ def list_sync_jobs(ctx: Ctx, request: Request) -> Response:
     return answer_page(request, page, fields_of)
 
 
-@router.post("")
+@router.post("", status_code=201)
 def post_sync_job(ctx: Ctx, request: Request, body: Body) -> Response:
     query(request)
     data = parse(schemas.SyncJobPost, body)

@@ -19,4 +19,4 @@ def install(app: FastAPI) -> None:
     """Mount `/sync/jobs` and `/sync/exports`, with JSON:API error documents under both."""
     for resource in (jobs, exports):
         app.include_router(resource.router)
-        problems.add_shape(app, resource.PREFIX, documents.shape)
+        problems.add_shape(app, resource.PREFIX, documents.shape, documents.ERROR_DOC)

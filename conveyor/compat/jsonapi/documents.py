@@ -23,9 +23,9 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from starlette.datastructures import QueryParams
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
-from conveyor.api.problems import Failure
+from conveyor.api.problems import ErrorDoc, Failure
 from conveyor.errors import ConveyorError, InvalidInput
 from conveyor.services import listing
 
@@ -34,6 +34,12 @@ DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 1000
 VERSION = {"version": "1.1"}
 T = TypeVar("T")
+
+
+class Document(JSONResponse):
+    """A JSON:API answer, as route declarations name it (so OpenAPI says its media type)."""
+
+    media_type = MEDIA_TYPE
 
 
 class BadParameter(ConveyorError):
@@ -54,6 +60,54 @@ class Resource:
     filters: Mapping[str, frozenset[str]]
     sortable: frozenset[str]
     includable: frozenset[str] = frozenset()
+
+
+def _parameter(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+def show_parameters(resource: Resource) -> dict[str, Any]:
+    """OpenAPI's `parameters` of a show request (route `openapi_extra`): the query is read
+    by `parse_show`, not by FastAPI, so it is declared here."""
+    return {
+        "parameters": [
+            _parameter("fields", "Attributes to show, comma-separated (`fields[type]` too)."),
+            _parameter(
+                "included",
+                "Related resources to include: " + ", ".join(sorted(resource.includable)),
+            ),
+        ]
+    }
+
+
+def index_parameters(resource: Resource) -> dict[str, Any]:
+    """OpenAPI's `parameters` of an index request: the page, sort, count, sparse fields,
+    inclusions, and one `filter[field]` (`__in`, `__gte`, `__lte`) per filter declared."""
+    filters = [
+        _parameter(f"filter[{name}{'__' + op if op else ''}]", f"Filter by {name}.")
+        for name, ops in sorted(resource.filters.items())
+        for op in sorted(ops)
+    ]
+    return {
+        "parameters": [
+            _parameter("page[number]", "The page, from 1.", "integer"),
+            _parameter("page[size]", f"Resources per page, at most {MAX_PAGE_SIZE}.", "integer"),
+            _parameter(
+                "sort",
+                "Comma-separated attributes, `-` for descending: "
+                + ", ".join(sorted(resource.sortable)),
+            ),
+            _parameter("count", "`true` puts the total in `meta.count`.", "boolean"),
+            *show_parameters(resource)["parameters"],
+            *filters,
+        ]
+    }
 
 
 @dataclass(frozen=True)
@@ -260,6 +314,39 @@ def error_document(status: int, detail: str, title: str, source: dict[str, str] 
     if source:
         error["source"] = source
     return respond({"errors": [error]}, status)
+
+
+ERROR_DOC = ErrorDoc(
+    "JSONAPIErrors",
+    {
+        "type": "object",
+        "required": ["errors"],
+        "properties": {
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["status", "title", "detail"],
+                    "properties": {
+                        "status": {"type": "string"},
+                        "title": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "source": {
+                            "type": "object",
+                            "properties": {
+                                "pointer": {"type": "string"},
+                                "parameter": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+            "jsonapi": {"type": "object"},
+        },
+    },
+    MEDIA_TYPE,
+)
+"""`shape`'s answers, as the OpenAPI document describes them."""
 
 
 async def shape(request: Request, failure: Failure) -> Response:

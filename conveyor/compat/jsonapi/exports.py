@@ -67,7 +67,9 @@ RESOURCE = documents.Resource(
     includable=frozenset({"job", "project", "created_by"}),
 )
 POST_ATTRIBUTES = frozenset({"definition_id", "format"})
-router = APIRouter(prefix=PREFIX, tags=["json:api sync exports"])
+router = APIRouter(
+    prefix=PREFIX, tags=["json:api sync exports"], default_response_class=documents.Document
+)
 
 
 def _ref(type_: str, ident: str | None) -> dict[str, Any]:
@@ -131,7 +133,7 @@ def _reference_name(field: str) -> str:
     return next((name for name, native in NATIVE.items() if native == field), field)
 
 
-@router.get("")
+@router.get("", openapi_extra=documents.index_parameters(RESOURCE))
 def index_exports(ctx: Ctx, request: Request) -> Response:
     return documents.index(
         request,
@@ -143,7 +145,20 @@ def index_exports(ctx: Ctx, request: Request) -> Response:
     )
 
 
-@router.get("/formats")
+@router.get(
+    "/formats",
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "modalities",
+                "in": "query",
+                "required": True,
+                "description": "Comma-separated: " + ", ".join(exports.MODALITIES) + ".",
+                "schema": {"type": "string"},
+            }
+        ]
+    },
+)
 def export_formats(request: Request) -> Response:
     """The formats available for every modality asked (`modalities=a,b` or repeated)."""
     asked = [
@@ -195,7 +210,7 @@ async def _export_request(request: Request) -> dict[str, str]:
     return {"definition_id": key, **({"format": fmt} if fmt else {})}
 
 
-@router.post("/export")
+@router.post("/export", status_code=202)
 async def start_export(
     rt: RT, caller: Caller, attributes: Annotated[dict[str, str], Depends(_export_request)]
 ) -> Response:
@@ -221,7 +236,7 @@ async def start_export(
     return documents.respond(body, 202, Location=f"/sync/jobs/{data['id']}")
 
 
-@router.get("/{export_id}")
+@router.get("/{export_id}", openapi_extra=documents.show_parameters(RESOURCE))
 def show_export(ctx: Ctx, request: Request, export_id: str) -> Response:
     query = documents.parse_show(request.query_params, RESOURCE)
     row = files.to_out(files.get(ctx, export_id))
@@ -232,7 +247,11 @@ def show_export(ctx: Ctx, request: Request, export_id: str) -> Response:
     return documents.respond(body)
 
 
-@router.get("/{export_id}/download", response_class=Response)
+@router.get(
+    "/{export_id}/download",
+    response_class=Response,
+    responses=downloads.responses("The export's file as it is."),
+)
 def download_export(rt: RT, caller: Caller, export_id: str) -> Response:
     """The export's file as it is (Range requests answered with 206)."""
     with rt.unit(caller) as ctx:

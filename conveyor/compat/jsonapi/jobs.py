@@ -49,7 +49,9 @@ TYPES = {
     "created_by": "sync:users",
 }
 SIGNALS = ("cancel", "retry")
-router = APIRouter(prefix=PREFIX, tags=["json:api sync jobs"])
+router = APIRouter(
+    prefix=PREFIX, tags=["json:api sync jobs"], default_response_class=documents.Document
+)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -130,7 +132,7 @@ def _document(ctx: Ctx, run: RunOut, query: documents.IndexQuery, **meta: Any) -
     return body
 
 
-@router.get("")
+@router.get("", openapi_extra=documents.index_parameters(RESOURCE))
 def index_jobs(ctx: Ctx, request: Request) -> Response:
     return documents.index(
         request,
@@ -141,13 +143,13 @@ def index_jobs(ctx: Ctx, request: Request) -> Response:
     )
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", openapi_extra=documents.show_parameters(RESOURCE))
 def show_job(ctx: Ctx, request: Request, job_id: str) -> Response:
     query = documents.parse_show(request.query_params, RESOURCE)
     return documents.respond(_document(ctx, runs.read(ctx, job_id), query))
 
 
-@router.delete("/{job_id}")
+@router.delete("/{job_id}", status_code=204)
 def delete_job(ctx: Ctx, job_id: str) -> Response:
     runs.delete(ctx, job_id)
     return documents.respond(None, 204)
@@ -162,7 +164,12 @@ async def _signal(request: Request) -> str:
     return str(signal)
 
 
-@router.post("/{job_id}/signal")
+@router.post(
+    "/{job_id}/signal",
+    responses={
+        201: {"description": "Retried: the new job.", "content": {documents.MEDIA_TYPE: {}}}
+    },
+)
 def signal_job(ctx: Ctx, job_id: str, signal: Annotated[str, Depends(_signal)]) -> Response:
     """Cancel a job (200), or retry a failed or canceled one: a new job (201)."""
     empty = documents.IndexQuery()

@@ -13,6 +13,7 @@ the other Elastic services.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -66,8 +67,26 @@ def check_index_name(ctx: Context, index_name: str | None, connector_id: str) ->
         raise InvalidInput(f"Index name [{index_name}] is used by another connector.")
 
 
+MAX_ID = 64
+"""A connector id is its job's id (`jobs.id`, 64 characters) and name."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_id(connector_id: str) -> None:
+    """A new connector's id must fit its job: as a job's id and as a job's name."""
+    if len(connector_id) > MAX_ID:
+        raise InvalidInput(
+            f"[connector_id] is longer than {MAX_ID} characters", field="connector_id"
+        )
+    if _CONTROL.search(connector_id):
+        raise InvalidInput(
+            "[connector_id] must not contain control characters", field="connector_id"
+        )
+
+
 def _new(ctx: Context, connector_id: str) -> ElasticConnector:
     """A connector and its job, unless the id or the name is a job's already."""
+    _check_id(connector_id)
     if ctx.session.get(Job, connector_id) is not None:
         raise Conflict(f"[{connector_id}] is the id of a Conveyor job that is not a connector")
     workspace_id = workspaces.resolve(ctx, None)

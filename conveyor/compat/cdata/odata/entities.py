@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from conveyor.compat.cdata.bodies import Fields, canonical, to_text
+from conveyor.compat.cdata.bodies import Fields, canonical, model, to_text
 from conveyor.compat.cdata.odata.evaluate import equalities
 from conveyor.compat.cdata.odata.query import QueryOptions, Result, apply
 from conveyor.compat.cdata.runs import history_row
@@ -141,6 +141,10 @@ HISTORY = EntitySet(
 # --- workspaces --------------------------------------------------------------------------
 
 
+NAMES = {"name": "Name"}
+"""Workspace fields: native → CData."""
+
+
 def workspace_row(workspace: WorkspaceOut) -> Row:
     """A workspace as CData's WorkspaceInfo."""
     return {"Id": workspace.id, "Name": workspace.name, "CreationTime": workspace.created_at}
@@ -157,14 +161,16 @@ def _update_workspace(ctx: Context, key: Key | None, fields: Fields, _ws: str | 
     workspace_id = workspaces.find_id(ctx, _workspace_key(key, fields))
     name = fields.get("Name")
     fields.refuse_unknown()
-    updated = workspaces.update(ctx, workspace_id, WorkspaceUpdate(name=to_text(name) or None))
+    updated = workspaces.update(
+        ctx, workspace_id, model(WorkspaceUpdate, NAMES, name=to_text(name) or None)
+    )
     return workspace_row(workspaces.to_out(ctx, updated))
 
 
 def _create_workspace(ctx: Context, fields: Fields, _ws: str | None) -> Row:
     name = to_text(fields.get("Name"))
     fields.refuse_unknown("WorkspaceId")
-    created = workspaces.create(ctx, WorkspaceCreate(name=name))
+    created = workspaces.create(ctx, model(WorkspaceCreate, NAMES, name=name))
     return workspace_row(workspaces.to_out(ctx, created))
 
 

@@ -17,6 +17,7 @@ number, boolean, `null`, date and datetime literals (bare `2024-01-31T10:00:00Z`
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -247,8 +248,7 @@ class Parser:
         if token.kind == "string":
             return Literal(token.text[1:-1].replace("''", "'"), token.position)
         if token.kind == "number":
-            number = float(token.text) if re.search(r"[.eE]", token.text) else int(token.text)
-            return Literal(number, token.position)
+            return Literal(self.number(token), token.position)
         if token.kind in ("datetime", "typed"):
             raw = token.text.split("'")[1] if token.kind == "typed" else token.text
             if token.text.lower().startswith("guid'"):
@@ -260,6 +260,19 @@ class Parser:
         if token.kind == "name":
             return self.name(token)
         raise self.error(f"unexpected {token.text!r}", token.position)
+
+    def number(self, token: Token) -> int | float:
+        """A number literal; one too long for Python to convert (over `sys.int_info`'s
+        digit limit, a `ValueError`) is an error at its position, and one too large for a
+        float (`1e999`) too, rather than infinity."""
+        try:
+            value = float(token.text) if re.search(r"[.eE]", token.text) else int(token.text)
+        except ValueError:
+            message = f"the number has too many digits ({len(token.text)})"
+            raise self.error(message, token.position) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error(f"the number {token.text[:20]!r} is out of range", token.position)
+        return value
 
     def name(self, token: Token) -> Expr:
         lowered = token.text.lower()

@@ -9,7 +9,7 @@ body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
 
 from __future__ import annotations
 
-from conveyor.compat.cdata.bodies import Fields, to_bool, to_int, to_text
+from conveyor.compat.cdata.bodies import Fields, model, to_bool, to_int, to_text
 from conveyor.compat.cdata.jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody, job_fields
 from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write, listed
 from conveyor.compat.cdata.odata.query import QueryOptions
@@ -196,12 +196,18 @@ def _create_task(ctx: Context, fields: Fields, workspace_id: str | None) -> Row:
     return _add_task(ctx, job, fields)
 
 
+TASK_NAMES = {"query": "Query", "is_active": "IsActive", "index": "Index"}
+"""Task fields: native → CData."""
+
+
 def _add_task(ctx: Context, job: Ref, fields: Fields) -> Row:
     query = _task_query(fields)
     if query is None:
         raise InvalidInput("a task needs a Query (or a Table)", field="Query")
     index = fields.get("Index")
-    data = TaskCreate(
+    data = model(
+        TaskCreate,
+        TASK_NAMES,
         query=query,
         is_active=to_bool(fields.get("IsActive", default=True), "IsActive"),
         index=None if index in (None, "") else to_int(index, "Index"),
@@ -216,7 +222,9 @@ def _update_task(ctx: Context, key: Key | None, fields: Fields, workspace_id: st
     if not task_id:
         return _add_task(ctx, job, fields)  # PUT /tasks('<JobName>') without a TaskId adds one
     index, active = fields.get("Index"), fields.get("IsActive")
-    data = TaskUpdate(
+    data = model(
+        TaskUpdate,
+        TASK_NAMES,
         query=_task_query(fields),
         is_active=None if active is None else to_bool(active, "IsActive"),
         index=None if index in (None, "") else to_int(index, "Index"),

@@ -57,6 +57,36 @@ class QueryOptions:
         )
 
 
+def parameters(properties: Sequence[str]) -> dict[str, Any]:
+    """OpenAPI's `parameters` of a list (route `openapi_extra`): the system query options,
+    which `QueryOptions.parse` reads itself (names case-insensitive, `$` optional)."""
+    names = ", ".join(properties)
+
+    def option(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": kind}
+        if kind == "integer":
+            schema["minimum"] = 0
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": schema,
+        }
+
+    return {
+        "parameters": [
+            option("$filter", f"An OData expression over {names}; e.g. `Name eq 'x'`."),
+            option("$select", "Properties to return, comma-separated."),
+            option("$orderby", "`Property [asc|desc]`, comma-separated."),
+            option("$top", "At most this many entities.", "integer"),
+            option("$skip", "Skip this many entities.", "integer"),
+            option("$count", "`true` adds `@odata.count`, the number matching.", "boolean"),
+            option("workspaceId", "Only this workspace's (by id or name)."),
+        ]
+    }
+
+
 def _property(name: str, resolve: Any, option: str) -> str:
     found: str | None = resolve(name.strip())
     if found is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from conveyor.compat.cdata.bodies import Fields, canonical, to_bool, to_int, to_text
+from conveyor.compat.cdata.bodies import Fields, canonical, model, to_bool, to_int, to_text
 from conveyor.compat.cdata.connections import provider_name, shown, to_url
 from conveyor.compat.cdata.jobs import split_list
 from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write, listed
@@ -23,6 +23,10 @@ from conveyor.services import connections, jobs, tasks, transformations, workspa
 from conveyor.services.context import Context
 
 # --- connections -------------------------------------------------------------------------
+
+
+CONNECTION_NAMES = {"name": "Name", "url": "ConnectionString", "options": "ConnectionString"}
+"""Connection fields: native → CData."""
 
 
 def connection_row(ctx: Context, out: ConnectionOut) -> Row:
@@ -57,7 +61,14 @@ def _create_connection(ctx: Context, fields: Fields, workspace_id: str | None) -
     url, options = to_url(fields.get("ProviderName"), to_text(fields.get("ConnectionString")))
     fields.get("Verbosity")  # connections log at their job's verbosity here
     fields.refuse_unknown()
-    data = ConnectionCreate(name=name, url=url, options=options, workspace_id=workspace_id)
+    data = model(
+        ConnectionCreate,
+        CONNECTION_NAMES,
+        name=name,
+        url=url,
+        options=options,
+        workspace_id=workspace_id,
+    )
     return connection_row(ctx, connections.to_out(ctx, connections.create(ctx, data)))
 
 
@@ -74,8 +85,12 @@ def _update_connection(
         url, options = to_url(provider, to_text(text))
     fields.get("ProviderName", "Verbosity", "Id")
     fields.refuse_unknown()
-    data = ConnectionUpdate(
-        name=rename if rename and rename != connection.name else None, url=url, options=options
+    data = model(
+        ConnectionUpdate,
+        CONNECTION_NAMES,
+        name=rename if rename and rename != connection.name else None,
+        url=url,
+        options=options,
     )
     return connection_row(
         ctx, connections.to_out(ctx, connections.update(ctx, connection.id, data))

@@ -33,7 +33,7 @@ from conveyor.compat.cdata.odata import actions, connection_actions, users
 from conveyor.compat.cdata.odata.entities import HISTORY, WORKSPACES, EntitySet, Key, Row
 from conveyor.compat.cdata.odata.expressions import resolver
 from conveyor.compat.cdata.odata.jobs import JOBS, TASKS
-from conveyor.compat.cdata.odata.query import QueryOptions
+from conveyor.compat.cdata.odata.query import QueryOptions, parameters
 from conveyor.compat.cdata.odata.requests import REQUESTS
 from conveyor.compat.cdata.odata.resources import CONNECTIONS, TRANSFORMATIONS
 from conveyor.compat.cdata.odata.users import USERS
@@ -50,6 +50,7 @@ ENTITY_SETS = (JOBS, TASKS, CONNECTIONS, TRANSFORMATIONS, USERS, HISTORY, WORKSP
 UNSUPPORTED = ("certificates", "$metadata", "$batch")
 PREFIX = "/api.rsc"
 
+TEXT = {"text/plain": {"schema": {"type": "string"}}}
 router = APIRouter(tags=["CData Sync v1 (OData)"])
 
 
@@ -89,7 +90,7 @@ def register(entity: EntitySet) -> None:
     base = f"{PREFIX}/{entity.name}"
     keyed = base + "({key:path})"
 
-    @router.get(base, name=f"cdata_list_{entity.name}")
+    @router.get(base, name=f"cdata_list_{entity.name}", openapi_extra=parameters(entity.properties))
     def list_entities(ctx: Ctx, request: Request) -> Response:
         options = QueryOptions.parse(request.query_params, entity.properties)
         result = entity.select(ctx, requested_workspace(ctx, request), options)
@@ -98,14 +99,28 @@ def register(entity: EntitySet) -> None:
             request, entity.name, result.rows, count=count, next_skip=result.next_skip
         )
 
-    @router.get(base + "/$count", name=f"cdata_count_{entity.name}")
+    @router.get(
+        base + "/$count",
+        name=f"cdata_count_{entity.name}",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "How many match: a bare number.", "content": TEXT}},
+        openapi_extra={"parameters": parameters(entity.properties)["parameters"][:1]},
+    )
     def count_entities(ctx: Ctx, request: Request) -> Response:
         options = QueryOptions.parse(request.query_params, entity.properties)
         counting = dataclasses.replace(options, select=None, orderby=(), skip=0, top=0)
         total = entity.select(ctx, requested_workspace(ctx, request), counting).total
         return PlainTextResponse(str(total))
 
-    @router.get(keyed + "/{prop}/$value", name=f"cdata_value_{entity.name}")
+    @router.get(
+        keyed + "/{prop}/$value",
+        name=f"cdata_value_{entity.name}",
+        response_class=PlainTextResponse,
+        responses={
+            200: {"description": "The raw value.", "content": TEXT},
+            204: {"description": "The value is null."},
+        },
+    )
     def raw_value(ctx: Ctx, request: Request, key: str, prop: str) -> Response:
         values = [v for v in plain(_values(ctx, entity, key, request, prop)) if v is not None]
         if not values:
@@ -133,7 +148,7 @@ def register(entity: EntitySet) -> None:
     if entity.create is not None:
         create = entity.create
 
-        @router.post(base, name=f"cdata_create_{entity.name}")
+        @router.post(base, name=f"cdata_create_{entity.name}", status_code=201)
         def create_entity(ctx: Ctx, request: Request, body: JSONBody) -> Response:
             fields = Fields(body)
             return _one(
@@ -165,13 +180,13 @@ def register(entity: EntitySet) -> None:
     if entity.delete is not None:
         delete = entity.delete
 
-        @router.delete(keyed, name=f"cdata_delete_{entity.name}")
+        @router.delete(keyed, name=f"cdata_delete_{entity.name}", status_code=204)
         def delete_entity(ctx: Ctx, request: Request, key: str, body: JSONBody) -> Response:
             fields = _keyless_fields(request, body)
             delete(ctx, Key.parse(key), fields, requested_workspace(ctx, request, fields))
             return Response(status_code=204)
 
-        @router.delete(base, name=f"cdata_delete_keyless_{entity.name}")
+        @router.delete(base, name=f"cdata_delete_keyless_{entity.name}", status_code=204)
         def delete_keyless(ctx: Ctx, request: Request, body: JSONBody) -> Response:
             fields = _keyless_fields(request, body)
             delete(ctx, None, fields, requested_workspace(ctx, request, fields))

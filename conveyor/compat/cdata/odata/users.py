@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conveyor.api.deps import Ctx
-from conveyor.compat.cdata.bodies import Fields, JSONBody, canonical, to_bool, to_text
+from conveyor.compat.cdata.bodies import Fields, JSONBody, canonical, model, to_bool, to_text
 from conveyor.compat.cdata.jobs import split_list
 from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, listed
 from conveyor.compat.cdata.responses import collection, output
@@ -82,7 +82,9 @@ def create_user(ctx: Context, fields: Fields, suffix: str = "") -> UserOut:
     name = to_text(fields.get(f"User{suffix}"))
     roles = fields.get(f"Roles{suffix}")
     active = fields.get(f"Active{suffix}")
-    data = UserCreate(
+    data = model(
+        UserCreate,
+        {"name": f"User{suffix}", "role": f"Roles{suffix}", "active": f"Active{suffix}"},
         name=name,
         role=role_of(roles, f"Roles{suffix}") if roles not in (None, "") else Role.standard,
         active=True if active in (None, "") else to_bool(active, f"Active{suffix}"),
@@ -98,7 +100,9 @@ def _update_user(ctx: Context, key: Key | None, fields: Fields, _ws: str | None)
     )
     rename = to_text(fields.get("User")) if key else ""
     roles, active = fields.get("Roles"), fields.get("Active")
-    data = UserUpdate(
+    data = model(
+        UserUpdate,
+        {"name": "User", "role": "Roles", "active": "Active"},
         name=rename if rename and rename != user.name else None,
         role=role_of(roles) if roles not in (None, "") else None,
         active=None if active in (None, "") else to_bool(active, "Active"),
