@@ -25,7 +25,7 @@ import anyio
 import anyio.to_thread
 
 from conveyor.config import Settings
-from conveyor.errors import ConveyorError
+from conveyor.errors import TryLater
 
 OTHER_THREADS = 24
 """Worker threads beyond the admitted units: routes managing their own transactions,
@@ -58,7 +58,7 @@ class Capacity:
         limiter.total_tokens = max(limiter.total_tokens, self.threads)
 
 
-class Overloaded(ConveyorError):
+class Overloaded(TryLater):
     """The server is overloaded: try again shortly."""
 
     status_code = 503
@@ -67,13 +67,8 @@ class Overloaded(ConveyorError):
         super().__init__(
             f"the server has had more requests than it can work on for {waited:g} s; "
             f"try again in {retry_after} s",
-            retry_after=retry_after,
+            retry_after,
         )
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 class Admission:

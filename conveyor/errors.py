@@ -27,6 +27,7 @@ __all__ = [
     "SourceUnavailable",
     "TableNotFound",
     "TooManySignIns",
+    "TryLater",
     "Unsupported",
 ]
 
@@ -115,7 +116,19 @@ class AuthenticationFailed(ConveyorError):
     status_code = 401
 
 
-class TooManySignIns(ConveyorError):
+class TryLater(ConveyorError):
+    """Refused for now: the answer carries `Retry-After`, in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TooManySignIns(TryLater):
     """Too many failed sign-ins: wait before trying again.
 
     Raised before the credentials are checked, so it says nothing about whether they
@@ -128,13 +141,8 @@ class TooManySignIns(ConveyorError):
         super().__init__(
             f"too many failed sign-ins from this address or for this user; "
             f"try again in {retry_after} s",
-            retry_after=retry_after,
+            retry_after,
         )
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 class PermissionDenied(ConveyorError):
