@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from conveyor.policy.hosts import check_host_list
+
 
 def _split_list(value: Any) -> Any:
     """A comma-separated environment value as a list (a JSON list or a list pass through)."""
@@ -211,8 +213,6 @@ class Settings(BaseSettings):
     @field_validator("allowed_hosts", "denied_hosts")
     @classmethod
     def _host_entries(cls, value: list[str], info: Any) -> list[str]:
-        from conveyor.policy import check_host_list
-
         check_host_list(value, f"CONVEYOR_{info.field_name.upper()}")
         return value
 

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
-from conveyor.domain import ACTIVE_STATUSES, EngineSettings, JobType, Role
+from conveyor.domain import EngineSettings, JobType, Role
 from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
 from conveyor.files import store as artifact_store
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
-from conveyor.services import audit, connections, lookup, reach, tasks, workspaces
+from conveyor.services import audit, connections, idle, lookup, reach, tasks, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Task
 
@@ -158,22 +158,11 @@ def create(ctx: Context, data: JobCreate) -> Job:
     return job
 
 
-def ensure_idle(ctx: Context, job: Job, action: str) -> None:
-    """409 when the job has an active run."""
-    active = ctx.session.scalar(
-        select(Run.id).where(Run.job_id == job.id, Run.status.in_(ACTIVE_STATUSES)).limit(1)
-    )
-    if active is not None:
-        raise Conflict(
-            f"cannot {action} job {job.name!r} while run {active} is active", active_run_id=active
-        )
-
-
 def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
     """Apply a partial change; the result is validated as a whole."""
     ctx.principal.require_write()
     job = get(ctx, job_id)
-    ensure_idle(ctx, job, "change")
+    idle.ensure_idle(ctx, job, "change")
     merged = {**fields_of(job).model_dump(), **changes}
     try:
         data = JobFields.model_validate(merged)
@@ -195,7 +184,7 @@ def delete(ctx: Context, job_id: str) -> None:
     """Delete a job with its tasks, runs and their files; refused (409) while it runs."""
     ctx.principal.require_write()
     job = get(ctx, job_id)
-    ensure_idle(ctx, job, "delete")
+    idle.ensure_idle(ctx, job, "delete")
     run_ids = list(ctx.session.scalars(select(Run.id).where(Run.job_id == job.id)))
     audit.note(job.id, job.workspace_id)
     ctx.session.delete(job)

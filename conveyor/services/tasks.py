@@ -19,7 +19,7 @@ from conveyor.errors import BadStatement, InvalidInput, NotFound
 from conveyor.header_values import breaking_character
 from conveyor.schemas.runs import RunTaskOut
 from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
-from conveyor.services import audit, listing, lookup
+from conveyor.services import audit, idle, listing, lookup
 from conveyor.services.context import Context
 from conveyor.store.models import Job, RunTask, Task
 
@@ -33,9 +33,7 @@ HISTORY_FIELDS = {
 
 
 def _job(ctx: Context, job_id: str) -> Job:
-    from conveyor.services import jobs
-
-    return jobs.get(ctx, job_id)
+    return lookup.get(ctx, Job, job_id, "job")
 
 
 def checked_statement(query: str, field: str = "query") -> ReplicateStatement:
@@ -159,11 +157,9 @@ def _check_room(count: int, field: str) -> None:
 
 def create(ctx: Context, job_id: str, data: TaskCreate) -> Task:
     """Add a task to a job; refused (409) while the job runs."""
-    from conveyor.services import jobs
-
     ctx.principal.require_write()
     job = _job(ctx, job_id)
-    jobs.ensure_idle(ctx, job, "change the tasks of")
+    idle.ensure_idle(ctx, job, "change the tasks of")
     task = add(ctx, job, data.query, data.is_active, data.index)
     audit.note(task.id, job.workspace_id)
     return task
@@ -171,11 +167,9 @@ def create(ctx: Context, job_id: str, data: TaskCreate) -> Task:
 
 def update(ctx: Context, job_id: str, task_id: str, data: TaskUpdate) -> Task:
     """Change a task's statement, activity or position."""
-    from conveyor.services import jobs
-
     ctx.principal.require_write()
     task = get(ctx, job_id, task_id)
-    jobs.ensure_idle(ctx, task.job, "change the tasks of")
+    idle.ensure_idle(ctx, task.job, "change the tasks of")
     if data.query is not None:
         task.table_name = table_label(checked_statement(data.query))
         task.query = data.query.strip()
@@ -190,11 +184,9 @@ def update(ctx: Context, job_id: str, task_id: str, data: TaskUpdate) -> Task:
 
 def move(ctx: Context, job_id: str, task_id: str, data: TaskMove) -> Task:
     """Move a task to another position."""
-    from conveyor.services import jobs
-
     ctx.principal.require_write()
     task = get(ctx, job_id, task_id)
-    jobs.ensure_idle(ctx, task.job, "change the tasks of")
+    idle.ensure_idle(ctx, task.job, "change the tasks of")
     if data.from_index is not None and data.from_index != task.position:
         raise InvalidInput(
             f"task {task_id} is at index {task.position}, not {data.from_index}", field="from_index"
@@ -216,11 +208,9 @@ def _move(ctx: Context, task: Task, to_index: int) -> None:
 
 def delete(ctx: Context, job_id: str, task_id: str) -> None:
     """Remove a task; refused (409) while the job runs."""
-    from conveyor.services import jobs
-
     ctx.principal.require_write()
     task = get(ctx, job_id, task_id)
-    jobs.ensure_idle(ctx, task.job, "change the tasks of")
+    idle.ensure_idle(ctx, task.job, "change the tasks of")
     job = task.job
     audit.note(task.id, job.workspace_id)
     ctx.session.delete(task)

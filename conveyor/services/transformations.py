@@ -14,14 +14,14 @@ from sqlalchemy import select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
-from conveyor.domain import ACTIVE_STATUSES, RunLoad, TriggerMethod
+from conveyor.domain import RunLoad, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.schemas.transformations import (
     TransformationCreate,
     TransformationFields,
     TransformationOut,
 )
-from conveyor.services import audit, connections, jobs, lookup, workspaces
+from conveyor.services import audit, connections, idle, jobs, lookup, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Run, RunTask, Transformation
 
@@ -122,24 +122,11 @@ def create(ctx: Context, data: TransformationCreate) -> Transformation:
     return item
 
 
-def _ensure_idle(ctx: Context, item: Transformation, action: str) -> None:
-    active = ctx.session.scalar(
-        select(Run.id)
-        .where(Run.transformation_id == item.id, Run.status.in_(ACTIVE_STATUSES))
-        .limit(1)
-    )
-    if active is not None:
-        raise Conflict(
-            f"cannot {action} transformation {item.name!r} while run {active} is active",
-            active_run_id=active,
-        )
-
-
 def update(ctx: Context, transformation_id: str, changes: Mapping[str, Any]) -> Transformation:
     """Apply a partial change, validated as a whole."""
     ctx.principal.require_write()
     item = get(ctx, transformation_id)
-    _ensure_idle(ctx, item, "change")
+    idle.ensure_idle(ctx, item, "change")
     try:
         data = TransformationFields.model_validate({**fields_of(item).model_dump(), **changes})
     except ValidationError as exc:
@@ -155,7 +142,7 @@ def delete(ctx: Context, transformation_id: str) -> None:
     """Delete a transformation and its runs; refused while one runs."""
     ctx.principal.require_write()
     item = get(ctx, transformation_id)
-    _ensure_idle(ctx, item, "delete")
+    idle.ensure_idle(ctx, item, "delete")
     audit.note(item.id, item.workspace_id)
     ctx.session.delete(item)
 

@@ -28,7 +28,7 @@ from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import ConnectorSpec, resolve, specs
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.connections import ConnectionCreate, ConnectionUpdate
-from conveyor.services import connections, jobs, tasks
+from conveyor.services import connections, idle, tasks
 from conveyor.services.context import Context
 from conveyor.store.models import Connection, ElasticConnector, Job
 
@@ -194,7 +194,7 @@ def wire(ctx: Context, connector: ElasticConnector, job: Job) -> None:
         or [t.query for t in current] != ([query] if query else [])
     )
     if changed:
-        jobs.ensure_idle(ctx, job, "reconfigure")
+        idle.ensure_idle(ctx, job, "reconfigure")
         job.source_connection_id = wanted["source"]
         job.destination_connection_id = wanted["destination"]
         if [t.query for t in current] != ([query] if query else []):
