@@ -12,6 +12,7 @@ can be transpiled to each source's dialect. Every error carries its character po
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -304,7 +305,7 @@ class _Parser:
             name = self.identifier()
             field_name = OPTION_NAMES.get(name.lower().replace("_", ""))
             if field_name is None:
-                raise self.error(f"unknown option {name!r}", name_token)
+                raise self.error(f"unknown option {name!r}{_closest(name)}", name_token)
             value: Any = True
             if self.at("="):
                 self.take()
@@ -380,6 +381,23 @@ class _Parser:
             token = self.peek()
         if token is not None:
             raise self.error(f"unexpected {token.text!r}", token)
+
+
+OPTION_SPELLINGS = (
+    "TruncateTableData", "DropTable", "AlterSchema", "AutoTruncateStrings", "ContinueOnError",
+    "DestinationSchema", "TableNamePrefix", "UseGmtDateTime", "HistoryMode", "DeletionBehavior",
+    "SkipDeleted", "ReplicateInterval", "ReplicateIntervalUnit", "ReplicateStartDate",
+    "BatchSize", "CommandTimeout", "IncrementalCheckColumns", "EnableParallelProcessing",
+    "WorkerPool", "ExportFormat",
+)  # fmt: skip
+"""How the README and CData spell the options, for suggestions."""
+
+
+def _closest(name: str) -> str:
+    """`; did you mean 'X'?` for the known option nearest to a misspelt one, else ``."""
+    by_key = {spelling.lower(): spelling for spelling in OPTION_SPELLINGS}
+    found = difflib.get_close_matches(name.lower().replace("_", ""), list(by_key), n=1, cutoff=0.6)
+    return f"; did you mean {by_key[found[0]]!r}?" if found else ""
 
 
 def _normalize_option(field_name: str, value: Any) -> Any:

@@ -96,3 +96,27 @@ def test_bad_statements_name_the_position(text: str, position: int, reason: str)
     assert caught.value.position == position
     assert reason in caught.value.message
     assert f"position {position}" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("option", "suggested"),
+    [
+        ("IncrementalCheckColum='updated_at'", "IncrementalCheckColumns"),
+        ("DropTabel", "DropTable"),
+        ("batch_sise=10", "BatchSize"),
+    ],
+)
+def test_a_misspelt_option_is_refused_naming_the_closest_known_one(
+    option: str, suggested: str
+) -> None:
+    with pytest.raises(BadStatement) as refused:
+        parse(f"REPLICATE [x] WITH {option}")
+    assert f"did you mean {suggested!r}?" in refused.value.message
+    assert refused.value.position == 19
+
+
+def test_every_suggested_spelling_is_an_option_the_parser_knows() -> None:
+    from conveyor.engine.replicate import OPTION_NAMES, OPTION_SPELLINGS
+
+    for spelling in OPTION_SPELLINGS:
+        assert spelling.lower() in {*OPTION_NAMES, "skipdeleted"}, spelling
