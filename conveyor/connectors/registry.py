@@ -11,12 +11,12 @@ connectors through the `conveyor.connectors` entry point group, each entry namin
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib.metadata import entry_points
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -81,6 +81,24 @@ class ConnectorSpec:
                 f"connector {self.name!r} cannot be loaded from {self.implementation!r}: {exc}"
             ) from exc
         return capabilities_of(cast(type, implementation))
+
+    def normalize(self, url: str, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The URL without the query parameters that are options, and the options with
+        them: every option works in the URL query and in `options` alike, and where both
+        give one, `options` wins. The connector then reads each option in one place.
+        A password stays where it is: the URL's own rules take it out (see `server`)."""
+        parts = urlsplit(url)
+        if not parts.query:
+            return url, dict(options)
+        names = set(self.options.model_fields) - {"password"}
+        kept: list[tuple[str, str]] = []
+        merged = dict(options)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key in names:
+                merged.setdefault(key, value)
+            else:
+                kept.append((key, value))
+        return urlunsplit(parts._replace(query=urlencode(kept))), merged
 
     def validate_options(self, options: dict[str, Any]) -> BaseModel:
         """Check connection options against the connector's model; 422 naming the field."""
@@ -199,5 +217,6 @@ def open_connector(
     """Open a connector for a URL with its (plain-text) options, within `reach`
     (default: a trusted caller's, which reaches everything)."""
     spec = resolve(url)
-    validated = spec.validate_options(options or {})
+    url, merged = spec.normalize(url, options or {})
+    validated = spec.validate_options(merged)
     return spec.load()(url, validated, reach=reach or Reach())

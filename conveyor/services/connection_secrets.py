@@ -43,7 +43,7 @@ def seal(
 ) -> tuple[str, dict[str, Any], str | None]:
     """Split URL and options into what may be shown and what is sealed: the URL's
     password and secret query parameters, and the secret options."""
-    spec.validate_options(dict(options))
+    spec.validate_options(spec.normalize(url, options)[1])  # the URL's options too
     bare, secrets = split_secrets(url, spec.secret_options)
     for key, value in secrets.items():
         if _typed(key, value) == MASK:
