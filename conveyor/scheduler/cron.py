@@ -50,6 +50,16 @@ def latest_fire(cron: str, now: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def next_fire(cron: str, now: dt.datetime) -> dt.datetime | None:
+    """The first time after `now` that the cron expression fires (UTC); none for an
+    expression that does not parse (the scheduler skips it, and says so in its log)."""
+    try:
+        moment: dt.datetime = croniter(cron, now).get_next(dt.datetime)
+    except (ValueError, KeyError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 class Scheduler:
     """Checks every schedule every `interval` seconds and enqueues what is due."""
 

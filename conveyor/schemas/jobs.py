@@ -105,6 +105,9 @@ class JobOut(JobFields):
     status: str = Field(description="The latest run's status, or idle.")
     tasks_count: int
     last_run: LastRun | None
+    next_run_at: dt.datetime | None = Field(
+        default=None, description="When the schedule fires next; none while it is disabled."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
-from conveyor.domain import EngineSettings, JobType, Role
+from conveyor.domain import EngineSettings, JobType, Role, utcnow
 from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
 from conveyor.files import store as artifact_store
+from conveyor.scheduler.cron import next_fire
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
 from conveyor.services import audit, connections, idle, lookup, reach, tasks, workspaces
 from conveyor.services.context import Context
@@ -245,6 +246,9 @@ def _out(job: Job, run: Run | None, count: int) -> JobOut:
             "status": run.status if run else "idle",
             "tasks_count": count,
             "last_run": LastRun.model_validate(run) if run else None,
+            "next_run_at": next_fire(job.schedule_cron, utcnow())
+            if job.schedule_enabled and job.schedule_cron
+            else None,
             "created_at": job.created_at,
             "updated_at": job.updated_at,
         }
