@@ -37,10 +37,16 @@ typecheck: $(TEST_STAMP)
 	$(BIN)/mypy conveyor
 
 test: lint typecheck
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 unit: $(TEST_STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n auto tests/unit
+
+integration: $(TEST_STAMP)
+	$(BIN)/pytest -q -n auto tests/integration
+
+e2e: $(TEST_STAMP)
+	$(BIN)/pytest -q -n auto --dist loadgroup tests/e2e
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench

@@ -40,6 +40,7 @@ BIG_NUMBER = re.compile(
     r'"(\w*[Ii]d|Count|Size|Affected|Days|Timeout|Interval|ExpirationDays|Keysize|Runtime|'
     r'Records|Rows|Total|Limit|Offset|Skip|Top|Index|Version|Port|Code|Status)"\s*:\s*(\d{16,})'
 )
+pytestmark = pytest.mark.xdist_group("cdata_clients")  # the calls build on each other, in order
 SLOW_QUERY = (
     "REPLICATE [numbers] WITH RECURSIVE c(n) AS "
     "(SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 500000000) SELECT n FROM c"
