@@ -49,7 +49,7 @@ UNSUPPORTED_TYPES = {JobType.change_data_capture: "change data capture jobs are 
 
 
 JOBS = lookup.Resource(Job, "job", FIELDS)
-get, find, ref, list_ = JOBS.get, JOBS.find, JOBS.ref, JOBS.list_
+get, find, ref, list_, search = JOBS.get, JOBS.find, JOBS.ref, JOBS.list_, JOBS.search
 
 
 def fields_of(job: Job) -> JobFields:
@@ -202,6 +202,19 @@ def delete(ctx: Context, job_id: str) -> None:
     artifact_store.discard_after_commit(ctx.session, ctx.settings.files_dir, run_ids)
 
 
+def latest(value: Any) -> Any:
+    """`value` (an expression over `Run`) of each job's newest run, as a scalar subquery
+    correlated to `Job`: what lists filter and sort a job's status and last run by."""
+    return (
+        select(value)
+        .where(Run.job_id == Job.id)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+        .correlate(Job)
+        .scalar_subquery()
+    )
+
+
 def last_run(ctx: Context, job: Job) -> Run | None:
     """The job's newest run."""
     return ctx.session.scalars(
@@ -224,14 +237,7 @@ def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
     ids = [job.id for job in found]
     if not ids:
         return []
-    newest = (
-        select(Run.id)
-        .where(Run.job_id == Job.id)
-        .order_by(Run.created_at.desc(), Run.id.desc())
-        .limit(1)
-        .correlate(Job)
-        .scalar_subquery()
-    )
+    newest = latest(Run.id)
     run_ids: dict[str, str | None] = {
         job_id: run_id
         for job_id, run_id in ctx.session.execute(select(Job.id, newest).where(Job.id.in_(ids)))

@@ -9,18 +9,25 @@ body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import case, select
+
 from conveyor.compat.cdata.bodies import Fields, model, to_bool, to_int, to_text
 from conveyor.compat.cdata.jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody, job_fields
-from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write, listed
+from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write, status_column
 from conveyor.compat.cdata.odata.query import QueryOptions
-from conveyor.compat.cdata.runs import run_status
+from conveyor.compat.cdata.odata.sql import Columns, column
+from conveyor.compat.cdata.runs import NEVER_RUN, run_status
 from conveyor.domain import DeletionBehavior
 from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
 from conveyor.schemas.jobs import JobOut
 from conveyor.schemas.tasks import TaskCreate, TaskOut, TaskUpdate
-from conveyor.services import connections, jobs, tasks, workspaces
+from conveyor.services import connections, jobs, listing, runs, tasks, workspaces
 from conveyor.services.context import Context
+from conveyor.store.models import Connection, Job, Run
 
 # --- jobs --------------------------------------------------------------------------------
 
@@ -93,12 +100,44 @@ def job_row(ctx: Context, job: JobOut) -> Row:
     }
 
 
-JOB_FILTERS = {"JobName": "name", "JobId": "id"}
+def _connection_named(connection_id: Any) -> Any:
+    return select(Connection.name).where(Connection.id == connection_id).scalar_subquery()
+
+
+def _job_columns() -> Columns:
+    """The job properties in the store; the settings (inside a JSON document) are not."""
+    fields = jobs.FIELDS
+    types = {name: (kind.value,) for kind, name in JOB_TYPE_NAMES.items()}
+    return {
+        "JobId": column(fields["id"]),
+        "JobName": column(fields["name"]),
+        "Source": column(_connection_named(Job.source_connection_id), str),
+        "Destination": column(_connection_named(Job.destination_connection_id), str),
+        "Status": status_column(jobs.latest(Run.status), NEVER_RUN),
+        "Type": column(
+            case(*((Job.type == kind.value, name) for kind, name in JOB_TYPE_NAMES.items())),
+            str,
+            words=(Job.type, types),
+        ),
+        "Scheduled": column(Job.schedule_enabled),
+        "ScheduledCron": column(Job.schedule_cron),
+        "WorkspaceId": column(Job.workspace_id),
+        "LastRunId": column(jobs.latest(Run.id), str),
+        "LastRunDate": column(jobs.latest(runs.RUN_START), dt.datetime),
+        "CreationTime": column(Job.created_at),
+        "LastModified": column(Job.updated_at),
+    }
 
 
 def _job_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
-    found = listed(lambda q: jobs.list_(ctx, q), JOB_FILTERS, options, workspace_id)
-    return [job_row(ctx, jobs.to_out(ctx, job)) for job in found]
+    return JOBS.select(ctx, workspace_id, options).rows
+
+
+def _search_jobs(
+    ctx: Context, workspace_id: str | None, query: listing.Query
+) -> listing.Found[Row]:
+    found = jobs.search(ctx, query, workspace_id)
+    return listing.Found([job_row(ctx, job) for job in jobs.to_outs(ctx, found.rows)], found.total)
 
 
 def _job_key(key: Key) -> str:
@@ -136,6 +175,8 @@ JOBS = EntitySet(
     create=_create_job,
     update=_update_job,
     delete=_delete_job,
+    columns=_job_columns(),
+    search=_search_jobs,
 )
 
 # --- tasks -------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, true
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
@@ -346,8 +347,33 @@ def _literal_text_test(function: str, haystack: Any, needle: Any) -> bool:
 
 
 def _merged(expr: Logical) -> list[Expr]:
-    """The terms of a chain, found without recursion (`evaluate.chain`)."""
-    return chain(expr)
+    """The terms of a chain, found without recursion (`evaluate.chain`); in an `or`
+    chain, `P eq 'a' or P eq 'b'` becomes `P in ('a', 'b')` — one indexable condition."""
+    terms = chain(expr)
+    if expr.op != "or":
+        return terms
+    merged: list[Expr] = []
+    options: dict[str, list[Expr]] = {}
+    for term in terms:
+        if (
+            isinstance(term, Compare)
+            and term.op == "eq"
+            and isinstance(term.left, Property)
+            and isinstance(term.right, Literal)
+            and term.right.value is not None
+        ):
+            if term.left.name not in options:
+                options[term.left.name] = []
+                merged.append(In(term.left, (), term.position))
+            options[term.left.name].append(term.right)
+        else:
+            merged.append(term)
+    return [
+        In(term.left, tuple(options[term.left.name]), term.position)
+        if isinstance(term, In) and isinstance(term.left, Property) and not term.values
+        else term
+        for term in merged
+    ]
 
 
 def _balanced(op: str, terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
@@ -357,7 +383,7 @@ def _balanced(op: str, terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
         return true() if op == "and" else false()
     while len(terms) > BALANCED:
         terms = [
-            join(*terms[start : start + BALANCED]).self_group()
+            Grouping(join(*terms[start : start + BALANCED]))
             for start in range(0, len(terms), BALANCED)
         ]
     return join(*terms) if len(terms) > 1 else terms[0]
