@@ -20,7 +20,7 @@ from conveyor.files import store as artifact_store
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
 from conveyor.services import audit, connections, lookup, reach, tasks, workspaces
 from conveyor.services.context import Context
-from conveyor.store.models import Job, Run, Task
+from conveyor.store.models import Connection, Job, Run, Task
 
 FIELDS = {
     "id": Job.id,
@@ -213,6 +213,27 @@ def latest(value: Any) -> Any:
         .correlate(Job)
         .scalar_subquery()
     )
+
+
+def _connection_name(connection_id: Any) -> Any:
+    return select(Connection.name).where(Connection.id == connection_id).scalar_subquery()
+
+
+COLUMNS: dict[str, Any] = {
+    **FIELDS,
+    "type": Job.type,
+    "source_name": _connection_name(Job.source_connection_id),
+    "destination_name": _connection_name(Job.destination_connection_id),
+    "schedule_enabled": Job.schedule_enabled,
+    "schedule_cron": Job.schedule_cron,
+    "workspace_id": Job.workspace_id,
+    "created_at": Job.created_at,
+    "updated_at": Job.updated_at,
+    "last_run_status": latest(Run.status),
+    "last_run_id": latest(Run.id),
+    "last_run_start": latest(func.coalesce(Run.started_at, Run.created_at)),
+}
+"""SQL expressions of a job that facades filter and sort by (`search`), beyond `FIELDS`."""
 
 
 def last_run(ctx: Context, job: Job) -> Run | None:

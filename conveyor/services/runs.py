@@ -48,6 +48,16 @@ FIELDS = {
 }
 RUN_START = func.coalesce(Run.started_at, Run.created_at)
 """When a run started, or was queued if it has not (indexed: `ix_runs_run_start`)."""
+COLUMNS = {
+    **FIELDS,
+    "definition_id": func.coalesce(Run.job_id, Run.transformation_id),
+    "run_start": RUN_START,
+    "rows_read": Run.rows_read,
+    "rows_written": Run.rows_written,
+    "rows_deleted": Run.rows_deleted,
+    "log_file": Run.job_name + "_" + Run.id + ".log",
+}
+"""SQL expressions of a run that facades filter and sort by (`search`), beyond `FIELDS`."""
 LOG_FIELDS = {"id": RunLog.id, "level": RunLog.level, "task_id": RunLog.task_id, "ts": RunLog.ts}
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func
+from sqlalchemy import case
 
 from conveyor.compat.cdata.bodies import Fields, canonical, model, to_text
 from conveyor.compat.cdata.odata.evaluate import equalities
@@ -27,7 +27,6 @@ from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
 from conveyor.services import listing, runs, workspaces
 from conveyor.services.context import Context
-from conveyor.store.models import Run
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -149,19 +148,19 @@ def status_column(status: Any, never: str | None = None) -> Column:
 
 
 def _history_columns() -> Columns:
-    fields = runs.FIELDS
+    fields = runs.COLUMNS
     return {
         "Id": column(fields["id"]),
         "InstanceId": column(fields["id"]),
-        "JobId": column(func.coalesce(Run.job_id, Run.transformation_id), str),
+        "JobId": column(fields["definition_id"], str),
         "JobName": column(fields["job_name"]),
-        "RunStartDate": column(runs.RUN_START, nullable=False),
+        "RunStartDate": column(fields["run_start"], nullable=False),
         "RunEndDate": column(fields["completed_at"]),
         "Status": status_column(fields["status"]),
-        "RecordsAffected": column(Run.rows_written),
-        "RowsRead": column(Run.rows_read),
-        "RowsDeleted": column(Run.rows_deleted),
-        "LogFile": column(Run.job_name + "_" + Run.id + ".log", str, nullable=False),
+        "RecordsAffected": column(fields["rows_written"]),
+        "RowsRead": column(fields["rows_read"]),
+        "RowsDeleted": column(fields["rows_deleted"]),
+        "LogFile": column(fields["log_file"], str, nullable=False),
         "Trigger": column(fields["trigger_method"]),
         "Kind": column(fields["kind"]),
         "WorkspaceId": column(fields["workspace_id"]),

@@ -10,9 +10,8 @@ body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import case
 
 from conveyor.compat.cdata.bodies import Fields, model, to_bool, to_int, to_text
 from conveyor.compat.cdata.jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody, job_fields
@@ -25,9 +24,8 @@ from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
 from conveyor.schemas.jobs import JobOut
 from conveyor.schemas.tasks import TaskCreate, TaskOut, TaskUpdate
-from conveyor.services import connections, jobs, listing, runs, tasks, workspaces
+from conveyor.services import connections, jobs, listing, tasks, workspaces
 from conveyor.services.context import Context
-from conveyor.store.models import Connection, Job, Run
 
 # --- jobs --------------------------------------------------------------------------------
 
@@ -100,32 +98,28 @@ def job_row(ctx: Context, job: JobOut) -> Row:
     }
 
 
-def _connection_named(connection_id: Any) -> Any:
-    return select(Connection.name).where(Connection.id == connection_id).scalar_subquery()
-
-
 def _job_columns() -> Columns:
     """The job properties in the store; the settings (inside a JSON document) are not."""
-    fields = jobs.FIELDS
+    c = jobs.COLUMNS
     types = {name: (kind.value,) for kind, name in JOB_TYPE_NAMES.items()}
     return {
-        "JobId": column(fields["id"]),
-        "JobName": column(fields["name"]),
-        "Source": column(_connection_named(Job.source_connection_id), str),
-        "Destination": column(_connection_named(Job.destination_connection_id), str),
-        "Status": status_column(jobs.latest(Run.status), NEVER_RUN),
+        "JobId": column(c["id"]),
+        "JobName": column(c["name"]),
+        "Source": column(c["source_name"], str),
+        "Destination": column(c["destination_name"], str),
+        "Status": status_column(c["last_run_status"], NEVER_RUN),
         "Type": column(
-            case(*((Job.type == kind.value, name) for kind, name in JOB_TYPE_NAMES.items())),
+            case(*((c["type"] == kind.value, name) for kind, name in JOB_TYPE_NAMES.items())),
             str,
-            words=(Job.type, types),
+            words=(c["type"], types),
         ),
-        "Scheduled": column(Job.schedule_enabled),
-        "ScheduledCron": column(Job.schedule_cron),
-        "WorkspaceId": column(Job.workspace_id),
-        "LastRunId": column(jobs.latest(Run.id), str),
-        "LastRunDate": column(jobs.latest(runs.RUN_START), dt.datetime),
-        "CreationTime": column(Job.created_at),
-        "LastModified": column(Job.updated_at),
+        "Scheduled": column(c["schedule_enabled"]),
+        "ScheduledCron": column(c["schedule_cron"]),
+        "WorkspaceId": column(c["workspace_id"]),
+        "LastRunId": column(c["last_run_id"], str),
+        "LastRunDate": column(c["last_run_start"], dt.datetime),
+        "CreationTime": column(c["created_at"]),
+        "LastModified": column(c["updated_at"]),
     }
 
 
