@@ -4,7 +4,9 @@ The database-server benchmarks need the local PostgreSQL and MariaDB (see
 `bench/servers.py` for the addresses); when one cannot be reached they are skipped with
 the reason. `CONVEYOR_BENCH_LARGE=0` skips the 10M-row memory runs. Each module also
 runs alone: `python -m bench.incremental`, `python -m bench.latency`, `python -m bench.chaos`,
-`python -m bench.api_load`.
+`python -m bench.api_load`,
+`python -m bench.history_scale` (`--runs` for a quick run; `CONVEYOR_BENCH_LARGE=0` seeds
+100,000 runs instead of 1,000,000 here).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from bench import (
     chaos,
     csv_to_pg,
     export_zip,
+    history_scale,
     incremental,
     latency,
     mariadb_to_pg,
@@ -50,6 +53,11 @@ def main() -> None:
     if postgres and mariadb:
         mariadb_to_pg.main()
     api_load.main(("sqlite", "postgres") if postgres else ("sqlite",))
+    large = os.environ.get("CONVEYOR_BENCH_LARGE", "1") != "0"
+    history_scale.main(
+        ("sqlite", "postgres") if postgres else ("sqlite",),
+        runs=1_000_000 if large else 100_000,
+    )
     if postgres:
         latency.main()
         chaos.main()

@@ -146,6 +146,19 @@ class Settings(BaseSettings):
     files_cleanup_interval: float = Field(
         default=600.0, gt=0, description="Seconds between two passes of the file cleaner."
     )
+    run_retention_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="Finished runs older than this many days are deleted with their log "
+        "lines, task results and files; active runs and each job's newest run are kept "
+        "(0: kept forever).",
+    )
+    log_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Log lines of finished runs older than this many days are deleted "
+        "(0: kept as long as their run).",
+    )
 
     allowed_paths: CommaList = Field(
         default_factory=list,

@@ -9,8 +9,17 @@ the commit:
   its runs along), or whose run is final without a recorded file (the partial output
   of a canceled or failed run).
 
-Every node may run it: deleting what another node already deleted is harmless. The
-app may hand the cleaner other retention passes to run on the same beat (the audit log's).
+The same cleaner keeps the run history bounded (`purge_history`):
+
+- finished runs older than `run_retention_days` go, with their log lines, task results
+  and files (the database cascades; the folders go after the commit) — never an active
+  run, nor a job's newest run, whose status the job shows;
+- log lines older than `log_retention_days` go, except those of active runs.
+
+Both delete in batches of `PURGE_BATCH`, each its own short transaction, so no pass holds
+the store's lock for long. Every node may run it: deleting what another node already
+deleted is harmless. The app may hand the cleaner other retention passes to run on the
+same beat (the audit log's).
 """
 
 from __future__ import annotations
@@ -23,14 +32,15 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.config import Settings
-from conveyor.domain import FINAL_STATUSES, utcnow
+from conveyor.domain import ACTIVE_STATUSES, FINAL_STATUSES, utcnow
 from conveyor.files import store
-from conveyor.store.models import File, Run
+from conveyor.store.models import File, Job, Run, RunLog
 from conveyor.store.session import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -113,8 +123,90 @@ def sweep(
     return swept
 
 
+PURGE_BATCH = 5000
+
+
+@dataclass
+class Purged:
+    """What one history pass deleted."""
+
+    runs: int = 0
+    log_lines: int = 0
+
+
+def _newest_runs() -> Any:
+    """The id of each job's newest run (kept: the job shows its status)."""
+    newest = (
+        select(Run.id)
+        .where(Run.job_id == Job.id)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+        .correlate(Job)
+        .scalar_subquery()
+    )
+    return select(newest).where(newest.is_not(None))
+
+
+def purge_history(
+    factory: sessionmaker[Session], settings: Settings, now: dt.datetime | None = None
+) -> Purged:
+    """Delete old finished runs (`run_retention_days`) and old log lines of finished runs
+    (`log_retention_days`), batch by batch; 0 keeps them."""
+    now = now or utcnow()
+    purged = Purged()
+    active = [status.value for status in ACTIVE_STATUSES]
+    if settings.run_retention_days > 0:
+        cutoff = now - dt.timedelta(days=settings.run_retention_days)
+        ended = func.coalesce(Run.completed_at, Run.created_at)
+        while True:
+            with unit_of_work(factory) as session:
+                ids = list(
+                    session.scalars(
+                        select(Run.id)
+                        .where(
+                            Run.created_at < cutoff,
+                            ended < cutoff,
+                            Run.status.not_in(active),
+                            or_(Run.job_id.is_(None), Run.id.not_in(_newest_runs())),
+                        )
+                        .limit(PURGE_BATCH)
+                    )
+                )
+                if ids:
+                    session.execute(delete(Run).where(Run.id.in_(ids)))
+            for run_id in ids:  # after the commit: a folder never outlives its rows' absence
+                store.remove_folder(store.run_folder(settings.files_dir, run_id))
+            purged.runs += len(ids)
+            if len(ids) < PURGE_BATCH:
+                break
+    if settings.log_retention_days > 0:
+        cutoff = now - dt.timedelta(days=settings.log_retention_days)
+        running = select(Run.id).where(Run.status.in_(active))
+        while True:
+            with unit_of_work(factory) as session:
+                lines = list(
+                    session.scalars(
+                        select(RunLog.id)
+                        .where(RunLog.ts < cutoff, RunLog.run_id.not_in(running))
+                        .limit(PURGE_BATCH)
+                    )
+                )
+                if lines:
+                    session.execute(delete(RunLog).where(RunLog.id.in_(lines)))
+            purged.log_lines += len(lines)
+            if len(lines) < PURGE_BATCH:
+                break
+    if purged.runs or purged.log_lines:
+        log.info(
+            "history retention: %d run(s) and %d log line(s) deleted",
+            purged.runs,
+            purged.log_lines,
+        )
+    return purged
+
+
 class Cleaner:
-    """Runs `sweep`, then each of `passes`, every `files_cleanup_interval` seconds in a
+    """Runs `sweep`, `purge_history`, then each of `passes`, every `files_cleanup_interval` seconds in a
     daemon thread; one pass failing does not keep the others from running."""
 
     def __init__(
@@ -140,7 +232,11 @@ class Cleaner:
         delay = min(self.settings.files_cleanup_interval, 10.0)
         while not self._stop.wait(delay):
             delay = self.settings.files_cleanup_interval
-            for retention_pass in [lambda: sweep(self.factory, self.settings), *self.passes]:
+            for retention_pass in [
+                lambda: sweep(self.factory, self.settings),
+                lambda: purge_history(self.factory, self.settings),
+                *self.passes,
+            ]:
                 try:
                     retention_pass()
                 except Exception:

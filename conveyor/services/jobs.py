@@ -21,7 +21,7 @@ from conveyor.scheduler.cron import next_fire
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
 from conveyor.services import audit, connections, idle, lookup, reach, tasks, workspaces
 from conveyor.services.context import Context
-from conveyor.store.models import Job, Run, Task
+from conveyor.store.models import Connection, Job, Run, Task
 
 FIELDS = {
     "id": Job.id,
@@ -50,7 +50,7 @@ UNSUPPORTED_TYPES = {JobType.change_data_capture: "change data capture jobs are 
 
 
 JOBS = lookup.Resource(Job, "job", FIELDS)
-get, find, ref, list_ = JOBS.get, JOBS.find, JOBS.ref, JOBS.list_
+get, find, ref, list_, search = JOBS.get, JOBS.find, JOBS.ref, JOBS.list_, JOBS.search
 
 
 def fields_of(job: Job) -> JobFields:
@@ -192,6 +192,40 @@ def delete(ctx: Context, job_id: str) -> None:
     artifact_store.discard_after_commit(ctx.session, ctx.settings.files_dir, run_ids)
 
 
+def latest(value: Any) -> Any:
+    """`value` (an expression over `Run`) of each job's newest run, as a scalar subquery
+    correlated to `Job`: what lists filter and sort a job's status and last run by."""
+    return (
+        select(value)
+        .where(Run.job_id == Job.id)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+        .correlate(Job)
+        .scalar_subquery()
+    )
+
+
+def _connection_name(connection_id: Any) -> Any:
+    return select(Connection.name).where(Connection.id == connection_id).scalar_subquery()
+
+
+COLUMNS: dict[str, Any] = {
+    **FIELDS,
+    "type": Job.type,
+    "source_name": _connection_name(Job.source_connection_id),
+    "destination_name": _connection_name(Job.destination_connection_id),
+    "schedule_enabled": Job.schedule_enabled,
+    "schedule_cron": Job.schedule_cron,
+    "workspace_id": Job.workspace_id,
+    "created_at": Job.created_at,
+    "updated_at": Job.updated_at,
+    "last_run_status": latest(Run.status),
+    "last_run_id": latest(Run.id),
+    "last_run_start": latest(func.coalesce(Run.started_at, Run.created_at)),
+}
+"""SQL expressions of a job that facades filter and sort by (`search`), beyond `FIELDS`."""
+
+
 def last_run(ctx: Context, job: Job) -> Run | None:
     """The job's newest run."""
     return ctx.session.scalars(
@@ -214,14 +248,7 @@ def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
     ids = [job.id for job in found]
     if not ids:
         return []
-    newest = (
-        select(Run.id)
-        .where(Run.job_id == Job.id)
-        .order_by(Run.created_at.desc(), Run.id.desc())
-        .limit(1)
-        .correlate(Job)
-        .scalar_subquery()
-    )
+    newest = latest(Run.id)
     run_ids: dict[str, str | None] = {
         job_id: run_id
         for job_id, run_id in ctx.session.execute(select(Job.id, newest).where(Job.id.in_(ids)))

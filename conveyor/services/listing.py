@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from conveyor.errors import InvalidInput
@@ -163,3 +163,54 @@ def every(fetch: Callable[[Mapping[str, str]], Paged[T]], query: Mapping[str, st
         rows.extend(page.rows)
         if not page.rows or len(rows) >= page.total:
             return rows
+
+
+@dataclass(frozen=True)
+class Query:
+    """A list as a facade asks for it in the store's terms: conditions, an order, a window,
+    and whether to count what matches. A facade builds it from its own query language (the
+    CData facade from OData's `$filter`, `$orderby`, `$top`, `$skip`, `$count`) over the
+    expressions a service declares; the service adds what the caller may see and runs it
+    as one SQL statement with ORDER BY and LIMIT/OFFSET, and a COUNT in the database."""
+
+    where: tuple[ColumnElement[bool], ...] = ()
+    order: tuple[ColumnElement[Any], ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    count: bool = False
+
+
+@dataclass(frozen=True)
+class Found(Generic[T]):
+    """The rows of a `Query`'s window, and how many match (None when not counted)."""
+
+    rows: list[T]
+    total: int | None
+
+    def map(self, convert: Callable[[T], U]) -> Found[U]:
+        """The same rows, each converted."""
+        return Found([convert(row) for row in self.rows], self.total)
+
+
+def search(
+    session: Session,
+    statement: Select[T],
+    query: Query,
+    tiebreak: Sequence[ColumnElement[Any]] = (),
+) -> Found[T]:
+    """Run a `Query` on a select: its conditions, its order then `tiebreak` (the
+    resource's default order, which keeps pages stable), its window and its count."""
+    statement = statement.where(*query.where)
+    total = None
+    if query.count:
+        total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+        if query.limit == 0:
+            return Found([], total)
+    elif query.limit == 0:
+        return Found([], None)
+    statement = statement.order_by(*query.order, *tiebreak)
+    if query.limit is not None:
+        statement = statement.limit(query.limit)
+    if query.offset:
+        statement = statement.offset(query.offset)
+    return Found(list(session.scalars(statement)), total)

@@ -119,3 +119,16 @@ class Resource(Generic[Named]):
         return listing.page(
             ctx.session, listing.apply(statement, params, self.fields, ("name",)), params
         )
+
+    def search(
+        self, ctx: Context, query: listing.Query, workspace_id: str | None = None
+    ) -> listing.Found[Named]:
+        """Visible rows (of one workspace, when given) as a facade's `query` asks, in
+        name order where it leaves ties."""
+        owner = OWNER[self.model]
+        statement = visible(ctx, select(self.model), owner)
+        if workspace_id is not None:
+            statement = statement.where(owner == workspace_id)
+        return listing.search(
+            ctx.session, statement, query, (self.model.name.asc(), self.model.id.asc())
+        )

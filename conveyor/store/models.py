@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    func,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -298,6 +299,12 @@ class Run(Base):
             postgresql_where=ACTIVE_RUN,
         ),
         Index("ix_runs_job_created", "job_id", "created_at"),
+        # History at scale (0009): the lists' default order, their common filters, and
+        # CData's RunStartDate (`coalesce(started_at, created_at)`, below the class).
+        Index("ix_runs_created", "created_at", "id"),
+        Index("ix_runs_status_created", "status", "created_at"),
+        Index("ix_runs_job_name_created", "job_name", "created_at"),
+        Index("ix_runs_workspace_created", "workspace_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
@@ -379,14 +386,20 @@ class RunTask(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
+Index("ix_runs_run_start", func.coalesce(Run.started_at, Run.created_at))
+
+
 class RunLog(Base):
     """One log line of a run, kept for the API."""
 
     __tablename__ = "run_logs"
+    __table_args__ = (
+        Index("ix_run_logs_run_line", "run_id", "id"),  # a run's lines, keyset-paged by id
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    ts: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    ts: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     level: Mapped[str] = mapped_column(String(10), default="info")
     message: Mapped[str] = mapped_column(Text)
     task_id: Mapped[str | None] = mapped_column(String(64), default=None)

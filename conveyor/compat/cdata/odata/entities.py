@@ -15,11 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy import case
+
 from conveyor.compat.cdata.bodies import Fields, canonical, model, to_text
 from conveyor.compat.cdata.odata.evaluate import equalities
 from conveyor.compat.cdata.odata.query import QueryOptions, Result, apply
-from conveyor.compat.cdata.runs import history_row
-from conveyor.domain import Role
+from conveyor.compat.cdata.odata.sql import Column, Columns, column, compile_query
+from conveyor.compat.cdata.runs import RUN_STATUS, history_row
+from conveyor.domain import Role, RunStatus
 from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.workspaces import WorkspaceCreate, WorkspaceOut, WorkspaceUpdate
 from conveyor.services import listing, runs, workspaces
@@ -63,8 +66,11 @@ class Key:
 class EntitySet:
     """How one CData entity set is listed, read and changed.
 
-    `rows` gives every row and the query options are applied to them in memory; a set too
-    large for that (the request log) gives `page`, which applies them itself.
+    A set whose rows are in the store declares `columns` (each property's SQL expression)
+    and `search`: its `$filter`, `$orderby`, `$top`, `$skip` and `$count` are compiled to
+    SQL (`sql.compile_query`) and run by the service, which reads only the page. Otherwise
+    `rows` gives every row and the options are applied to them in memory — for sets that
+    are a handful of rows by nature — or `page` applies them itself.
     """
 
     name: str
@@ -75,9 +81,19 @@ class EntitySet:
     update: Callable[[Context, Key | None, Fields, str | None], Row] | None = None
     delete: Callable[[Context, Key | None, Fields, str | None], None] | None = None
     page: Callable[[Context, str | None, QueryOptions], Result] | None = None
+    columns: Columns | None = None
+    search: Callable[[Context, str | None, listing.Query], listing.Found[Row]] | None = None
 
     def select(self, ctx: Context, workspace_id: str | None, options: QueryOptions) -> Result:
         """The rows of the page the options ask for, and how many match the filter."""
+        if self.columns is not None and self.search is not None:
+            dialect = ctx.session.get_bind().dialect.name
+            query = compile_query(options, self.columns, self.name, dialect)
+            found = self.search(ctx, workspace_id, query)
+            rows = found.rows
+            if options.select is not None:
+                rows = [{name: row.get(name) for name in options.select} for row in rows]
+            return Result(rows, found.total or 0)
         if self.page is not None:
             return self.page(ctx, workspace_id, options)
         return apply(self.rows(ctx, workspace_id, options), options)
@@ -116,12 +132,44 @@ HISTORY_PROPERTIES = (
 )
 
 
-HISTORY_FILTERS = {"Id": "id", "JobName": "job_name"}
+def status_column(status: Any, never: str | None = None) -> Column:
+    """CData's word for a run's status (`run_status`) as SQL; `never` where there is no
+    run (a job's status). `eq` and `in` compare the native statuses it stands for."""
+    whens = [(status == native.value, word) for native, word in RUN_STATUS.items()]
+    meaning: dict[str, tuple[Any, ...]] = {
+        word: (native.value,) for native, word in RUN_STATUS.items()
+    }
+    meaning["RUNNING"] = tuple(s.value for s in RunStatus if s not in RUN_STATUS)
+    if never is not None:
+        whens.insert(0, (status.is_(None), never))
+        meaning[never] = (None,)
+    expr = case(*whens, else_="RUNNING")
+    return column(expr, str, nullable=False, words=None if never else (status, meaning))
+
+
+def _history_columns() -> Columns:
+    fields = runs.COLUMNS
+    return {
+        "Id": column(fields["id"]),
+        "InstanceId": column(fields["id"]),
+        "JobId": column(fields["definition_id"], str),
+        "JobName": column(fields["job_name"]),
+        "RunStartDate": column(fields["run_start"], nullable=False),
+        "RunEndDate": column(fields["completed_at"]),
+        "Status": status_column(fields["status"]),
+        "RecordsAffected": column(fields["rows_written"]),
+        "RowsRead": column(fields["rows_read"]),
+        "RowsDeleted": column(fields["rows_deleted"]),
+        "LogFile": column(fields["log_file"], str, nullable=False),
+        "Trigger": column(fields["trigger_method"]),
+        "Kind": column(fields["kind"]),
+        "WorkspaceId": column(fields["workspace_id"]),
+    }
+    # Details (a redacted error) and Runtime (to now, while running) are computed: refused.
 
 
 def _history_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
-    found = listed(lambda q: runs.list_(ctx, q), HISTORY_FILTERS, options, workspace_id)
-    return [history_row(runs.to_out(run)) for run in found]
+    return HISTORY.select(ctx, workspace_id, options).rows
 
 
 def _get_history(ctx: Context, key: Key, workspace_id: str | None) -> Row:
@@ -136,6 +184,10 @@ HISTORY = EntitySet(
     properties=HISTORY_PROPERTIES,
     rows=_history_rows,
     get=_get_history,
+    columns=_history_columns(),
+    search=lambda ctx, ws, query: runs.search(ctx, query, ws).map(
+        lambda run: history_row(runs.to_out(run))
+    ),
 )
 
 # --- workspaces --------------------------------------------------------------------------

@@ -9,17 +9,22 @@ body (`PUT /tasks`) or the query (`DELETE /tasks?JobName=&TaskId=`).
 
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy import case
+
 from conveyor.compat.cdata.bodies import Fields, model, to_bool, to_int, to_text
 from conveyor.compat.cdata.jobs import DELETION_NAMES, JOB_TYPE_NAMES, JobBody, job_fields
-from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write, listed
+from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write, status_column
 from conveyor.compat.cdata.odata.query import QueryOptions
-from conveyor.compat.cdata.runs import run_status
+from conveyor.compat.cdata.odata.sql import Columns, column
+from conveyor.compat.cdata.runs import NEVER_RUN, run_status
 from conveyor.domain import DeletionBehavior
 from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
 from conveyor.schemas.jobs import JobOut
 from conveyor.schemas.tasks import TaskCreate, TaskOut, TaskUpdate
-from conveyor.services import connections, jobs, tasks, workspaces
+from conveyor.services import connections, jobs, listing, tasks, workspaces
 from conveyor.services.context import Context
 
 # --- jobs --------------------------------------------------------------------------------
@@ -93,12 +98,40 @@ def job_row(ctx: Context, job: JobOut) -> Row:
     }
 
 
-JOB_FILTERS = {"JobName": "name", "JobId": "id"}
+def _job_columns() -> Columns:
+    """The job properties in the store; the settings (inside a JSON document) are not."""
+    c = jobs.COLUMNS
+    types = {name: (kind.value,) for kind, name in JOB_TYPE_NAMES.items()}
+    return {
+        "JobId": column(c["id"]),
+        "JobName": column(c["name"]),
+        "Source": column(c["source_name"], str),
+        "Destination": column(c["destination_name"], str),
+        "Status": status_column(c["last_run_status"], NEVER_RUN),
+        "Type": column(
+            case(*((c["type"] == kind.value, name) for kind, name in JOB_TYPE_NAMES.items())),
+            str,
+            words=(c["type"], types),
+        ),
+        "Scheduled": column(c["schedule_enabled"]),
+        "ScheduledCron": column(c["schedule_cron"]),
+        "WorkspaceId": column(c["workspace_id"]),
+        "LastRunId": column(c["last_run_id"], str),
+        "LastRunDate": column(c["last_run_start"], dt.datetime),
+        "CreationTime": column(c["created_at"]),
+        "LastModified": column(c["updated_at"]),
+    }
 
 
 def _job_rows(ctx: Context, workspace_id: str | None, options: QueryOptions) -> list[Row]:
-    found = listed(lambda q: jobs.list_(ctx, q), JOB_FILTERS, options, workspace_id)
-    return [job_row(ctx, jobs.to_out(ctx, job)) for job in found]
+    return JOBS.select(ctx, workspace_id, options).rows
+
+
+def _search_jobs(
+    ctx: Context, workspace_id: str | None, query: listing.Query
+) -> listing.Found[Row]:
+    found = jobs.search(ctx, query, workspace_id)
+    return listing.Found([job_row(ctx, job) for job in jobs.to_outs(ctx, found.rows)], found.total)
 
 
 def _job_key(key: Key) -> str:
@@ -136,6 +169,8 @@ JOBS = EntitySet(
     create=_create_job,
     update=_update_job,
     delete=_delete_job,
+    columns=_job_columns(),
+    search=_search_jobs,
 )
 
 # --- tasks -------------------------------------------------------------------------------

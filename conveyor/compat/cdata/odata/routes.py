@@ -108,7 +108,7 @@ def register(entity: EntitySet) -> None:
     )
     def count_entities(ctx: Ctx, request: Request) -> Response:
         options = QueryOptions.parse(request.query_params, entity.properties)
-        counting = dataclasses.replace(options, select=None, orderby=(), skip=0, top=0)
+        counting = dataclasses.replace(options, select=None, orderby=(), skip=0, top=0, count=True)
         total = entity.select(ctx, requested_workspace(ctx, request), counting).total
         return PlainTextResponse(str(total))
 
