@@ -146,16 +146,17 @@ def _check_budget(session: Session) -> None:
         )
 
 
-_PLUMBING = frozenset({__name__, "contextlib", "conveyor.runtime"})
+_PLUMBING = frozenset({__name__, "contextlib"})
+_UNIT_OPENERS = frozenset({("conveyor.runtime", "Runtime.unit")})
 
 
 def _opener(frame: FrameType | None) -> str:
     """The function that opened the unit: the first frame outside the plumbing (this
     module, contextlib, the runtime's `unit`), still on the stack while its block ends."""
     while frame is not None:
-        module = frame.f_globals.get("__name__", "?")
-        if module not in _PLUMBING:
-            return f"{module}.{frame.f_code.co_qualname}"
+        module, name = frame.f_globals.get("__name__", "?"), frame.f_code.co_qualname
+        if module not in _PLUMBING and (module, name) not in _UNIT_OPENERS:
+            return f"{module}.{name}"
         frame = frame.f_back
     return "?"
 
