@@ -189,6 +189,13 @@ class Settings(BaseSettings):
         description="Seconds a request waits in line for the store before it answers 503 "
         "with Retry-After (the server is overloaded).",
     )
+    write_transaction_budget: float = Field(
+        default=0.5,
+        gt=0,
+        description="Seconds a write transaction of the metadata store may last (from its "
+        "BEGIN to its commit) before a warning names the request or operation that held "
+        "it: writers wait for each other, so no network or slow work belongs inside one.",
+    )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1024,

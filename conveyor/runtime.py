@@ -54,7 +54,7 @@ class Runtime:
             pool_size=capacity.pool_size,
             max_overflow=capacity.max_overflow,
         )
-        factory = make_session_factory(engine)
+        factory = make_session_factory(engine, write_budget=settings.write_transaction_budget)
         box = SecretBox(load_or_create_key(settings.data_dir, settings.secret_key))
         return cls(settings, engine, factory, box, QueueManager(factory, settings.retry_backoff))
 
@@ -68,9 +68,9 @@ class Runtime:
         return Context(session, principal, self.settings, self.box, self.queue)
 
     @contextlib.contextmanager
-    def unit(self, principal: Principal = SYSTEM) -> Iterator[Context]:
-        """A service context in its own transaction."""
-        with unit_of_work(self.factory) as session:
+    def unit(self, principal: Principal = SYSTEM, *, read_only: bool = False) -> Iterator[Context]:
+        """A service context in its own transaction (a read transaction with `read_only`)."""
+        with unit_of_work(self.factory, read_only=read_only) as session:
             yield self.context(session, principal)
 
     def migrate(self) -> None:
@@ -91,8 +91,8 @@ class Runtime:
         return WorkerPool(self.settings, self.queue, hooks=self)
 
     def build_spec(self, claimed: ClaimedRun) -> RunSpec:
-        """What a claimed run executes, read in a transaction of its own (`RunHooks`)."""
-        with self.unit() as ctx:
+        """What a claimed run executes, read in a read transaction of its own (`RunHooks`)."""
+        with self.unit(read_only=True) as ctx:
             return run_specs.build_spec(ctx, claimed)
 
     def after_run(self, run_id: str, status: RunStatus) -> None:

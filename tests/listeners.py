@@ -1,11 +1,14 @@
-"""A TCP listener on 127.0.0.1 that records the connections it accepts.
+"""TCP listeners on 127.0.0.1 for tests of what connects where.
 
-For tests that a refused destination is refused before any connection attempt: point the
-refused URL at the listener's port and check that it accepted nothing.
+`AcceptCounter` records the connections it accepts: for tests that a refused destination
+is refused before any connection attempt — point the refused URL at the listener's port
+and check that it accepted nothing. `Silent` never answers: for tests that nothing else
+waits while something waits on a peer.
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from types import TracebackType
@@ -47,6 +50,37 @@ class AcceptCounter:
         self._sock.close()
 
     def __enter__(self) -> AcceptCounter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Silent:
+    """Listens on 127.0.0.1 and never accepts nor answers: a client's TCP handshake
+    completes (the kernel's backlog), then whatever it sends waits for an answer that
+    never comes — until its own timeout, or until `close`, which resets the connections
+    waiting in the backlog so that the client fails at once."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self.port: int = self._sock.getsockname()[1]
+
+    def wait_for_client(self, timeout: float = 30) -> bool:
+        """Whether a client has connected (and waits) — by then it is blocked on us."""
+        readable, _, _ = select.select([self._sock], [], [], timeout)
+        return bool(readable)
+
+    def close(self) -> None:
+        """Stop listening; clients waiting in the backlog are reset."""
+        self._sock.close()
+
+    def __enter__(self) -> Silent:
         return self
 
     def __exit__(

@@ -33,7 +33,7 @@ from conveyor.errors import AuthenticationFailed, TooManySignIns
 from conveyor.runtime import Runtime
 from conveyor.services.auth import attempted, authenticate, touch_token
 from conveyor.services.context import Context, Principal
-from conveyor.store.session import unit_of_work
+from conveyor.store.session import operation, unit_of_work
 
 UNKNOWN_CLIENT = "unknown"
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -54,7 +54,8 @@ class SignInFailure:
 
 
 async def runtime(request: Request) -> Runtime:
-    """The app's runtime."""
+    """The app's runtime; the request's units of work are named after it in the log."""
+    operation.set(f"{request.method} {request.scope['path']}")
     value: Runtime = request.app.state.runtime
     return value
 

@@ -134,7 +134,7 @@ def process_status(ctx: Ctx, job_id: str, process_id: str) -> dict[str, Any]:
 )
 def download(rt: RT, caller: Caller, job_id: str, process_id: str) -> Response:
     """The process's result file, or a ZIP when it wrote several (409 until it completed)."""
-    with rt.unit(caller) as ctx:
+    with rt.unit(caller, read_only=True) as ctx:
         run = _run(ctx, _job(ctx, job_id), process_id)
         result = files.download_run(ctx, run.id)
     return downloads.send(result)
@@ -169,7 +169,7 @@ async def datafeed(rt: RT, caller: Caller, external_key: str) -> Response:
         )
 
     def result() -> Download:
-        with rt.unit(caller) as ctx:
+        with rt.unit(caller, read_only=True) as ctx:
             run = runs.read(ctx, run_id)
             if run.status is RunStatus.error:
                 raise ExportFailed(

@@ -79,12 +79,16 @@ def _expired(session: Session, settings: Settings, now: dt.datetime) -> list[Fil
     return list(found.values())
 
 
-def _abandoned(session: Session, files_dir: Path) -> list[str]:
-    """Run folders whose run is gone, or final without a recorded file."""
+def _run_folders(files_dir: Path) -> list[str]:
+    """The names of the run folders on disk (read with no transaction open)."""
     try:
-        names = [e.name for e in os.scandir(files_dir) if e.is_dir() and RUN_ID.match(e.name)]
+        return [e.name for e in os.scandir(files_dir) if e.is_dir() and RUN_ID.match(e.name)]
     except FileNotFoundError:
         return []
+
+
+def _abandoned(session: Session, names: list[str]) -> list[str]:
+    """Of these run folders, those whose run is gone, or final without a recorded file."""
     abandoned: list[str] = []
     for start in range(0, len(names), 500):
         chunk = names[start : start + 500]
@@ -110,8 +114,9 @@ def sweep(
         swept.files = [(r.run_id, r.path) for r in rows]
     for run_id, path in swept.files:
         store.remove_file(files_dir, run_id, path)
-    with unit_of_work(factory) as session:
-        swept.folders = _abandoned(session, files_dir)
+    names = _run_folders(files_dir)
+    with unit_of_work(factory, read_only=True) as session:
+        swept.folders = _abandoned(session, names)
     for run_id in swept.folders:
         store.remove_folder(store.run_folder(files_dir, run_id))
     if swept.files or swept.folders:

@@ -109,7 +109,7 @@ class Scheduler:
     def tick(self, now: dt.datetime | None = None) -> list[str]:
         """One pass: enqueue every due tick no replica has taken yet; the new runs' ids."""
         now = now or utcnow()
-        with unit_of_work(self.factory) as session:
+        with unit_of_work(self.factory, read_only=True) as session:  # holds up no writer
             due = self.due(session, now)
         started = []
         for item in due:

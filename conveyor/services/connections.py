@@ -5,6 +5,14 @@ parameter and every secret option are encrypted before they reach the store and 
 as `***` ever after (`connection_secrets`); only the engine, about to open the
 connection, sees them in clear. What a connection's driver says (a test's error, a
 listing's failure) is masked with that connection's own secrets — never with another's.
+
+Testing a connection and listing its tables or columns reach the connection's own system,
+which may take as long as its timeouts allow; no store transaction is open meanwhile, so
+no other request waits on them. They take the runtime (`Units`) and the caller, and work
+in three steps: a short read unit loads the connection as a `Target` (visibility, role and
+the policy's `Reach` checked there, once), the I/O runs with no transaction open, and a
+short write unit records a test's outcome — unless the connection was deleted or pointed
+elsewhere meanwhile, in which case nothing is recorded.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -38,7 +47,7 @@ from conveyor.schemas.connections import (
 )
 from conveyor.services import audit, lookup, reach, workspaces
 from conveyor.services import connection_secrets as secrets
-from conveyor.services.context import Context
+from conveyor.services.context import Context, Principal, Units
 from conveyor.store.models import Connection, Job
 
 log = logging.getLogger(__name__)
@@ -203,30 +212,91 @@ def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
     )
 
 
-def test(ctx: Context, connection_id: str) -> ConnectionTestResult:
-    """Try to reach the connection (not for viewers); remember the outcome."""
+@dataclass(frozen=True)
+class Target:
+    """A connection loaded for I/O outside any transaction: what opening it takes (secrets
+    in clear, the policy's reach), and what it was when loaded, to check before recording."""
+
+    id: str
+    workspace_id: str
+    name: str
+    endpoint: Endpoint
+    stored: tuple[str, str, str | None]
+    """The stored URL, options and sealed secrets: what the connection pointed at."""
+
+
+def _stored(connection: Connection) -> tuple[str, str, str | None]:
+    return (connection.url, repr(sorted(connection.options.items())), connection.sealed_secrets)
+
+
+def target(ctx: Context, connection_id: str) -> Target:
+    """A visible connection, loaded to be reached (not by viewers: reaching it connects)."""
     ctx.principal.require_write()
     connection = get(ctx, connection_id)
-    target = endpoint(ctx, connection)
+    return Target(
+        connection.id,
+        connection.workspace_id,
+        connection.name,
+        endpoint(ctx, connection),
+        _stored(connection),
+    )
+
+
+def test(units: Units, principal: Principal, connection_id: str) -> ConnectionTestResult:
+    """Try to reach the connection (not for viewers); remember the outcome.
+
+    No transaction is open while the connection is tried. The outcome is recorded only
+    if the connection still exists and points where it did (else the result is answered
+    all the same, and nothing is recorded).
+    """
+    with units.unit(principal, read_only=True) as ctx:
+        loaded = target(ctx, connection_id)
+        audit.note(loaded.id, loaded.workspace_id)
+    result = try_target(loaded)
+    with units.unit(principal) as ctx:
+        record_test(ctx, loaded, result)
+    return result
+
+
+def try_target(loaded: Target) -> ConnectionTestResult:
+    """Open the connection and ping it; its failure is the result, masked with its own
+    secrets (call with no transaction open: this waits as long as the connection's
+    timeouts allow)."""
     started = time.monotonic()
     error: str | None = None
+    redactor = loaded.endpoint.redactor
     try:
-        connector = open_connector(target.url, target.options, target.reach)
+        connector = open_connector(
+            loaded.endpoint.url, loaded.endpoint.options, loaded.endpoint.reach
+        )
         try:
             connector.test()
         finally:
             connector.close()
     except ConveyorError as exc:
-        error = target.redactor.redact(exc.message)
+        error = redactor.redact(exc.message)
     except Exception as exc:  # a driver's own exception: report it, do not crash the request
-        error = target.redactor.redact(f"{type(exc).__name__}: {exc}")
-    connection.last_tested_at = utcnow()
-    connection.last_test_ok = error is None
-    connection.last_test_error = error
-    audit.note(connection.id, connection.workspace_id)
+        error = redactor.redact(f"{type(exc).__name__}: {exc}")
     return ConnectionTestResult(
         ok=error is None, error=error, duration_ms=(time.monotonic() - started) * 1000
     )
+
+
+def record_test(ctx: Context, loaded: Target, result: ConnectionTestResult) -> bool:
+    """Store a test's outcome on the connection; False (nothing stored) when it was
+    deleted or pointed elsewhere while it was tried."""
+    connection = ctx.session.get(Connection, loaded.id)
+    if connection is None or _stored(connection) != loaded.stored:
+        log.info(
+            "connection %s was %s while it was tested: the outcome is not recorded",
+            loaded.id,
+            "deleted" if connection is None else "changed",
+        )
+        return False
+    connection.last_tested_at = utcnow()
+    connection.last_test_ok = result.ok
+    connection.last_test_error = result.error
+    return True
 
 
 @contextlib.contextmanager
@@ -247,28 +317,38 @@ def _own_secrets_masked(redactor: Redactor) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _discoverable(ctx: Context, connection: Connection) -> Iterator[Discoverable]:
-    ctx.principal.require_write()  # discovery connects: viewers only read what is stored
-    target = endpoint(ctx, connection)
-    with _own_secrets_masked(target.redactor):
-        connector = open_connector(target.url, target.options, target.reach)
+def discoverable(loaded: Target) -> Iterator[Discoverable]:
+    """The connection opened to list what it holds (call with no transaction open)."""
+    with _own_secrets_masked(loaded.endpoint.redactor):
+        where = loaded.endpoint
+        connector = open_connector(where.url, where.options, where.reach)
         try:
             if not isinstance(connector, Discoverable):
-                raise InvalidInput(f"connection {connection.name!r} cannot list its tables")
+                raise InvalidInput(f"connection {loaded.name!r} cannot list its tables")
             yield connector
         finally:
             connector.close()
 
 
-def tables(ctx: Context, connection_id: str) -> list[dict[str, Any]]:
-    """The tables (or files) the connection holds."""
-    with _discoverable(ctx, get(ctx, connection_id)) as discoverable:
-        return [t.as_dict() for t in discoverable.list_tables()]
+def list_tables(loaded: Target) -> list[dict[str, Any]]:
+    """The tables (or files) a loaded connection holds (call with no transaction open)."""
+    with discoverable(loaded) as found:
+        return [t.as_dict() for t in found.list_tables()]
+
+
+def tables(units: Units, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
+    """The tables (or files) the connection holds; no transaction is open meanwhile."""
+    with units.unit(principal, read_only=True) as ctx:
+        loaded = target(ctx, connection_id)
+    return list_tables(loaded)
 
 
 def columns(
-    ctx: Context, connection_id: str, table: str, schema: str | None = None
+    units: Units, principal: Principal, connection_id: str, table: str, schema: str | None = None
 ) -> list[dict[str, Any]]:
-    """The columns of one table (in `schema` where the system has schemas)."""
-    with _discoverable(ctx, get(ctx, connection_id)) as discoverable:
-        return [c.as_dict() for c in discoverable.columns(TableRef(table, schema or None))]
+    """The columns of one table (in `schema` where the system has schemas); no
+    transaction is open meanwhile."""
+    with units.unit(principal, read_only=True) as ctx:
+        loaded = target(ctx, connection_id)
+    with discoverable(loaded) as found:
+        return [c.as_dict() for c in found.columns(TableRef(table, schema or None))]

@@ -6,7 +6,9 @@ owns the transaction.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -62,3 +64,18 @@ class Context:
     box: SecretBox
     queue: QueueManager
     extra: dict[str, object] = field(default_factory=dict)
+
+
+class Units(Protocol):
+    """What opens service contexts in transactions of their own (the `Runtime`).
+
+    A service that talks to the outside world — a connection's database, a webhook — takes
+    this instead of one context, so that it can read what it needs in a short unit, do its
+    I/O with no transaction open, and record the outcome in another short unit.
+    """
+
+    def unit(
+        self, principal: Principal = ..., *, read_only: bool = False
+    ) -> AbstractContextManager[Context]:
+        """A service context in its own transaction (a read transaction with `read_only`)."""
+        ...

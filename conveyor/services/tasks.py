@@ -20,7 +20,7 @@ from conveyor.header_values import breaking_character
 from conveyor.schemas.runs import RunTaskOut
 from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
 from conveyor.services import audit, idle, listing, lookup
-from conveyor.services.context import Context
+from conveyor.services.context import Context, Principal, Units
 from conveyor.store.models import Job, RunTask, Task
 
 HISTORY_FIELDS = {
@@ -272,20 +272,23 @@ def source_tables(ctx: Context, job: Job) -> set[str]:
 
 
 def tables_to_add(
-    ctx: Context, job_id: str, connection_id: str | None = None
+    units: Units, principal: Principal, job_id: str, connection_id: str | None = None
 ) -> list[dict[str, Any]]:
     """The tables of a connection (the job's source by default) that the job does not
-    replicate yet; none when one of its tasks replicates them all."""
+    replicate yet; none when one of its tasks replicates them all. The connection is
+    listed with no transaction open."""
     from conveyor.services import connections
 
-    job = _job(ctx, job_id)
-    connection_id = connection_id or job.source_connection_id
-    if connection_id is None:
-        raise InvalidInput(
-            f"job {job.name!r} has no source connection: name one", field="connection_id"
-        )
-    connection = connections.get(ctx, connection_id)
-    taken = source_tables(ctx, job)
-    if "*" in taken:
-        return []
-    return [t for t in connections.tables(ctx, connection.id) if t["name"].lower() not in taken]
+    with units.unit(principal, read_only=True) as ctx:
+        job = _job(ctx, job_id)
+        connection_id = connection_id or job.source_connection_id
+        if connection_id is None:
+            raise InvalidInput(
+                f"job {job.name!r} has no source connection: name one", field="connection_id"
+            )
+        connection = connections.get(ctx, connection_id)
+        taken = source_tables(ctx, job)
+        if "*" in taken:
+            return []
+        loaded = connections.target(ctx, connection.id)
+    return [t for t in connections.list_tables(loaded) if t["name"].lower() not in taken]

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import RT, Caller
 from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.schemas.connections import (
     ConnectionCreate,
@@ -23,20 +23,22 @@ add_routes(
 )
 
 
+# These reach the connection's own system: they manage their own short transactions and
+# hold none while they wait on it (see `connections.test`).
 @router.post("/{connection_id}/test", response_model=ConnectionTestResult)
-def test_connection(ctx: Ctx, connection_id: str) -> ConnectionTestResult:
-    return connections.test(ctx, connection_id)
+def test_connection(rt: RT, caller: Caller, connection_id: str) -> ConnectionTestResult:
+    return connections.test(rt, caller, connection_id)
 
 
 @router.get("/{connection_id}/tables")
-def list_tables(ctx: Ctx, connection_id: str) -> dict[str, Any]:
-    tables = connections.tables(ctx, connection_id)
+def list_tables(rt: RT, caller: Caller, connection_id: str) -> dict[str, Any]:
+    tables = connections.tables(rt, caller, connection_id)
     return {"items": tables, "total": len(tables)}
 
 
 @router.get("/{connection_id}/tables/{table}/columns")
 def list_columns(
-    ctx: Ctx, connection_id: str, table: str, schema: str | None = None
+    rt: RT, caller: Caller, connection_id: str, table: str, schema: str | None = None
 ) -> dict[str, Any]:
-    columns = connections.columns(ctx, connection_id, table, schema)
+    columns = connections.columns(rt, caller, connection_id, table, schema)
     return {"items": columns, "total": len(columns)}

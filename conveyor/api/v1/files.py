@@ -47,6 +47,6 @@ add_routes(router, Collection.of("file", files, FileOut, delete=False, sort="-cr
 @router.get("/{file_id}/download", response_class=Response, responses=DOWNLOAD)
 def download_file(rt: RT, caller: Caller, file_id: str) -> Response:
     # Its own short transaction: the bytes are sent after it ended, holding no lock.
-    with rt.unit(caller) as ctx:
+    with rt.unit(caller, read_only=True) as ctx:
         download = files.download_file(ctx, file_id)
     return downloads.send(download)

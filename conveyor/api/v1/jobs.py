@@ -63,14 +63,15 @@ def job_logs(
 
 @router.get("/{job_id}/tables-to-add")
 def tables_to_add(
-    ctx: Ctx,
+    rt: RT,
+    caller: Caller,
     job_id: str,
     connection_id: Annotated[
         str | None, Query(description="Another connection than the job's source.")
     ] = None,
 ) -> dict[str, Any]:
     """The tables of the job's source that none of its tasks replicates yet."""
-    found = tasks.tables_to_add(ctx, job_id, connection_id)
+    found = tasks.tables_to_add(rt, caller, job_id, connection_id)
     return {"items": found, "total": len(found)}
 
 

@@ -63,6 +63,7 @@ def run_files(ctx: Ctx, run_id: str, request: Request) -> Page[FileOut]:
 )
 def download_run(rt: RT, caller: Caller, run_id: str, zip: bool = False) -> Response:
     """The run's result; `?zip=true` gives a ZIP even for a single file."""
-    with rt.unit(caller) as ctx:  # ends before the bytes go out: no lock held while sending
+    # Ends before the bytes go out: no transaction is open while sending.
+    with rt.unit(caller, read_only=True) as ctx:
         download = files.download_run(ctx, run_id, archive=zip)
     return downloads.send(download)

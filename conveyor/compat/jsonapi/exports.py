@@ -254,6 +254,6 @@ def show_export(ctx: Ctx, request: Request, export_id: str) -> Response:
 )
 def download_export(rt: RT, caller: Caller, export_id: str) -> Response:
     """The export's file as it is (Range requests answered with 206)."""
-    with rt.unit(caller) as ctx:
+    with rt.unit(caller, read_only=True) as ctx:
         download = files.download_file(ctx, export_id)
     return downloads.send(download)

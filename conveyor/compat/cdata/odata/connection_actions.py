@@ -7,7 +7,9 @@
                                               not copy yet (`GET /api/v1/jobs/{id}/tables-to-add`)
     POST /api.rsc/getConnectionTableColumns   ConnectionName, Table (or Schema.Table)
 
-A connection is named by `ConnectionName` (or its id), in the workspace the call names.
+A connection is named by `ConnectionName` (or its id), in the workspace the call names,
+in a short read transaction of its own: the services then reach the connection with no
+transaction open.
 Tables are listed by the connections service; this module only filters and pages them
 the way CData's parameters ask (views or tables, one schema, a window) and words them.
 """
@@ -19,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import RT, Caller
 from conveyor.compat.cdata.bodies import (
     Fields,
     JSONBody,
@@ -32,7 +34,7 @@ from conveyor.compat.cdata.responses import collection, odata_error, output
 from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
 from conveyor.services import connections, jobs, tasks
-from conveyor.services.context import Context
+from conveyor.services.context import Context, Principal
 
 router = APIRouter(tags=["CData Sync v1 (OData)"])
 Row = dict[str, Any]
@@ -45,12 +47,17 @@ def _connection(ctx: Context, request: Request, fields: Fields) -> Ref:
     return connections.ref(ctx, name, requested_workspace(ctx, request, fields))
 
 
+def _named(rt: RT, caller: Principal, request: Request, fields: Fields) -> Ref:
+    with rt.unit(caller, read_only=True) as ctx:
+        return _connection(ctx, request, fields)
+
+
 @router.post("/api.rsc/testconnection", name="cdata_test_connection")
-def test_connection(ctx: Ctx, request: Request, body: JSONBody) -> Response:
+def test_connection(rt: RT, caller: Caller, request: Request, body: JSONBody) -> Response:
     """Test a connection; a failure is an error response (its outcome is still saved)."""
     fields = Fields(body)
-    connection = _connection(ctx, request, fields)
-    result = connections.test(ctx, connection.id)
+    connection = _named(rt, caller, request, fields)
+    result = connections.test(rt, caller, connection.id)
     if not result.ok:
         return odata_error(400, "ConnectionTestFailed", f"{connection.name}: {result.error}")
     row = {
@@ -86,32 +93,35 @@ def _table_rows(fields: Fields, found: list[dict[str, Any]]) -> list[Row]:
 
 
 @router.post("/api.rsc/getconnectiontables", name="cdata_get_connection_tables")
-def get_connection_tables(ctx: Ctx, request: Request, body: JSONBody) -> Response:
+def get_connection_tables(rt: RT, caller: Caller, request: Request, body: JSONBody) -> Response:
     """The tables (and views, or files) a connection holds."""
     fields = Fields(body)
-    connection = _connection(ctx, request, fields)
-    rows = _table_rows(fields, connections.tables(ctx, connection.id))
+    connection = _named(rt, caller, request, fields)
+    rows = _table_rows(fields, connections.tables(rt, caller, connection.id))
     return collection(request, output("getConnectionTables"), rows)
 
 
 @router.post("/api.rsc/getaddingtablesforjob", name="cdata_get_adding_tables_for_job")
-def get_adding_tables_for_job(ctx: Ctx, request: Request, body: JSONBody) -> Response:
+def get_adding_tables_for_job(rt: RT, caller: Caller, request: Request, body: JSONBody) -> Response:
     """The tables of a connection the job does not replicate yet."""
     fields = Fields(body)
-    connection = _connection(ctx, request, fields)
     key = to_text(fields.get("JobId")) or to_text(fields.get("JobName"))
-    if not key:
-        raise InvalidInput("JobName or JobId is required", field="JobName")
-    job = jobs.ref(ctx, key, connection.workspace_id)
-    rows = _table_rows(fields, tasks.tables_to_add(ctx, job.id, connection.id))
+    with rt.unit(caller, read_only=True) as ctx:
+        connection = _connection(ctx, request, fields)
+        if not key:
+            raise InvalidInput("JobName or JobId is required", field="JobName")
+        job = jobs.ref(ctx, key, connection.workspace_id)
+    rows = _table_rows(fields, tasks.tables_to_add(rt, caller, job.id, connection.id))
     return collection(request, output("getAddingTablesForJob"), rows)
 
 
 @router.post("/api.rsc/getconnectiontablecolumns", name="cdata_get_connection_table_columns")
-def get_connection_table_columns(ctx: Ctx, request: Request, body: JSONBody) -> Response:
+def get_connection_table_columns(
+    rt: RT, caller: Caller, request: Request, body: JSONBody
+) -> Response:
     """The columns of one table, with their types."""
     fields = Fields(body)
-    connection = _connection(ctx, request, fields)
+    connection = _named(rt, caller, request, fields)
     table = to_text(fields.get("Table", "TableName"))
     schema = to_text(fields.get("Schema")) or None
     if schema is None and "." in table:
@@ -125,6 +135,6 @@ def get_connection_table_columns(ctx: Ctx, request: Request, body: JSONBody) -> 
             "IsKey": c["primary_key"],
             "Ordinal": index,
         }
-        for index, c in enumerate(connections.columns(ctx, connection.id, table, schema))
+        for index, c in enumerate(connections.columns(rt, caller, connection.id, table, schema))
     ]
     return collection(request, output("getConnectionTableColumns"), rows)
