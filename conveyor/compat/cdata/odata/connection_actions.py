@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.compat.cdata.bodies import (
     Fields,
     JSONBody,
@@ -34,7 +34,7 @@ from conveyor.schemas.common import Ref
 from conveyor.services import connections, jobs, tasks
 from conveyor.services.context import Context
 
-router = APIRouter(tags=["CData Sync v1 (OData)"])
+router = APIRouter(route_class=UnitRoute, tags=["CData Sync v1 (OData)"])
 Row = dict[str, Any]
 
 
