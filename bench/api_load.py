@@ -7,10 +7,13 @@ clients listing jobs and reading runs; 200 concurrent clients for 30 s without a
 
 The server is one `conveyor serve` subprocess (workers and scheduler on, as a user runs
 it) on a temporary data directory, seeded with jobs whose runs have completed. The load
-is N httpx async clients, each sending its next request as soon as the last one was
-answered, spread over a few client processes (one Python process cannot send 1,500
-requests/s and read the answers); the clients share the machine's cores with the server,
-so the figures are those of the whole machine, not the server's alone.
+is N clients, each one keep-alive HTTP/1.1 connection sending its next request as soon
+as the last one was answered, spread over a few client processes. A client is a bare
+asyncio protocol (uvloop when installed) that only frames the answers: it costs a few
+tens of microseconds of CPU per request, where an httpx client costs about as much as
+the server, so the load generator is not what is measured. The clients still share the
+machine's cores with the server, so both CPU figures are printed: the server's per
+request (all its processes) is the one to compare between runs on a busy machine.
 
     python -m bench.api_load [--store sqlite|postgres|both] [--seconds 10]
                              [--long-seconds 30] [--client-processes 2]
@@ -20,16 +23,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import random
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -68,64 +74,144 @@ class Tally:
             self.errors[error] = self.errors.get(error, 0) + count
 
 
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: send a request, read one answer, repeat.
+
+    Just enough HTTP for the server's answers (a status line, headers and a
+    `Content-Length` or chunked body): no parsing of what the body says, no client-side
+    models — so one client process can keep hundreds of connections busy on a fraction
+    of a core, and the server, not the load generator, is what is measured.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[int] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is not None and not self.waiter.done():
+            status = self._answer()
+            if status is not None:
+                self.waiter.set_result(status)
+
+    def _answer(self) -> int | None:
+        """The status of a complete answer at the buffer's start (consumed), or None."""
+        head_end = self.buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        head = bytes(self.buffer[:head_end]).lower()
+        status = int(head[9:12])
+        start = head_end + 4
+        marker = head.find(b"\r\ncontent-length:")
+        if marker >= 0:
+            line_end = head.find(b"\r\n", marker + 2)
+            length = int(head[marker + 17 : line_end if line_end >= 0 else len(head)])
+            if len(self.buffer) < start + length:
+                return None
+            del self.buffer[: start + length]
+        elif b"\r\ntransfer-encoding: chunked" in head:
+            end = self.buffer.find(b"\r\n0\r\n\r\n", start - 2)
+            if end < 0:
+                return None
+            del self.buffer[: end + 7]
+        else:
+            del self.buffer[:start]
+        if b"\r\nconnection: close" in head and self.transport is not None:
+            self.transport.close()
+        return status
+
+    async def request(self, raw: bytes) -> int:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+
+def _raw(method: str, host: str, target: str, body: bytes = b"") -> bytes:
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {ADMIN_TOKEN}\r\nAccept: application/json\r\n"
+    )
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
 async def _drive(target: Target, clients: int, seconds: float, writes: float, seed: int) -> Tally:
     tally = Tally()
     rng = random.Random(seed)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with httpx.AsyncClient(
-        base_url=target.url, headers=headers, limits=limits, timeout=60
-    ) as client:
-        measure_from = time.monotonic() + WARM_UP
-        stop = measure_from + seconds
+    url = urllib.parse.urlsplit(target.url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    authority = f"{host}:{port}"
+    list_jobs = _raw("GET", authority, "/api/v1/jobs?limit=20")
+    get_runs = [_raw("GET", authority, f"/api/v1/runs/{run_id}") for run_id in target.run_ids]
+    loop = asyncio.get_running_loop()
+    measure_from = time.monotonic() + WARM_UP
+    stop = measure_from + seconds
 
-        async def one_client() -> None:
-            while (now := time.monotonic()) < stop:
-                pick = rng.random()
-                try:
-                    started = time.perf_counter()
-                    if pick < writes:
-                        job_id = rng.choice(target.job_ids)
-                        labels = [f"load-{rng.randrange(1000)}"]
-                        response = await client.patch(
-                            f"/api/v1/jobs/{job_id}", json={"labels": labels}
-                        )
-                    elif pick < writes + (1 - writes) / 2:
-                        response = await client.get("/api/v1/jobs", params={"limit": 20})
-                    else:
-                        response = await client.get(f"/api/v1/runs/{rng.choice(target.run_ids)}")
-                    await response.aread()
-                    elapsed = (time.perf_counter() - started) * 1000
-                except httpx.HTTPError as exc:
-                    if now >= measure_from:
-                        name = type(exc).__name__
-                        tally.errors[name] = tally.errors.get(name, 0) + 1
-                    continue
+    def count(bucket: dict[Any, int], key: Any) -> None:
+        bucket[key] = bucket.get(key, 0) + 1
+
+    async def one_client() -> None:
+        connection: _Connection | None = None
+        while (now := time.monotonic()) < stop:
+            pick = rng.random()
+            if pick < writes:
+                labels = json.dumps({"labels": [f"load-{rng.randrange(1000)}"]}).encode()
+                raw = _raw("PATCH", authority, f"/api/v1/jobs/{rng.choice(target.job_ids)}", labels)
+            elif pick < writes + (1 - writes) / 2:
+                raw = list_jobs
+            else:
+                raw = rng.choice(get_runs)
+            started = time.perf_counter()
+            try:
+                if connection is None or connection.closed:
+                    _, connection = await loop.create_connection(_Connection, host, port)
+                status = await connection.request(raw)
+            except (OSError, ValueError) as exc:
+                connection = None
                 if now >= measure_from:
-                    tally.latencies_ms.append(elapsed)
-                    tally.statuses[response.status_code] = (
-                        tally.statuses.get(response.status_code, 0) + 1
-                    )
+                    count(tally.errors, type(exc).__name__)
+                continue
+            if now >= measure_from:
+                tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+                count(tally.statuses, status)
+        if connection is not None and connection.transport is not None:
+            connection.transport.close()
 
-        await asyncio.gather(*(one_client() for _ in range(clients)))
+    await asyncio.gather(*(one_client() for _ in range(clients)))
     return tally
 
 
 def _client_process(
     target: Target, clients: int, seconds: float, writes: float, seed: int
-) -> Tally:
+) -> tuple[Tally, float]:
+    """One client process's tally, and the CPU seconds it spent driving the load."""
+    before = time.process_time()
     try:
         import uvloop  # the client's own overhead, not the server's: use the fastest loop
 
-        return uvloop.run(_drive(target, clients, seconds, writes, seed))
+        tally = uvloop.run(_drive(target, clients, seconds, writes, seed))
     except ImportError:
-        return asyncio.run(_drive(target, clients, seconds, writes, seed))
+        tally = asyncio.run(_drive(target, clients, seconds, writes, seed))
+    return tally, time.process_time() - before
 
 
 def load(
     target: Target, clients: int, seconds: float, writes: float, processes: int, server_pid: int
-) -> tuple[Tally, float]:
-    """Drive `clients` clients over `processes` processes; the tally and server CPU seconds."""
+) -> tuple[Tally, float, float]:
+    """Drive `clients` clients over `processes` processes: the tally, the server's CPU
+    seconds (all its processes) and the clients' CPU seconds."""
     shares = [
         clients // processes + (1 if i < clients % processes else 0) for i in range(processes)
     ]
@@ -138,12 +224,14 @@ def load(
         ]
         time.sleep(WARM_UP)
         cpu_before = _cpu(server)
-        tallies = [p.get(timeout=seconds + 120) for p in pending]
+        results = [p.get(timeout=seconds + 120) for p in pending]
         cpu = _cpu(server) - cpu_before
     total = Tally()
-    for tally in tallies:
+    for tally, _ in results:
         total.add(tally)
-    return total, cpu
+    # the clients' CPU includes their warm-up second: scale it to the measured seconds
+    client_cpu = sum(spent for _, spent in results) * seconds / (seconds + WARM_UP)
+    return total, cpu, client_cpu
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -195,7 +283,9 @@ SCENARIOS = (
 )
 
 
-def report_line(name: str, clients: int, seconds: float, tally: Tally, cpu: float) -> str:
+def report_line(
+    name: str, clients: int, seconds: float, tally: Tally, cpu: float, client_cpu: float
+) -> str:
     count = len(tally.latencies_ms)
     server_errors = sum(n for status, n in tally.statuses.items() if status >= 500)
     other = sum(n for status, n in tally.statuses.items() if 300 <= status < 500)
@@ -210,7 +300,8 @@ def report_line(name: str, clients: int, seconds: float, tally: Tally, cpu: floa
     return (
         f"{name:<36} {clients:>4} {seconds:>4.0f} {count / seconds:>9,.0f} {p50:>7.1f} "
         f"{p99:>8.1f} {peak:>8.1f} {server_errors:>5} {other:>5} {errors:>6} "
-        f"{cpu / seconds:>5.2f} {cpu * 1000 / max(count, 1):>7.2f}{detail}"
+        f"{cpu / seconds:>6.2f} {cpu * 1000 / max(count, 1):>8.2f} "
+        f"{client_cpu * 1000 / max(count, 1):>8.2f}{detail}"
     )
 
 
@@ -230,16 +321,16 @@ def main(
             print(
                 f"{'what':<36} {'clients':>4} {'s':>4} {'req/s':>9} {'p50 ms':>7} "
                 f"{'p99 ms':>8} {'max ms':>8} {'5xx':>5} {'4xx':>5} {'errors':>6} "
-                f"{'srvCPU':>5}"
+                f"{'srvCPU':>6} {'CPUms/r':>8} {'cliCPUms':>8}"
             )
             for name, clients, long, writes in SCENARIOS:
                 duration = long_seconds if long else seconds
-                tally, cpu = load(target, clients, duration, writes, processes, pid)
-                print(report_line(name, clients, duration, tally, cpu), flush=True)
+                tally, cpu, client_cpu = load(target, clients, duration, writes, processes, pid)
+                print(report_line(name, clients, duration, tally, cpu, client_cpu), flush=True)
     print(
         "bar: 32 clients ≥ 1,500 req/s with p99 < 100 ms; 200 clients: no 5xx, p99 < 1 s "
         "(srvCPU: cores the server used on average; CPUms/r: server CPU per request — the "
-        "figure to compare on a busy machine)"
+        "figure to compare on a busy machine; cliCPUms: the load generator's CPU per request)"
     )
 
 

@@ -54,15 +54,27 @@ def serve(
     migrate: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Migrate the store first.")
     ] = True,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            help="API processes on the port [CONVEYOR_API_PROCESSES] (default: one per core)."
+        ),
+    ] = None,
 ) -> None:
-    """Start the API (and, unless --no-workers, the workers)."""
+    """Start the API (and, unless --no-workers, the workers).
+
+    With several API processes (the default on a multi-core machine), the workers, the
+    scheduler and the file cleaner run once, in this process, which supervises them.
+    """
+    import os
+
     import uvicorn
 
-    from conveyor.api.app import create_app
+    from conveyor.api.app import create_app, serve_processes
     from conveyor.logging import configure
     from conveyor.runtime import Runtime
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, api_processes=processes)
     configure(settings.log_level, settings.log_format)
     try:
         runtime = Runtime.create(settings)
@@ -83,7 +95,13 @@ def serve(
         )
     console.print(
         f"Conveyor listening on http://{settings.host}:{settings.port}  (API docs: /docs)"
+        + (f", {settings.processes} API processes" if settings.processes > 1 else "")
     )
+    if settings.processes > 1:
+        # The API processes read their settings from the environment, as this one did.
+        os.environ["CONVEYOR_API_PROCESSES"] = str(settings.processes)
+        serve_processes(runtime, workers=workers)
+        return
     uvicorn.run(
         create_app(runtime, workers=workers, shutdown_grace=settings.shutdown_grace),
         host=settings.host,

@@ -6,6 +6,7 @@ deployment fails loudly before a single run is claimed.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -183,6 +184,22 @@ class Settings(BaseSettings):
         description="Requests of this API process working on the store at once; the others "
         "wait in line. The worker threads and the store's connection pool are sized from it.",
     )
+    api_processes: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="API processes `conveyor serve` starts on its one port (unset: one per "
+        "CPU core). With more than one, the embedded workers, the scheduler and the file "
+        "cleaner run in the supervising process, once, and the API processes only answer.",
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="Seconds an API process trusts a token it verified without asking the "
+        "store again (0: ask on every request). A token revoked, or whose user changed, stops "
+        "working at once in the process that changed it and within this time in the others.",
+    )
     api_queue_timeout: float = Field(
         default=30.0,
         gt=0,
@@ -265,6 +282,16 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
+
+    @property
+    def processes(self) -> int:
+        """How many API processes `conveyor serve` runs (`api_processes`, else the cores)."""
+        if self.api_processes is not None:
+            return self.api_processes
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
 
     @property
     def files_dir(self) -> Path:

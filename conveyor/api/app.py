@@ -15,26 +15,35 @@ from starlette.concurrency import run_in_threadpool
 
 from conveyor import __version__, compat
 from conveyor.api import audit, contract, docs, limits, metrics, problems, security_headers
+from conveyor.api.deps import check_routes
 from conveyor.api.v1 import router as v1_router
 from conveyor.capacity import Admission, Capacity
 from conveyor.domain import utcnow
 from conveyor.files.retention import Cleaner
 from conveyor.queue.worker import WorkerPool
 from conveyor.runtime import Runtime
+from conveyor.scheduler.cron import Scheduler
 from conveyor.services import audit as audit_log
 from conveyor.store import migrate
 
 log = logging.getLogger(__name__)
 
 
-def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float = 30.0) -> FastAPI:
-    """Build the app on a runtime; with `workers`, it also executes queued runs."""
+class Background:
+    """What a server runs besides answering requests: the embedded queue workers, the
+    scheduler and the file (and audit) cleaner — in exactly one process of a server: its
+    only one, or the supervisor of its API processes (`serve_processes`)."""
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        Capacity.of(runtime.settings).apply_threads()
-        pool: WorkerPool | None = None
-        if workers and runtime.settings.workers > 0:
+    def __init__(self, runtime: Runtime, *, workers: bool = True) -> None:
+        self.runtime = runtime
+        self.workers = workers
+        self.pool: WorkerPool | None = None
+        self.scheduler: Scheduler | None = None
+        self.cleaner: Cleaner | None = None
+
+    def start(self) -> None:
+        runtime = self.runtime
+        if self.workers and runtime.settings.workers > 0:
             if runtime.embedded:
                 # One process owns the embedded store's workers: what it left running died.
                 recovered = runtime.queue.sweep(utcnow() + dt.timedelta(seconds=1))
@@ -42,26 +51,51 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
                     log.warning(
                         "recovered %d run(s) left running by a previous process", len(recovered)
                     )
-            pool = runtime.worker_pool()
-            pool.start()
-        scheduler = runtime.scheduler() if runtime.settings.scheduler else None
-        if scheduler is not None:
-            scheduler.start()
-        cleaner = Cleaner(
+            self.pool = runtime.worker_pool()
+            self.pool.start()
+        self.scheduler = runtime.scheduler() if runtime.settings.scheduler else None
+        if self.scheduler is not None:
+            self.scheduler.start()
+        self.cleaner = Cleaner(
             runtime.factory,
             runtime.settings,
             passes=[lambda: audit_log.purge(runtime.factory, runtime.settings)],
         )
-        cleaner.start()
-        app.state.pool = pool
+        self.cleaner.start()
+
+    def stop(self, shutdown_grace: float) -> None:
+        """Stop the cleaner and the scheduler; give running runs `shutdown_grace` seconds."""
+        if self.cleaner is not None:
+            self.cleaner.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.pool is not None:
+            self.pool.stop(shutdown_grace)
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    workers: bool = True,
+    shutdown_grace: float = 30.0,
+    background: bool = True,
+) -> FastAPI:
+    """Build the app on a runtime; with `workers`, it also executes queued runs. Without
+    `background` it only answers requests: another process runs the workers, the scheduler
+    and the cleaner (an API process of `serve_processes`)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        Capacity.of(runtime.settings).apply_threads()
+        running = Background(runtime, workers=workers) if background else None
+        if running is not None:
+            running.start()
+        app.state.pool = running.pool if running is not None else None
         try:
             yield
         finally:
-            cleaner.stop()
-            if scheduler is not None:
-                scheduler.stop()
-            if pool is not None:
-                await run_in_threadpool(pool.stop, shutdown_grace)
+            if running is not None:
+                await run_in_threadpool(running.stop, shutdown_grace)
 
     app = FastAPI(
         title="Conveyor",
@@ -110,5 +144,49 @@ def create_app(runtime: Runtime, *, workers: bool = True, shutdown_grace: float 
         return {"status": "ok"}
 
     security_headers.install(app)
+    check_routes(app)
     contract.install(app)  # the OpenAPI document, with each surface's failures
     return app
+
+
+def api_process() -> FastAPI:
+    """The app of one API process of `serve_processes` (a uvicorn factory): settings from
+    the environment, no workers, no scheduler, no cleaner — the supervisor runs those."""
+    from conveyor.config import Settings
+    from conveyor.logging import configure
+
+    settings = Settings()
+    configure(settings.log_level, settings.log_format)
+    return create_app(Runtime.create(settings), workers=False, background=False)
+
+
+def serve_processes(runtime: Runtime, *, workers: bool = True) -> None:
+    """Serve on `settings.processes` API processes sharing one listening socket, while this
+    process (their supervisor) runs the background once; until SIGTERM or SIGINT.
+
+    The API processes are uvicorn's workers: started afresh (not forked), each with its
+    own store connections, worker threads and admission gate (`CONVEYOR_API_CONCURRENCY`
+    is per process), restarted if one dies. On a signal they finish the requests in hand
+    and stop; then running runs get `CONVEYOR_SHUTDOWN_GRACE` seconds.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    settings = runtime.settings
+    config = uvicorn.Config(
+        "conveyor.api.app:api_process",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.processes,
+        log_config=None,
+        server_header=False,  # no `server: uvicorn` banner
+    )
+    sock = config.bind_socket()
+    running = Background(runtime, workers=workers)
+    running.start()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+        running.stop(settings.shutdown_grace)

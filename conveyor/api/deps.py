@@ -17,21 +17,35 @@ OPTIONS): it then never waits for, nor holds up, the store's writers, and a writ
 fails. The few GETs that change state (SCAPI's datafeed starts a run) authenticate with
 `Caller` and open their own write unit. Before its transaction opens, a request waits in
 line for the store (`admitted`, see `conveyor.capacity`).
+
+One worker thread per request. The caller is known on the event loop when their token was
+verified lately (`services.auth.cached_principal`); only otherwise does signing in take a
+worker thread (and a read transaction) of its own. The request's unit of work and its
+route then run together in one worker thread: `Ctx` resolves to a `Deferred` context, and
+`UnitRoute` — the route class of every router whose routes take `Ctx` — turns each such
+sync route into an async one that opens the unit, runs the route in it and commits, in
+one `run_in_threadpool` call. `check_routes` refuses, at start-up, a route taking `Ctx`
+that some router declared without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_origin
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.utils import get_typed_signature
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from conveyor.capacity import Admission
 from conveyor.errors import AuthenticationFailed, TooManySignIns
 from conveyor.runtime import Runtime
-from conveyor.services.auth import attempted, authenticate, touch_token
+from conveyor.services.auth import attempted, authenticate, cached_principal, touch_token
 from conveyor.services.context import Context, Principal
 from conveyor.store.session import operation, unit_of_work
 
@@ -82,6 +96,7 @@ def authenticated(
             limiter=rt.sign_ins,
             any_basic_user=any_basic_user,
             touch=(lambda token_id: touch_token(rt.factory, token_id)) if read_only else None,
+            remember=rt.settings.auth_cache_seconds,
         )
     except (AuthenticationFailed, TooManySignIns) as exc:
         tried, user_name = attempted(request.headers)
@@ -91,6 +106,23 @@ def authenticated(
         raise
     request.state.principal = principal
     return principal
+
+
+async def signed_in(request: Request, *, any_basic_user: bool = False) -> Principal:
+    """The request's caller: from the verified tokens on the event loop, else checked
+    with the store in a read transaction on a worker thread (`authenticated`)."""
+    cached = cached_principal(request.headers, any_basic_user=any_basic_user)
+    if cached is not None:
+        principal = cached[0]
+        request.state.principal = principal
+        return principal
+    rt: Runtime = request.app.state.runtime
+
+    def check() -> Principal:
+        with unit_of_work(rt.factory, read_only=True) as session:
+            return authenticated(request, session, any_basic_user=any_basic_user, read_only=True)
+
+    return await run_in_threadpool(check)
 
 
 async def admitted(request: Request) -> AsyncIterator[None]:
@@ -103,42 +135,98 @@ async def admitted(request: Request) -> AsyncIterator[None]:
 Admitted = Depends(admitted, scope="function")
 
 
-def _unit(request: Request, rt: Runtime, any_basic_user: bool) -> Iterator[Context]:
-    read_only = reads_only(request)
-    with unit_of_work(rt.factory, read_only=read_only) as session:
-        principal = authenticated(
-            request, session, any_basic_user=any_basic_user, read_only=read_only
-        )
-        yield rt.context(session, principal)
+@dataclass(frozen=True)
+class Deferred:
+    """The request's context before its unit of work opens: who calls, whether it only
+    reads. `UnitRoute` opens the unit in the route's worker thread and passes the
+    `Context` in its place."""
+
+    runtime: Runtime
+    principal: Principal
+    read_only: bool
+
+    def open(self, endpoint: Callable[..., Any], values: dict[str, Any]) -> Any:
+        """Call the endpoint in the request's unit of work (on a worker thread)."""
+        with unit_of_work(self.runtime.factory, read_only=self.read_only) as session:
+            ctx = self.runtime.context(session, self.principal)
+            return endpoint(
+                **{name: ctx if isinstance(v, Deferred) else v for name, v in values.items()}
+            )
 
 
-def context(
-    request: Request, rt: Annotated[Runtime, Depends(runtime)], _: Annotated[None, Admitted]
-) -> Iterator[Context]:
+async def context(_: Annotated[None, Admitted], request: Request) -> Deferred:
     """The request's unit of work, as the authenticated caller; committed when the route returns."""
-    yield from _unit(request, rt, any_basic_user=False)
+    principal = await signed_in(request)
+    return Deferred(request.app.state.runtime, principal, reads_only(request))
 
 
-def any_basic_user_context(
-    request: Request, rt: Annotated[Runtime, Depends(runtime)], _: Annotated[None, Admitted]
-) -> Iterator[Context]:
+async def any_basic_user_context(_: Annotated[None, Admitted], request: Request) -> Deferred:
     """As `context`, but Basic may carry any user name with a token (CData v2's rule)."""
-    yield from _unit(request, rt, any_basic_user=True)
+    principal = await signed_in(request, any_basic_user=True)
+    return Deferred(request.app.state.runtime, principal, reads_only(request))
 
 
-# scope="function": the transaction commits before the response is sent. FastAPI's default
-# ("request") ends a yield dependency after sending, so a client could hear 201 before
-# the commit (a second request then found nothing) or never hear that the commit failed.
+# scope="function": the admission slot is held until the route returns, and the route (with
+# its unit of work, see `UnitRoute`) commits before the response is sent.
 Ctx = Annotated[Context, Depends(context, scope="function")]
 """A route parameter: the service context of the request."""
 AnyBasicUserCtx = Annotated[Context, Depends(any_basic_user_context, scope="function")]
 """`Ctx` where Basic authentication is `<any user>:<token>`."""
+DEFERRED = frozenset({context, any_basic_user_context})
 
 
-def caller(rt: Annotated[Runtime, Depends(runtime)], request: Request) -> Principal:
+def takes_context(endpoint: Callable[..., Any]) -> bool:
+    """Whether one of the endpoint's parameters is `Ctx` or `AnyBasicUserCtx`."""
+    for parameter in get_typed_signature(endpoint).parameters.values():
+        annotation = parameter.annotation
+        if get_origin(annotation) is Annotated and any(
+            getattr(meta, "dependency", None) in DEFERRED for meta in get_args(annotation)[1:]
+        ):
+            return True
+    return False
+
+
+def in_one_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """A sync endpoint taking `Ctx` as an async one running it, in its unit of work, on
+    one worker thread; any other endpoint as it is."""
+    if not takes_context(endpoint):
+        return endpoint
+    if inspect.iscoroutinefunction(endpoint) or inspect.isgeneratorfunction(endpoint):
+        raise TypeError(f"{endpoint.__qualname__}: a route taking Ctx must be a plain def")
+
+    @functools.wraps(endpoint)  # FastAPI reads the parameters through `__wrapped__`
+    async def endpoint_in_unit(**values: Any) -> Any:
+        deferred = next(v for v in values.values() if isinstance(v, Deferred))
+        return await run_in_threadpool(deferred.open, endpoint, values)
+
+    return endpoint_in_unit
+
+
+class UnitRoute(APIRoute):
+    """A route whose `Ctx` unit of work and body run in one worker thread (`in_one_thread`)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, in_one_thread(endpoint), **kwargs)
+
+
+def check_routes(app: FastAPI) -> None:
+    """Refuse (at start-up) a route taking `Ctx` that is not a `UnitRoute`: it would get
+    the `Deferred` context instead of the unit of work."""
+    for route_context in iter_route_contexts(app.routes):
+        route = route_context.original_route
+        if (
+            isinstance(route, APIRoute)
+            and not isinstance(route, UnitRoute)
+            and takes_context(route.endpoint)
+        ):
+            raise TypeError(
+                f"route {route.path} takes Ctx: declare its router with route_class=UnitRoute"
+            )
+
+
+async def caller(request: Request) -> Principal:
     """The authenticated caller, for routes that manage their own transactions."""
-    with unit_of_work(rt.factory, read_only=True) as session:
-        return authenticated(request, session, read_only=True)
+    return await signed_in(request)
 
 
 Caller = Annotated[Principal, Depends(caller)]

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from conveyor.api import downloads
-from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.deps import RT, Caller, Ctx, UnitRoute
 from conveyor.api.problems import problem
 from conveyor.domain import RunStatus, TriggerMethod
 from conveyor.errors import ConveyorError
@@ -40,7 +40,7 @@ from conveyor.services.files import Download
 
 PREFIX = "/admin/app/scapi"
 SUCCESS, RUNNING, ERROR = 1, 2, 3
-router = APIRouter(prefix=PREFIX, tags=["contentserv scapi"])
+router = APIRouter(route_class=UnitRoute, prefix=PREFIX, tags=["contentserv scapi"])
 
 
 class ExportFailed(ConveyorError):

@@ -5,6 +5,14 @@ Password checks are deliberately slow (scrypt), and CData clients poll with Basi
 credentials many times a second, so a successful check is remembered for a few minutes —
 keyed by an HMAC under a per-process random key, never by the password itself, and tied to
 the stored hash so a changed password is checked afresh.
+
+A token is one SHA-256 lookup, but that lookup is a store query on every request, so a
+verified token is remembered too (`VerifiedTokens`, keyed by the token's hash, never the
+token): for `CONVEYOR_AUTH_CACHE_SECONDS` (default 5), and never past the token's
+expiry. A remembered token needs no store at all, so `cached_principal` answers on the
+event loop. Revoking a token, or changing or deleting its user, forgets every remembered
+token of this process as soon as the change commits; another API process (or node) can
+still accept a revoked token for at most `CONVEYOR_AUTH_CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -20,9 +28,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from conveyor.domain import Role, utcnow
 from conveyor.errors import AuthenticationFailed, TooManySignIns
@@ -68,6 +79,117 @@ def _password_matches(user: User | None, password: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A token found valid: whose it is, until when it may be trusted without the store."""
+
+    principal: Principal
+    token_id: str
+    expires_at: dt.datetime | None
+    used_at: dt.datetime
+    """When the store last noted the token's use (as far as this process knows)."""
+    until: float
+    """`time.monotonic()` after which the store is asked again."""
+
+
+class VerifiedTokens:
+    """Tokens verified lately, by their stored hash; at most `size`, oldest out first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, Verified] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> Verified | None:
+        with self._lock:
+            found = self._entries.get(token_hash)
+            if found is not None and found.until <= time.monotonic():
+                del self._entries[token_hash]
+                return None
+            return found
+
+    def put(self, token_hash: str, verified: Verified) -> None:
+        with self._lock:
+            self._entries[token_hash] = verified
+            self._entries.move_to_end(token_hash)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def forget(self, token_hash: str) -> None:
+        with self._lock:
+            self._entries.pop(token_hash, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+verified_tokens = VerifiedTokens()
+"""This process's verified tokens (cleared whenever a user or token changes)."""
+_AUTH_CHANGED = "conveyor_auth_changed"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_auth_changes(session: Session, _context: Any) -> None:
+    """Mark a session that changed or deleted a user or a token (a new one changes nothing;
+    nor does noting a token's last use)."""
+    for row in session.deleted:
+        if isinstance(row, (User, Token)):
+            session.info[_AUTH_CHANGED] = True
+            return
+    for row in session.dirty:
+        if isinstance(row, (User, Token)) and any(
+            attr.key != "last_used_at" and attr.history.has_changes()
+            for attr in instance_state(row).attrs
+        ):
+            session.info[_AUTH_CHANGED] = True
+            return
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_on_commit(session: Session) -> None:
+    if session.info.pop(_AUTH_CHANGED, False):
+        verified_tokens.clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _keep_on_rollback(session: Session) -> None:
+    session.info.pop(_AUTH_CHANGED, None)
+
+
+def cached_principal(
+    headers: Mapping[str, str], *, any_basic_user: bool = False
+) -> tuple[Principal, str] | None:
+    """The caller and their token's id, when the token was verified lately; else None.
+
+    None also for anything `authenticate` must decide (no or malformed credentials, a
+    password, a name beside the token that is not its owner's, an expired token, a use
+    of the token the store should note): it answers those with the store at hand.
+    """
+    try:
+        found = credentials(headers)
+    except AuthenticationFailed:
+        return None
+    if found is None:
+        return None
+    user_name, secret = found
+    verified = verified_tokens.get(hash_token(secret))
+    if verified is None:
+        return None
+    if (
+        user_name is not None
+        and not any_basic_user
+        and not hmac.compare_digest(user_name.encode(), verified.principal.name.encode())
+    ):
+        return None
+    now = utcnow()
+    if (verified.expires_at is not None and verified.expires_at < now) or (
+        now - verified.used_at > TOUCH_EVERY
+    ):
+        return None
+    return verified.principal, verified.token_id
+
+
 def credentials(headers: Mapping[str, str]) -> tuple[str | None, str] | None:
     """(user name or None, token) from the request headers, or None when there are none."""
     if token := headers.get("x-cdata-authtoken"):
@@ -106,6 +228,7 @@ def authenticate(
     limiter: SignInLimiter,
     any_basic_user: bool = False,
     touch: Callable[[str], None] | None = None,
+    remember: float = 0.0,
 ) -> Principal:
     """The caller; 401 for missing or invalid credentials, 429 while guessing is limited.
 
@@ -117,7 +240,8 @@ def authenticate(
     unknown tokens with 429 — before any check, so a 429 never tells a right password.
 
     A token's last use is noted (at most once a minute) in `session`, or through `touch`
-    when the session only reads.
+    when the session only reads. A valid token is remembered for `remember` seconds
+    (`cached_principal`).
     """
     try:
         found = credentials(headers)
@@ -129,15 +253,29 @@ def authenticate(
             "authentication required: send a Bearer token or x-cdata-authtoken"
         )
     user_name, secret = found
+    token_hash = hash_token(secret)
     row = session.execute(
         select(Token, User)
         .join(User, Token.user_id == User.id)
-        .where(Token.token_hash == hash_token(secret))
+        .where(Token.token_hash == token_hash)
     ).first()
     if row is not None:
-        return _token_principal(
+        principal = _token_principal(
             *row, user_name=user_name, any_basic_user=any_basic_user, touch=touch
         )
+        if remember > 0:
+            token = row[0]
+            verified_tokens.put(
+                token_hash,
+                Verified(
+                    principal,
+                    token.id,
+                    token.expires_at,
+                    token.last_used_at or utcnow(),
+                    time.monotonic() + remember,
+                ),
+            )
+        return principal
     if user_name is None:
         _count_failure(limiter, client, None)
         raise AuthenticationFailed("invalid credentials")
@@ -184,6 +322,7 @@ def _token_principal(
             token.last_used_at = now
         else:
             touch(token.id)
+            set_committed_value(token, "last_used_at", now)  # as the store now says
     return _principal(user)
 
 

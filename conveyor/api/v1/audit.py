@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.audit import AuditEntryOut
 from conveyor.schemas.common import Page
 from conveyor.services import audit
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(route_class=UnitRoute, prefix="/audit", tags=["audit"])
 
 
 @router.get(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from conveyor.api.deps import RT, Caller
+from conveyor.api.deps import RT, Caller, UnitRoute
 from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.schemas.connections import (
     ConnectionCreate,
@@ -16,7 +16,7 @@ from conveyor.schemas.connections import (
 )
 from conveyor.services import connections
 
-router = APIRouter(prefix="/connections", tags=["connections"])
+router = APIRouter(route_class=UnitRoute, prefix="/connections", tags=["connections"])
 add_routes(
     router,
     Collection.of("connection", connections, ConnectionOut, ConnectionCreate, ConnectionUpdate),

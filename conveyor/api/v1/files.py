@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from conveyor.api import downloads
-from conveyor.api.deps import RT, Caller
+from conveyor.api.deps import RT, Caller, UnitRoute
 from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.schemas.common import Page
 from conveyor.schemas.files import FileOut, FormatOut
 from conveyor.services import exports, files
 
-router = APIRouter(prefix="/files", tags=["files"])
+router = APIRouter(route_class=UnitRoute, prefix="/files", tags=["files"])
 DOWNLOAD = downloads.responses("The file's bytes; 206 for a Range request, 416 past its end.")
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.deps import RT, Caller, Ctx, UnitRoute
 from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
@@ -17,7 +17,7 @@ from conveyor.schemas.jobs import JobCreate, JobOut, JobUpdate
 from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut
 from conveyor.services import jobs, run_wait, runs, tasks
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(route_class=UnitRoute, prefix="/jobs", tags=["jobs"])
 
 
 add_routes(router, Collection.of("job", jobs, JobOut, JobCreate, JobUpdate))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from conveyor.api import downloads
-from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.deps import RT, Caller, Ctx, UnitRoute
 from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
@@ -13,7 +13,7 @@ from conveyor.schemas.files import FileOut
 from conveyor.schemas.runs import RunLogOut, RunOut
 from conveyor.services import files, run_retry, runs
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(route_class=UnitRoute, prefix="/runs", tags=["runs"])
 
 
 add_routes(router, Collection.of("run", runs, RunOut, sort="created_at"))

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.api.v1.pages import page_of
 from conveyor.schemas.common import Page
 from conveyor.schemas.runs import RunTaskOut
 from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
 from conveyor.services import tasks
 
-router = APIRouter(prefix="/jobs/{job_id}/tasks", tags=["tasks"])
+router = APIRouter(route_class=UnitRoute, prefix="/jobs/{job_id}/tasks", tags=["tasks"])
 
 
 @router.get("", response_model=Page[TaskOut])

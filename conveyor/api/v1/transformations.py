@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.schemas.runs import RunOut
 from conveyor.schemas.transformations import (
@@ -14,7 +14,7 @@ from conveyor.schemas.transformations import (
 )
 from conveyor.services import runs, transformations
 
-router = APIRouter(prefix="/transformations", tags=["transformations"])
+router = APIRouter(route_class=UnitRoute, prefix="/transformations", tags=["transformations"])
 
 
 add_routes(

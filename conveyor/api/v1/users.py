@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.api.v1.collections import Collection, add_routes
 from conveyor.schemas.common import Page
 from conveyor.schemas.users import (
@@ -17,7 +17,7 @@ from conveyor.schemas.users import (
 )
 from conveyor.services import users
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(route_class=UnitRoute, prefix="/users", tags=["users"])
 
 
 add_routes(router, Collection.of("user", users, UserOut, UserCreate, UserUpdate))

@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conveyor.api.deps import AnyBasicUserCtx
+from conveyor.api.deps import AnyBasicUserCtx, UnitRoute
 from conveyor.compat.cdata.bodies import Fields, JSONBody, to_text
 from conveyor.compat.cdata.jobs import (
     DELETION_NAMES,
@@ -42,7 +42,7 @@ from conveyor.services import connections, jobs, runs, workspaces
 from conveyor.services.context import Context
 
 PREFIX = "/api.rsc/v2"
-router = APIRouter(prefix=PREFIX, tags=["CData Sync v2"])
+router = APIRouter(route_class=UnitRoute, prefix=PREFIX, tags=["CData Sync v2"])
 Row = dict[str, Any]
 
 

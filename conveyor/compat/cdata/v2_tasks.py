@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conveyor.api.deps import AnyBasicUserCtx
+from conveyor.api.deps import AnyBasicUserCtx, UnitRoute
 from conveyor.compat.cdata.bodies import Fields, JSONBody, model, to_bool, to_int, to_text
 from conveyor.compat.cdata.responses import CDataJSONResponse
 from conveyor.compat.cdata.runs import task_result
@@ -27,7 +27,7 @@ from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
 from conveyor.schemas.users import TokenCreate
 from conveyor.services import jobs, tasks, users
 
-router = APIRouter(prefix=PREFIX, tags=["CData Sync v2"])
+router = APIRouter(route_class=UnitRoute, prefix=PREFIX, tags=["CData Sync v2"])
 Row = dict[str, Any]
 
 

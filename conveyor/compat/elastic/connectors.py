@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.compat.elastic import schemas
 from conveyor.compat.elastic.actions import Action, mount
 from conveyor.compat.elastic.params import (
@@ -31,7 +31,7 @@ from conveyor.compat.elastic.protocol import ElasticError, answer, answer_page, 
 from conveyor.services.elastic import connectors, updates
 from conveyor.services.elastic.documents import Connector
 
-router = APIRouter(prefix="/_connector", tags=["elastic connectors"])
+router = APIRouter(route_class=UnitRoute, prefix="/_connector", tags=["elastic connectors"])
 LIST_PARAMS = (
     *("from", "size", "index_name", "connector_name", "service_type", "query"),
     "include_deleted",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.compat.elastic import schemas
 from conveyor.compat.elastic.actions import Action, mount
 from conveyor.compat.elastic.params import (
@@ -29,7 +29,9 @@ from conveyor.domain import RunStatus
 from conveyor.services.elastic import sync_jobs
 from conveyor.services.elastic.documents import SyncJobType
 
-router = APIRouter(prefix="/_connector/_sync_job", tags=["elastic sync jobs"])
+router = APIRouter(
+    route_class=UnitRoute, prefix="/_connector/_sync_job", tags=["elastic sync jobs"]
+)
 
 
 def valid_id(job_id: str) -> str:

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from conveyor.api import downloads
-from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.deps import RT, Caller, Ctx, UnitRoute
 from conveyor.compat.jsonapi import documents
 from conveyor.compat.jsonapi.jobs import TYPES, run_resource
 from conveyor.errors import InvalidInput
@@ -68,7 +68,10 @@ RESOURCE = documents.Resource(
 )
 POST_ATTRIBUTES = frozenset({"definition_id", "format"})
 router = APIRouter(
-    prefix=PREFIX, tags=["json:api sync exports"], default_response_class=documents.Document
+    route_class=UnitRoute,
+    prefix=PREFIX,
+    tags=["json:api sync exports"],
+    default_response_class=documents.Document,
 )
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.compat.jsonapi import documents
 from conveyor.errors import InvalidInput
 from conveyor.schemas.runs import RunOut
@@ -50,7 +50,10 @@ TYPES = {
 }
 SIGNALS = ("cancel", "retry")
 router = APIRouter(
-    prefix=PREFIX, tags=["json:api sync jobs"], default_response_class=documents.Document
+    route_class=UnitRoute,
+    prefix=PREFIX,
+    tags=["json:api sync jobs"],
+    default_response_class=documents.Document,
 )
 
 

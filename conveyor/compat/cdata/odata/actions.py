@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
-from conveyor.api.deps import RT, Caller, Ctx
+from conveyor.api.deps import RT, Caller, Ctx, UnitRoute
 from conveyor.compat.cdata.bodies import (
     Fields,
     JSONBody,
@@ -43,7 +43,7 @@ from conveyor.schemas.transformations import TransformationOut
 from conveyor.services import jobs, listing, run_wait, runs, tasks, transformations
 from conveyor.services.context import Context
 
-router = APIRouter(tags=["CData Sync v1 (OData)"])
+router = APIRouter(route_class=UnitRoute, tags=["CData Sync v1 (OData)"])
 MAX_WAIT = 3600.0
 Target = JobOut | TransformationOut
 

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conveyor.api.deps import RT, Caller
+from conveyor.api.deps import RT, Caller, UnitRoute
 from conveyor.compat.cdata.bodies import (
     Fields,
     JSONBody,
@@ -36,7 +36,7 @@ from conveyor.schemas.common import Ref
 from conveyor.services import connections, jobs, tasks
 from conveyor.services.context import Context, Principal
 
-router = APIRouter(tags=["CData Sync v1 (OData)"])
+router = APIRouter(route_class=UnitRoute, tags=["CData Sync v1 (OData)"])
 Row = dict[str, Any]
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.compat.cdata.bodies import Fields, JSONBody, requested_workspace
 from conveyor.compat.cdata.odata import actions, connection_actions, users
 from conveyor.compat.cdata.odata.entities import HISTORY, WORKSPACES, EntitySet, Key, Row
@@ -51,7 +51,7 @@ UNSUPPORTED = ("certificates", "$metadata", "$batch")
 PREFIX = "/api.rsc"
 
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
-router = APIRouter(tags=["CData Sync v1 (OData)"])
+router = APIRouter(route_class=UnitRoute, tags=["CData Sync v1 (OData)"])
 
 
 def _one(request: Request, entity: EntitySet, row: Row, status: int = 200) -> Response:

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conveyor.api.deps import Ctx
+from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.compat.cdata.bodies import Fields, JSONBody, canonical, model, to_bool, to_text
 from conveyor.compat.cdata.jobs import split_list
 from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, listed
@@ -27,7 +27,7 @@ from conveyor.schemas.users import UserCreate, UserOut, UserUpdate
 from conveyor.services import users
 from conveyor.services.context import Context
 
-router = APIRouter(tags=["CData Sync v1 (OData)"])
+router = APIRouter(route_class=UnitRoute, tags=["CData Sync v1 (OData)"])
 
 ROLES = {
     "cdataadmin": Role.admin,
