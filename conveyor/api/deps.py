@@ -69,9 +69,14 @@ class SignInFailure:
 
 async def runtime(request: Request) -> Runtime:
     """The app's runtime; the request's units of work are named after it in the log."""
-    operation.set(f"{request.method} {request.scope['path']}")
+    _name_units(request)
     value: Runtime = request.app.state.runtime
     return value
+
+
+def _name_units(request: Request) -> None:
+    """Name the units of work this request opens after it, for the write-budget warning."""
+    operation.set(f"{request.method} {request.scope['path']}")
 
 
 def client_address(request: Request) -> str:
@@ -156,12 +161,14 @@ class Deferred:
 
 async def context(_: Annotated[None, Admitted], request: Request) -> Deferred:
     """The request's unit of work, as the authenticated caller; committed when the route returns."""
+    _name_units(request)
     principal = await signed_in(request)
     return Deferred(request.app.state.runtime, principal, reads_only(request))
 
 
 async def any_basic_user_context(_: Annotated[None, Admitted], request: Request) -> Deferred:
     """As `context`, but Basic may carry any user name with a token (CData v2's rule)."""
+    _name_units(request)
     principal = await signed_in(request, any_basic_user=True)
     return Deferred(request.app.state.runtime, principal, reads_only(request))
 
