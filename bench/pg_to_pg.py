@@ -68,6 +68,8 @@ def mixed_source(rows: int) -> str:
             f"VACUUM ANALYZE {table}",
         )
     return table
+
+
 DLT = """
 import sys, dlt
 from dlt.sources.sql_database import sql_table

@@ -161,6 +161,9 @@ class Spelling:
     wider: str = ""
     key: str = ""
     note: str = ""
+    verbatim: bool = True
+    """False: even a column of this dialect is declared with `ddl`, not its own spelling
+    (a type the destination's loader cannot fill)."""
 
     def render(self, logical: Logical, key: bool) -> str:
         if key and self.key:
@@ -286,7 +289,11 @@ TYPES: tuple[TypeRow, ...] = (
     _row(
         "duration", "duration[us]", "INTERVAL", "BIGINT", "INTERVAL", "INTEGER", "duration[us]"
     ),
-    _row("uuid", "string", "UUID", "UUID", "UUID", "UUID", _KEPT),
+    _row(
+        "uuid", "string", "UUID",
+        Spelling("CHAR(36)", verbatim=False, note="MariaDB's UUID refuses LOAD DATA's bytes"),
+        "UUID", "UUID", _KEPT,
+    ),
     _row("json", "string", "JSON", "JSON", "JSON", "JSON", _KEPT),
     _row("jsonb", "string", "JSONB", "JSON", "JSON", "JSON", _KEPT),
     _row("inet", "string", "INET", "VARCHAR(43)", "VARCHAR", "TEXT", _KEPT),
@@ -320,7 +327,8 @@ def spell(declared: Declared, dialect: str, *, key: bool = False) -> str | None:
     logical = declared.logical
     if declared.native and declared.dialect == dialect:
         row = _ROWS.get(logical.name) if logical is not None and not logical.dims else None
-        if not (key and row is not None and row.spelling(dialect).key):
+        spelling = row.spelling(dialect) if row is not None else None
+        if spelling is None or (spelling.verbatim and not (key and spelling.key)):
             return declared.native
     return spell_logical(logical, dialect, key=key) if logical is not None else None
 
