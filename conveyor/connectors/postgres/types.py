@@ -80,6 +80,9 @@ def plan_read(schema: pa.Schema, unconstrained: str) -> list[ReadColumn]:
                 continue
             cast = "numeric" if pg_type in _NUMERIC_TO_SQL else None
             columns.append(ReadColumn(field.name, target, cast, decimal_from_text=True))
+        elif pa.types.is_list(dt) and isinstance(dt.value_type, pa.BaseExtensionType):
+            # arrays of numeric, inet, …: ADBC reads their elements as opaque bytes
+            columns.append(ReadColumn(field.name, pa.list_(pa.string()), cast="text[]"))
         elif isinstance(dt, pa.BaseExtensionType) and dt.extension_name == "arrow.json":
             columns.append(ReadColumn(field.name, pa.string(), unwrap=True))
         elif isinstance(dt, pa.BaseExtensionType):

@@ -21,7 +21,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conveyor.connectors import sql
@@ -228,17 +228,25 @@ def test_every_common_type_arrives_with_the_readme_type(
 
 # --- PostgreSQL → PostgreSQL, random schemas ------------------------------------------------
 
-PG_TYPES = st.sampled_from(
-    [
-        "smallint", "integer", "bigint", "real", "double precision", "boolean", "text",
-        "varchar(1)", "varchar(200)", "character varying", "char(3)", "bytea", "date",
-        "time", "time(3)", "timetz", "timestamp", "timestamp(0)", "timestamptz",
-        "timestamptz(3)", "interval", "interval day to second", "numeric", "numeric(5)",
-        "numeric(12,2)", "numeric(40,10)", "uuid", "json", "jsonb", "inet", "cidr",
-        "macaddr", "bit(3)", "varbit(8)", "money", "xml", "tsvector", "int4[]", "text[]",
-        "varchar(5)[]", "numeric(6,2)[]", "int8[][]", "oid", "name", "point",
-    ]
-)  # fmt: skip
+SAMPLES = {
+    "smallint": "-32768", "integer": "7", "bigint": "9007199254740993", "real": "1.5",
+    "double precision": "'NaN'", "boolean": "true", "text": "'ünï \"q\"'", "varchar(1)": "'x'",
+    "varchar(200)": "'label'", "character varying": "'any'", "char(3)": "'ab'",
+    "bytea": "'\\x00ff'", "date": "'2024-02-29'", "time": "'12:34:56.789'",
+    "time(3)": "'12:34:56.789'", "timetz": "'12:00+02'", "timestamp": "'2024-01-01 00:00:00.5'",
+    "timestamp(0)": "'2024-01-01 00:00:01'", "timestamptz": "'2024-06-01 12:00+05:30'",
+    "timestamptz(3)": "'2024-06-01 12:00:00.123+00'", "interval": "'1 mon 2 days 03:00'",
+    "interval day to second": "'2 days 03:00:00.5'", "numeric": "'123.456789'",
+    "numeric(5)": "12345", "numeric(12,2)": "'-1234567890.12'",
+    "numeric(40,10)": "'123456789012345678901234567890.0123456789'",
+    "uuid": "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "json": "'{\"b\": [1, 2]}'",
+    "jsonb": "'{\"a\": 1}'", "inet": "'192.168.0.1/24'", "cidr": "'10.0.0.0/8'",
+    "macaddr": "'08:00:2b:01:02:03'", "bit(3)": "B'101'", "varbit(8)": "B'1101'",
+    "money": "'12.34'", "xml": "'<a>1</a>'", "tsvector": "'a fat cat'", "int4[]": "'{1,NULL,3}'",
+    "text[]": "'{\"a b\",NULL}'", "varchar(5)[]": "'{x,yy}'", "numeric(6,2)[]": "'{1.50,NULL}'",
+    "int8[][]": "'{{1,2},{3,4}}'", "oid": "42", "name": "'pg'", "point": "'(1,2)'",
+}  # fmt: skip
+PG_TYPES = st.sampled_from(sorted(SAMPLES))
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +267,8 @@ def pg_database() -> Any:
 def test_random_postgres_schemas_keep_format_type(
     pg_database: str, columns_drawn: list[tuple[str, bool]], relay: bool
 ) -> None:
+    # ADBC reads a multidimensional array as a flat list: only the relay keeps its shape
+    assume(relay or not any(kind.endswith("[][]") for kind, _ in columns_drawn))
     definitions = ["id bigint PRIMARY KEY"] + [
         f"c{i} {kind}{' NOT NULL' if not_null else ''}"
         for i, (kind, not_null) in enumerate(columns_drawn)
@@ -270,9 +280,17 @@ def test_random_postgres_schemas_keep_format_type(
     with pg_schema(pg_database, "src") as source, pg_schema(pg_database, "dst") as destination:
         with psycopg.connect(source, autocommit=True) as conn:
             conn.execute(f"CREATE TABLE random ({', '.join(definitions)})")
+            values = ", ".join(SAMPLES[kind] for kind, _ in columns_drawn)
+            nulls = ", ".join(
+                SAMPLES[kind] if not_null else "NULL" for kind, not_null in columns_drawn
+            )
+            conn.execute(f"INSERT INTO random VALUES (1, {values}), (2, {nulls})")
             source_types = conn.execute(query).fetchall()
+            source_rows = conn.execute("SELECT random::text FROM random ORDER BY id").fetchall()
         job = Job(source, destination, ["REPLICATE [random]"])
         job.destination_options = {"binary_relay": relay}
         job.ok()
         with psycopg.connect(destination, autocommit=True) as conn:
             assert conn.execute(query).fetchall() == source_types
+            landed = conn.execute("SELECT random::text FROM random ORDER BY id").fetchall()
+            assert landed == source_rows
