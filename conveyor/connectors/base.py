@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from conveyor.connectors.type_map import Declared, with_declared
+
 __all__ = [
     "BatchWriter",
     "Capability",
@@ -73,13 +75,23 @@ class TableRef:
 
 @dataclass(frozen=True)
 class ColumnInfo:
-    """A column as the engine sees it: an Arrow type plus what the system calls it."""
+    """A column as the engine sees it: an Arrow type plus what the system calls it.
+
+    `declared` is the column's declared type where discovery knows it (`type_map`): a
+    destination creates the column with it rather than from the Arrow type.
+    """
 
     name: str
     type: pa.DataType
     native_type: str = ""
     nullable: bool = True
     primary_key: bool = False
+    declared: Declared | None = None
+
+    @property
+    def field(self) -> pa.Field:
+        """The column as an Arrow field: type, nullability and declared type."""
+        return with_declared(pa.field(self.name, self.type, self.nullable), self.declared)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly description for the API."""
@@ -112,19 +124,19 @@ class TableInfo:
 
 @dataclass(frozen=True)
 class TableSchema:
-    """A destination table's layout: its columns and primary key."""
+    """A destination table's layout: its columns and primary key (NOT NULL everywhere)."""
 
     columns: Sequence[ColumnInfo]
     primary_key: Sequence[str] = field(default=())
 
     @property
     def arrow_schema(self) -> pa.Schema:
-        """The Arrow schema of rows in this table."""
-        return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])
+        """The Arrow schema of rows in this table, declared types in the fields' metadata."""
+        return pa.schema([c.field for c in self.columns])
 
     @classmethod
     def from_arrow(cls, schema: pa.Schema, primary_key: Sequence[str] = ()) -> TableSchema:
-        """A table layout for rows of the given Arrow schema."""
+        """A table layout for rows of the given Arrow schema (declared types kept)."""
         keys = set(primary_key)
         columns = [
             ColumnInfo(
@@ -132,6 +144,7 @@ class TableSchema:
                 f.type,
                 nullable=f.nullable and f.name not in keys,
                 primary_key=f.name in keys,
+                declared=Declared.from_metadata(f.metadata),
             )
             for f in schema
         ]

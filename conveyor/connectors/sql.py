@@ -4,20 +4,20 @@ reads in error messages.
 
 Identifiers are always quoted through sqlglot for the target dialect, and statements that
 move rows are built as sqlglot expressions, so no table or column name is ever pasted into
-SQL unquoted. The type tables cover SQLite, DuckDB, PostgreSQL and MySQL. What the engine
+SQL unquoted. Column types are `type_map`'s table (SQLite, DuckDB, PostgreSQL, MySQL). What the engine
 runs on a destination (merges, deletes, history, schema changes) is `conveyor.engine.sql`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from conveyor.connectors.base import TableRef, TableSchema
+from conveyor.connectors import type_map
+from conveyor.connectors.base import ColumnInfo, TableRef, TableSchema
 from conveyor.errors import Unsupported
 
 
@@ -56,154 +56,54 @@ def column(name: str, table: TableRef | str | None = None) -> exp.Column:
 # --- Arrow type → DDL type ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DialectTypes:
-    """How one SQL dialect spells the column type of each Arrow type."""
-
-    boolean: str
-    ints: tuple[str, str, str, str]  # int8, int16, int32, int64
-    uints: tuple[str, str, str, str]  # uint8, uint16, uint32, uint64
-    float32: str
-    float64: str
-    decimal: str  # format with {p} and {s}
-    max_precision: int  # wider decimals are stored as text
-    text: str
-    binary: str
-    date: str
-    time: str
-    timestamp: str
-    timestamptz: str
-    json: str
-    duration: str
-    key_text: str = ""  # text type usable in a primary key, when `text` is not
-
-    def __post_init__(self) -> None:
-        if not self.key_text:
-            object.__setattr__(self, "key_text", self.text)
-
-
-DIALECT_TYPES: dict[str, DialectTypes] = {
-    # SQLite: DECIMAL(p,s) would have NUMERIC affinity, which turns "1.5" into a lossy REAL;
-    # DECIMAL_TEXT(p,s) has TEXT affinity, so exact decimal strings are stored as written.
-    "sqlite": DialectTypes(
-        boolean="BOOLEAN",
-        ints=("INTEGER",) * 4,
-        uints=("INTEGER", "INTEGER", "INTEGER", "DECIMAL_TEXT(20,0)"),
-        float32="REAL",
-        float64="REAL",
-        decimal="DECIMAL_TEXT({p},{s})",
-        max_precision=76,
-        text="TEXT",
-        binary="BLOB",
-        date="DATE",
-        time="TIME",
-        timestamp="TIMESTAMP",
-        timestamptz="TIMESTAMP WITH TIME ZONE",
-        json="JSON",
-        duration="INTEGER",
-    ),
-    "duckdb": DialectTypes(
-        boolean="BOOLEAN",
-        ints=("TINYINT", "SMALLINT", "INTEGER", "BIGINT"),
-        uints=("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"),
-        float32="FLOAT",
-        float64="DOUBLE",
-        decimal="DECIMAL({p},{s})",
-        max_precision=38,
-        text="VARCHAR",
-        binary="BLOB",
-        date="DATE",
-        time="TIME",
-        timestamp="TIMESTAMP",
-        timestamptz="TIMESTAMPTZ",
-        json="JSON",
-        duration="INTERVAL",
-    ),
-    "postgres": DialectTypes(
-        boolean="BOOLEAN",
-        ints=("SMALLINT", "SMALLINT", "INTEGER", "BIGINT"),
-        uints=("SMALLINT", "INTEGER", "BIGINT", "NUMERIC(20,0)"),
-        float32="REAL",
-        float64="DOUBLE PRECISION",
-        decimal="NUMERIC({p},{s})",
-        max_precision=1000,
-        text="TEXT",
-        binary="BYTEA",
-        date="DATE",
-        time="TIME",
-        timestamp="TIMESTAMP",
-        timestamptz="TIMESTAMPTZ",
-        json="JSONB",
-        duration="INTERVAL",
-    ),
-    "mysql": DialectTypes(
-        boolean="BOOLEAN",
-        ints=("TINYINT", "SMALLINT", "INT", "BIGINT"),
-        uints=("TINYINT UNSIGNED", "SMALLINT UNSIGNED", "INT UNSIGNED", "BIGINT UNSIGNED"),
-        float32="FLOAT",
-        float64="DOUBLE",
-        decimal="DECIMAL({p},{s})",
-        max_precision=65,
-        text="LONGTEXT",
-        binary="LONGBLOB",
-        date="DATE",
-        time="TIME(6)",
-        timestamp="DATETIME(6)",
-        timestamptz="DATETIME(6)",  # stored in UTC: MySQL has no zoned type
-        json="JSON",
-        duration="BIGINT",
-        key_text="VARCHAR(255)",
-    ),
-}
-
+SQL_DIALECTS = ("sqlite", "duckdb", "postgres", "mysql")
+_NESTED_AS_JSON = {"sqlite": "JSON", "duckdb": "JSON", "postgres": "JSONB", "mysql": "JSON"}
+_TEXT = {"sqlite": "TEXT", "duckdb": "VARCHAR", "postgres": "TEXT", "mysql": "LONGTEXT"}
 _DUCKDB_TIMESTAMPS = {
     "s": "TIMESTAMP_S",
     "ms": "TIMESTAMP_MS",
     "us": "TIMESTAMP",
     "ns": "TIMESTAMP_NS",
 }
-_INT_WIDTHS = {8: 0, 16: 1, 32: 2, 64: 3}
 
 
 def column_type(dt: pa.DataType, dialect: str, *, key: bool = False) -> str:
-    """The DDL type that holds values of Arrow type `dt` in `dialect` without loss."""
-    types = DIALECT_TYPES.get(dialect)
-    if types is None:
+    """The DDL type that holds values of Arrow type `dt` in `dialect` without loss.
+
+    `type_map.TYPES` spells the logical type of the values; nested values are DuckDB's
+    own nested types, or JSON elsewhere.
+    """
+    if dialect not in SQL_DIALECTS:
         raise Unsupported(f"no column types known for SQL dialect {dialect!r}")
     if pa.types.is_dictionary(dt):
         return column_type(dt.value_type, dialect, key=key)
-    if pa.types.is_boolean(dt):
-        return types.boolean
-    if pa.types.is_integer(dt):
-        position = _INT_WIDTHS[dt.bit_width]
-        return types.uints[position] if pa.types.is_unsigned_integer(dt) else types.ints[position]
-    if pa.types.is_float16(dt) or pa.types.is_float32(dt):
-        return types.float32
-    if pa.types.is_floating(dt):
-        return types.float64
-    if pa.types.is_decimal(dt):
-        if dt.precision > types.max_precision:
-            return types.key_text if key else types.text
-        return types.decimal.format(p=dt.precision, s=dt.scale)
-    if pa.types.is_date(dt):
-        return types.date
-    if pa.types.is_time(dt):
-        return types.time
     if pa.types.is_timestamp(dt):
         if dialect == "sqlite" and dt.unit == "ns":  # read back as timestamp[ns]
             return "TIMESTAMP(9) WITH TIME ZONE" if dt.tz is not None else "TIMESTAMP(9)"
-        if dt.tz is not None:
-            return types.timestamptz
-        return _DUCKDB_TIMESTAMPS[dt.unit] if dialect == "duckdb" else types.timestamp
-    if pa.types.is_duration(dt):
-        return types.duration
-    if pa.types.is_binary(dt) or pa.types.is_large_binary(dt) or pa.types.is_fixed_size_binary(dt):
-        return types.binary
-    if dialect == "duckdb" and _is_nested(dt):
-        return _duckdb_nested(dt)
+        if dialect == "duckdb" and dt.tz is None:
+            return _DUCKDB_TIMESTAMPS[dt.unit]
     if _is_nested(dt):
-        return types.json
-    return types.key_text if key else types.text  # strings, nulls, anything else as text
+        return _duckdb_nested(dt) if dialect == "duckdb" else _NESTED_AS_JSON[dialect]
+    logical = type_map.of_arrow(dt)
+    ddl = type_map.spell_logical(logical, dialect, key=key) if logical is not None else None
+    ddl = ddl or _TEXT[dialect]
+    if key and dialect == "mysql" and ddl == "LONGTEXT":
+        return "VARCHAR(255)"  # a key needs a bounded length
+    return ddl
+
+
+def declared_type(
+    col: ColumnInfo,
+    dialect: str,
+    key: bool,
+    type_sql: Callable[[pa.DataType, bool], str] | None = None,
+) -> str:
+    """A column's DDL type: its declared type as `type_map` spells it, else its values'."""
+    if col.declared is not None:
+        spelled = type_map.spell(col.declared, dialect, key=key)
+        if spelled is not None:
+            return spelled
+    return type_sql(col.type, key) if type_sql else column_type(col.type, dialect, key=key)
 
 
 def _is_nested(dt: pa.DataType) -> bool:
@@ -236,7 +136,7 @@ def create_table_sql(
     definitions = []
     for col in layout.columns:
         is_key = col.name in keys
-        ddl = type_sql(col.type, is_key) if type_sql else column_type(col.type, dialect, key=is_key)
+        ddl = declared_type(col, dialect, is_key, type_sql)
         not_null = " NOT NULL" if is_key or not col.nullable else ""
         definitions.append(f"{quote(col.name, dialect)} {ddl}{not_null}")
     if layout.primary_key:

@@ -164,7 +164,7 @@ def _schema_changes(
             statements.extend([change] if change else [])
             rebuild = rebuild or change is None
             ctx.log(f"{plan.target}: column {column.name} widened to {widened}")
-            existing[column.name] = replace(current, type=widened)
+            existing[column.name] = replace(current, type=widened, declared=None)
         columns.append(column.name)
     if rebuild:  # the column cannot be altered in place: copy into a table declared anew
         layout = TableSchema(list(existing.values()), info.keys if enforced else ())

@@ -113,10 +113,21 @@ class Shape:
             and all(self.data_type(f.name) == f.type for f in self.source)
         )
 
+    def data_field(self, name: str) -> pa.Field:
+        """A source column as staged: the source's field (declared type, NOT NULL) while
+        its values are unchanged, else a plain field of the new type."""
+        arrow = self.data_type(name)
+        index = self.source.get_field_index(name)
+        if name not in self.declared and index >= 0:
+            field = self.source.field(index)
+            if field.type == arrow:
+                return field
+        return pa.field(name, arrow)
+
     @property
     def schema(self) -> pa.Schema:
         """The schema of staged rows (data columns, then bookkeeping columns)."""
-        fields = [pa.field(n, self.data_type(n)) for n in self.data_columns]
+        fields = [self.data_field(n) for n in self.data_columns]
         if self.soft_delete:
             fields.append(pa.field(DELETED, pa.bool_()))
         if self.history_now is not None:
@@ -181,6 +192,17 @@ def _offset_name(zone: dt.tzinfo | None) -> str:
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def with_declared_types(schema: pa.Schema, columns: Sequence[ColumnInfo]) -> pa.Schema:
+    """A query's schema with the source table's declared types and NOT NULL, for the
+    columns it passes through unchanged (same name, same Arrow type)."""
+    by_name = {c.name: c for c in columns}
+    fields = []
+    for found in schema:
+        column = by_name.get(found.name)
+        fields.append(column.field if column is not None and column.type == found.type else found)
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def declared_types(columns: Sequence[ColumnDef]) -> dict[str, tuple[pa.DataType, int | None]]:

@@ -18,6 +18,7 @@ from conveyor.connectors.base import Discoverable, Estimable, Partitionable, Rea
 from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision, Mode
 from conveyor.engine.planner import TaskPlan
+from conveyor.engine.shape import with_declared_types
 from conveyor.engine.sql.values import compare
 
 
@@ -67,15 +68,17 @@ def describe_source(ctx: TaskContext, plan: TaskPlan) -> tuple[pa.Schema, tuple[
     if plan.statement.select is None and discoverable:
         with contextlib.suppress(Exception):
             columns = source.columns(plan.source_table)  # type: ignore[attr-defined]
-            schema = pa.schema([pa.field(c.name, c.type) for c in columns])
+            schema = pa.schema([c.field for c in columns])  # declared types, NOT NULL
             return schema, tuple(c.name for c in columns if c.primary_key)
     query = plan.statement.source_query().limit(0).sql(dialect=source.dialect)
     schema = source.read(query, 1).schema
     keys: tuple[str, ...] = ()
     if discoverable and _is_star(plan):
         with contextlib.suppress(Exception):
-            found = tuple(c.name for c in source.columns(plan.source_table) if c.primary_key)  # type: ignore[attr-defined]
+            columns = source.columns(plan.source_table)  # type: ignore[attr-defined]
+            found = tuple(c.name for c in columns if c.primary_key)
             keys = found if all(k in schema.names for k in found) else ()
+            schema = with_declared_types(schema, columns)
     return schema, keys
 
 

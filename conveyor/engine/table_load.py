@@ -245,10 +245,17 @@ def _load(
 
 
 def _merged_schema(probed: pa.Schema, actual: pa.Schema) -> pa.Schema:
-    """The probed schema, with the types the data read reports where they are known."""
+    """The probed schema, with the types the data read reports where they are known.
+
+    A column whose type the read confirms keeps what the probe knew of it (its declared
+    type and NOT NULL, from the source's catalog).
+    """
     if probed.names != actual.names:
         return actual
-    fields = [a if not pa.types.is_null(a.type) else p for p, a in zip(probed, actual, strict=True)]
+    fields = [
+        p if a.type == p.type or pa.types.is_null(a.type) else a
+        for p, a in zip(probed, actual, strict=True)
+    ]
     return pa.schema(fields)
 
 

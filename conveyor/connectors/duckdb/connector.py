@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from conveyor.connectors import sql
+from conveyor.connectors import sql, type_map
 from conveyor.connectors.arrow_types import to_duckdb_batch
 from conveyor.connectors.base import (
     BatchWriter,
@@ -206,7 +206,9 @@ class DuckDBConnector:
             [KEY_COMMENT, sql.table_sql(table, DIALECT), table.schema or "main", table.name],
         )
         return [
-            ColumnInfo(name, field.type, native, bool(nullable), bool(key))
+            ColumnInfo(
+                name, field.type, native, bool(nullable), bool(key), _declared(native, field)
+            )
             for field, (name, native, nullable, key) in zip(schema, info, strict=True)
         ]
 
@@ -291,6 +293,13 @@ class DuckDBConnector:
         finally:
             cur.close()
         return counts[1:-1]  # without BEGIN and COMMIT
+
+
+def _declared(native: str, field: pa.Field) -> type_map.Declared | None:
+    """A column's declared type, for the types `type_map` knows (DuckDB spells nested
+    types its own way: those are declared from their Arrow values)."""
+    found = type_map.declared(DIALECT, native, field.type)
+    return found if found is not None and found.logical is not None else None
 
 
 def _ref(schema: str, name: str) -> TableRef:

@@ -61,6 +61,7 @@ from conveyor.connectors.files.formats import (
 )
 from conveyor.connectors.files.options import FileOptions
 from conveyor.connectors.files.sinks import AtomicWriter
+from conveyor.connectors.type_map import Declared
 from conveyor.errors import (
     ConfigurationError,
     InvalidInput,
@@ -214,7 +215,21 @@ class FileConnector:
         path, fmt = self._require(table)
         schema = self.read(sql.select_sql(table, None, "duckdb", limit=0), 1).schema
         keys = set(self._primary_key(table, path, fmt))
-        return [ColumnInfo(f.name, f.type, str(f.type), True, f.name in keys) for f in schema]
+        stored = pq.read_schema(self._readable(path)) if fmt == "parquet" else pa.schema([])
+        columns = []
+        for f in schema:
+            kept = stored.field(f.name) if f.name in stored.names else f
+            columns.append(
+                ColumnInfo(
+                    f.name,
+                    f.type,
+                    str(f.type),
+                    kept.nullable and f.name not in keys,
+                    f.name in keys,
+                    Declared.from_metadata(kept.metadata),
+                )
+            )
+        return columns
 
     def _primary_key(self, table: TableRef, path: str, fmt: str) -> Sequence[str]:
         if table in self._layouts:
@@ -362,6 +377,19 @@ class FileConnector:
             return schema
         return schema.with_metadata({PRIMARY_KEY_METADATA: json.dumps(list(keys)).encode()})
 
+    def _as_laid_out(self, table: TableRef, schema: pa.Schema) -> pa.Schema:
+        """The rows' schema with the layout's NOT NULL and declared types, where the
+        table was created here with a layout of the same types."""
+        layout = self._layouts.get(table)
+        if layout is None:
+            return schema
+        laid_out = {c.name: c.field for c in layout.columns}
+        fields = [
+            laid_out[f.name] if f.name in laid_out and laid_out[f.name].type == f.type else f
+            for f in schema
+        ]
+        return pa.schema(fields, metadata=schema.metadata)
+
     def _open(self, table: TableRef, schema: pa.Schema, *, keep_rows: bool) -> AtomicWriter:
         fmt = self._write_format()
         found = self._find(table)
@@ -369,6 +397,7 @@ class FileConnector:
         fmt = found[1] if found else fmt
         title = _STAGED.sub(r"\1", table.name)
         self._writable(path)
+        schema = self._as_laid_out(table, schema)
         writer = AtomicWriter(path, fmt, self._with_key(table, schema), self.options, title)
         if keep_rows and found and (fmt != "parquet" or _parquet_rows(self._readable(path)) != 0):
             try:

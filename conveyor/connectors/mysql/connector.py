@@ -19,7 +19,7 @@ from urllib.parse import quote as url_quote
 import pyarrow as pa
 import pymysql
 
-from conveyor.connectors import sql
+from conveyor.connectors import sql, type_map
 from conveyor.connectors.base import (
     BatchWriter,
     ColumnInfo,
@@ -192,7 +192,9 @@ class MySQLConnector:
         require_table(self, table)
         planned = self._plan(sql.select_sql(table, None, DIALECT, limit=0), str(table))
         return [
-            ColumnInfo(name, column.type, native, bool(nullable), bool(pk))
+            ColumnInfo(
+                name, column.type, native, bool(nullable), bool(pk), _declared(native, column)
+            )
             for column, (name, native, nullable, pk) in zip(
                 planned, self._column_rows(table), strict=True
             )
@@ -370,6 +372,15 @@ class MySQLConnector:
 
 
 _IMPLICIT_COMMIT = frozenset({"ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"})
+
+
+def _declared(native: str, column: types.ReadColumn) -> type_map.Declared | None:
+    """A column's declared type; a DATETIME marked as holding UTC instants keeps its mark."""
+    zoned = pa.types.is_timestamp(column.type) and column.type.tz is not None
+    if zoned and native.lower().startswith("datetime"):
+        marked = f"{native} COMMENT '{UTC_MARK}'"
+        return type_map.Declared(type_map.Logical("timestamptz"), marked, DIALECT)
+    return type_map.declared(DIALECT, native, column.type)
 
 
 def _commits_implicitly(statement: str) -> bool:

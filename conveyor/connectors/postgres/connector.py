@@ -16,7 +16,7 @@ import psycopg
 import pyarrow as pa
 from sqlglot import exp
 
-from conveyor.connectors import sql
+from conveyor.connectors import sql, type_map
 from conveyor.connectors.base import (
     BatchWriter,
     ColumnInfo,
@@ -31,7 +31,7 @@ from conveyor.connectors.postgres import types
 from conveyor.connectors.postgres.async_connect import connect_kwargs
 from conveyor.connectors.postgres.conninfo import file_params
 from conveyor.connectors.postgres.errors import map_error
-from conveyor.connectors.postgres.load import CopyWriter, defer_primary_key
+from conveyor.connectors.postgres.load import CopyWriter, defer_column_types, defer_primary_key
 from conveyor.connectors.postgres.session import PostgresSession
 from conveyor.connectors.server import returns_nothing
 from conveyor.errors import ConfigurationError, ConveyorError
@@ -92,12 +92,23 @@ class PostgresConnector(PostgresSession):
         return self._oid(table) is not None
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
-        """Columns with the Arrow types a read returns, declared types and primary key."""
+        """Columns with the Arrow types a read returns, declared types and primary key.
+
+        Built-in types are declared verbatim to another PostgreSQL destination (user types
+        such as enums and domains exist only in their own database).
+        """
         oid = self._require(table)
         schema = self.read(sql.select_sql(table, None, DIALECT, limit=0), 1).schema
         return [
-            ColumnInfo(name, field.type, native, not notnull, bool(pk))
-            for field, (name, native, _, _, notnull, pk) in zip(
+            ColumnInfo(
+                name,
+                field.type,
+                native,
+                not notnull,
+                bool(pk),
+                type_map.declared(DIALECT, native, field.type, verbatim=builtin),
+            )
+            for field, (name, native, _, _, notnull, pk, builtin, _) in zip(
                 schema, self._attributes(oid), strict=True
             )
         ]
@@ -188,7 +199,7 @@ class PostgresConnector(PostgresSession):
         return self._key_partitions(table, oid, sql_text, count)
 
     def _key_partitions(self, table: TableRef, oid: int, sql_text: str, count: int) -> list[str]:
-        keys = [(name, base) for name, _, base, _, _, pk in self._attributes(oid) if pk]
+        keys = [(name, base) for name, _, base, _, _, pk, *_ in self._attributes(oid) if pk]
         if len(keys) != 1 or keys[0][1] not in ("int2", "int4", "int8"):
             return [sql_text]
         key = sql.column(keys[0][0])
@@ -244,17 +255,24 @@ class PostgresConnector(PostgresSession):
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
         """Start one binary COPY into the table, fed batch by batch, committed by `close`."""
         oid = self._require(table)
-        by_name = {name: (base, typmod) for name, _, base, typmod, _, _ in self._attributes(oid)}
+        fresh = table in self._created  # made by this connection, still empty
+        attributes = {row[0]: row for row in self._attributes(oid)}
+        missing = [f.name for f in schema if f.name not in attributes]
+        if missing:
+            raise ConfigurationError(f"table {str(table)!r} has no column {missing[0]!r}")
+        retype = None
+        if fresh:
+            retype = defer_column_types(self, table, schema, attributes)
+            if retype is not None:
+                attributes = {row[0]: row for row in self._attributes(oid)}
         wire = []
         for field in schema:
-            if field.name not in by_name:
-                raise ConfigurationError(f"table {str(table)!r} has no column {field.name!r}")
-            base, typmod = by_name[field.name]
+            _, _, base, typmod, *_ = attributes[field.name]
             precision, scale = _numeric_typmod(typmod) if base == "numeric" else (None, None)
             wire.append(types.wire_type(base, precision, scale))
-        restore_key = defer_primary_key(self, table, oid) if table in self._created else None
+        restore_key = defer_primary_key(self, table, oid) if fresh else None
         self._created.discard(table)
-        return CopyWriter(self, table, schema, wire, restore_key)
+        return CopyWriter(self, table, schema, wire, restore_key, retype)
 
     def replace_table(self, staging: TableRef, target: TableRef) -> None:
         """Drop target and rename staging in one transaction; readers see old or new."""

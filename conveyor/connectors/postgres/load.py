@@ -45,6 +45,27 @@ def defer_primary_key(connector: PostgresSession, table: TableRef, oid: int) -> 
     return f"ALTER TABLE {target} ADD CONSTRAINT {constraint} {definition}"
 
 
+def defer_column_types(
+    connector: PostgresSession, table: TableRef, schema: pa.Schema, attributes: dict[str, Any]
+) -> str | None:
+    """Give an empty table's columns that binary COPY cannot fill from their Arrow values
+    (inet, bit, varchar[], …) the Arrow values' own type for the load; return the
+    statement that gives them their declared types back (a cast of the loaded values)."""
+    loaded, restored = [], []
+    target = sql.table_sql(table, DIALECT)
+    for field in schema:
+        _, declared, base, _, _, _, _, enum = attributes[field.name]
+        if types.writable(base, enum, field.type):
+            continue
+        column = sql.quote(field.name, DIALECT)
+        loaded.append(f"ALTER COLUMN {column} TYPE {types.column_type(field.type, False)}")
+        restored.append(f"ALTER COLUMN {column} TYPE {declared} USING {column}::{declared}")
+    if not loaded:
+        return None
+    connector._query(f"ALTER TABLE {target} " + ", ".join(loaded), what=str(table))
+    return f"ALTER TABLE {target} " + ", ".join(restored)
+
+
 def restore_primary_key(
     connector: PostgresSession, table: TableRef, statement: str | None, *, quietly: bool
 ) -> None:
@@ -70,11 +91,13 @@ class CopyWriter:
         schema: pa.Schema,
         wire: list[pa.DataType | None],
         restore_key: str | None = None,
+        retype: str | None = None,
     ) -> None:
         self._connector = connector
         self._table = table
         self._wire = wire
         self._restore_key = restore_key
+        self._retype = retype
         self._schema = types.to_wire(pa.RecordBatch.from_pylist([], schema=schema), wire).schema
         self._conn: Any = connector._adbc()
         self._cursor = self._conn.cursor()
@@ -120,6 +143,9 @@ class CopyWriter:
         self._restore(quietly=True)
 
     def _restore(self, *, quietly: bool) -> None:
+        retype, self._retype = self._retype, None
+        if retype is not None and not quietly:  # a failed load's table is dropped anyway
+            self._connector._query(retype, what=str(self._table))
         statement, self._restore_key = self._restore_key, None
         restore_primary_key(self._connector, self._table, statement, quietly=quietly)
 

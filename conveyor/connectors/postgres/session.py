@@ -129,11 +129,13 @@ class PostgresSession:
         return oid
 
     def _attributes(self, oid: int) -> list[Any]:
-        """name, declared type, base type name, typmod, not null, primary key — per column."""
+        """name, declared type, base type name, typmod, not null, primary key, built-in type
+        (the same OID in every database), enum — per column."""
         return self._query(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
             " coalesce(bt.typname, t.typname), coalesce(nullif(t.typtypmod, -1), a.atttypmod),"
-            " a.attnotnull, coalesce(a.attnum = ANY(i.indkey), false)"
+            " a.attnotnull, coalesce(a.attnum = ANY(i.indkey), false), a.atttypid < 16384,"
+            " coalesce(bt.typtype, t.typtype) = 'e'"
             " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
             " LEFT JOIN pg_type bt ON bt.oid = nullif(t.typbasetype, 0)"
             " LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary"

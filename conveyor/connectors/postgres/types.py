@@ -80,6 +80,9 @@ def plan_read(schema: pa.Schema, unconstrained: str) -> list[ReadColumn]:
                 continue
             cast = "numeric" if pg_type in _NUMERIC_TO_SQL else None
             columns.append(ReadColumn(field.name, target, cast, decimal_from_text=True))
+        elif pa.types.is_list(dt) and isinstance(dt.value_type, pa.BaseExtensionType):
+            # arrays of numeric, inet, …: ADBC reads their elements as opaque bytes
+            columns.append(ReadColumn(field.name, pa.list_(pa.string()), cast="text[]"))
         elif isinstance(dt, pa.BaseExtensionType) and dt.extension_name == "arrow.json":
             columns.append(ReadColumn(field.name, pa.string(), unwrap=True))
         elif isinstance(dt, pa.BaseExtensionType):
@@ -159,7 +162,35 @@ _WIRE_BY_NAME: dict[str, pa.DataType] = {
     "interval": pa.month_day_nano_interval(),
     "json": pa.json_(),
     "jsonb": pa.json_(),
+    "uuid": pa.uuid(),
 }
+_TEXT_WIRE = {"text", "varchar", "bpchar", "name"}
+_ARRAY_ELEMENTS: dict[pa.DataType, str] = {
+    pa.bool_(): "bool",
+    pa.int16(): "int2",
+    pa.int32(): "int4",
+    pa.int64(): "int8",
+    pa.float32(): "float4",
+    pa.float64(): "float8",
+    pa.string(): "text",
+    pa.binary(): "bytea",
+    pa.date32(): "date",
+}
+
+
+def writable(base: str, enum: bool, arrow: pa.DataType) -> bool:
+    """Whether binary COPY can fill a column of this (base) type from `arrow` values.
+
+    ADBC encodes each Arrow type as one PostgreSQL type: text goes to any text type or
+    enum, but an inet, a bit string or a varchar[] needs its own binary encoding.
+    """
+    if enum or base == "numeric" or base in _WIRE_BY_NAME:
+        return True
+    if base.startswith("_"):
+        item = arrow.value_type if pa.types.is_list(arrow) else None
+        element = _ARRAY_ELEMENTS.get(item) if item is not None else None
+        return element is not None and base == "_" + element
+    return False
 
 
 def wire_type(
@@ -174,6 +205,26 @@ def wire_type(
     if pg_type.startswith("_"):
         return None  # an array column takes Arrow lists as they are
     return _WIRE_BY_NAME.get(pg_type, pa.string())
+
+
+def _uuid_bytes(values: pa.Array) -> pa.Array:
+    """UUID text (any case, with or without hyphens) → arrow.uuid, in one pass over the text."""
+    values = values.cast(pa.string())
+    plain = pc.replace_substring(pc.fill_null(values, "0" * 32), "-", "")
+    if len(plain) and not pc.all(pc.equal(pc.utf8_length(plain), 32)).as_py():
+        raise pa.ArrowInvalid("a value is not a UUID")
+    offsets = pa.Array.from_buffers(pa.int32(), 1, [None, plain.buffers()[1]], 0, plain.offset)
+    first = offsets[0].as_py() if len(plain) else 0
+    text = plain.buffers()[2][first : first + 32 * len(plain)] if len(plain) else b""
+    try:
+        packed = bytes.fromhex(memoryview(text).tobytes().decode("ascii"))
+    except ValueError as exc:
+        raise pa.ArrowInvalid("a value is not a UUID") from exc
+    validity = values.is_valid().buffers()[1] if values.null_count else None
+    storage = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), len(values), [validity, pa.py_buffer(packed)], values.null_count
+    )
+    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
 
 
 def to_wire(batch: pa.RecordBatch, wire: list[pa.DataType | None]) -> pa.RecordBatch:
@@ -192,6 +243,8 @@ def to_wire(batch: pa.RecordBatch, wire: list[pa.DataType | None]) -> pa.RecordB
 
 def _cast(values: pa.Array, name: str, target: pa.DataType) -> pa.Array:
     try:
+        if isinstance(target, pa.UuidType) and not isinstance(values.type, pa.UuidType):
+            return _uuid_bytes(values)
         if isinstance(target, pa.BaseExtensionType):
             storage = pc.cast(values, target.storage_type)
             return pa.ExtensionArray.from_storage(target, storage)

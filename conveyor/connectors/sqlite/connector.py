@@ -25,7 +25,7 @@ import adbc_driver_sqlite.dbapi as adbc
 import pyarrow as pa
 from sqlglot import exp
 
-from conveyor.connectors import sql
+from conveyor.connectors import sql, type_map
 from conveyor.connectors.base import (
     BatchWriter,
     ColumnInfo,
@@ -239,7 +239,14 @@ class SQLiteConnector:
             query = sql.select_sql(table, None, DIALECT)
             planned, _ = self._plan(self._meta(), query, keep_view=False)
         return [
-            ColumnInfo(col.name, col.type, declared or "", not (notnull or pk), bool(pk))
+            ColumnInfo(
+                col.name,
+                col.type,
+                declared or "",
+                not (notnull or pk),
+                bool(pk),
+                type_map.declared(DIALECT, declared, col.type) if declared else None,
+            )
             for col, (_, declared, notnull, pk) in zip(planned, info, strict=True)
         ]
 

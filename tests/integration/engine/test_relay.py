@@ -102,6 +102,34 @@ def test_a_plain_copy_is_relayed_and_arrives_exactly(servers: tuple[str, str]) -
     assert sql(destination, everything) == sql(source, everything)
 
 
+def test_declared_types_are_kept_so_the_copy_is_relayed(servers: tuple[str, str]) -> None:
+    source, destination = servers
+    sql(
+        source,
+        "CREATE TABLE loose (id integer PRIMARY KEY, n numeric, code varchar(8) NOT NULL,"
+        " ref uuid, doc jsonb, addr inet, bits bit(3), names varchar(5)[])",
+        "INSERT INTO loose VALUES (1, 1.5, 'a', gen_random_uuid(), '{\"a\": 1}', '10.0.0.1',"
+        " B'101', '{x,NULL}'), (2, NULL, 'bb', NULL, NULL, NULL, NULL, NULL)",
+    )
+    job = Job(source, destination, ["REPLICATE [loose]"])
+    job.ok()
+    assert relayed(job)  # unconstrained numeric, varchar(8), uuid … on both ends
+    types = (
+        "SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute"
+        " WHERE attrelid = 'loose'::regclass AND attnum > 0 ORDER BY attnum"
+    )
+    assert sql(destination, types) == sql(source, types)
+    everything = "SELECT loose::text FROM loose ORDER BY id"
+    assert sql(destination, everything) == sql(source, everything)
+
+    job.destination_options = {"binary_relay": False}  # the Arrow path declares the same types
+    job.ok(full=True)
+    assert not relayed(job)
+    assert sql(destination, types) == sql(source, types)
+    assert sql(destination, everything) == sql(source, everything)
+    assert tables(destination) == ["loose"]
+
+
 def test_columns_whose_types_change_take_the_arrow_path(servers: tuple[str, str]) -> None:
     source, destination = servers
     sql(
@@ -109,9 +137,10 @@ def test_columns_whose_types_change_take_the_arrow_path(servers: tuple[str, str]
         "CREATE TABLE loose (id integer PRIMARY KEY, n numeric, code varchar(8))",
         "INSERT INTO loose VALUES (1, 1.5, 'a'), (2, NULL, 'bb')",
     )
-    job = Job(source, destination, ["REPLICATE [loose]"])
+    statement = "REPLICATE [loose] (id integer, n numeric(12,3), code text) SELECT * FROM loose"
+    job = Job(source, destination, [statement])
     job.ok()
-    assert not relayed(job)  # numeric(38,9) and text in the destination: values are converted
+    assert not relayed(job)  # the statement declares other types: values are converted
     assert sql(destination, "SELECT id, n, code FROM loose ORDER BY id") == [
         (1, pytest.approx(1.5), "a"),
         (2, None, "bb"),
