@@ -45,7 +45,13 @@ from starlette.concurrency import run_in_threadpool
 from conveyor.capacity import Admission
 from conveyor.errors import AuthenticationFailed, TooManySignIns
 from conveyor.runtime import Runtime
-from conveyor.services.auth import attempted, authenticate, cached_principal, touch_token
+from conveyor.services.auth import (
+    attempted,
+    authenticate,
+    cached_principal,
+    store_key,
+    touch_token,
+)
 from conveyor.services.context import Context, Principal
 from conveyor.store.session import operation, unit_of_work
 
@@ -116,7 +122,8 @@ def authenticated(
 async def signed_in(request: Request, *, any_basic_user: bool = False) -> Principal:
     """The request's caller: from the verified tokens on the event loop, else checked
     with the store in a read transaction on a worker thread (`authenticated`)."""
-    cached = cached_principal(request.headers, any_basic_user=any_basic_user)
+    store = store_key(request.app.state.runtime.engine)
+    cached = cached_principal(request.headers, store, any_basic_user=any_basic_user)
     if cached is not None:
         principal = cached[0]
         request.state.principal = principal

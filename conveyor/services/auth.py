@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import Connection, Engine, event, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
@@ -157,10 +157,17 @@ def _keep_on_rollback(session: Session) -> None:
     session.info.pop(_AUTH_CHANGED, None)
 
 
+def store_key(bind: Engine | Connection) -> str:
+    """Which store a verified token was checked against: the same token may name another
+    user in another store (tests run several stores in one process)."""
+    return str(bind.engine.url)
+
+
 def cached_principal(
-    headers: Mapping[str, str], *, any_basic_user: bool = False
+    headers: Mapping[str, str], store: str, *, any_basic_user: bool = False
 ) -> tuple[Principal, str] | None:
-    """The caller and their token's id, when the token was verified lately; else None.
+    """The caller and their token's id, when the token was verified lately against
+    `store` (`store_key`); else None.
 
     None also for anything `authenticate` must decide (no or malformed credentials, a
     password, a name beside the token that is not its owner's, an expired token, a use
@@ -173,7 +180,7 @@ def cached_principal(
     if found is None:
         return None
     user_name, secret = found
-    verified = verified_tokens.get(hash_token(secret))
+    verified = verified_tokens.get(f"{store}\0{hash_token(secret)}")
     if verified is None:
         return None
     if (
@@ -266,7 +273,7 @@ def authenticate(
         if remember > 0:
             token = row[0]
             verified_tokens.put(
-                token_hash,
+                f"{store_key(session.get_bind())}\0{token_hash}",
                 Verified(
                     principal,
                     token.id,

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from conveyor.api.app import create_app
 from conveyor.config import Settings
 from conveyor.runtime import Runtime
+from conveyor.services.auth import verified_tokens
 from conveyor.store.models import Token
 from tests.conftest import ADMIN_TOKEN
 
@@ -115,10 +116,13 @@ def test_a_viewers_token_always_expires(runtime: Runtime) -> None:
 
 
 def expire(rt: Runtime, token_id: str) -> None:
+    """The token's time runs out: its expiry moves into the past, and this process's
+    verified tokens are forgotten as their lifetime (`CONVEYOR_AUTH_CACHE_SECONDS`) would."""
     with rt.factory() as session:
         past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
         session.execute(update(Token).where(Token.id == token_id).values(expires_at=past))
         session.commit()
+    verified_tokens.clear()
 
 
 EXPIRED_PATHS = [

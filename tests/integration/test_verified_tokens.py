@@ -16,13 +16,20 @@ def _token(client: TestClient, role: str = "standard") -> tuple[str, str, str]:
     return user["id"], created["id"], created["token"]
 
 
+def remembered(client: TestClient, token: str) -> auth.Verified | None:
+    """This process's verified entry for `token` against the client's store."""
+    store = auth.store_key(client.app.state.runtime.engine)  # type: ignore[attr-defined]
+    return auth.verified_tokens.get(f"{store}\0{auth.hash_token(token)}")
+
+
 def test_a_verified_token_is_answered_without_the_store(client: TestClient) -> None:
     _, _, token = _token(client)
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/jobs", headers=headers).status_code == 200
-    verified = auth.verified_tokens.get(auth.hash_token(token))
+    verified = remembered(client, token)
     assert verified is not None and verified.principal.name == "u-standard"
-    assert auth.cached_principal({"authorization": f"Bearer {token}"}) == (
+    store = auth.store_key(client.app.state.runtime.engine)  # type: ignore[attr-defined]
+    assert auth.cached_principal({"authorization": f"Bearer {token}"}, store) == (
         verified.principal,
         verified.token_id,
     )
@@ -34,7 +41,7 @@ def test_a_revoked_token_fails_at_once(client: TestClient) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/jobs", headers=headers).status_code == 200
     assert client.delete(f"/api/v1/users/{user_id}/tokens/{token_id}").status_code == 204
-    assert auth.verified_tokens.get(auth.hash_token(token)) is None
+    assert remembered(client, token) is None
     assert client.get("/api/v1/jobs", headers=headers).status_code == 401
 
 
