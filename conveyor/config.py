@@ -33,6 +33,20 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 """A list setting written as `a,b,c` (or a JSON list) in the environment."""
 
 
+def positive(
+    default: float, description: str, *, most: float | None = None, zero: bool = False
+) -> Any:
+    """A number of seconds or days (as the setting's name says): above 0, or from 0 where
+    `zero` (0 then means never, or at once, as its description says), at most `most`."""
+    return Field(
+        default=default,
+        gt=None if zero else 0,
+        ge=0 if zero else None,
+        le=most,
+        description=description,
+    )
+
+
 class Settings(BaseSettings):
     """The server's configuration; each field is documented in the README."""
 
@@ -62,51 +76,40 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=2, ge=0, le=256, description="Runs executed at once by this process."
     )
-    poll_interval: float = Field(
-        default=1.0,
-        gt=0,
-        le=60,
-        description="Seconds between queue polls when no wake-up arrives.",
+    poll_interval: float = positive(
+        1.0, "Seconds between queue polls when no wake-up arrives.", most=60
     )
-    heartbeat_interval: float = Field(
-        default=2.0, gt=0, le=60, description="Seconds between heartbeats of a running run."
+    heartbeat_interval: float = positive(
+        2.0, "Seconds between heartbeats of a running run.", most=60
     )
-    heartbeat_timeout: float = Field(
-        default=60.0,
-        gt=0,
-        description="Seconds of silence after which the sweeper declares a run's worker dead.",
+    heartbeat_timeout: float = positive(
+        60.0, "Seconds of silence after which the sweeper declares a run's worker dead."
     )
-    external_heartbeat_timeout: float = Field(
-        default=300.0,
-        gt=0,
-        description="Seconds of silence (no check-in or stats) after which the sweeper fails "
-        "a sync job claimed by an external worker through the Elastic connector API.",
+    external_heartbeat_timeout: float = positive(
+        300.0,
+        "Seconds of silence (no check-in or stats) after which the sweeper fails a sync job claimed by an external worker through the Elastic connector API.",
     )
-    cancel_grace: float = Field(
-        default=3.0,
-        gt=0,
-        description="Seconds a canceled run gets to stop on its own before it is killed.",
+    cancel_grace: float = positive(
+        3.0, "Seconds a canceled run gets to stop on its own before it is killed."
     )
-    schedule_interval: float = Field(
-        default=5.0, gt=0, le=60, description="Seconds between checks of the cron schedules."
+    schedule_interval: float = positive(
+        5.0, "Seconds between checks of the cron schedules.", most=60
     )
-    schedule_catch_up: float = Field(
-        default=3600.0,
-        ge=0,
-        description="A tick missed while down still fires if it is younger than this (seconds).",
+    schedule_catch_up: float = positive(
+        3600.0,
+        "A tick missed while down still fires if it is younger than this (seconds).",
+        zero=True,
     )
     scheduler: bool = Field(
         default=True, description="Run the cron scheduler in `conveyor serve` (any number may run)."
     )
-    retry_backoff: float = Field(
-        default=5.0,
-        ge=0,
-        description="Seconds before the first retry of a failed run; doubled each attempt (capped at 10 minutes), with jitter.",
+    retry_backoff: float = positive(
+        5.0,
+        "Seconds before the first retry of a failed run; doubled each attempt (capped at 10 minutes), with jitter.",
+        zero=True,
     )
-    shutdown_grace: float = Field(
-        default=30.0,
-        ge=0,
-        description="On SIGTERM, seconds running runs get to finish before they are suspended.",
+    shutdown_grace: float = positive(
+        30.0, "On SIGTERM, seconds running runs get to finish before they are suspended.", zero=True
     )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for job emails (unset: no email)."
@@ -127,38 +130,32 @@ class Settings(BaseSettings):
     demo: bool = Field(
         default=False, description="Create the demo workspace and job on start when absent."
     )
-    datafeed_timeout: float = Field(
-        default=3600.0,
-        gt=0,
-        description="Seconds a synchronous SCAPI datafeed call waits for its run; past that "
-        "it answers 504 while the run goes on.",
+    datafeed_timeout: float = positive(
+        3600.0,
+        "Seconds a synchronous SCAPI datafeed call waits for its run; past that it answers 504 while the run goes on.",
     )
-    files_max_age_days: float = Field(
-        default=30.0,
-        ge=0,
-        description="Run files older than this many days are deleted (0: kept until their "
-        "run is deleted).",
+    files_max_age_days: float = positive(
+        30.0,
+        "Run files older than this many days are deleted (0: kept until their run is deleted).",
+        zero=True,
     )
     files_keep_per_job: int = Field(
         default=100,
         ge=0,
         description="Only the files of each job's newest this many runs are kept (0: no limit).",
     )
-    files_cleanup_interval: float = Field(
-        default=600.0, gt=0, description="Seconds between two passes of the file cleaner."
+    files_cleanup_interval: float = positive(
+        600.0, "Seconds between two passes of the file cleaner."
     )
-    run_retention_days: float = Field(
-        default=90.0,
-        ge=0,
-        description="Finished runs older than this many days are deleted with their log "
-        "lines, task results and files; active runs and each job's newest run are kept "
-        "(0: kept forever).",
+    run_retention_days: float = positive(
+        90.0,
+        "Finished runs older than this many days are deleted with their log lines, task results and files; active runs and each job's newest run are kept (0: kept forever).",
+        zero=True,
     )
-    log_retention_days: float = Field(
-        default=30.0,
-        ge=0,
-        description="Log lines of finished runs older than this many days are deleted "
-        "(0: kept as long as their run).",
+    log_retention_days: float = positive(
+        30.0,
+        "Log lines of finished runs older than this many days are deleted (0: kept as long as their run).",
+        zero=True,
     )
 
     allowed_paths: CommaList = Field(
@@ -192,26 +189,19 @@ class Settings(BaseSettings):
         "CPU core). With more than one, the embedded workers, the scheduler and the file "
         "cleaner run in the supervising process, once, and the API processes only answer.",
     )
-    auth_cache_seconds: float = Field(
-        default=5.0,
-        ge=0,
-        le=300,
-        description="Seconds an API process trusts a token it verified without asking the "
-        "store again (0: ask on every request). A token revoked, or whose user changed, stops "
-        "working at once in the process that changed it and within this time in the others.",
+    auth_cache_seconds: float = positive(
+        5.0,
+        "Seconds an API process trusts a token it verified without asking the store again (0: ask on every request). A token revoked, or whose user changed, stops working at once in the process that changed it and within this time in the others.",
+        most=300,
+        zero=True,
     )
-    api_queue_timeout: float = Field(
-        default=30.0,
-        gt=0,
-        description="Seconds a request waits in line for the store before it answers 503 "
-        "with Retry-After (the server is overloaded).",
+    api_queue_timeout: float = positive(
+        30.0,
+        "Seconds a request waits in line for the store before it answers 503 with Retry-After (the server is overloaded).",
     )
-    write_transaction_budget: float = Field(
-        default=0.5,
-        gt=0,
-        description="Seconds a write transaction of the metadata store may last (from its "
-        "BEGIN to its commit) before a warning names the request or operation that held "
-        "it: writers wait for each other, so no network or slow work belongs inside one.",
+    write_transaction_budget: float = positive(
+        0.5,
+        "Seconds a write transaction of the metadata store may last (from its BEGIN to its commit) before a warning names the request or operation that held it: writers wait for each other, so no network or slow work belongs inside one.",
     )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
@@ -241,10 +231,10 @@ class Settings(BaseSettings):
         description="Longest lifetime in days a token may be given; longer asks answer 422 "
         "(unset: no limit for admins and standard users, 30 days for viewers).",
     )
-    audit_retention_days: float = Field(
-        default=365.0,
-        ge=0,
-        description="Audit log entries older than this many days are deleted (0: kept forever).",
+    audit_retention_days: float = positive(
+        365.0,
+        "Audit log entries older than this many days are deleted (0: kept forever).",
+        zero=True,
     )
 
     @field_validator("allowed_hosts", "denied_hosts")

@@ -45,14 +45,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from conveyor.errors import (
-    ConfigurationError,
-    ConnectorError,
-    ConveyorError,
-    DataError,
-    SourceUnavailable,
-    TableNotFound,
-)
+from conveyor import errors
 from conveyor.policy import PathRefused, Reach, statement_refused
 
 _OPEN_LOCK = threading.Lock()
@@ -160,30 +153,30 @@ def is_locked(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
-def map_error(exc: Exception, what: str = "") -> ConveyorError:
+def map_error(exc: Exception, what: str = "") -> errors.ConveyorError:
     """The Conveyor error a DuckDB failure means; `what` names the table or query."""
-    if isinstance(exc, ConveyorError):
+    if isinstance(exc, errors.ConveyorError):
         return exc
     message = str(exc)
     prefix = f"{what}: " if what else ""
     if isinstance(exc, duckdb.PermissionException) or _LOCKED_OUT.search(message):
         return statement_refused(prefix + message.splitlines()[0])
     if isinstance(exc, duckdb.ConnectionException) and "different configuration" in message:
-        return SourceUnavailable(
+        return errors.SourceUnavailable(
             f"{prefix}the database is open in this process with other settings (another"
             " connection with other options or another access): try again when it is closed"
         )
     if isinstance(exc, duckdb.CatalogException) and "does not exist" in message:
-        return TableNotFound(prefix + message.splitlines()[0])
+        return errors.TableNotFound(prefix + message.splitlines()[0])
     if isinstance(exc, duckdb.IOException):
-        return SourceUnavailable(prefix + message)
+        return errors.SourceUnavailable(prefix + message)
     if isinstance(exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)):
-        return ConfigurationError(prefix + message)
+        return errors.ConfigurationError(prefix + message)
     if isinstance(exc, (duckdb.ConversionException, duckdb.ConstraintException)):
-        return DataError(prefix + message)
+        return errors.DataError(prefix + message)
     if isinstance(exc, duckdb.InvalidInputException):
-        return DataError(prefix + message)
-    return ConnectorError(prefix + message)
+        return errors.DataError(prefix + message)
+    return errors.ConnectorError(prefix + message)
 
 
 def affected_rows(result: duckdb.DuckDBPyConnection) -> int:
@@ -201,14 +194,14 @@ def query_reader(
     """A query's rows on `con` as Arrow batches of `batch_size` rows (DuckDB's exact types)."""
     relation = con.sql(query)
     if relation is None:
-        raise ConfigurationError("read needs a query that returns rows")
+        raise errors.ConfigurationError("read needs a query that returns rows")
     return relation.to_arrow_reader(max(1, batch_size))
 
 
 def closing_reader(
     reader: pa.RecordBatchReader,
     close: Callable[[], object],
-    error: Callable[[duckdb.Error], ConveyorError] = map_error,
+    error: Callable[[duckdb.Error], errors.ConveyorError] = map_error,
 ) -> pa.RecordBatchReader:
     """`reader`, calling `close` once it is exhausted, fails or is dropped, and raising the
     Conveyor `error` of a DuckDB failure met on the way."""

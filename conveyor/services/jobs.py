@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
 from conveyor.domain import EngineSettings, JobType, Role, utcnow
-from conveyor.errors import Conflict, InvalidInput, NotFound, Unsupported
+from conveyor.errors import Conflict, InvalidInput, Unsupported
 from conveyor.files import store as artifact_store
 from conveyor.scheduler.cron import next_fire
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
@@ -94,12 +94,9 @@ def _check(ctx: Context, workspace_id: str, data: JobFields, job_id: str | None 
     ):
         if connection_id is None:
             continue
-        try:
-            connection = connections.get(ctx, connection_id)
-        except NotFound:
-            raise InvalidInput(
-                f"{role} connection {connection_id} not found", field=f"{role}_connection_id"
-            ) from None
+        connection = connections.CONNECTIONS.referenced(
+            ctx, connection_id, f"{role}_connection_id", f"{role} connection"
+        )
         if connection.workspace_id != workspace_id:
             raise InvalidInput(
                 f"{role} connection {connection_id} is in another workspace",

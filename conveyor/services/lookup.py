@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from conveyor.errors import NotFound
+from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.common import Ref
 from conveyor.services import listing
 from conveyor.services.context import Context
@@ -102,6 +102,14 @@ class Resource(Generic[Named]):
     def get(self, ctx: Context, ident: str) -> Named:
         """A visible row by id, or 404."""
         return get(ctx, self.model, ident, self.what)
+
+    def referenced(self, ctx: Context, ident: str, field: str, what: str = "") -> Named:
+        """The visible row a request body names by id in `field`: a 422 naming the field
+        when there is none (the body is what is wrong, not the URL)."""
+        try:
+            return self.get(ctx, ident)
+        except NotFound:
+            raise InvalidInput(f"{what or self.what} {ident} not found", field=field) from None
 
     def find(self, ctx: Context, key: str, workspace_id: str | None = None) -> Named:
         """A visible row by id or, failing that, by name (unique per workspace); with

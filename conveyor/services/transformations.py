@@ -15,7 +15,7 @@ from sqlalchemy import select
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
 from conveyor.domain import RunLoad, TriggerMethod
-from conveyor.errors import Conflict, InvalidInput, NotFound
+from conveyor.errors import Conflict, InvalidInput
 from conveyor.schemas.transformations import (
     TransformationCreate,
     TransformationFields,
@@ -65,23 +65,13 @@ def fields_of(item: Transformation) -> TransformationFields:
 def _check(
     ctx: Context, workspace_id: str, data: TransformationFields, own_id: str | None = None
 ) -> None:
-    try:
-        connection = connections.get(ctx, data.connection_id)
-    except NotFound:
-        raise InvalidInput(
-            f"connection {data.connection_id} not found", field="connection_id"
-        ) from None
+    connection = connections.CONNECTIONS.referenced(ctx, data.connection_id, "connection_id")
     if connection.workspace_id != workspace_id:
         raise InvalidInput("the connection is in another workspace", field="connection_id")
     if Capability.write not in resolve(connection.url).capabilities:
         raise InvalidInput(f"connection {connection.name!r} cannot run SQL", field="connection_id")
     if data.trigger_after_job_id is not None:
-        try:
-            job = jobs.get(ctx, data.trigger_after_job_id)
-        except NotFound:
-            raise InvalidInput(
-                f"job {data.trigger_after_job_id} not found", field="trigger_after_job_id"
-            ) from None
+        job = jobs.JOBS.referenced(ctx, data.trigger_after_job_id, "trigger_after_job_id")
         known = {t.id for t in job.tasks}
         unknown = [t for t in data.trigger_tasks if t not in known]
         if unknown:

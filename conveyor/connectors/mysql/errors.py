@@ -10,16 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from conveyor import errors
 from conveyor.connectors.server import ServerAddress, redacted
-from conveyor.errors import (
-    AccessDenied,
-    ConfigurationError,
-    ConnectorError,
-    ConveyorError,
-    DataError,
-    SourceUnavailable,
-    TableNotFound,
-)
 
 _UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055, 1040, 1053}
 _DENIED = {1044, 1045, 1142, 1143, 1227, 1698}
@@ -46,35 +38,35 @@ def _message(exc: BaseException, address: ServerAddress) -> str:
     return redacted(Exception(_USING_PASSWORD.sub("", text)), address)
 
 
-def map_error(exc: BaseException, address: ServerAddress, what: str = "") -> ConveyorError:
+def map_error(exc: BaseException, address: ServerAddress, what: str = "") -> errors.ConveyorError:
     """The Conveyor error a MySQL/MariaDB failure means; `what` names the table or query."""
-    if isinstance(exc, ConveyorError):
+    if isinstance(exc, errors.ConveyorError):
         return exc
     code, message = error_code(exc), _message(exc, address)
     prefix = f"{what}: " if what else ""
     if code == 1049:
-        return SourceUnavailable(
+        return errors.SourceUnavailable(
             f"database {address.database!r} does not exist on the MySQL server at {address.where}",
             database=address.database,
         )
     if code in _DENIED:
-        return AccessDenied(
+        return errors.AccessDenied(
             f"MySQL at {address.where} refused user {address.user!r}: {message}",
             user=address.user,
         )
     if code in _UNREACHABLE or isinstance(exc, TimeoutError | ConnectionError):
-        return SourceUnavailable(
+        return errors.SourceUnavailable(
             f"MySQL server at {address.where} is unreachable: {message}", host=address.where
         )
     if code in _NO_TABLE:
-        return TableNotFound(prefix + message, table=what or None)
+        return errors.TableNotFound(prefix + message, table=what or None)
     if code in _NO_LOCAL_INFILE:
-        return ConfigurationError(
+        return errors.ConfigurationError(
             f"the MySQL server at {address.where} does not allow LOAD DATA LOCAL INFILE; "
             f"enable it with SET GLOBAL local_infile = 1 ({message})"
         )
     if code in _BAD_QUERY:
-        return ConfigurationError(prefix + message)
+        return errors.ConfigurationError(prefix + message)
     if code in _DATA:
-        return DataError(prefix + message)
-    return ConnectorError(prefix + message)
+        return errors.DataError(prefix + message)
+    return errors.ConnectorError(prefix + message)

@@ -9,16 +9,8 @@ from __future__ import annotations
 
 import re
 
+from conveyor import errors
 from conveyor.connectors.server import ServerAddress, redacted
-from conveyor.errors import (
-    AccessDenied,
-    ConfigurationError,
-    ConnectorError,
-    ConveyorError,
-    DataError,
-    SourceUnavailable,
-    TableNotFound,
-)
 
 _UNREACHABLE = (
     "connection refused",
@@ -46,32 +38,32 @@ def _detail(message: str) -> str:
     return message.strip()
 
 
-def connect_error(exc: Exception, address: ServerAddress) -> ConveyorError:
+def connect_error(exc: Exception, address: ServerAddress) -> errors.ConveyorError:
     """The error of a failed connection attempt, naming what was wrong."""
     message = redacted(exc, address)
     lowered = message.lower()
     detail = _detail(message)
     if "does not exist" in lowered and "database" in lowered:
-        return SourceUnavailable(
+        return errors.SourceUnavailable(
             f"database {address.database!r} does not exist on the PostgreSQL server at "
             f"{address.where}",
             database=address.database,
         )
     if any(marker in lowered for marker in _DENIED):
-        return AccessDenied(
+        return errors.AccessDenied(
             f"PostgreSQL at {address.where} refused user {address.user!r}: {detail}",
             user=address.user,
         )
     if any(marker in lowered for marker in _UNREACHABLE):
-        return SourceUnavailable(
+        return errors.SourceUnavailable(
             f"PostgreSQL server at {address.where} is unreachable: {detail}", host=address.where
         )
     return map_error(exc, address)
 
 
-def map_error(exc: Exception, address: ServerAddress, what: str = "") -> ConveyorError:
+def map_error(exc: Exception, address: ServerAddress, what: str = "") -> errors.ConveyorError:
     """The Conveyor error a PostgreSQL error means; `what` names the table or query."""
-    if isinstance(exc, ConveyorError):
+    if isinstance(exc, errors.ConveyorError):
         return exc
     state = str(getattr(exc, "sqlstate", None) or "")
     message = redacted(exc, address)
@@ -80,17 +72,17 @@ def map_error(exc: Exception, address: ServerAddress, what: str = "") -> Conveyo
     if not state and "[libpq]" in message and "connect" in message.lower():
         return connect_error(exc, address)
     if state in ("42P01", "3F000"):  # undefined table, undefined schema
-        return TableNotFound(prefix + detail, table=what or None)
+        return errors.TableNotFound(prefix + detail, table=what or None)
     if state.startswith("28") or state == "42501":
-        return AccessDenied(f"{prefix}{detail} (user {address.user!r})")
+        return errors.AccessDenied(f"{prefix}{detail} (user {address.user!r})")
     if state.startswith(("08", "57P")):
-        return SourceUnavailable(f"PostgreSQL server at {address.where}: {detail}")
+        return errors.SourceUnavailable(f"PostgreSQL server at {address.where}: {detail}")
     if state.startswith(("22", "23")) or "invalid byte sequence" in message:
-        return DataError(prefix + detail)
+        return errors.DataError(prefix + detail)
     if _NOT_AN_INTEGER.match(detail):  # a scaled numeric read met NaN or ±infinity
-        return DataError(
+        return errors.DataError(
             f"{prefix}a numeric value is NaN or infinite, which a decimal cannot hold ({detail})"
         )
     if state.startswith("42"):
-        return ConfigurationError(prefix + detail)
-    return ConnectorError(prefix + detail)
+        return errors.ConfigurationError(prefix + detail)
+    return errors.ConnectorError(prefix + detail)
