@@ -169,8 +169,8 @@ class DuckDBConnector:
             "SELECT schema_name, view_name FROM duckdb_views()"
             " WHERE database_name = current_database() AND NOT internal AND NOT temporary"
         )
-        found = [TableInfo(_ref(s, n), "table", int(size)) for s, n, size in tables]
-        found += [TableInfo(_ref(s, n), "view") for s, n in views]
+        found = [_info(s, n, "table", int(size)) for s, n, size in tables]
+        found += [_info(s, n, "view") for s, n in views]
         return sorted(found, key=lambda t: t.ref)
 
     def table_exists(self, table: TableRef) -> bool:
@@ -305,6 +305,9 @@ def _declared(native: str, field: pa.Field) -> type_map.Declared | None:
 def _ref(schema: str, name: str) -> TableRef:
     return TableRef(name, None if schema == "main" else schema)
 
+
+def _info(schema: str, name: str, kind: str, rows: int | None = None) -> TableInfo:
+    return TableInfo(_ref(schema, name), kind, rows, default_schema="main")
 
 
 class _Writer:

@@ -201,7 +201,7 @@ class SQLiteConnector:
     # --- Discoverable / Estimable ----------------------------------------------------------
 
     def list_tables(self) -> list[TableInfo]:
-        """Tables and views, with row counts for tables."""
+        """Tables and views (in `main`), with row counts for tables."""
         if not self._exists():
             return []
         rows = self._query(
@@ -213,6 +213,7 @@ class SQLiteConnector:
                 TableRef(name),
                 kind,
                 self.estimate_rows(TableRef(name)) if kind == "table" else None,
+                default_schema="main",
             )
             for name, kind in rows
         ]
