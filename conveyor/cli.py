@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from conveyor.domain import EngineSettings, RunLoad, RunStatus, TaskRunStatus
@@ -27,6 +28,12 @@ console = Console()
 errors = Console(stderr=True)
 
 
+def _error(message: str) -> None:
+    """Print one error line to stderr: its text verbatim (brackets are not Rich markup)
+    and not wrapped at the terminal's width."""
+    errors.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+
+
 def _settings(**overrides: Any) -> Settings:
     from conveyor.config import Settings
 
@@ -35,12 +42,12 @@ def _settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problem = exc.errors()[0]
         name = "CONVEYOR_" + str(problem["loc"][0]).upper() if problem["loc"] else "settings"
-        errors.print(f"[red]error:[/red] {name}: {problem['msg']}")
+        _error(f"{name}: {problem['msg']}")
         raise typer.Exit(2) from None
 
 
 def _fail(exc: ConveyorError) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {exc.message}")
+    _error(exc.message)
     return typer.Exit(2)
 
 
@@ -156,18 +163,24 @@ def migrate_command() -> None:
 
 
 class ProgressReporter:
-    """Shows a one-off run's tasks as progress bars."""
+    """Shows a one-off run's tasks as progress bars, and each failure once.
+
+    The engine reports a failure at every level it passes: the task's result, a log line
+    for the task, another for the run (and the run's outcome says it again). A task's
+    failure is printed from its result, as the task ends; the run's own error lines
+    restate it or the outcome, which `run` prints at the end when no task failed.
+    """
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.bars: dict[str, TaskID] = {}
         self.lock = threading.Lock()
+        self.failed = 0
+        """Tasks whose failure was printed."""
 
     def log(self, level: str, message: str, task_id: str | None = None) -> None:
-        if level in ("warning", "error"):
-            self.progress.console.print(
-                f"[{'yellow' if level == 'warning' else 'red'}]{level}[/]: {message}"
-            )
+        if level == "warning":
+            self.progress.console.print(f"[yellow]warning[/]: {escape(message)}", soft_wrap=True)
 
     def task_update(self, result: TaskResult, estimate: int | None = None) -> None:
         with self.lock:
@@ -185,6 +198,10 @@ class ProgressReporter:
         self.progress.update(
             bar, completed=result.rows_read, total=total, description=result.table or "task"
         )
+        if result.status is TaskRunStatus.error:
+            with self.lock:
+                self.failed += 1
+            _error(f"task {result.position} failed: {result.error}")
 
     def save_state(self, task_id: str, state: dict[str, Any]) -> None:
         pass
@@ -219,7 +236,7 @@ def run(
         settings = EngineSettings(batch_size=batch_size)
     except (ConveyorError, ValidationError) as exc:
         message = exc.message if isinstance(exc, ConveyorError) else str(exc)
-        errors.print(f"[red]error:[/red] {message}")
+        _error(message)
         raise typer.Exit(2) from None
     reach = Policy(_settings()).server_reach()
     spec = RunSpec(
@@ -243,13 +260,15 @@ def run(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=errors, transient=False) as progress:
-        outcome = runner.execute(spec, ProgressReporter(progress), cancel)
+        reporter = ProgressReporter(progress)
+        outcome = runner.execute(spec, reporter, cancel)
     elapsed = time.monotonic() - started
     rows = outcome.rows_written
     rate = rows / elapsed if elapsed > 0 else 0.0
     console.print(f"{outcome.status.value}: {rows:,} rows in {elapsed:.2f} s ({rate:,.0f} rows/s)")
     if outcome.status is not RunStatus.completed:
-        errors.print(f"[red]error:[/red] {outcome.error or outcome.status.value}")
+        if not reporter.failed:  # else the tasks' failures said it
+            _error(outcome.error or outcome.status.value)
         sys.exit(1)
 
 

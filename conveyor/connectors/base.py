@@ -111,12 +111,21 @@ class TableInfo:
     ref: TableRef
     kind: str = "table"  # table | view | file
     row_estimate: int | None = None
+    default_schema: str | None = None
+    """The schema a table `ref` leaves unqualified is in: the connection's default one
+    (PostgreSQL's current schema, the MySQL URL's database, DuckDB's and SQLite's `main`).
+    The reference stays unqualified, so a table lands in a destination under its bare name."""
+
+    @property
+    def schema(self) -> str | None:
+        """The schema the table is in, named even when it is the connection's default."""
+        return self.ref.schema or self.default_schema
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly description for the API."""
         return {
             "name": self.ref.name,
-            "schema": self.ref.schema,
+            "schema": self.schema,
             "kind": self.kind,
             "row_estimate": self.row_estimate,
         }

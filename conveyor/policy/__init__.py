@@ -27,6 +27,7 @@ The rules:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -122,6 +123,25 @@ class Reach:
             path=shown,
             allowed_roots=self.roots,
         )
+
+    def make_folder(self, path: str | os.PathLike[str], what: str = "folder") -> str:
+        """Create a folder and the missing folders above it; its resolved path.
+
+        Each folder to be made is vetted first, so one outside the reach is refused
+        (`PathRefused`, 403) and none is made.
+        """
+        real = self.check_path(path, what)
+        missing: list[str] = []
+        folder = real
+        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        for folder in reversed(missing):
+            self.check_path(folder, what)
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder)
+        return real
 
     @property
     def roots(self) -> list[str]:

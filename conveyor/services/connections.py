@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from conveyor.connectors.base import Discoverable, TableRef
+from conveyor.connectors.base import Discoverable, Readable, TableRef
 from conveyor.connectors.registry import open_connector, resolve, scheme_of
 from conveyor.crypto import Redactor
 from conveyor.domain import Role, utcnow
@@ -343,12 +343,27 @@ def tables(units: Units, principal: Principal, connection_id: str) -> list[dict[
     return list_tables(loaded)
 
 
+def addressed(found: Discoverable, table: str, schema: str | None = None) -> TableRef:
+    """The table a caller names: `table` in `schema`, or `schema.table` in one name.
+
+    A name with a dot is read as `schema.table` unless the connection holds a table of
+    that whole name (a file `sales.2024.csv` is the table `sales.2024`).
+    """
+    if schema or "." not in table:
+        return TableRef(table, schema or None)
+    whole = TableRef(table)
+    if isinstance(found, Readable) and found.table_exists(whole):
+        return whole
+    prefix, name = table.split(".", 1)
+    return TableRef(name, prefix)
+
+
 def columns(
     units: Units, principal: Principal, connection_id: str, table: str, schema: str | None = None
 ) -> list[dict[str, Any]]:
-    """The columns of one table (in `schema` where the system has schemas); no
-    transaction is open meanwhile."""
+    """The columns of one table (in `schema` where the system has schemas, given apart or
+    as `schema.table`); no transaction is open meanwhile."""
     with units.unit(principal, read_only=True) as ctx:
         loaded = target(ctx, connection_id)
     with discoverable(loaded) as found:
-        return [c.as_dict() for c in found.columns(TableRef(table, schema or None))]
+        return [c.as_dict() for c in found.columns(addressed(found, table, schema))]

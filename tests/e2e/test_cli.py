@@ -22,8 +22,7 @@ def conveyor(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 
 def test_run_copies_to_parquet_and_reports_rate(tmp_path: Path, source_db: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
+    out = tmp_path / "out" / "export"  # missing folders are made, as the README's are
     result = conveyor(
         "run",
         "--source",
@@ -64,6 +63,21 @@ def test_run_names_what_to_fix(tmp_path: Path, source_db: Path) -> None:
         "run", "--source", "ftp://x/y", "--destination", "duckdb:///x.duckdb", "REPLICATE [t]"
     )
     assert bad_scheme.returncode != 0 and "ftp" in bad_scheme.stderr
+
+
+def test_each_error_is_printed_once(tmp_path: Path, source_db: Path) -> None:
+    missing = tmp_path / "missing.db"
+    for source, statements, said in (
+        (f"sqlite:///{missing}", ["REPLICATE [items]"], f"'{missing}' not found"),
+        (f"sqlite:///{source_db}", ["REPLICATE [nope]"], "table 'nope' does not exist"),
+        ("postgresql://127.0.0.1:1/none", ["REPLICATE [items]"], "127.0.0.1"),
+    ):
+        failed = conveyor(
+            "run", "--source", source, "--destination", f"file://{tmp_path}/out", *statements
+        )
+        assert failed.returncode == 1, failed.stderr
+        errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and said in errors[0], failed.stderr
 
 
 def test_run_never_opens_the_data_directory(tmp_path: Path, source_db: Path) -> None:

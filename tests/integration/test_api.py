@@ -128,6 +128,35 @@ def test_connection_test_tables_and_columns(client: TestClient, shop_db: Path) -
     assert missing.status_code == 404
 
 
+def test_a_missing_sqlite_file_is_not_found_by_test_tables_and_columns(
+    client: TestClient, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.db"
+    connection = client.post(
+        "/api/v1/connections", json={"name": "gone", "url": f"sqlite:///{missing}"}
+    ).json()
+    base = f"/api/v1/connections/{connection['id']}"
+    tested = client.post(f"{base}/test").json()
+    assert tested["ok"] is False and f"'{missing}' not found" in tested["error"], tested
+    for answer in (client.get(f"{base}/tables"), client.get(f"{base}/tables/orders/columns")):
+        assert answer.status_code == 502 and f"'{missing}' not found" in answer.json()["detail"]
+    assert not missing.exists()
+
+
+def test_tables_name_their_schema_and_columns_take_it(client: TestClient, shop_db: Path) -> None:
+    connection = client.post(
+        "/api/v1/connections", json={"name": "shop", "url": f"sqlite:///{shop_db}"}
+    ).json()
+    base = f"/api/v1/connections/{connection['id']}"
+    tables = client.get(f"{base}/tables").json()["items"]
+    assert [(t["schema"], t["name"]) for t in tables] == [("main", "orders")]
+    for path in ("tables/main.orders/columns", "tables/orders/columns?schema=main"):
+        answer = client.get(f"{base}/{path}")
+        assert answer.status_code == 200, (path, answer.text)
+        assert [c["name"] for c in answer.json()["items"]][:2] == ["id", "customer"]
+    assert client.get(f"{base}/tables/main.nope/columns").status_code == 404
+
+
 def test_job_settings_are_typed_and_validated(
     client: TestClient, shop_db: Path, tmp_path: Path
 ) -> None:

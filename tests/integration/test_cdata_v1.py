@@ -229,6 +229,38 @@ def test_connection_actions(cdata: TestClient, shop_db: Path, tmp_path: Path) ->
     odata_error(cdata.post("/api.rsc/testConnection", json={"ConnectionName": "unknown"}), 404)
 
 
+def test_a_missing_sqlite_file_fails_its_test_and_tables_are_schema_qualified(
+    cdata: TestClient, shop_db: Path, tmp_path: Path
+) -> None:
+    connections(cdata, shop_db, tmp_path)
+    missing = tmp_path / "missing.db"
+    body = {"Name": "missing", "ProviderName": "SQLite", "ConnectionString": f"Database={missing}"}
+    assert cdata.post("/api.rsc/connections", params=WS, json=body).status_code == 201
+    failed = cdata.post("/api.rsc/testConnection", params=WS, json={"ConnectionName": "missing"})
+    error = odata_error(failed, 400)
+    assert error["code"] == "ConnectionTestFailed" and f"'{missing}' not found" in error["message"]
+    listed = cdata.post(
+        "/api.rsc/getConnectionTables", params=WS, json={"ConnectionName": "missing"}
+    )
+    assert f"'{missing}' not found" in odata_error(listed, 502)["message"]
+    assert not missing.exists()
+
+    tables = cdata.post(
+        "/api.rsc/getConnectionTables",
+        params=WS,
+        json={"ConnectionName": "shop", "IncludeSchema": "True", "Schema": "main"},
+    )
+    assert [(t["TableName"], t["SchemaName"]) for t in tables.json()["value"]] == [
+        ("main.orders", "main")
+    ]
+    columns = cdata.post(
+        "/api.rsc/getConnectionTableColumns",
+        params=WS,
+        json={"ConnectionName": "shop", "Table": "main.orders"},
+    )
+    assert columns.json()["value"][0]["ColumnName"] == "id"
+
+
 def test_jobs_entity_set_with_odata_options(
     cdata: TestClient, shop_db: Path, tmp_path: Path
 ) -> None:

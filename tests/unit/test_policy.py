@@ -100,6 +100,37 @@ def test_a_workspace_folder_is_made_and_a_store_elsewhere_is_denied(
     reach.check_path(tree["tmp"] / "meta" / "other.db")
 
 
+FOLDER_CASES = [
+    # (folder relative to tmp, admin?, made?)
+    ("allowed/new/sub", False, True),
+    ("allowed/out/new", False, False),  # a link out of the allowed root
+    ("elsewhere/new/sub", False, False),
+    ("elsewhere/new/sub", True, True),
+    ("data/new", True, False),
+    ("data/workspaces/ws1/new/sub", False, True),
+    ("data/workspaces/ws2/new", False, False),
+    ("fresh/new", False, False),
+]
+
+
+@pytest.mark.parametrize(("relative", "admin", "made"), FOLDER_CASES)
+def test_folders_are_made_only_within_reach(
+    tree: dict[str, Path], relative: str, admin: bool, made: bool
+) -> None:
+    reach = policy_for(tree).reach("ws1", admin=admin)
+    folder = tree["tmp"] / relative
+    if made:
+        assert reach.make_folder(folder) == os.path.realpath(folder)
+        assert folder.is_dir()
+        assert reach.make_folder(folder) == os.path.realpath(folder)  # made already: fine
+    else:
+        before = sorted(os.walk(tree["tmp"]))
+        with pytest.raises(PathRefused) as refused:
+            reach.make_folder(folder)
+        assert refused.value.status_code == 403
+        assert sorted(os.walk(tree["tmp"])) == before and not folder.exists()
+
+
 def test_allowed_roots_given_by_an_admin_are_checked(tree: dict[str, Path]) -> None:
     policy = policy_for(tree)
     assert policy.check_root(str(tree["elsewhere"]), "allowed_paths[0]") == str(

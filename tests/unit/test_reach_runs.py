@@ -136,3 +136,46 @@ def test_the_scratch_database_of_a_rewrite_reaches_no_file(tmp_path: Path) -> No
             rewrite.execute(statement)
     assert sorted(os.listdir(tmp_path)) == ["lake", "secret.key"]
     assert read_table(folder, "t").column("a").to_pylist() == [2, 3]
+
+
+def test_missing_destination_folders_are_made_within_reach_and_refused_outside(
+    tmp_path: Path,
+) -> None:
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    work.mkdir()
+    reach = Reach(allowed_roots=(resolve_path(work),), private_network=False)
+    sqlite = f"sqlite:///{work}/shop.sqlite"
+    shop: Any = open_connector(sqlite, reach=reach)
+    shop.execute(ORDERS)
+    shop.execute("INSERT INTO orders VALUES (1, 'c1', 1.50, '2024-01-01 10:00:00')")
+    shop.close()
+    runs = Runs(reach)
+    for destination in (
+        f"file://{work}/export/parquet?format=parquet",
+        f"duckdb:///{work}/lake/db/lake.duckdb",
+        f"sqlite:///{work}/mart/db/mart.sqlite",
+    ):
+        runs.run(sqlite, destination, ["REPLICATE [orders]"])
+    assert pq.read_table(work / "export" / "parquet" / "orders.parquet").num_rows == 1
+    assert (work / "lake" / "db" / "lake.duckdb").is_file()
+    assert (work / "mart" / "db" / "mart.sqlite").is_file()
+
+    for destination in (
+        f"file://{outside}/export?format=parquet",
+        f"duckdb:///{outside}/lake.duckdb",
+        f"sqlite:///{outside}/mart.sqlite",
+    ):
+        spec = RunSpec(
+            run_id=uuid.uuid4().hex,
+            job_id="job",
+            job_name="job",
+            job_type="standard",
+            load=RunLoad.incremental,
+            settings=EngineSettings(),
+            source=Endpoint(sqlite, reach=reach),
+            destination=Endpoint(destination, reach=reach),
+            tasks=(TaskSpec("t0", 0, "REPLICATE [orders]"),),
+        )
+        outcome = runner.execute(spec, NullReporter(), threading.Event())
+        assert outcome.status.value == "error" and "outside the folders" in str(outcome.error)
+        assert not outside.exists(), destination

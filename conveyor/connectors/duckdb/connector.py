@@ -42,7 +42,6 @@ from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.errors import (
     ConfigurationError,
     InvalidInput,
-    SourceUnavailable,
 )
 from conveyor.policy import Reach
 
@@ -98,7 +97,8 @@ class DuckDBConnector:
         database = database_to_open(self.path, self.reach)
         is_file = database.startswith(os.sep)  # a resolved path, not `md:`/`:memory:`
         if is_file and not os.path.isdir(os.path.dirname(database)):
-            raise SourceUnavailable(f"folder of DuckDB database {self.path!r} does not exist")
+            # Opening a database creates its file, so its folder too, where the reach allows.
+            self.reach.make_folder(os.path.dirname(database), "folder of DuckDB database")
         try:
             con = connect_database(database, config, external_access=self.reach.external_access)
         except duckdb.Error as exc:
@@ -169,8 +169,8 @@ class DuckDBConnector:
             "SELECT schema_name, view_name FROM duckdb_views()"
             " WHERE database_name = current_database() AND NOT internal AND NOT temporary"
         )
-        found = [TableInfo(_ref(s, n), "table", int(size)) for s, n, size in tables]
-        found += [TableInfo(_ref(s, n), "view") for s, n in views]
+        found = [_info(s, n, "table", int(size)) for s, n, size in tables]
+        found += [_info(s, n, "view") for s, n in views]
         return sorted(found, key=lambda t: t.ref)
 
     def table_exists(self, table: TableRef) -> bool:
@@ -304,6 +304,10 @@ def _declared(native: str, field: pa.Field) -> type_map.Declared | None:
 
 def _ref(schema: str, name: str) -> TableRef:
     return TableRef(name, None if schema == "main" else schema)
+
+
+def _info(schema: str, name: str, kind: str, rows: int | None = None) -> TableInfo:
+    return TableInfo(_ref(schema, name), kind, rows, default_schema="main")
 
 
 class _Writer:

@@ -130,6 +130,11 @@ class FileConnector:
         """The resolved path of a file to write or remove, once the reach allows it."""
         return self.reach.check_path(path, "file")
 
+    def _make_folder(self, folder: str) -> None:
+        """Create a destination folder (and the folders above it) once the reach allows it:
+        a folder outside the reach is refused, never created."""
+        self.reach.make_folder(folder)
+
     def _find(self, table: TableRef) -> tuple[str, str] | None:
         """The table's file and format, if it exists."""
         known = {**EXTENSIONS, **WRITE_ONLY} if self.format == "xlsx" else EXTENSIONS
@@ -345,9 +350,7 @@ class FileConnector:
 
     def ensure_schema(self, schema: str) -> None:
         """A schema is a sub-folder."""
-        folder = self._folder(check_name(schema, "schema"))
-        self.reach.check_path(folder, "folder")
-        os.makedirs(folder, exist_ok=True)
+        self._make_folder(self._folder(check_name(schema, "schema")))
 
     def create_table(self, table: TableRef, layout: TableSchema) -> None:
         """Write an empty file with the layout's columns (header or schema) and remember it."""
@@ -397,6 +400,8 @@ class FileConnector:
         fmt = found[1] if found else fmt
         title = _STAGED.sub(r"\1", table.name)
         self._writable(path)
+        if not found:  # a destination folder is made when its first file is written
+            self._make_folder(os.path.dirname(path))
         schema = self._as_laid_out(table, schema)
         writer = AtomicWriter(path, fmt, self._with_key(table, schema), self.options, title)
         if keep_rows and found and (fmt != "parquet" or _parquet_rows(self._readable(path)) != 0):
@@ -422,7 +427,7 @@ class FileConnector:
         destination = self._file(target, extension)
         self._writable(path)
         self._writable(destination)
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        self._make_folder(os.path.dirname(destination))
         os.replace(path, destination)
         if staging in self._layouts:
             self._layouts[target] = self._layouts.pop(staging)

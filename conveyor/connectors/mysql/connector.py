@@ -166,6 +166,7 @@ class MySQLConnector:
                 TableRef(name, None if schema == self.address.database else schema),
                 "view" if kind == "VIEW" else "table",
                 None,
+                default_schema=schema if schema == self.address.database else None,
             )
             for schema, name, kind, _ in rows
         ]

@@ -68,7 +68,8 @@ class PostgresConnector(PostgresSession):
         """Tables, views and foreign tables of every non-system schema, with row estimates.
 
         Tables of the connection's current schema (usually `public`) have no schema in
-        their reference, so `REPLICATE [orders]` finds `public.orders`.
+        their reference, so `REPLICATE [orders]` finds `public.orders`; their
+        `default_schema` names it.
         """
         rows = self._query(
             "SELECT n.nspname, c.relname, c.relkind, c.reltuples, n.nspname = current_schema()"
@@ -83,6 +84,7 @@ class PostgresConnector(PostgresSession):
                 TableRef(name, None if current else schema),
                 "view" if kind in ("v", "m") else "table",
                 int(tuples) if kind in ("r", "p", "m") and tuples >= 0 else None,
+                default_schema=schema if current else None,
             )
             for schema, name, kind, tuples, current in rows
         ]

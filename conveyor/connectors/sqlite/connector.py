@@ -128,11 +128,30 @@ class SQLiteConnector:
     def _exists(self) -> bool:
         return os.path.isfile(self._database())
 
+    def _not_found(self) -> SourceUnavailable:
+        """What reading a database file that does not exist answers (test, tables, reads)."""
+        created = (
+            "; as a destination it is created by the first write" if self.options.create else ""
+        )
+        return SourceUnavailable(
+            f"SQLite database file {self.path!r} not found (it does not exist){created}"
+        )
+
+    def _require_file(self) -> None:
+        if not self._exists():
+            raise self._not_found()
+
     def _open(self, *, for_write: bool = False) -> Any:
-        """A new ADBC connection in autocommit mode, WAL, waiting on locks."""
+        """A new ADBC connection in autocommit mode, WAL, waiting on locks.
+
+        A database file that does not exist is created by a write when `create` is on,
+        with its folder (the folders the reach allows: one outside it is refused, not made).
+        """
         database = self._database()
-        if not os.path.isfile(database) and not (for_write and self.options.create):
-            raise SourceUnavailable(f"SQLite database {self.path!r} does not exist")
+        if not os.path.isfile(database):
+            if not (for_write and self.options.create):
+                raise self._not_found()
+            self.reach.make_folder(os.path.dirname(database), "folder of SQLite database")
         try:
             conn = adbc.connect(database, autocommit=True)
         except Exception as exc:
@@ -186,12 +205,8 @@ class SQLiteConnector:
         return Targets(paths=(self.path,))
 
     def test(self) -> None:
-        """Open the database and run SELECT 1 (a destination's file may not exist yet)."""
-        if not self._exists():
-            folder = os.path.dirname(self._database())
-            if self.options.create and os.access(folder, os.W_OK):
-                return
-            raise SourceUnavailable(f"SQLite database {self.path!r} does not exist")
+        """Open the database and run SELECT 1; a file that does not exist is not found."""
+        self._require_file()
         self._query("SELECT 1")
 
     def close(self) -> None:
@@ -201,9 +216,8 @@ class SQLiteConnector:
     # --- Discoverable / Estimable ----------------------------------------------------------
 
     def list_tables(self) -> list[TableInfo]:
-        """Tables and views, with row counts for tables."""
-        if not self._exists():
-            return []
+        """Tables and views (in `main`), with row counts for tables."""
+        self._require_file()
         rows = self._query(
             "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
             " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
@@ -213,12 +227,14 @@ class SQLiteConnector:
                 TableRef(name),
                 kind,
                 self.estimate_rows(TableRef(name)) if kind == "table" else None,
+                default_schema="main",
             )
             for name, kind in rows
         ]
 
     def table_exists(self, table: TableRef) -> bool:
-        """Whether a table or view of that name exists (names are case-insensitive)."""
+        """Whether a table or view of that name exists (names are case-insensitive); a
+        database file not created yet holds none."""
         self._check_schema(table)
         if not self._exists():
             return False
@@ -231,6 +247,7 @@ class SQLiteConnector:
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """Columns with the Arrow types a read returns, declared types and primary key."""
+        self._require_file()
         require_table(self, table)
         info = self._query(
             'SELECT name, type, "notnull", pk FROM pragma_table_info(?)', [table.name]
@@ -306,9 +323,6 @@ class SQLiteConnector:
         """Stream a query's rows as Arrow batches of `batch_size` rows, types exact."""
         query = vet(sql_text, self.reach).strip().rstrip(";").strip()
         label = sql.source_label(query, DIALECT)
-        if not self._exists() and self.options.create:
-            # A database file not created yet is an empty database.
-            raise TableNotFound(f"table {label!r} does not exist", table=label)
         conn = self._open()
         try:
             columns, select = self._plan(conn, query)

@@ -46,6 +46,7 @@ def flavor(request: pytest.FixtureRequest) -> Iterator[Flavor]:
             request.param,
             lambda _path, url=url: url,  # type: ignore[misc]
             scratch_schema=f"{database}_reporting",
+            default_schema="public" if request.param == "postgres" else database,
             **extra,
         )
 

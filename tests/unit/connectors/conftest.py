@@ -40,6 +40,7 @@ class Flavor:
     keeps_empty_schema: bool = True  # an empty table still knows its columns
     bmp_identifiers: bool = False  # names limited to Unicode's Basic Multilingual Plane (MySQL)
     scratch_schema: str = "reporting"  # a schema the schema tests may create
+    default_schema: str | None = None  # the schema discovery names for unqualified tables
 
     def open(self, tmp_path: Path) -> Any:
         return open_connector(self.url(tmp_path))
@@ -48,8 +49,8 @@ class Flavor:
 _names = itertools.count()
 
 FLAVORS = [
-    Flavor("sqlite", lambda p: f"sqlite:///{p}/db.sqlite"),
-    Flavor("duckdb", lambda p: f"duckdb:///{p}/db.duckdb"),
+    Flavor("sqlite", lambda p: f"sqlite:///{p}/db.sqlite", default_schema="main"),
+    Flavor("duckdb", lambda p: f"duckdb:///{p}/db.duckdb", default_schema="main"),
     Flavor("memory", lambda p: f"memory://test{next(_names)}"),
     Flavor("parquet", lambda p: f"file://{p}?format=parquet"),
     Flavor("csv", lambda p: f"file://{p}?format=csv", exact=False, text="csv"),
@@ -71,6 +72,8 @@ def schema_name(flavor: Flavor) -> str:
 
 @pytest.fixture
 def connector(flavor: Flavor, tmp_path: Path) -> Iterator[Any]:
+    if flavor.name == "sqlite":  # an empty database: a missing file is not found (test_sqlite)
+        (tmp_path / "db.sqlite").touch()
     conn = flavor.open(tmp_path)
     yield conn
     conn.close()

@@ -61,6 +61,12 @@ def test_list_tables_and_columns(connector: Any, flavor: Flavor) -> None:
     assert found["alpha"].row_estimate in (None, 3)
     assert found["alpha"].kind in ("table", "file")
 
+    listed = found["alpha"].as_dict()
+    assert listed["schema"] == flavor.default_schema, listed  # named, even the default one
+    schema = listed["schema"]
+    qualified = TableRef("alpha", schema)
+    assert connector.columns(qualified) == connector.columns(TableRef("alpha"))
+
     columns = connector.columns(TableRef("alpha"))
     assert [c.name for c in columns] == ["id", "name", "score"]
     assert [c.primary_key for c in columns] == [True, False, False]

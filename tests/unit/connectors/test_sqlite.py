@@ -37,27 +37,55 @@ def test_bad_urls(url: str) -> None:
         parse_url(url)
 
 
-def test_a_missing_source_file_is_unavailable_and_not_created(tmp_path: Path) -> None:
+@pytest.mark.parametrize("create", [False, True])
+def test_a_missing_source_file_is_not_found_by_test_tables_and_reads(
+    tmp_path: Path, create: bool
+) -> None:
     path = tmp_path / "missing.db"
-    source = SQLiteConnector(f"sqlite:///{path}", SQLiteOptions(create=False))
-    with pytest.raises(SourceUnavailable, match="does not exist"):
-        source.test()
-    with pytest.raises(SourceUnavailable):
-        source.read("SELECT 1", 10)
-    with pytest.raises(SourceUnavailable):
-        source.create_table(TableRef("t"), TableSchema.from_arrow(pa.schema([("a", pa.int64())])))
-    assert source.list_tables() == []
+    source = SQLiteConnector(f"sqlite:///{path}", SQLiteOptions(create=create))
+    for attempt in (
+        source.test,
+        source.list_tables,
+        lambda: source.columns(TableRef("orders")),
+        lambda: source.read("SELECT * FROM orders", 10),
+    ):
+        with pytest.raises(SourceUnavailable, match=f"SQLite database file '{path}' not found"):
+            attempt()
+    assert source.table_exists(TableRef("orders")) is False  # a destination's check
+    if not create:
+        with pytest.raises(SourceUnavailable, match="not found"):
+            source.create_table(
+                TableRef("t"), TableSchema.from_arrow(pa.schema([("a", pa.int64())]))
+            )
     assert not path.exists()
 
 
 def test_a_missing_destination_file_is_created_on_first_write(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     destination = SQLiteConnector(f"sqlite:///{path}")
-    destination.test()
+    with pytest.raises(SourceUnavailable, match="created by the first write"):
+        destination.test()
     assert not path.exists()
     load(destination, "t", pa.table({"a": [1]}))
     assert path.exists()
     assert path.read_bytes()[18:20] == b"\x02\x02"  # WAL mode
+    destination.test()
+
+
+def test_a_missing_destination_folder_is_created_on_first_write(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "deeper" / "new.db"
+    destination = SQLiteConnector(f"sqlite:///{path}")
+    load(destination, "t", pa.table({"a": [1]}))
+    assert path.exists()
+    assert [t.as_dict()["schema"] for t in destination.list_tables()] == ["main"]
+
+
+def test_a_missing_folder_is_not_created_without_create(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "new.db"
+    source = SQLiteConnector(f"sqlite:///{path}", SQLiteOptions(create=False))
+    with pytest.raises(SourceUnavailable, match="not found"):
+        source.create_table(TableRef("t"), TableSchema.from_arrow(pa.schema([("a", pa.int64())])))
+    assert not path.parent.exists()
 
 
 def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:

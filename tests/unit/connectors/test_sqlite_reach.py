@@ -150,7 +150,7 @@ def test_database_files_out_of_reach_are_refused(land: Land, tmp_path: Path, pat
 
 def test_a_symlink_made_after_the_connection_is_caught_when_it_opens(land: Land) -> None:
     conn = SQLiteConnector(f"sqlite:///{land.allowed}/later.db", reach=land.reach)
-    conn.test()  # a destination's file may not exist yet
+    assert not conn.table_exists(TableRef("users"))  # a destination's file may not exist yet
     (land.allowed / "later.db").symlink_to(land.store)
     with pytest.raises(PathRefused):
         conn.execute("UPDATE users SET role = 'admin'")

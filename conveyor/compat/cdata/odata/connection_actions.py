@@ -124,8 +124,6 @@ def get_connection_table_columns(
     connection = _named(rt, caller, request, fields)
     table = to_text(fields.get("Table", "TableName"))
     schema = to_text(fields.get("Schema")) or None
-    if schema is None and "." in table:
-        schema, table = table.split(".", 1)
     rows = [
         {
             "ColumnName": c["name"],
