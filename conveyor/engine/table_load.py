@@ -216,6 +216,8 @@ def _load(
     destination.drop_table(staging)
     try:
         statements = source.statements(ctx, plan, decision, upper)
+        for statement in statements:
+            ctx.log(f"{plan.target}: reading {statement}", "detail")
         layout = staging_layout(shape, decision)
         moved = relay(ctx, plan, shape, layout, staging, statements, highest, expected)
         if moved is None:

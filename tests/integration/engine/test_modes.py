@@ -537,3 +537,22 @@ def test_a_key_borrowed_by_a_select_that_repeats_rows_fails(
     error = (outcome.error or "").lower()
     assert "not unique" in error or "duplicate" in error, error
     assert ids(destination) == list(range(1, 11))
+
+
+@pytest.mark.parametrize("source", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("destination", ["duckdb"], indirect=True)
+@pytest.mark.parametrize(
+    ("verbosity", "levels"),
+    [(1, set()), (2, {"info"}), (3, {"info", "detail"}), (5, {"info", "detail"})],
+)
+def test_a_run_logs_at_its_verbosity(
+    source: Database, destination: str, verbosity: int, levels: set[str]
+) -> None:
+    job = Job(source.url, destination, [ORDERS], verbosity=verbosity)
+    job.ok()
+    assert job.last is not None
+    assert {level for level, _, _ in job.last.lines} == levels
+    failing = Job(source.url, destination, ["REPLICATE [missing]"], verbosity=verbosity)
+    assert failing.run().status.value == "error"
+    assert failing.last is not None
+    assert "error" in {level for level, _, _ in failing.last.lines}  # errors at every level
