@@ -234,7 +234,9 @@ class EngineSettings(BaseModel):
         default=None, ge=1, description="Seconds a single source or destination command may take."
     )
     verbosity: Literal[1, 2, 3, 5] = Field(
-        default=2, description="Log verbosity: 1 errors, 2 info, 3 detail, 5 debug."
+        default=2,
+        description="What a run logs and mails (CData's scale): 1 errors and warnings, "
+        "2 info (the default), 3 detail, 5 debug.",
     )
     export_format: ExportFormat | None = Field(
         default=None,
@@ -261,6 +263,15 @@ class Schedule(BaseModel):
             if not croniter.is_valid(value):
                 raise ValueError(f"{value!r} is not a valid cron expression")
         return value
+
+
+LOG_VERBOSITY: dict[str, int] = {"error": 1, "warning": 1, "info": 2, "detail": 3, "debug": 5}
+"""The least verbosity (CData's scale: 1, 2, 3, 5) at which a run keeps a line of each level."""
+
+
+def logged_at(level: str, verbosity: int) -> bool:
+    """Whether a run at `verbosity` keeps a log line of `level` (unknown levels count as info)."""
+    return LOG_VERBOSITY.get(level, 2) <= verbosity
 
 
 def utcnow() -> dt.datetime:

@@ -55,6 +55,8 @@ def compose(
         lines.append(
             f"  task {task['index']}: {task['status']}, {task['rows_written']:,} rows {task.get('error') or ''}".rstrip()
         )
+    if facts.get("log"):  # the run's own lines, at its verbosity (see services/automation.py)
+        lines += ["", "Log:", *facts["log"]]
     message.set_content("\n".join(lines) + "\n")
     return message
 

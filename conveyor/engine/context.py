@@ -34,9 +34,18 @@ class TaskContext:
     rows_before: int = field(default=0)
 
     def progress(self, rows: int, estimate: int | None) -> None:
-        """Report rows moved so far for this task."""
-        self.result.rows_read = self.result.rows_written = self.rows_before + rows
+        """Report rows read so far for this task (staged, not yet written: see `committed`)."""
+        self.result.rows_read = self.rows_before + rows
         self.reporter.task_update(self.result, estimate)
+
+    def committed(self, rows: int) -> None:
+        """Count rows the destination just committed as written; the count only grows.
+
+        Rows staged by a load that is then canceled or fails never count: the destination
+        kept what it had.
+        """
+        self.result.rows_written += max(0, rows)
+        self.reporter.task_update(self.result)
 
     def log(self, message: str, level: str = "info") -> None:
         """A log line for this task."""

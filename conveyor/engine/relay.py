@@ -54,7 +54,7 @@ def relay(
     if prepared is None:
         destination.drop_table(staging)
         return None
-    ctx.log(f"{plan.target}: rows relayed in the source's binary format (same types)", "debug")
+    ctx.log(f"{plan.target}: rows relayed in the source's binary format (same types)", "detail")
     try:
         result = prepared.run(_Poll(ctx, plan.settings.command_timeout, expected))
     except RelayDeclined as declined:

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from conveyor.domain import RunStatus, TaskRunStatus
+from conveyor.domain import RunStatus, TaskRunStatus, logged_at
 from conveyor.errors import RunCanceled
 
 
@@ -69,13 +69,32 @@ class Reporter(Protocol):
     """Receives a run's logs, progress and results as they happen."""
 
     def log(self, level: str, message: str, task_id: str | None = None) -> None:
-        """A log line for the run (levels: debug, info, warning, error)."""
+        """A log line for the run (levels: debug, detail, info, warning, error)."""
 
     def task_update(self, result: TaskResult, estimate: int | None = None) -> None:
         """A task started, progressed or finished; `result` is its current state."""
 
     def save_state(self, task_id: str, state: dict[str, Any]) -> None:
         """Durably store the task's state (cursor); returns only once it is stored."""
+
+
+class VerbosityFilter:
+    """A run's reporter that passes on only the log lines its verbosity keeps (see
+    `conveyor.domain.LOG_VERBOSITY`); progress, results and state always go through."""
+
+    def __init__(self, reporter: Reporter, verbosity: int) -> None:
+        self._reporter = reporter
+        self._verbosity = verbosity
+
+    def log(self, level: str, message: str, task_id: str | None = None) -> None:
+        if logged_at(level, self._verbosity):
+            self._reporter.log(level, message, task_id)
+
+    def task_update(self, result: TaskResult, estimate: int | None = None) -> None:
+        self._reporter.task_update(result, estimate)
+
+    def save_state(self, task_id: str, state: dict[str, Any]) -> None:
+        self._reporter.save_state(task_id, state)
 
 
 class NullReporter:

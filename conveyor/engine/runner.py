@@ -35,6 +35,7 @@ from conveyor.engine.reporting import (
     Reporter,
     RunOutcome,
     TaskResult,
+    VerbosityFilter,
     raise_if_canceled,
 )
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
@@ -49,8 +50,10 @@ Opener = Callable[[str, dict[str, Any], Reach], Connector]
 def execute(
     spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Opener = open_connector
 ) -> RunOutcome:
-    """Execute every task of a run and say how it ended (with an export's files); never raises."""
-    reporter = MaskingReporter(reporter, spec.redactor)
+    """Execute every task of a run and say how it ended (with an export's files); never raises.
+
+    The run logs at its settings' verbosity: lines below it are never passed on."""
+    reporter = VerbosityFilter(MaskingReporter(reporter, spec.redactor), spec.settings.verbosity)
     with redacting(spec.redactor):
         return _execute_and_describe(spec, reporter, cancel, opener)
 

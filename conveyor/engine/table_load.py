@@ -15,8 +15,10 @@ from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
-from conveyor.connectors.base import SqlExecutor, TableRef
+from conveyor.connectors import sql
+from conveyor.connectors.base import Readable, SqlExecutor, TableRef
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.engine import cursor as cursors
 from conveyor.engine import faults, source
@@ -28,6 +30,7 @@ from conveyor.engine.planner import TaskPlan
 from conveyor.engine.relay import relay
 from conveyor.engine.reporting import raise_if_canceled
 from conveyor.engine.shape import Shape, declared_types, length_limit
+from conveyor.engine.sql.values import compare
 from conveyor.engine.stream import copy_stream
 from conveyor.engine.target import (
     Target,
@@ -213,6 +216,8 @@ def _load(
     destination.drop_table(staging)
     try:
         statements = source.statements(ctx, plan, decision, upper)
+        for statement in statements:
+            ctx.log(f"{plan.target}: reading {statement}", "detail")
         layout = staging_layout(shape, decision)
         moved = relay(ctx, plan, shape, layout, staging, statements, highest, expected)
         if moved is None:
@@ -228,8 +233,10 @@ def _load(
             counting.start()  # the source is read: count it while the destination merges
         faults.point("after_staging")
         raise_if_canceled(ctx.cancel)
+        reread = _rows_reread_at_cursor(ctx, decision, staging, plan.target, target.exists)
         faults.point("before_apply")
         apply(ctx, plan, decision, shape, staging, target)
+        ctx.committed(moved - reread)
         faults.point("after_apply")
     finally:
         with contextlib.suppress(Exception):
@@ -242,6 +249,39 @@ def _load(
         Mode.history: "versioned",
     }
     ctx.log(f"{plan.target}: {verbs[decision.mode]} {moved:,} rows")
+
+
+def _rows_reread_at_cursor(
+    ctx: TaskContext, decision: Decision, staging: TableRef, target: TableRef, exists: bool
+) -> int:
+    """Staged rows that are only the rows at the stored cursor read again (the read is
+    `check >= cursor`), and so are no writes: as many staged rows at the cursor as the
+    target already holds there — a new row sharing the cursor's value still counts."""
+    destination = ctx.destination
+    if not (
+        exists
+        and decision.incremental
+        and decision.check is not None
+        and decision.lower is not None
+        and isinstance(destination, Readable)
+    ):
+        return 0
+    column = exp.column(sql.identifier(decision.check))
+    dialect = destination.dialect
+    at_cursor = exp.and_(
+        compare(column, ">=", decision.lower, decision.check_type, dialect),
+        compare(column.copy(), "<=", decision.lower, decision.check_type, dialect),
+    )
+
+    def count(table: TableRef) -> int:
+        query = exp.select(exp.func("count", exp.Star())).from_(sql.table_expr(table))
+        return int(source.scalar(destination, query.where(at_cursor).sql(dialect=dialect)) or 0)
+
+    try:
+        return min(count(staging), count(target))
+    except Exception as exc:  # a count the destination cannot answer: every row counts
+        ctx.log(f"{target}: rows at the cursor not counted ({exc})", "debug")
+        return 0
 
 
 def _merged_schema(probed: pa.Schema, actual: pa.Schema) -> pa.Schema:

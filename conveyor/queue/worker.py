@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from conveyor.config import Settings
-from conveyor.domain import RunStatus, TaskRunStatus, utcnow
+from conveyor.domain import RunStatus, TaskRunStatus, logged_at, utcnow
 from conveyor.engine.reporting import RunOutcome, TaskResult
 from conveyor.errors import ConveyorError
 from conveyor.logging import bind
@@ -176,14 +176,15 @@ class RunSupervisor:
                 RunOutcome(RunStatus.error, exc.message, exc.retryable),
             )
         self.total_tasks = max(1, len(spec.tasks))
-        self.logs.append(
-            (
-                utcnow(),
-                "info",
-                f"attempt {claimed.attempt} {'resumed' if claimed.resumed else 'started'} on worker {self.pool.worker_id}",
-                None,
+        if logged_at("info", spec.settings.verbosity):  # as the run's own lines
+            self.logs.append(
+                (
+                    utcnow(),
+                    "info",
+                    f"attempt {claimed.attempt} {'resumed' if claimed.resumed else 'started'} on worker {self.pool.worker_id}",
+                    None,
+                )
             )
-        )
         process = RunProcess(spec)
         process.start()
         try:

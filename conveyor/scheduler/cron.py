@@ -5,6 +5,9 @@ row in `schedule_ticks` with a unique (target, fire time) key; the replica whose
 wins enqueues the run in the same transaction, the others find the key taken and move
 on. The database keeps the scheduler honest — no leader election needed.
 
+A schedule fires only at times from when it became effective (`schedule_since`: when it
+was enabled or its cron changed) — never for a tick that had already passed then.
+
 Missed ticks: after downtime a schedule fires at most once for the period it missed —
 its latest missed tick, when that is younger than `catch_up` seconds; older ticks are
 skipped (and recorded as such). A tick whose job is still running is recorded as skipped.
@@ -60,6 +63,26 @@ def next_fire(cron: str, now: dt.datetime) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def first_fire_from(cron: str, since: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """When a schedule effective since `since` fires next after `now` — the same rule as
+    `Scheduler.due`: never a fire time before `since`."""
+    return next_fire(cron, max(now, since - dt.timedelta(microseconds=1)))
+
+
+def effective_since(
+    since: dt.datetime | None,
+    before: tuple[bool, str],
+    after: tuple[bool, str],
+    now: dt.datetime,
+) -> dt.datetime | None:
+    """A schedule's new `schedule_since`: `now` when an (enabled, cron) change makes it
+    active with a new meaning (just enabled, or a new cron), else `since` unchanged."""
+    enabled, cron = after
+    if enabled and cron and before != after:
+        return now
+    return since
+
+
 class Scheduler:
     """Checks every schedule every `interval` seconds and enqueues what is due."""
 
@@ -78,29 +101,30 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def due(self, session: Session, now: dt.datetime) -> list[Due]:
-        """The latest fire time of every enabled schedule (ticks already taken are filtered later)."""
+        """The latest fire time of every enabled schedule, when it is not older than the
+        schedule itself (ticks already taken are filtered later)."""
         found = []
         targets: list[tuple[str, str, str, dt.datetime]] = [
-            ("job", job.id, job.schedule_cron, job.created_at)
+            ("job", job.id, job.schedule_cron, job.schedule_since or job.created_at)
             for job in session.scalars(
                 select(Job).where(Job.schedule_enabled.is_(True), Job.schedule_cron != "")
             )
         ]
         targets += [
-            ("transformation", t.id, t.schedule_cron, t.created_at)
+            ("transformation", t.id, t.schedule_cron, t.schedule_since or t.created_at)
             for t in session.scalars(
                 select(Transformation).where(
                     Transformation.trigger_mode == "scheduled", Transformation.schedule_cron != ""
                 )
             )
         ]
-        for kind, target_id, cron, created in targets:
+        for kind, target_id, cron, since in targets:
             try:
                 fire = latest_fire(cron, now)
             except (ValueError, KeyError):
                 log.warning("schedule of %s %s has an invalid cron %r", kind, target_id, cron)
                 continue
-            if fire >= created:
+            if fire >= since:  # a tick that passed before the schedule began never fires
                 found.append(
                     Due(kind, target_id, fire, stale=(now - fire).total_seconds() > self.catch_up)
                 )

@@ -12,18 +12,19 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conveyor.config import Settings
 from conveyor.crypto import Redactor
-from conveyor.domain import RunLoad, RunStatus, TriggerMethod
+from conveyor.domain import RunLoad, RunStatus, TriggerMethod, logged_at
 from conveyor.errors import ConveyorError, NotFound
 from conveyor.notifications import compose, send, wants_email
 from conveyor.policy import Reach
 from conveyor.services import jobs, runs, transformations
 from conveyor.services.context import Context
 from conveyor.services.reach import for_job_events
-from conveyor.store.models import Job, Run, Transformation
+from conveyor.store.models import Job, Run, RunLog, Transformation
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ def after_run(
         else None
     )
     if owner is not None and wants_email(owner.notifications, status.value):
-        message = compose(ctx.settings, owner.notifications, _facts(run, owner.name))
+        facts = {**_facts(run, owner.name), "log": _log_lines(session, run, owner.settings)}
+        message = compose(ctx.settings, owner.notifications, facts)
         deliveries.append(lambda: _mail(ctx.settings, message))
     if run.kind != "job" or run.job_id is None:
         return deliveries
@@ -85,6 +87,26 @@ def after_run(
 def _facts(run: Run, name: str) -> dict[str, Any]:
     out = runs.to_out(run).model_dump(mode="json")
     return {**out, **out["stats"], "name": name, "run_id": run.id, "kind": run.kind}
+
+
+MAILED_LOG_LINES = 200
+"""A mailed run log's last lines at most: the email says what happened, the API has the rest."""
+
+
+def _log_lines(session: Session, run: Run, settings: dict[str, Any]) -> list[str]:
+    """The run's log as mailed: the lines its owner's verbosity keeps, newest last."""
+    verbosity = int(settings.get("verbosity", 2))
+    newest = session.scalars(
+        select(RunLog)
+        .where(RunLog.run_id == run.id)
+        .order_by(RunLog.id.desc())
+        .limit(MAILED_LOG_LINES)
+    ).all()
+    return [
+        f"{line.ts.isoformat(timespec='seconds')} [{line.level.upper()}] {line.message}"
+        for line in reversed(newest)
+        if logged_at(line.level, verbosity)
+    ]
 
 
 def _mail(settings: Settings, message: EmailMessage) -> None:

@@ -17,7 +17,7 @@ from conveyor.connectors.registry import resolve
 from conveyor.domain import EngineSettings, JobType, Role, utcnow
 from conveyor.errors import Conflict, InvalidInput, Unsupported
 from conveyor.files import store as artifact_store
-from conveyor.scheduler.cron import next_fire
+from conveyor.scheduler.cron import effective_since, first_fire_from
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
 from conveyor.services import audit, connections, idle, lookup, reach, tasks, workspaces
 from conveyor.services.context import Context
@@ -130,7 +130,11 @@ def _store(job: Job, data: JobFields) -> None:
     job.destination_connection_id = data.destination_connection_id
     job.settings = {k: v for k, v in dumped.items() if k in ENGINE_FIELDS}
     job.notifications = {k: v for k, v in dumped.items() if k in NOTIFICATION_FIELDS}
+    before = (bool(job.schedule_enabled), job.schedule_cron or "")
     job.schedule_enabled, job.schedule_cron = data.schedule.enabled, data.schedule.cron
+    job.schedule_since = effective_since(
+        job.schedule_since, before, (job.schedule_enabled, job.schedule_cron), utcnow()
+    )
     job.labels, job.pipeline_id = list(data.labels), data.pipeline_id
     job.external_key = data.external_key
     job.export_format = data.export_format.value if data.export_format else None
@@ -270,7 +274,9 @@ def _out(job: Job, run: Run | None, count: int) -> JobOut:
             "status": run.status if run else "idle",
             "tasks_count": count,
             "last_run": LastRun.model_validate(run) if run else None,
-            "next_run_at": next_fire(job.schedule_cron, utcnow())
+            "next_run_at": first_fire_from(
+                job.schedule_cron, job.schedule_since or job.created_at, utcnow()
+            )
             if job.schedule_enabled and job.schedule_cron
             else None,
             "created_at": job.created_at,

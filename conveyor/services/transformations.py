@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
-from conveyor.domain import RunLoad, TriggerMethod
+from conveyor.domain import RunLoad, TriggerMethod, utcnow
 from conveyor.errors import Conflict, InvalidInput
+from conveyor.scheduler.cron import effective_since
 from conveyor.schemas.transformations import (
     TransformationCreate,
     TransformationFields,
@@ -90,10 +91,17 @@ def _check(
 def _store(item: Transformation, data: TransformationFields) -> None:
     dumped = data.model_dump(mode="json")
     item.name, item.connection_id, item.queries = data.name, data.connection_id, list(data.queries)
+    before = (item.trigger_mode == "scheduled", item.schedule_cron or "")
     item.trigger_mode = data.trigger_mode.value
     item.trigger_after_job_id = data.trigger_after_job_id
     item.trigger_tasks = list(data.trigger_tasks)
     item.schedule_cron = data.schedule_cron
+    item.schedule_since = effective_since(
+        item.schedule_since,
+        before,
+        (item.trigger_mode == "scheduled", item.schedule_cron),
+        utcnow(),
+    )
     item.notifications = {k: dumped[k] for k in NOTIFICATION_FIELDS}
     item.settings = {k: dumped[k] for k in SETTING_FIELDS}
     item.max_attempts = data.max_attempts

@@ -188,6 +188,12 @@ class Job(Timestamped, Base):
     notifications: Mapped[dict[str, Any]] = mapped_column(default=dict)
     schedule_enabled: Mapped[bool] = mapped_column(default=False)
     schedule_cron: Mapped[str] = mapped_column(String(200), default="")
+    schedule_since: Mapped[dt.datetime | None] = mapped_column(
+        default=None,
+        doc="When the schedule last became effective (enabled, or its cron changed): it "
+        "fires only at times from then on. Unset on rows older than migration 0010 that "
+        "were never rescheduled: their creation time stands in.",
+    )
     external_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
     export_format: Mapped[str | None] = mapped_column(String(20), default=None)
     labels: Mapped[list[str]] = mapped_column(default=list)
@@ -245,6 +251,9 @@ class Transformation(Timestamped, Base):
     )
     trigger_tasks: Mapped[list[str]] = mapped_column(default=list)
     schedule_cron: Mapped[str] = mapped_column(String(200), default="")
+    schedule_since: Mapped[dt.datetime | None] = mapped_column(
+        default=None, doc="As `Job.schedule_since`: when trigger_mode scheduled or its cron began."
+    )
     notifications: Mapped[dict[str, Any]] = mapped_column(default=dict)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     max_attempts: Mapped[int] = mapped_column(default=1)

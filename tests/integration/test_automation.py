@@ -170,7 +170,7 @@ def test_ticks_missed_while_down_are_skipped_once(
 
     job = make_job(client, shop_db, tmp_path, schedule={"enabled": True, "cron": "0 0 * * *"})
     with runtime.unit() as ctx:
-        ctx.session.get(Job, job["id"]).created_at = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        ctx.session.get(Job, job["id"]).schedule_since = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     down_until = dt.datetime.now(dt.UTC).replace(hour=3, minute=0, second=0, microsecond=0)
     fired: list[str] = []
     scheduler = Scheduler(

@@ -208,3 +208,41 @@ def test_transient_failures_are_retried_and_terminal_ones_are_not(
         assert run["status"] == "error" and run["attempt"] == 3, (run, logs)
         assert sum("started on worker" in m for m in logs) == 3
     runtime.close()
+
+
+def test_a_run_stores_and_mails_the_lines_of_its_verbosity(
+    store_settings: Settings,
+    smtp: tuple[Inbox, int],
+    shop_db: Path,
+    tmp_path: Path,
+    admin_headers: dict[str, str],
+) -> None:
+    inbox, port = smtp
+    runtime = Runtime.create(
+        store_settings.model_copy(
+            update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "sync@example.com"}
+        )
+    )
+    runtime.migrate()
+    runtime.bootstrap()
+    with TestClient(create_app(runtime, shutdown_grace=5), headers=admin_headers) as client:
+        job = make_job(
+            client, shop_db, tmp_path, send_email=True, email_to="ops@example.com", verbosity=1
+        )
+
+        def run_and_mail(count: int) -> tuple[set[str], str]:
+            run = client.post(f"/api/v1/jobs/{job['id']}/execute", json={"wait": True}).json()
+            wait_for(lambda: len(inbox.messages) == count)
+            logs = client.get(f"/api/v1/runs/{run['id']}/logs").json()["items"]
+            return {line["level"] for line in logs}, inbox.messages[-1].content.decode()
+
+        stored, mailed = run_and_mail(1)
+        assert stored == set() and "[INFO]" not in mailed  # a clean run at 1: nothing to say
+        client.post(f"/api/v1/jobs/{job['id']}/tasks", json={"query": "REPLICATE [missing_table]"})
+        stored, mailed = run_and_mail(2)
+        assert stored == {"error"} and "[ERROR]" in mailed and "[INFO]" not in mailed
+        client.patch(f"/api/v1/jobs/{job['id']}", json={"verbosity": 3})
+        stored, mailed = run_and_mail(3)
+        assert {"error", "info", "detail"} <= stored
+        assert "[DETAIL]" in mailed and "reading" in mailed
+    runtime.close()

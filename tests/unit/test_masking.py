@@ -53,7 +53,7 @@ def _spec(pre_job_event: JobEvent | None = None) -> RunSpec:
         job_name="job",
         job_type="standard",
         load=RunLoad.full,
-        settings=EngineSettings(),
+        settings=EngineSettings(verbosity=5),  # every line: the tracebacks are debug lines
         source=Endpoint(f"postgresql://ann:{SOURCE_PW}@h/db", name="src"),
         destination=Endpoint(
             f"postgresql://bob@h/dw?sslmode=require&password={QUERY_PW}",

@@ -26,7 +26,9 @@ from sqlalchemy import select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import ConnectorSpec, resolve, specs
+from conveyor.domain import utcnow
 from conveyor.errors import InvalidInput, NotFound
+from conveyor.scheduler.cron import effective_since
 from conveyor.schemas.connections import ConnectionCreate, ConnectionUpdate
 from conveyor.services import connections, idle, tasks
 from conveyor.services.context import Context
@@ -216,4 +218,8 @@ def _schedule(connector: ElasticConnector, job: Job, on_conveyor: bool) -> None:
             cron = quartz_to_cron(str(entry.get("interval", "")))
             if cron:
                 break
+    before = (bool(job.schedule_enabled), job.schedule_cron or "")
     job.schedule_enabled, job.schedule_cron = cron is not None, cron or ""
+    job.schedule_since = effective_since(
+        job.schedule_since, before, (job.schedule_enabled, job.schedule_cron), utcnow()
+    )

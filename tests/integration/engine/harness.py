@@ -45,7 +45,8 @@ class Job:
         self.destination = destination
         self.queries = queries
         self.job_type = job_type
-        self.settings = EngineSettings(**settings)
+        # Tests read every line a run logs (debug included) unless they ask for less.
+        self.settings = EngineSettings(**{"verbosity": 5, **settings})
         self.states: dict[str, dict[str, Any]] = {}
         self.last: NullReporter | None = None
         self.export: tuple[str, str] | None = None

@@ -30,6 +30,7 @@ def test_full_then_incremental_merge_by_key(source: Database, destination: str) 
     )
     outcome = job.ok()
     assert outcome.rows_read == 3  # the two changes, and the row at the cursor (read inclusively)
+    assert outcome.rows_written == 2  # the row at the cursor, read again, is no write
     data = rows(destination, "orders", "id")
     assert [r["id"] for r in data] == list(range(1, 12))
     assert data[2]["total"] == Decimal("99.99")
@@ -127,8 +128,9 @@ def test_append_without_key_replaces_the_reread_window(source: Database, destina
     job = Job(source.url, destination, ["REPLICATE [events]"], incremental_check_columns=["seq"])
     job.ok()
     source.insert("events", [(5, "e5-late"), (6, "e6"), (7, "e7")])
-    job.ok()
-    job.ok()  # nothing new: the window at the cursor is replaced, never duplicated
+    assert job.ok().rows_written == 3  # a new row sharing the cursor's value is a write
+    again = job.ok()  # nothing new: the window at the cursor is replaced, never duplicated
+    assert (again.rows_read, again.rows_written) == (1, 0)  # seq 7, at the cursor
     data = rows(destination, "events", "seq")
     expected = [
         (1, "e1"),
@@ -322,6 +324,41 @@ def test_cancel_leaves_the_old_table(source: Database, destination: str) -> None
     assert ids(destination) == list(range(1, 11))
 
 
+def test_an_unchanged_source_writes_no_rows(source: Database, destination: str) -> None:
+    job = Job(source.url, destination, [ORDERS], incremental_check_columns=["updated_at"])
+    assert job.ok().rows_written == 10
+    outcome = job.ok()
+    assert outcome.rows_read == 1  # the row at the cursor, read again (check >= cursor)
+    assert outcome.rows_written == 0
+    assert ids(destination) == list(range(1, 11))
+
+
+@pytest.mark.parametrize("ending", ["canceled", "error"])
+def test_a_full_load_that_keeps_the_old_table_wrote_no_rows(
+    source: Database, destination: str, ending: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from conveyor.engine import faults
+
+    job = Job(source.url, destination, [ORDERS])
+    job.ok()
+    stop = threading.Event()
+
+    def after_staging(name: str) -> None:  # every row is staged; the swap is still to come
+        if name == "after_staging":
+            stop.set()
+        if name == "before_apply":
+            raise RuntimeError("the destination went away")
+
+    monkeypatch.setattr(faults, "point", after_staging)
+    outcome = job.run(full=True, cancel=stop if ending == "canceled" else None)
+    assert outcome.status.value == ending
+    assert ids(destination) == list(range(1, 11))  # the old rows, kept
+    assert outcome.rows_read == 10
+    assert outcome.rows_written == 0
+
+
 @pytest.mark.parametrize("source", ["sqlite"], indirect=True)
 def test_command_timeout_stops_a_silent_source(source: Database, tmp_path: Path) -> None:
     slow = (  # the first row comes only after a long count: the source is silent meanwhile
@@ -500,3 +537,22 @@ def test_a_key_borrowed_by_a_select_that_repeats_rows_fails(
     error = (outcome.error or "").lower()
     assert "not unique" in error or "duplicate" in error, error
     assert ids(destination) == list(range(1, 11))
+
+
+@pytest.mark.parametrize("source", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("destination", ["duckdb"], indirect=True)
+@pytest.mark.parametrize(
+    ("verbosity", "levels"),
+    [(1, set()), (2, {"info"}), (3, {"info", "detail"}), (5, {"info", "detail"})],
+)
+def test_a_run_logs_at_its_verbosity(
+    source: Database, destination: str, verbosity: int, levels: set[str]
+) -> None:
+    job = Job(source.url, destination, [ORDERS], verbosity=verbosity)
+    job.ok()
+    assert job.last is not None
+    assert {level for level, _, _ in job.last.lines} == levels
+    failing = Job(source.url, destination, ["REPLICATE [missing]"], verbosity=verbosity)
+    assert failing.run().status.value == "error"
+    assert failing.last is not None
+    assert "error" in {level for level, _, _ in failing.last.lines}  # errors at every level
