@@ -126,6 +126,7 @@ class TableInfo:
         return {
             "name": self.ref.name,
             "schema": self.schema,
+            "in_default_schema": self.ref.schema is None,  # named without its schema
             "kind": self.kind,
             "row_estimate": self.row_estimate,
         }

@@ -229,7 +229,7 @@ def test_connection_actions(cdata: TestClient, shop_db: Path, tmp_path: Path) ->
     odata_error(cdata.post("/api.rsc/testConnection", json={"ConnectionName": "unknown"}), 404)
 
 
-def test_a_missing_sqlite_file_fails_its_test_and_tables_are_schema_qualified(
+def test_a_missing_sqlite_file_fails_its_test_and_tables_name_their_schema(
     cdata: TestClient, shop_db: Path, tmp_path: Path
 ) -> None:
     connections(cdata, shop_db, tmp_path)
@@ -250,8 +250,9 @@ def test_a_missing_sqlite_file_fails_its_test_and_tables_are_schema_qualified(
         params=WS,
         json={"ConnectionName": "shop", "IncludeSchema": "True", "Schema": "main"},
     )
+    # The default schema is named beside the table, not in its name (as CData's client reads it).
     assert [(t["TableName"], t["SchemaName"]) for t in tables.json()["value"]] == [
-        ("main.orders", "main")
+        ("orders", "main")
     ]
     columns = cdata.post(
         "/api.rsc/getConnectionTableColumns",

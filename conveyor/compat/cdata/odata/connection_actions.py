@@ -78,7 +78,9 @@ def _table_rows(fields: Fields, found: list[dict[str, Any]]) -> list[Row]:
     top = fields.get("TopTable")
     rows = [
         {
-            "TableName": f"{t['schema']}.{t['name']}" if with_schema and t["schema"] else t["name"],
+            "TableName": t["name"]
+            if not with_schema or t["in_default_schema"]
+            else f"{t['schema']}.{t['name']}",
             "SchemaName": t["schema"],
             "CatalogName": None,
             "TableType": "VIEW" if t["kind"] == "view" else "TABLE",
