@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor.api.asgi import HttpMiddleware
 from conveyor.domain import utcnow
 from conveyor.services import audit
 from conveyor.services.audit import Entry, Note
@@ -230,17 +231,14 @@ def entry_for(scope: Scope, note: Note, status: int, arrived: dt.datetime) -> En
     )
 
 
-class AuditRecorder:
+class AuditRecorder(HttpMiddleware):
     """ASGI middleware: note each request's changes, record an entry when it is answered."""
 
     def __init__(self, app: ASGIApp, engine: Engine) -> None:
         self.app = app
         self.engine = engine
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope.setdefault("state", {})  # shared with the copies the inner layers make
         arrived = utcnow()
         answered = False

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor.api.asgi import HttpMiddleware
 from conveyor.api.json_depth import nests_deeper
 from conveyor.config import Settings
 from conveyor.errors import ConveyorError
@@ -73,7 +74,7 @@ def _framing(scope: Scope) -> tuple[int | None, bool]:
     return length, has_body
 
 
-class RequestLimits:
+class RequestLimits(HttpMiddleware):
     """ASGI middleware: the body limit and the JSON depth limit, before the app runs."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI, max_body_bytes: int, max_depth: int) -> None:
@@ -82,10 +83,7 @@ class RequestLimits:
         self.max_body_bytes = max_body_bytes
         self.max_depth = max_depth
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         length, has_body = _framing(scope)
         if not has_body or length == 0:
             await self.app(scope, receive, send)

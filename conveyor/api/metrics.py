@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor.api.asgi import HttpMiddleware
 from conveyor.api.deps import RT, Caller
 from conveyor.domain import Role, RunStatus, utcnow
 from conveyor.runtime import Runtime
@@ -171,7 +172,7 @@ class RouteTemplates:
         return found
 
 
-class HttpMetrics:
+class HttpMetrics(HttpMiddleware):
     """ASGI middleware: each request's latency by method, route template and status class."""
 
     def __init__(self, app: ASGIApp, latency: Histogram, templates: RouteTemplates) -> None:
@@ -179,10 +180,7 @@ class HttpMetrics:
         self.latency = latency
         self.templates = templates
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 500  # what the client gets if the app fails before answering
 
         async def send_and_note(message: Message) -> None:

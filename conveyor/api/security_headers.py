@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from conveyor.api.asgi import HttpMiddleware
+
 RawHeaders = list[tuple[bytes, bytes]]
 ALWAYS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -50,16 +52,13 @@ def secure(headers: Sequence[tuple[bytes, bytes]]) -> RawHeaders:
     return [*headers, *added]
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """ASGI middleware: `secure` on the start of every HTTP answer."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
 
         async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -18,16 +18,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from conveyor.connectors import sql, type_map
+from conveyor.connectors import base, sql, type_map
 from conveyor.connectors.arrow_types import to_duckdb_batch
-from conveyor.connectors.base import (
-    BatchWriter,
-    ColumnInfo,
-    TableInfo,
-    TableRef,
-    TableSchema,
-    Targets,
-)
 from conveyor.connectors.duckdb.options import DuckDBOptions
 from conveyor.connectors.duckdb_access import (
     affected_rows,
@@ -145,9 +137,9 @@ class DuckDBConnector:
 
     # --- Connector ---------------------------------------------------------------------
 
-    def targets(self) -> Targets:
+    def targets(self) -> base.Targets:
         """The database file (none in memory)."""
-        return Targets(paths=() if self.path == ":memory:" else (self.path,))
+        return base.Targets(paths=() if self.path == ":memory:" else (self.path,))
 
     def test(self) -> None:
         """Open the database and run SELECT 1."""
@@ -159,7 +151,7 @@ class DuckDBConnector:
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
-    def list_tables(self) -> list[TableInfo]:
+    def list_tables(self) -> list[base.TableInfo]:
         """Tables (with DuckDB's row estimate) and views of every schema of the database."""
         tables = self._run(
             "SELECT schema_name, table_name, estimated_size FROM duckdb_tables()"
@@ -173,7 +165,7 @@ class DuckDBConnector:
         found += [_info(s, n, "view") for s, n in views]
         return sorted(found, key=lambda t: t.ref)
 
-    def table_exists(self, table: TableRef) -> bool:
+    def table_exists(self, table: base.TableRef) -> bool:
         """Whether a table or view of that name exists in the schema (default `main`)."""
         # duckdb_tables()/duckdb_views() answer in well under a millisecond, where
         # information_schema.tables (a view over every catalog) took 4-6 ms per call.
@@ -186,7 +178,7 @@ class DuckDBConnector:
         )
         return bool(rows)
 
-    def columns(self, table: TableRef) -> list[ColumnInfo]:
+    def columns(self, table: base.TableRef) -> list[base.ColumnInfo]:
         """Columns with their exact Arrow types, DuckDB types, nullability and primary key."""
         require_table(self, table)
         cur = self._cursor()
@@ -206,13 +198,13 @@ class DuckDBConnector:
             [KEY_COMMENT, sql.table_sql(table, DIALECT), table.schema or "main", table.name],
         )
         return [
-            ColumnInfo(
+            base.ColumnInfo(
                 name, field.type, native, bool(nullable), bool(key), _declared(native, field)
             )
             for field, (name, native, nullable, key) in zip(schema, info, strict=True)
         ]
 
-    def estimate_rows(self, table: TableRef) -> int | None:
+    def estimate_rows(self, table: base.TableRef) -> int | None:
         """DuckDB's own estimate of a table's rows (None for views)."""
         rows = self._run(
             "SELECT estimated_size FROM duckdb_tables() WHERE database_name = current_database()"
@@ -236,7 +228,7 @@ class DuckDBConnector:
         """CREATE SCHEMA IF NOT EXISTS."""
         self._run(f"CREATE SCHEMA IF NOT EXISTS {sql.quote(schema, DIALECT)}")
 
-    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+    def create_table(self, table: base.TableRef, layout: base.TableSchema) -> None:
         """CREATE TABLE with DuckDB's exact counterparts of the layout's Arrow types.
 
         Key columns are NOT NULL. The key is a PRIMARY KEY constraint when the connection
@@ -246,7 +238,7 @@ class DuckDBConnector:
         if self.enforces_keys or not layout.primary_key:
             self._run(sql.create_table_sql(table, layout, DIALECT))
             return
-        create = sql.create_table_sql(table, TableSchema(layout.columns, ()), DIALECT)
+        create = sql.create_table_sql(table, base.TableSchema(layout.columns, ()), DIALECT)
         marks = [
             f"COMMENT ON COLUMN {sql.table_sql(table, DIALECT)}.{sql.quote(k, DIALECT)}"
             f" IS '{KEY_COMMENT}'"
@@ -254,19 +246,19 @@ class DuckDBConnector:
         ]
         self._transaction([create, *marks])
 
-    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+    def open_writer(self, table: base.TableRef, schema: pa.Schema) -> base.BatchWriter:
         """Append batches in one transaction, committed by `close`."""
         require_table(self, table)
         return _Writer(self._cursor(), table, schema.names)
 
-    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+    def replace_table(self, staging: base.TableRef, target: base.TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
         if (staging.schema or "main") != (target.schema or "main"):
             raise ConfigurationError("staging and target tables must be in the same schema")
         require_table(self, staging)
         self._transaction(sql.replace_statements(staging, target, DIALECT))
 
-    def drop_table(self, table: TableRef) -> None:
+    def drop_table(self, table: base.TableRef) -> None:
         """DROP TABLE IF EXISTS."""
         self._run(sql.drop_table_sql(table, DIALECT))
 
@@ -302,21 +294,23 @@ def _declared(native: str, field: pa.Field) -> type_map.Declared | None:
     return found if found is not None and found.logical is not None else None
 
 
-def _ref(schema: str, name: str) -> TableRef:
-    return TableRef(name, None if schema == "main" else schema)
+def _ref(schema: str, name: str) -> base.TableRef:
+    return base.TableRef(name, None if schema == "main" else schema)
 
 
-def _info(schema: str, name: str, kind: str, rows: int | None = None) -> TableInfo:
-    return TableInfo(_ref(schema, name), kind, rows, default_schema="main")
+def _info(schema: str, name: str, kind: str, rows: int | None = None) -> base.TableInfo:
+    return base.TableInfo(_ref(schema, name), kind, rows, default_schema="main")
 
 
 class _Writer:
     """Appends registered Arrow batches with INSERT … SELECT, in one transaction."""
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, table: TableRef, names: list[str]) -> None:
+    def __init__(
+        self, cur: duckdb.DuckDBPyConnection, table: base.TableRef, names: list[str]
+    ) -> None:
         self._cur: duckdb.DuckDBPyConnection | None = cur
         self._table = table
-        self._insert = sql.insert_select_sql(TableRef(_BATCH_VIEW), table, names, DIALECT)
+        self._insert = sql.insert_select_sql(base.TableRef(_BATCH_VIEW), table, names, DIALECT)
         self._bytes = 0
         cur.execute("BEGIN")
 

@@ -33,21 +33,12 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from conveyor.connectors import sql
+from conveyor.connectors import base, sql
 from conveyor.connectors.arrow_types import (
     projected_columns,
     restore,
     restored_schema,
     to_duckdb,
-)
-from conveyor.connectors.base import (
-    BatchWriter,
-    ColumnInfo,
-    TableInfo,
-    TableRef,
-    TableSchema,
-    Targets,
-    iterate_batches,
 )
 from conveyor.connectors.duckdb_access import closing_reader, map_error, query_reader, scratch
 from conveyor.connectors.files.formats import (
@@ -108,15 +99,15 @@ class FileConnector:
             raise InvalidInput(
                 "compression applies to parquet files only", field="options.compression"
             )
-        self._layouts: dict[TableRef, TableSchema] = {}
-        self._empty: set[TableRef] = set()  # created here and not written since
+        self._layouts: dict[base.TableRef, base.TableSchema] = {}
+        self._empty: set[base.TableRef] = set()  # created here and not written since
 
     # --- paths -------------------------------------------------------------------------
 
     def _folder(self, schema: str | None) -> str:
         return os.path.join(self.root, check_name(schema, "schema")) if schema else self.root
 
-    def _file(self, table: TableRef, ext: str) -> str:
+    def _file(self, table: base.TableRef, ext: str) -> str:
         """The table's file with extension `ext` (staging tables as hidden dot-files)."""
         name = check_name(table.name)
         hidden = "." if name.startswith(INTERNAL_PREFIX) else ""
@@ -135,7 +126,7 @@ class FileConnector:
         a folder outside the reach is refused, never created."""
         self.reach.make_folder(folder)
 
-    def _find(self, table: TableRef) -> tuple[str, str] | None:
+    def _find(self, table: base.TableRef) -> tuple[str, str] | None:
         """The table's file and format, if it exists."""
         known = {**EXTENSIONS, **WRITE_ONLY} if self.format == "xlsx" else EXTENSIONS
         for ext, fmt in known.items():
@@ -143,7 +134,7 @@ class FileConnector:
                 return path, fmt
         return None
 
-    def _locate(self, table: TableRef) -> tuple[str, str]:
+    def _locate(self, table: base.TableRef) -> tuple[str, str]:
         found = self._find(table)
         if found is None:
             raise TableNotFound(
@@ -151,7 +142,7 @@ class FileConnector:
             )
         return found
 
-    def _require(self, table: TableRef) -> tuple[str, str]:
+    def _require(self, table: base.TableRef) -> tuple[str, str]:
         """The table's file, to be read."""
         found = self._locate(table)
         if found[1] in WRITE_ONLY.values():
@@ -163,9 +154,9 @@ class FileConnector:
 
     # --- Connector ---------------------------------------------------------------------
 
-    def targets(self) -> Targets:
+    def targets(self) -> base.Targets:
         """The folder."""
-        return Targets(paths=(self.root,))
+        return base.Targets(paths=(self.root,))
 
     def test(self) -> None:
         """Check the folder is within reach, exists and can be read."""
@@ -178,14 +169,14 @@ class FileConnector:
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
-    def list_tables(self) -> list[TableInfo]:
+    def list_tables(self) -> list[base.TableInfo]:
         """Every data file of the folder and of its sub-folders (schemas), hidden files aside.
 
         A file or sub-folder the reach refuses (a symlink out of the allowed folders) is
         left out, as if it were not there.
         """
         self.test()
-        found: dict[TableRef, TableInfo] = {}
+        found: dict[base.TableRef, base.TableInfo] = {}
         folders = [(None, self.root)] + [
             (e.name, e.path)
             for e in os.scandir(self.root)
@@ -199,9 +190,9 @@ class FileConnector:
                     continue
                 if (self.format and fmt != self.format) or not self._within_reach(entry.path):
                     continue
-                ref = TableRef(stem, schema)
+                ref = base.TableRef(stem, schema)
                 rows = _parquet_rows(self._readable(entry.path)) if fmt == "parquet" else None
-                found.setdefault(ref, TableInfo(ref, "file", rows))
+                found.setdefault(ref, base.TableInfo(ref, "file", rows))
         return sorted(found.values(), key=lambda t: t.ref)
 
     def _within_reach(self, path: str) -> bool:
@@ -211,11 +202,11 @@ class FileConnector:
             return False
         return True
 
-    def table_exists(self, table: TableRef) -> bool:
+    def table_exists(self, table: base.TableRef) -> bool:
         """Whether the table's file exists."""
         return self._find(table) is not None
 
-    def columns(self, table: TableRef) -> list[ColumnInfo]:
+    def columns(self, table: base.TableRef) -> list[base.ColumnInfo]:
         """The file's columns as a read returns them; parquet files also keep the primary key."""
         path, fmt = self._require(table)
         schema = self.read(sql.select_sql(table, None, "duckdb", limit=0), 1).schema
@@ -225,7 +216,7 @@ class FileConnector:
         for f in schema:
             kept = stored.field(f.name) if f.name in stored.names else f
             columns.append(
-                ColumnInfo(
+                base.ColumnInfo(
                     f.name,
                     f.type,
                     str(f.type),
@@ -236,7 +227,7 @@ class FileConnector:
             )
         return columns
 
-    def _primary_key(self, table: TableRef, path: str, fmt: str) -> Sequence[str]:
+    def _primary_key(self, table: base.TableRef, path: str, fmt: str) -> Sequence[str]:
         if table in self._layouts:
             return self._layouts[table].primary_key
         if fmt == "parquet":
@@ -245,7 +236,7 @@ class FileConnector:
                 return list(json.loads(metadata[PRIMARY_KEY_METADATA]))
         return ()
 
-    def estimate_rows(self, table: TableRef) -> int | None:
+    def estimate_rows(self, table: base.TableRef) -> int | None:
         """Parquet files know their row count; text files would have to be read (None)."""
         path, fmt = self._require(table)
         return _parquet_rows(self._readable(path)) if fmt == "parquet" else None
@@ -261,7 +252,7 @@ class FileConnector:
         """
         try:
             named = {
-                TableRef(t.name, t.db or None)
+                base.TableRef(t.name, t.db or None)
                 for t in sqlglot.parse_one(query, dialect="duckdb").find_all(exp.Table)
             }
         except sqlglot.errors.ParseError:
@@ -288,7 +279,7 @@ class FileConnector:
                 # An empty JSON file has no columns; the layout it was made with has.
                 empty = self._layouts[ref].arrow_schema.empty_table()
                 con.register(f"__conveyor_empty_{i}", to_duckdb(empty))
-                scan = sql.select_sql(TableRef(f"__conveyor_empty_{i}"), None, "duckdb")
+                scan = sql.select_sql(base.TableRef(f"__conveyor_empty_{i}"), None, "duckdb")
             else:
                 scan = scan_sql(file.name, fmt, self.options).sql(dialect="duckdb")
             con.execute(f"CREATE VIEW {sql.table_sql(ref, 'duckdb')} AS {scan}")
@@ -352,7 +343,7 @@ class FileConnector:
         """A schema is a sub-folder."""
         self._make_folder(self._folder(check_name(schema, "schema")))
 
-    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+    def create_table(self, table: base.TableRef, layout: base.TableSchema) -> None:
         """Write an empty file with the layout's columns (header or schema) and remember it."""
         if self._find(table) is not None:
             raise ConfigurationError(f"table {str(table)!r} already exists")
@@ -360,7 +351,7 @@ class FileConnector:
         self._open(table, layout.arrow_schema, keep_rows=False).close()
         self._empty.add(table)
 
-    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+    def open_writer(self, table: base.TableRef, schema: pa.Schema) -> base.BatchWriter:
         """Rewrite the table's file with its rows plus the written ones, swapped in on close."""
         _, fmt = self._locate(table)
         if fmt in WRITE_ONLY.values() and table not in self._empty:
@@ -370,7 +361,7 @@ class FileConnector:
             return self._open(table, schema, keep_rows=False)
         return self._open(table, schema, keep_rows=True)
 
-    def _with_key(self, table: TableRef, schema: pa.Schema) -> pa.Schema:
+    def _with_key(self, table: base.TableRef, schema: pa.Schema) -> pa.Schema:
         """The schema with the table's primary key in its metadata (kept by parquet)."""
         found = self._find(table)
         keys = self._layouts[table].primary_key if table in self._layouts else ()
@@ -380,7 +371,7 @@ class FileConnector:
             return schema
         return schema.with_metadata({PRIMARY_KEY_METADATA: json.dumps(list(keys)).encode()})
 
-    def _as_laid_out(self, table: TableRef, schema: pa.Schema) -> pa.Schema:
+    def _as_laid_out(self, table: base.TableRef, schema: pa.Schema) -> pa.Schema:
         """The rows' schema with the layout's NOT NULL and declared types, where the
         table was created here with a layout of the same types."""
         layout = self._layouts.get(table)
@@ -393,7 +384,7 @@ class FileConnector:
         ]
         return pa.schema(fields, metadata=schema.metadata)
 
-    def _open(self, table: TableRef, schema: pa.Schema, *, keep_rows: bool) -> AtomicWriter:
+    def _open(self, table: base.TableRef, schema: pa.Schema, *, keep_rows: bool) -> AtomicWriter:
         fmt = self._write_format()
         found = self._find(table)
         path = found[0] if found else self._file(table, "." + fmt)
@@ -406,7 +397,7 @@ class FileConnector:
         writer = AtomicWriter(path, fmt, self._with_key(table, schema), self.options, title)
         if keep_rows and found and (fmt != "parquet" or _parquet_rows(self._readable(path)) != 0):
             try:
-                for batch in iterate_batches(
+                for batch in base.iterate_batches(
                     self.read(sql.select_sql(table, None, "duckdb"), 65_536)
                 ):
                     writer.write(batch)
@@ -415,7 +406,7 @@ class FileConnector:
                 raise
         return writer
 
-    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+    def replace_table(self, staging: base.TableRef, target: base.TableRef) -> None:
         """Rename the staging file onto the target's (atomic).
 
         A folder read in any format (no `format`) drops the target's files in other formats,
@@ -442,7 +433,7 @@ class FileConnector:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(stale)
 
-    def drop_table(self, table: TableRef) -> None:
+    def drop_table(self, table: base.TableRef) -> None:
         """Remove the table's file if there is one."""
         self._layouts.pop(table, None)
         self._empty.discard(table)
@@ -472,7 +463,7 @@ class _Session:
     """A read's DuckDB session and the files it holds open; closing it closes both."""
 
     con: duckdb.DuckDBPyConnection | None = None
-    files: dict[TableRef, tuple[_Pinned, str]] = field(default_factory=dict)
+    files: dict[base.TableRef, tuple[_Pinned, str]] = field(default_factory=dict)
     pins: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property

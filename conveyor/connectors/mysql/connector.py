@@ -19,15 +19,7 @@ from urllib.parse import quote as url_quote
 import pyarrow as pa
 import pymysql
 
-from conveyor.connectors import sql, type_map
-from conveyor.connectors.base import (
-    BatchWriter,
-    ColumnInfo,
-    TableInfo,
-    TableRef,
-    TableSchema,
-    Targets,
-)
+from conveyor.connectors import base, sql, type_map
 from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.mysql import sql as mysql_sql
 from conveyor.connectors.mysql import types
@@ -132,14 +124,14 @@ class MySQLConnector:
                 raise map_error(exc, self.address, what) from exc
             return counts
 
-    def _schema(self, table: TableRef) -> str:
+    def _schema(self, table: base.TableRef) -> str:
         return table.schema or self.address.database
 
     # --- Connector -----------------------------------------------------------------------
 
-    def targets(self) -> Targets:
+    def targets(self) -> base.Targets:
         """The server."""
-        return Targets(hosts=(self.address.host,))
+        return base.Targets(hosts=(self.address.host,))
 
     def test(self) -> None:
         """Connect and run SELECT 1 within the connect timeout."""
@@ -154,7 +146,7 @@ class MySQLConnector:
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
-    def list_tables(self) -> list[TableInfo]:
+    def list_tables(self) -> list[base.TableInfo]:
         """Tables and views of every non-system database; the URL's database has no schema."""
         rows = self._query(
             "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_ROWS FROM information_schema.TABLES"
@@ -162,8 +154,8 @@ class MySQLConnector:
             [_SYSTEM],
         )
         return [
-            TableInfo(
-                TableRef(name, None if schema == self.address.database else schema),
+            base.TableInfo(
+                base.TableRef(name, None if schema == self.address.database else schema),
                 "view" if kind == "VIEW" else "table",
                 None,
                 default_schema=schema if schema == self.address.database else None,
@@ -171,7 +163,7 @@ class MySQLConnector:
             for schema, name, kind, _ in rows
         ]
 
-    def table_exists(self, table: TableRef) -> bool:
+    def table_exists(self, table: base.TableRef) -> bool:
         """Whether a table or view of that name exists in its database."""
         return bool(
             self._query(
@@ -180,7 +172,7 @@ class MySQLConnector:
             )
         )
 
-    def _column_rows(self, table: TableRef) -> list[Any]:
+    def _column_rows(self, table: base.TableRef) -> list[Any]:
         return self._query(
             "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', COLUMN_KEY = 'PRI'"
             " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
@@ -188,12 +180,12 @@ class MySQLConnector:
             [self._schema(table), table.name],
         )
 
-    def columns(self, table: TableRef) -> list[ColumnInfo]:
+    def columns(self, table: base.TableRef) -> list[base.ColumnInfo]:
         """Columns with the Arrow types a read returns, declared types and primary key."""
         require_table(self, table)
         planned = self._plan(sql.select_sql(table, None, DIALECT, limit=0), str(table))
         return [
-            ColumnInfo(
+            base.ColumnInfo(
                 name, column.type, native, bool(nullable), bool(pk), _declared(native, column)
             )
             for column, (name, native, nullable, pk) in zip(
@@ -201,7 +193,7 @@ class MySQLConnector:
             )
         ]
 
-    def estimate_rows(self, table: TableRef) -> int | None:
+    def estimate_rows(self, table: base.TableRef) -> int | None:
         """InnoDB's estimate (information_schema.TABLES.TABLE_ROWS); None for views."""
         require_table(self, table)
         rows = self._query(
@@ -325,13 +317,13 @@ class MySQLConnector:
             self._mariadb = "mariadb" in str(self._query("SELECT VERSION()")[0][0]).lower()
         return self._mariadb
 
-    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+    def create_table(self, table: base.TableRef, layout: base.TableSchema) -> None:
         """CREATE TABLE in utf8mb4 with a binary, no-pad collation: text compares exactly."""
         collation = "utf8mb4_nopad_bin" if self._is_mariadb() else "utf8mb4_0900_bin"
         ddl = sql.create_table_sql(table, layout, DIALECT, column_type)
         self._query(f"{ddl} DEFAULT CHARSET=utf8mb4 COLLATE={collation}", what=str(table))
 
-    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+    def open_writer(self, table: base.TableRef, schema: pa.Schema) -> base.BatchWriter:
         """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`."""
         require_table(self, table)
         return LoadWriter(
@@ -341,7 +333,7 @@ class MySQLConnector:
             lambda exc: map_error(exc, self.address, str(table)),
         )
 
-    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+    def replace_table(self, staging: base.TableRef, target: base.TableRef) -> None:
         """Swap staging in with one atomic RENAME TABLE, then drop the old table."""
         require_table(self, staging)
         if not self.table_exists(target):
@@ -355,7 +347,7 @@ class MySQLConnector:
         )
         self._query(sql.drop_table_sql(old, DIALECT))
 
-    def drop_table(self, table: TableRef) -> None:
+    def drop_table(self, table: base.TableRef) -> None:
         """DROP TABLE IF EXISTS."""
         self._query(sql.drop_table_sql(table, DIALECT), what=str(table))
 
@@ -390,7 +382,7 @@ def _commits_implicitly(statement: str) -> bool:
     return bool(words) and words[0].upper() in _IMPLICIT_COMMIT
 
 
-def _name(table: TableRef) -> str:
+def _name(table: base.TableRef) -> str:
     return sql.table_sql(table, DIALECT)
 
 

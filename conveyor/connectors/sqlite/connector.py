@@ -25,15 +25,7 @@ import adbc_driver_sqlite.dbapi as adbc
 import pyarrow as pa
 from sqlglot import exp
 
-from conveyor.connectors import sql, type_map
-from conveyor.connectors.base import (
-    BatchWriter,
-    ColumnInfo,
-    TableInfo,
-    TableRef,
-    TableSchema,
-    Targets,
-)
+from conveyor.connectors import base, sql, type_map
 from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.sqlite.options import SQLiteOptions
 from conveyor.connectors.sqlite.statements import vet
@@ -192,7 +184,7 @@ class SQLiteConnector:
                 raise map_error(exc) from exc
 
     @staticmethod
-    def _check_schema(table: TableRef) -> None:
+    def _check_schema(table: base.TableRef) -> None:
         if table.schema not in (None, "main"):
             raise ConfigurationError(
                 f"SQLite has no schema {table.schema!r}; leave the destination schema empty"
@@ -200,9 +192,9 @@ class SQLiteConnector:
 
     # --- Connector ---------------------------------------------------------------------
 
-    def targets(self) -> Targets:
+    def targets(self) -> base.Targets:
         """The database file."""
-        return Targets(paths=(self.path,))
+        return base.Targets(paths=(self.path,))
 
     def test(self) -> None:
         """Open the database and run SELECT 1; a file that does not exist is not found."""
@@ -215,7 +207,7 @@ class SQLiteConnector:
 
     # --- Discoverable / Estimable ----------------------------------------------------------
 
-    def list_tables(self) -> list[TableInfo]:
+    def list_tables(self) -> list[base.TableInfo]:
         """Tables and views (in `main`), with row counts for tables."""
         self._require_file()
         rows = self._query(
@@ -223,16 +215,16 @@ class SQLiteConnector:
             " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
         )
         return [
-            TableInfo(
-                TableRef(name),
+            base.TableInfo(
+                base.TableRef(name),
                 kind,
-                self.estimate_rows(TableRef(name)) if kind == "table" else None,
+                self.estimate_rows(base.TableRef(name)) if kind == "table" else None,
                 default_schema="main",
             )
             for name, kind in rows
         ]
 
-    def table_exists(self, table: TableRef) -> bool:
+    def table_exists(self, table: base.TableRef) -> bool:
         """Whether a table or view of that name exists (names are case-insensitive); a
         database file not created yet holds none."""
         self._check_schema(table)
@@ -245,7 +237,7 @@ class SQLiteConnector:
         )
         return bool(rows)
 
-    def columns(self, table: TableRef) -> list[ColumnInfo]:
+    def columns(self, table: base.TableRef) -> list[base.ColumnInfo]:
         """Columns with the Arrow types a read returns, declared types and primary key."""
         self._require_file()
         require_table(self, table)
@@ -256,7 +248,7 @@ class SQLiteConnector:
             query = sql.select_sql(table, None, DIALECT)
             planned, _ = self._plan(self._meta(), query, keep_view=False)
         return [
-            ColumnInfo(
+            base.ColumnInfo(
                 col.name,
                 col.type,
                 declared or "",
@@ -271,7 +263,7 @@ class SQLiteConnector:
         """A COUNT(*) query's value, in one execution (see `CountsRows`)."""
         return int(self._query(vet(sql_text, self.reach))[0][0])
 
-    def estimate_rows(self, table: TableRef) -> int | None:
+    def estimate_rows(self, table: base.TableRef) -> int | None:
         """The table's row count (cheap enough in SQLite for progress reporting)."""
         require_table(self, table)
         try:
@@ -353,26 +345,26 @@ class SQLiteConnector:
 
     def ensure_schema(self, schema: str) -> None:
         """SQLite has one schema, `main`; any other is a configuration error."""
-        self._check_schema(TableRef("_", schema))
+        self._check_schema(base.TableRef("_", schema))
 
-    def create_table(self, table: TableRef, layout: TableSchema) -> None:
+    def create_table(self, table: base.TableRef, layout: base.TableSchema) -> None:
         """CREATE TABLE with declared types that read back as the layout's Arrow types."""
         self._check_schema(table)
         self._query(sql.create_table_sql(table, layout, DIALECT), write=True)
 
-    def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:
+    def open_writer(self, table: base.TableRef, schema: pa.Schema) -> base.BatchWriter:
         """Bulk-append through ADBC ingest; each batch is committed as it is written."""
         self._check_schema(table)
         require_table(self, table)
         return _Writer(self._open(for_write=True), table)
 
-    def replace_table(self, staging: TableRef, target: TableRef) -> None:
+    def replace_table(self, staging: base.TableRef, target: base.TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
         self._check_schema(target)
         require_table(self, staging)
         self._transaction(sql.replace_statements(staging, target, DIALECT))
 
-    def drop_table(self, table: TableRef) -> None:
+    def drop_table(self, table: base.TableRef) -> None:
         """DROP TABLE IF EXISTS (a missing database file holds no table)."""
         self._check_schema(table)
         if self._exists():
@@ -405,7 +397,7 @@ class SQLiteConnector:
 class _Writer:
     """An ADBC ingest into one table, one committed append per batch."""
 
-    def __init__(self, conn: Any, table: TableRef) -> None:
+    def __init__(self, conn: Any, table: base.TableRef) -> None:
         self._conn = conn
         self._cursor = conn.cursor()
         self._table = table
