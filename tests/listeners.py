@@ -8,13 +8,34 @@ waits while something waits on a peer.
 
 from __future__ import annotations
 
+import abc
 import select
 import socket
 import threading
 from types import TracebackType
+from typing import Self
 
 
-class AcceptCounter:
+class Closing(abc.ABC):
+    """A listener used as a context manager: `close` when the block ends."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop listening."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AcceptCounter(Closing):
     """Listens on 127.0.0.1, accepts and closes every connection, and counts them."""
 
     def __init__(self) -> None:
@@ -49,19 +70,8 @@ class AcceptCounter:
             conn.close()
         self._sock.close()
 
-    def __enter__(self) -> AcceptCounter:
-        return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class Silent:
+class Silent(Closing):
     """Listens on 127.0.0.1 and never accepts nor answers: a client's TCP handshake
     completes (the kernel's backlog), then whatever it sends waits for an answer that
     never comes — until its own timeout, or until `close`, which resets the connections
@@ -79,14 +89,3 @@ class Silent:
     def close(self) -> None:
         """Stop listening; clients waiting in the backlog are reset."""
         self._sock.close()
-
-    def __enter__(self) -> Silent:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

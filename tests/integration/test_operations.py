@@ -46,6 +46,16 @@ def wait_for(condition: Any, timeout: float = 20) -> None:
         time.sleep(0.1)
 
 
+def mailing_runtime(settings: Settings, smtp: tuple[Inbox, int]) -> tuple[Inbox, Runtime]:
+    """A migrated, bootstrapped runtime that sends its emails to the test's SMTP inbox."""
+    inbox, port = smtp
+    update = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "sync@example.com"}
+    runtime = Runtime.create(settings.model_copy(update=update))
+    runtime.migrate()
+    runtime.bootstrap()
+    return inbox, runtime
+
+
 def test_job_emails_after_runs_and_only_errors_when_asked(
     store_settings: Settings,
     smtp: tuple[Inbox, int],
@@ -53,14 +63,7 @@ def test_job_emails_after_runs_and_only_errors_when_asked(
     tmp_path: Path,
     admin_headers: dict[str, str],
 ) -> None:
-    inbox, port = smtp
-    runtime = Runtime.create(
-        store_settings.model_copy(
-            update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "sync@example.com"}
-        )
-    )
-    runtime.migrate()
-    runtime.bootstrap()
+    inbox, runtime = mailing_runtime(store_settings, smtp)
     with TestClient(create_app(runtime, shutdown_grace=5), headers=admin_headers) as client:
         job = make_job(
             client,
@@ -217,14 +220,7 @@ def test_a_run_stores_and_mails_the_lines_of_its_verbosity(
     tmp_path: Path,
     admin_headers: dict[str, str],
 ) -> None:
-    inbox, port = smtp
-    runtime = Runtime.create(
-        store_settings.model_copy(
-            update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "sync@example.com"}
-        )
-    )
-    runtime.migrate()
-    runtime.bootstrap()
+    inbox, runtime = mailing_runtime(store_settings, smtp)
     with TestClient(create_app(runtime, shutdown_grace=5), headers=admin_headers) as client:
         job = make_job(
             client, shop_db, tmp_path, send_email=True, email_to="ops@example.com", verbosity=1
