@@ -23,6 +23,7 @@ from conveyor.runtime import Runtime
 from conveyor.services import audit
 from conveyor.store import migrate
 from tests.conftest import ADMIN_TOKEN
+from tests.integration.migrations import differences_from_models
 
 STAN_PASSWORD = "stan-Pa55word-canary"
 WRONG_PASSWORD = "wrong-Pa55word-canary"
@@ -402,19 +403,10 @@ def test_migration_0007_up_and_down(store_settings: Settings) -> None:
 
 
 def test_the_migration_matches_the_models(store_settings: Settings) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
-    from conveyor.store.models import Base
-
     runtime = Runtime.create(store_settings)
     try:
         migrate.upgrade(runtime.engine)
-        with runtime.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            differences = [
-                d for d in compare_metadata(context, Base.metadata) if "audit_log" in repr(d)
-            ]
+        differences = differences_from_models(runtime.engine, "audit_log")
         assert differences == []
     finally:
         runtime.close()

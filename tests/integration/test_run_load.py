@@ -17,6 +17,7 @@ from conveyor.config import Settings
 from conveyor.runtime import Runtime
 from conveyor.store import migrate
 from tests.exports_support import is_problem
+from tests.integration.migrations import differences_from_models
 from tests.integration.test_api import make_job
 
 
@@ -115,19 +116,10 @@ def test_migration_0008_renames_the_column_and_keeps_every_run(
 
 
 def test_the_runs_table_matches_the_model(store_settings: Settings) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
-    from conveyor.store.models import Base
-
     runtime = Runtime.create(store_settings)
     try:
         migrate.upgrade(runtime.engine)
-        with runtime.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            differences = [
-                d for d in compare_metadata(context, Base.metadata) if "'runs'" in repr(d)
-            ]
+        differences = differences_from_models(runtime.engine, "'runs'")
         assert differences == []
     finally:
         runtime.close()

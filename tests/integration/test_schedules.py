@@ -6,8 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 
@@ -16,7 +14,8 @@ from conveyor.config import Settings
 from conveyor.runtime import Runtime
 from conveyor.scheduler.cron import Scheduler, latest_fire
 from conveyor.store import migrate
-from conveyor.store.models import Base, Job, Transformation
+from conveyor.store.models import Job, Transformation
+from tests.integration.migrations import differences_from_models
 from tests.integration.test_api import make_job
 
 
@@ -139,11 +138,7 @@ def test_migration_0010_adds_schedule_since_and_keeps_every_run(
                 text("SELECT schedule_since, created_at FROM jobs")
             ).one()
         assert since is not None and since == created  # older rows: their creation time
-        with runtime.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            differences = [
-                d for d in compare_metadata(context, Base.metadata) if "schedule_since" in repr(d)
-            ]
+        differences = differences_from_models(runtime.engine, "schedule_since")
         assert differences == []  # the columns match the model
     finally:
         runtime.close()
