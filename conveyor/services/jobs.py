@@ -245,24 +245,19 @@ def to_out(ctx: Context, job: Job) -> JobOut:
 
 
 def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
-    """Jobs as shown, with their latest runs and task counts read in three queries in all."""
+    """Jobs as shown, with their latest runs and task counts read in two queries in all."""
     ids = [job.id for job in found]
     if not ids:
         return []
-    newest = latest(Run.id)
-    run_ids: dict[str, str | None] = {
-        job_id: run_id
-        for job_id, run_id in ctx.session.execute(select(Job.id, newest).where(Job.id.in_(ids)))
-    }
-    wanted = [run_id for run_id in run_ids.values() if run_id is not None]
-    runs = {run.id: run for run in ctx.session.scalars(select(Run).where(Run.id.in_(wanted)))}
+    newest = select(latest(Run.id)).where(Job.id.in_(ids))
+    runs = {run.job_id: run for run in ctx.session.scalars(select(Run).where(Run.id.in_(newest)))}
     counts: dict[str, int] = {
         job_id: count
         for job_id, count in ctx.session.execute(
             select(Task.job_id, func.count()).where(Task.job_id.in_(ids)).group_by(Task.job_id)
         )
     }
-    return [_out(job, runs.get(run_ids.get(job.id) or ""), counts.get(job.id, 0)) for job in found]
+    return [_out(job, runs.get(job.id), counts.get(job.id, 0)) for job in found]
 
 
 def _out(job: Job, run: Run | None, count: int) -> JobOut:
