@@ -20,6 +20,7 @@ import pyarrow as pa
 import pymysql
 
 from conveyor.connectors import base, sql, type_map
+from conveyor.connectors.configured import Configured
 from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.mysql import sql as mysql_sql
 from conveyor.connectors.mysql import types
@@ -30,25 +31,21 @@ from conveyor.connectors.mysql.options import MySQLOptions
 from conveyor.connectors.mysql.spill import Spill
 from conveyor.connectors.server import parse_server_url, returns_nothing
 from conveyor.errors import ConveyorError, InvalidInput
-from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
 _SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
 _UTC = "SET time_zone = '+00:00'"
 
 
-class MySQLConnector:
+class MySQLConnector(Configured[MySQLOptions]):
     """A MySQL or MariaDB database: read, write, discover, merge and run SQL."""
 
     dialect = DIALECT
     enforces_keys = True  # primary keys are real constraints: the engine may upsert
+    options_model = MySQLOptions
 
-    def __init__(
-        self, url: str, options: MySQLOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.options = options or MySQLOptions()
-        self.address = parse_server_url(url, ("mysql", "mariadb"), 3306, self.options.password)
+    def _configure(self) -> None:
+        self.address = parse_server_url(self.url, ("mysql", "mariadb"), 3306, self.options.password)
         if self.address.host.startswith("/"):
             raise InvalidInput(
                 "a MySQL connection takes a host name or address, not a Unix socket", field="url"
