@@ -364,12 +364,12 @@ def _merged(expr: Logical) -> list[Expr]:
         ):
             if term.left.name not in options:
                 options[term.left.name] = []
-                merged.append(In(term.left, (), term.position))
+                merged.append(In(term.left, (), position=term.position))
             options[term.left.name].append(term.right)
         else:
             merged.append(term)
     return [
-        In(term.left, tuple(options[term.left.name]), term.position)
+        In(term.left, tuple(options[term.left.name]), position=term.position)
         if isinstance(term, In) and isinstance(term.left, Property) and not term.values
         else term
         for term in merged
