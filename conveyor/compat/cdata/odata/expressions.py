@@ -108,6 +108,8 @@ FUNCTIONS: dict[str, int] = {
     "trim": 1,
     "length": 1,
 }
+VALUE_FUNCTIONS = frozenset({"tolower", "toupper", "trim", "length"})
+"""The functions that give a value (a text, or its length); the others are tests."""
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
