@@ -38,6 +38,7 @@ from conveyor.engine.target import (
     staging_layout,
     table_layout,
     target_columns,
+    target_unique_indexes,
 )
 
 __all__ = ["replicate"]
@@ -55,7 +56,8 @@ def replicate(
         )
     target_exists = ctx.destination.table_exists(plan.target)
     existing = target_columns(ctx.destination, plan.target) if target_exists else {}
-    target = Target(target_exists, existing)
+    unique = target_unique_indexes(ctx.destination, plan.target) if target_exists else {}
+    target = Target(target_exists, existing, unique)
     target_keys = target.keys
     if force is not None:
         decision = Decision(force, tuple(plan.primary_key), None, None, None, False, False)

@@ -190,6 +190,19 @@ class MySQLConnector(Configured[MySQLOptions]):
             )
         ]
 
+    def unique_indexes(self, table: base.TableRef) -> dict[str, tuple[str, ...]]:
+        """Unique indexes but PRIMARY, name → columns in index order (information_schema)."""
+        found: dict[str, list[str]] = {}
+        for name, column in self._query(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND NON_UNIQUE = 0"
+            " AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            [self._schema(table), table.name],
+            what=str(table),
+        ):
+            found.setdefault(str(name), []).append(str(column))
+        return {name: tuple(columns) for name, columns in found.items()}
+
     def estimate_rows(self, table: base.TableRef) -> int | None:
         """InnoDB's estimate (information_schema.TABLES.TABLE_ROWS); None for views."""
         require_table(self, table)
