@@ -19,8 +19,17 @@ from conveyor.errors import Conflict, InvalidInput, Unsupported
 from conveyor.files import store as artifact_store
 from conveyor.scheduler.cron import effective_since, first_fire_from
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
-from conveyor.services import audit, connections, idle, lookup, reach, tasks, workspaces
-from conveyor.services.context import Context
+from conveyor.services import (
+    audit,
+    check_columns,
+    connections,
+    idle,
+    lookup,
+    reach,
+    tasks,
+    workspaces,
+)
+from conveyor.services.context import Context, Principal, Units
 from conveyor.store.models import Connection, Job, Run, Task
 
 FIELDS = {
@@ -158,6 +167,21 @@ def create(ctx: Context, data: JobCreate) -> Job:
     tasks.add_all(ctx, job, data.queries)
     audit.note(job.id, job.workspace_id)
     return job
+
+
+def create_vetted(units: Units, principal: Principal, data: JobCreate) -> JobOut:
+    """Create a job (`create`) whose queries' check columns were first vetted against its
+    source, with no transaction open while the source is asked (`check_columns`)."""
+    proposed = [
+        item
+        for i, query in enumerate(data.queries)
+        for item in check_columns.to_vet(f"queries[{i}]", query)
+    ]
+    check_columns.vet_new_job(
+        units, principal, data, data.source_connection_id, data.type.value, proposed
+    )
+    with units.unit(principal) as ctx:
+        return to_out(ctx, create(ctx, data))
 
 
 def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
