@@ -21,14 +21,14 @@ from conveyor.connectors import sql
 from conveyor.connectors.base import Readable, SqlExecutor, TableRef
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.engine import cursor as cursors
-from conveyor.engine import faults, source
+from conveyor.engine import source
 from conveyor.engine.apply import apply, refuse_repeated_keys
 from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision, Mode, decide
 from conveyor.engine.deletes import SourceCount, sweep_deleted
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.relay import relay
-from conveyor.engine.reporting import raise_if_canceled
+from conveyor.engine.reporting import Stage, raise_if_canceled
 from conveyor.engine.shape import Shape, declared_types, length_limit
 from conveyor.engine.sql.values import compare
 from conveyor.engine.stream import copy_stream
@@ -203,7 +203,7 @@ def _checkpoint(
     if done:
         new_state.pop("rebuilding", None)
     ctx.save(new_state)
-    faults.point("after_cursor")
+    ctx.stage(Stage.checkpointed)
     return new_state
 
 
@@ -261,13 +261,13 @@ def _load(
             refuse_repeated_keys(ctx, plan, staging, decision.keys)
         if counting is not None:
             counting.start()  # the source is read: count it while the destination merges
-        faults.point("after_staging")
+        ctx.stage(Stage.staged)
         raise_if_canceled(ctx.cancel)
         reread = _rows_reread_at_cursor(ctx, decision, staging, plan.target, target.exists)
-        faults.point("before_apply")
+        ctx.stage(Stage.applying)
         apply(ctx, plan, decision, shape, staging, target)
         ctx.committed(moved - reread)
-        faults.point("after_apply")
+        ctx.stage(Stage.applied)
     finally:
         with contextlib.suppress(Exception):
             destination.drop_table(staging)

@@ -333,25 +333,37 @@ def test_an_unchanged_source_writes_no_rows(source: Database, destination: str) 
     assert ids(destination) == list(range(1, 11))
 
 
+def test_a_load_reports_each_stage_of_each_window_in_order(
+    source: Database, destination: str
+) -> None:
+    from conveyor.engine.reporting import Stage
+
+    job = Job(source.url, destination, [ORDERS])
+    job.ok()
+    assert job.last is not None
+    assert [stage for _, stage in job.last.stages] == list(Stage)
+    assert {task for task, _ in job.last.stages} == {"t0"}
+
+
 @pytest.mark.parametrize("ending", ["canceled", "error"])
 def test_a_full_load_that_keeps_the_old_table_wrote_no_rows(
     source: Database, destination: str, ending: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
 
-    from conveyor.engine import faults
+    from conveyor.engine.reporting import NullReporter, Stage
 
     job = Job(source.url, destination, [ORDERS])
     job.ok()
     stop = threading.Event()
 
-    def after_staging(name: str) -> None:  # every row is staged; the swap is still to come
-        if name == "after_staging":
+    def after_staging(self: NullReporter, task_id: str, stage: Stage) -> None:
+        if stage is Stage.staged:  # every row is staged; the swap is still to come
             stop.set()
-        if name == "before_apply":
+        if stage is Stage.applying:
             raise RuntimeError("the destination went away")
 
-    monkeypatch.setattr(faults, "point", after_staging)
+    monkeypatch.setattr(NullReporter, "stage", after_staging)
     outcome = job.run(full=True, cancel=stop if ending == "canceled" else None)
     assert outcome.status.value == ending
     assert ids(destination) == list(range(1, 11))  # the old rows, kept
