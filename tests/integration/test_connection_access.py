@@ -21,7 +21,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.test_api import wait_final
-from tests.services import PG_HOST, PG_PORT, fresh_pg_database, pg_url
+from tests.services import (
+    MYSQL_USER,
+    PG_HOST,
+    PG_PORT,
+    fresh_mysql_database,
+    fresh_pg_database,
+    mysql_admin,
+    mysql_url,
+    pg_url,
+)
 
 
 @pytest.fixture
@@ -155,3 +164,37 @@ def test_a_run_that_cannot_write_names_the_users_table(
     logs = client.get(f"/api/v1/runs/{final['id']}/logs").json()
     text = final["error"] + repr(logs)
     assert "_conveyor_stage_" not in text, text
+
+
+@pytest.fixture
+def mariadb_reader() -> Iterator[tuple[str, str]]:
+    """A MariaDB database with `orders`, and the URL of a user who may only SELECT there
+    (dropped afterwards); also the root URL of that database."""
+    user = f"conveyor_ro_{uuid.uuid4().hex[:10]}"
+    with fresh_mysql_database() as database:
+        admin = mysql_admin()
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f"CREATE TABLE `{database}`.orders (id INT PRIMARY KEY)")
+                cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'")
+                cur.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'")
+            yield (
+                mysql_url(database).replace(f"{MYSQL_USER}@", f"{user}:pw-{user}@"),
+                mysql_url(database),
+            )
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+            admin.close()
+
+
+def test_a_select_only_mariadb_user_can_read_but_not_write(
+    client: TestClient, mariadb_reader: tuple[str, str]
+) -> None:
+    reader, root = mariadb_reader
+    result = answer_of(client, "reader", reader)
+    assert result["ok"] is result["can_read"] is True, result
+    assert result["can_write"] is False and "denied" in result["write_error"], result
+    assert "pw-" not in result["write_error"]
+    owner = answer_of(client, "owner", root)
+    assert owner["can_read"] is owner["can_write"] is True, owner
