@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -125,7 +126,8 @@ def test_the_next_run_drops_the_staging_tables_a_killed_run_left(
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
     left = staging_tables(destination)
     assert len(left) == 1, left  # named with the job and the run, then the table
-    assert left[0].name.startswith(staging_prefix("crash")) and left[0].name.endswith("_orders")
+    job = uuid.uuid5(uuid.NAMESPACE_URL, str(state.resolve())).hex  # as crash_runner names it
+    assert left[0].name.startswith(staging_prefix(job)) and left[0].name.endswith("_orders")
     another_jobs = TableRef(f"{staging_prefix('another-job')}{short_id('its-run')}_orders")
     connector = open_connector(destination)
     try:
