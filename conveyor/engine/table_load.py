@@ -39,7 +39,7 @@ from conveyor.engine.target import (
     table_layout,
     target_columns,
 )
-from conveyor.engine.write_errors import named_for_user, writing
+from conveyor.engine.write_errors import named_for_user, renamed, writing
 
 __all__ = ["replicate"]
 
@@ -309,7 +309,8 @@ def _rows_reread_at_cursor(
     try:
         return min(count(staging), count(target))
     except Exception as exc:  # a count the destination cannot answer: every row counts
-        ctx.log(f"{target}: rows at the cursor not counted ({exc})", "debug")
+        reason = renamed(str(exc), target, [staging])
+        ctx.log(f"{target}: rows at the cursor not counted ({reason})", "debug")
         return 0
 
 

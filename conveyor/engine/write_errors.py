@@ -14,19 +14,18 @@ from collections.abc import Iterator, Sequence
 from conveyor.connectors.base import TableRef
 from conveyor.errors import ConnectorError, ConveyorError, RunCanceled, RunSuspended
 
-__all__ = ["named_for_user", "writing"]
+__all__ = ["named_for_user", "renamed", "writing"]
 
 
 def _names(table: TableRef) -> list[str]:
     """How a message may spell a table: qualified, bare, quoted."""
-    spelled = [str(table), table.name]
-    if table.schema:
-        spelled.insert(0, f'"{table.schema}"."{table.name}"')
-    spelled.insert(0, f'"{table.name}"')
-    return spelled
+    qualified = [f'"{table.schema}"."{table.name}"', f"`{table.schema}`.`{table.name}`"]
+    bare = [f'"{table.name}"', f"`{table.name}`", str(table), table.name]
+    return (qualified if table.schema else []) + bare  # the longest spelling first
 
 
-def _renamed(message: str, target: TableRef, helpers: Sequence[TableRef]) -> str:
+def renamed(message: str, target: TableRef, helpers: Sequence[TableRef]) -> str:
+    """The message with each of the run's `helpers` (staging tables) called `target`."""
     for helper in helpers:
         for spelled in _names(helper):
             message = message.replace(spelled, str(target))
@@ -47,10 +46,10 @@ def named_for_user(target: TableRef, helpers: Sequence[TableRef]) -> Iterator[No
     except (RunCanceled, RunSuspended):
         raise
     except ConveyorError as exc:
-        _rewrite(exc, _renamed(exc.message, target, helpers))
+        _rewrite(exc, renamed(exc.message, target, helpers))
         raise
     except Exception as exc:
-        text = _renamed(f"{type(exc).__name__}: {exc}", target, helpers)
+        text = renamed(f"{type(exc).__name__}: {exc}", target, helpers)
         if text == f"{type(exc).__name__}: {exc}":
             raise
         raise ConnectorError(text) from exc
@@ -70,11 +69,11 @@ def writing(target: TableRef, helpers: Sequence[TableRef]) -> Iterator[None]:
         for helper in helpers:  # "<staging>: permission denied" says the table twice
             for spelled in _names(helper):
                 reason = reason.removeprefix(f"{spelled}: ")
-        reason = _renamed(reason, target, helpers)
+        reason = renamed(reason, target, helpers)
         if not reason.startswith(prefix):
             reason = prefix + reason
         _rewrite(exc, reason)
         raise
     except Exception as exc:
-        reason = _renamed(f"{type(exc).__name__}: {exc}", target, helpers)
+        reason = renamed(f"{type(exc).__name__}: {exc}", target, helpers)
         raise ConnectorError(prefix + reason) from exc
