@@ -244,7 +244,9 @@ def run(
     reach = Policy(_settings()).server_reach()
     spec = RunSpec(
         run_id=uuid.uuid4().hex,
-        job_id="cli",
+        # a one-off run is a job of its own: the next run of a job drops the staging tables
+        # its earlier runs left, and another `conveyor run` may be loading the same place
+        job_id=f"cli-{uuid.uuid4().hex}",
         job_name="conveyor run",
         job_type="standard",
         load=RunLoad.full if full else load,

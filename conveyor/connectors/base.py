@@ -26,6 +26,7 @@ __all__ = [
     "DeclaresTypes",
     "Discoverable",
     "Estimable",
+    "HidesInternal",
     "ListsUniqueIndexes",
     "Locatable",
     "Partitionable",
@@ -203,6 +204,16 @@ class Discoverable(Protocol):
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
         """The columns of a table; raises `TableNotFound` when there is none."""
+
+
+@runtime_checkable
+class HidesInternal(Protocol):
+    """A destination whose discovery hides the engine's own tables (a folder's staging
+    tables are hidden dot-files), and lists them on request: a later run drops the
+    staging tables a killed run left."""
+
+    def internal_tables(self, prefix: str) -> list[TableRef]:
+        """Every hidden table whose name starts with `prefix`, in any schema."""
 
 
 @runtime_checkable

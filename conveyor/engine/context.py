@@ -21,6 +21,7 @@ class TaskContext:
     """What loading one table needs: the open ends, the run, and where to report."""
 
     run_id: str
+    job_id: str
     load: RunLoad
     job_type: str
     source: Readable

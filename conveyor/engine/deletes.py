@@ -101,7 +101,7 @@ def sweep_deleted(
     live = _live_rows(ctx, plan, shape)
     if live is not None and source_rows is not None and int(source_rows) == live:
         return
-    keys_table = plan.staging(ctx.run_id, "keys")
+    keys_table = plan.staging(ctx.job_id, ctx.run_id, "keys")
     try:
         _stage_keys(ctx, plan, decision, keys_table)
         raise_if_canceled(ctx.cancel)

@@ -44,21 +44,38 @@ class TaskPlan:
             cached = self._sql[dialect] = self.statement.select_sql(dialect)
         return cached
 
-    def staging(self, run_id: str, role: str = "") -> TableRef:
+    def staging(self, job_id: str, run_id: str, role: str = "") -> TableRef:
         """The staging table a load of this plan writes before the swap or merge.
 
         `role` names another helper table of the same run (the keys of a delete sweep).
-        The name fits every destination's identifier limit: a long target name is cut
-        and completed by a digest of the whole, so the run's suffix is never lost (MySQL
-        refuses a longer name; PostgreSQL would silently cut the suffix off).
+        The name carries the job and the run (`_conveyor_stage_<job>_<run>_<table>`), so a
+        later run of the job finds and drops what a killed run left (`leftovers`). It fits
+        every destination's identifier limit: a long target name is cut and completed by
+        a digest of the whole (MySQL refuses a longer name; PostgreSQL would silently cut
+        it).
         """
-        suffix = "_" + run_id.replace("-", "")[:8] + (f"_{role}" if role else "")
+        prefix = f"{staging_prefix(job_id)}{short_id(run_id)}_"
+        suffix = f"_{role}" if role else ""
         name = self.target.name
-        room = MAX_NAME_BYTES - len(STAGING_PREFIX) - len(suffix.encode())
+        room = MAX_NAME_BYTES - len(prefix) - len(suffix.encode())
         if len(name.encode()) > room:
             digest = hashlib.sha256(name.encode()).hexdigest()[:8]
             name = name.encode()[: room - len(digest) - 1].decode(errors="ignore") + "_" + digest
-        return self.target.with_name(f"{STAGING_PREFIX}{name}{suffix}")
+        return self.target.with_name(f"{prefix}{name}{suffix}")
+
+
+def short_id(an_id: str) -> str:
+    """8 hex digits naming a job or run in staging names: a UUID's first 8, else a digest
+    (so a name never holds a character a destination would have to quote)."""
+    digits = an_id.replace("-", "").lower()
+    if len(digits) >= 8 and all(c in "0123456789abcdef" for c in digits):
+        return digits[:8]
+    return hashlib.sha256(an_id.encode()).hexdigest()[:8]
+
+
+def staging_prefix(job_id: str) -> str:
+    """How the names of every staging table of a job's runs start."""
+    return f"{STAGING_PREFIX}{short_id(job_id)}_"
 
 
 def effective_settings(job: EngineSettings, overrides: dict[str, Any]) -> EngineSettings:

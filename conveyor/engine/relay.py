@@ -25,6 +25,7 @@ from conveyor.engine.reporting import raise_if_canceled
 from conveyor.engine.shape import Shape
 from conveyor.engine.source import scalar
 from conveyor.engine.stream import source_stalled
+from conveyor.engine.write_errors import writing
 
 
 def relay(
@@ -49,7 +50,8 @@ def relay(
         and (highest.column is None or isinstance(destination, Readable))
     ):
         return None
-    destination.create_table(staging, layout)
+    with writing(plan.target, [staging]):
+        destination.create_table(staging, layout)
     prepared = destination.relay_from(ctx.source, statements, staging)
     if prepared is None:
         destination.drop_table(staging)

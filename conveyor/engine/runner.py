@@ -30,6 +30,7 @@ from conveyor.crypto import Redactor
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
 from conveyor.engine import artifacts, replicate
 from conveyor.engine.context import TaskContext
+from conveyor.engine.leftovers import drop_leftovers
 from conveyor.engine.reporting import (
     CancelToken,
     Reporter,
@@ -114,6 +115,7 @@ def _execute(spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Ope
             _replicate_parallel(spec, results, reporter, cancel, opener)
         else:
             with _ends(spec, opener) as (source, destination):
+                _drop_leftovers(spec, destination, reporter)
                 for task, result in zip(spec.tasks, results, strict=True):
                     raise_if_canceled(cancel)
                     _run_task(spec, task, result, source, destination, reporter, cancel, opener)
@@ -167,6 +169,7 @@ def _run_task(
         with _task_destination(spec, task, destination, opener) as target:
             ctx = TaskContext(
                 run_id=spec.run_id,
+                job_id=spec.job_id,
                 load=spec.load,
                 job_type=spec.job_type,
                 source=source,
@@ -188,6 +191,13 @@ def _run_task(
         return
     result.status, result.completed_at = TaskRunStatus.completed, utcnow()
     reporter.task_update(result)
+
+
+def _drop_leftovers(spec: RunSpec, destination: Writable, reporter: Reporter) -> None:
+    """Drop the staging tables the job's killed runs left in the destination (not in an
+    export's folder, which is the run's own)."""
+    if not artifacts.is_export(spec):
+        drop_leftovers(destination, spec.job_id, spec.run_id, reporter.log)
 
 
 def _source_opener(endpoint: Endpoint | None, opener: Opener) -> Callable[[], Readable] | None:
@@ -221,6 +231,9 @@ def _replicate_parallel(
 ) -> None:
     """Tasks side by side, `worker_pool` at a time, each with its own connections."""
     reporter.log("info", f"running {len(spec.tasks)} tasks, {spec.settings.worker_pool} at a time")
+    if not artifacts.is_export(spec):
+        with _open(spec.destination, "destination", opener) as connector:
+            _drop_leftovers(spec, _require(connector, Writable, "destination", "write"), reporter)
 
     def one(task: TaskSpec, result: TaskResult) -> None:
         raise_if_canceled(cancel)

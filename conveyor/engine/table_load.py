@@ -40,6 +40,7 @@ from conveyor.engine.target import (
     target_columns,
     target_unique_indexes,
 )
+from conveyor.engine.write_errors import named_for_user, renamed, writing
 
 __all__ = ["replicate"]
 
@@ -103,9 +104,11 @@ def replicate(
         shape.truncate_to = limits
     ctx.log(_announced(plan, decision))
     if plan.target.schema:
-        ctx.destination.ensure_schema(plan.target.schema)
+        with writing(plan.target, ()):
+            ctx.destination.ensure_schema(plan.target.schema)
     if decision.rebuild:
-        decision, state = _rebuild(ctx, plan, decision, shape, state, target_exists)
+        with writing(plan.target, ()):
+            decision, state = _rebuild(ctx, plan, decision, shape, state, target_exists)
         target = Target(True, described(shape, decision))
     expected = source.estimate(ctx.source, plan.source_table) if decision.lower is None else None
     highest = cursors.RunningMax(decision.check)
@@ -131,7 +134,9 @@ def replicate(
             if counting is not None:
                 counting.wait()  # never leave a query running on the source
         if counting is not None:
-            sweep_deleted(ctx, plan, decision, shape, counting.result())
+            keys = plan.staging(ctx.job_id, ctx.run_id, "keys")
+            with named_for_user(plan.target, [keys]):
+                sweep_deleted(ctx, plan, decision, shape, counting.result())
         state = _checkpoint(ctx, state, decision, highest, done=last)
         if len(windows) > 1:
             ctx.log(
@@ -241,9 +246,38 @@ def _load(
     target: Target,
     counting: SourceCount | None = None,
 ) -> None:
-    staging = plan.staging(ctx.run_id)
+    staging = plan.staging(ctx.job_id, ctx.run_id)
+    helpers = (staging, plan.staging(ctx.job_id, ctx.run_id, "keys"))
+    with named_for_user(plan.target, helpers):
+        moved = _staged_and_applied(
+            ctx, plan, decision, shape, upper, highest, expected, target, counting, staging
+        )
+    ctx.rows_before += moved
+    verbs = {
+        Mode.full: "replaced with",
+        Mode.merge: "merged",
+        Mode.append: "appended",
+        Mode.history: "versioned",
+    }
+    ctx.log(f"{plan.target}: {verbs[decision.mode]} {moved:,} rows")
+
+
+def _staged_and_applied(
+    ctx: TaskContext,
+    plan: TaskPlan,
+    decision: Decision,
+    shape: Shape,
+    upper: Any,
+    highest: cursors.RunningMax,
+    expected: int | None,
+    target: Target,
+    counting: SourceCount | None,
+    staging: TableRef,
+) -> int:
+    """Stream the rows into `staging` and apply them to the target; the rows moved."""
     destination = ctx.destination
-    destination.drop_table(staging)
+    with writing(plan.target, [staging]):
+        destination.drop_table(staging)
     try:
         statements = source.statements(ctx, plan, decision, upper)
         for statement in statements:
@@ -255,7 +289,8 @@ def _load(
                 readers = source.readers(ctx, plan, statements, opened)
                 # The query's own types win over the probe's (a computed column is only typed by its values).
                 shape.source = _merged_schema(shape.source, readers[0].schema)
-                destination.create_table(staging, staging_layout(shape, decision))
+                with writing(plan.target, [staging]):
+                    destination.create_table(staging, staging_layout(shape, decision))
                 moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
         if _keys_may_repeat(ctx, plan, decision, shape):
             refuse_repeated_keys(ctx, plan, staging, decision.keys)
@@ -265,20 +300,14 @@ def _load(
         raise_if_canceled(ctx.cancel)
         reread = _rows_reread_at_cursor(ctx, decision, staging, plan.target, target.exists)
         ctx.stage(Stage.applying)
-        apply(ctx, plan, decision, shape, staging, target)
+        with writing(plan.target, [staging]):
+            apply(ctx, plan, decision, shape, staging, target)
         ctx.committed(moved - reread)
         ctx.stage(Stage.applied)
     finally:
         with contextlib.suppress(Exception):
             destination.drop_table(staging)
-    ctx.rows_before += moved
-    verbs = {
-        Mode.full: "replaced with",
-        Mode.merge: "merged",
-        Mode.append: "appended",
-        Mode.history: "versioned",
-    }
-    ctx.log(f"{plan.target}: {verbs[decision.mode]} {moved:,} rows")
+    return moved
 
 
 def _rows_reread_at_cursor(
@@ -310,7 +339,8 @@ def _rows_reread_at_cursor(
     try:
         return min(count(staging), count(target))
     except Exception as exc:  # a count the destination cannot answer: every row counts
-        ctx.log(f"{target}: rows at the cursor not counted ({exc})", "debug")
+        reason = renamed(str(exc), target, [staging])
+        ctx.log(f"{target}: rows at the cursor not counted ({reason})", "debug")
         return 0
 
 

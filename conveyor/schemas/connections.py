@@ -83,8 +83,28 @@ class ConnectionOut(OutModel):
 
 
 class ConnectionTestResult(OutModel):
-    """The outcome of testing a connection."""
+    """The outcome of testing a connection: reached, and what a run could do there.
 
-    ok: bool
-    error: str | None = None
+    Reaching a server is not being allowed to write to it (a role with only SELECT, a
+    read-only database): `can_read` and `can_write` say what runs would meet.
+    """
+
+    ok: bool = Field(description="The connection was reached (its server, file or folder).")
+    error: str | None = Field(default=None, description="Why it could not be reached.")
+    can_read: bool = Field(
+        default=False,
+        description="A job could read it as its source: its tables could be listed.",
+    )
+    read_error: str | None = Field(default=None, description="Why it cannot be read.")
+    can_write: bool = Field(
+        default=False,
+        description="A job could write it as its destination: a uniquely named scratch table "
+        "(a hidden file in a folder) was created in the schema unqualified tables land in, "
+        "given a row and dropped.",
+    )
+    write_error: str | None = Field(
+        default=None,
+        description="Why it cannot be written (e.g. `cannot create a table: permission "
+        "denied for schema public`).",
+    )
     duration_ms: float

@@ -30,6 +30,7 @@ from conveyor.connectors.base import Discoverable, Readable, TableRef
 from conveyor.connectors.registry import open_connector, resolve, scheme_of
 from conveyor.crypto import Redactor
 from conveyor.domain import Role, utcnow
+from conveyor.engine.access import Access, check_access
 from conveyor.engine.spec import Endpoint
 from conveyor.errors import (
     Conflict,
@@ -259,11 +260,12 @@ def test(units: Units, principal: Principal, connection_id: str) -> ConnectionTe
 
 
 def try_target(loaded: Target) -> ConnectionTestResult:
-    """Open the connection and ping it; its failure is the result, masked with its own
-    secrets (call with no transaction open: this waits as long as the connection's
-    timeouts allow)."""
+    """Open the connection, ping it, then try reading and writing it (`engine.access`);
+    each failure is in the result, masked with the connection's own secrets (call with no
+    transaction open: this waits as long as the connection's timeouts allow)."""
     started = time.monotonic()
     error: str | None = None
+    access: Access | None = None
     redactor = loaded.endpoint.redactor
     try:
         connector = open_connector(
@@ -271,14 +273,27 @@ def try_target(loaded: Target) -> ConnectionTestResult:
         )
         try:
             connector.test()
+            access = check_access(connector)
         finally:
             connector.close()
     except ConveyorError as exc:
         error = redactor.redact(exc.message)
     except Exception as exc:  # a driver's own exception: report it, do not crash the request
         error = redactor.redact(f"{type(exc).__name__}: {exc}")
+    if access is None:
+        access = Access.unreachable(error or "the connection could not be tried")
+
+    def shown(reason: str | None) -> str | None:
+        return None if reason is None else redactor.redact(reason)
+
     return ConnectionTestResult(
-        ok=error is None, error=error, duration_ms=(time.monotonic() - started) * 1000
+        ok=error is None,
+        error=error,
+        can_read=access.can_read,
+        read_error=shown(access.read_error),
+        can_write=access.can_write,
+        write_error=shown(access.write_error),
+        duration_ms=(time.monotonic() - started) * 1000,
     )
 
 

@@ -82,6 +82,8 @@ class DuckDBConnector(Configured[DuckDBOptions]):
             config["threads"] = self.options.threads
         if self.options.memory_limit:
             config["memory_limit"] = self.options.memory_limit
+        if self.options.read_only:
+            config["access_mode"] = "READ_ONLY"
         database = database_to_open(self.path, self.reach)
         is_file = database.startswith(os.sep)  # a resolved path, not `md:`/`:memory:`
         if is_file and not os.path.isdir(os.path.dirname(database)):

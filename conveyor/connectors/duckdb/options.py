@@ -12,6 +12,11 @@ class DuckDBOptions(BaseModel):
 
     threads: int | None = Field(default=None, ge=1, le=256, description="DuckDB worker threads.")
     memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. '512MB'.")
+    read_only: bool = Field(
+        default=False,
+        description="Open the database read-only (DuckDB's access_mode READ_ONLY; the file must"
+        " exist): every write is refused, and a connection test answers can_write false.",
+    )
     primary_key_constraints: bool = Field(
         default=False,
         description="Create tables with PRIMARY KEY constraints. Off by default, as DuckDB"

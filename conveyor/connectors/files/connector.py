@@ -79,7 +79,7 @@ read names the file itself (and a swap mid-query can still fail it)."""
 SETUP_ATTEMPTS = 5
 """Times a read is set up again when a file it opened was replaced while DuckDB bound the
 query (DuckDB vets a pinned file by where it is, so it refuses one that was replaced)."""
-_STAGED = re.compile(r"^_conveyor_stage_(.+)_[0-9a-f]{8}$")
+_STAGED = re.compile(r"^_conveyor_stage_[0-9a-f]{8}_[0-9a-f]{8}_(.+)$")
 """A staging table's name: its xlsx sheet is named after the table it stages."""
 
 
@@ -191,6 +191,25 @@ class FileConnector(Configured[FileOptions]):
                 rows = _parquet_rows(self._readable(entry.path)) if fmt == "parquet" else None
                 found.setdefault(ref, base.TableInfo(ref, "file", rows))
         return sorted(found.values(), key=lambda t: t.ref)
+
+    def internal_tables(self, prefix: str) -> list[base.TableRef]:
+        """The hidden files of the engine's tables named `prefix…`, in the folder and its
+        sub-folders (a staging table a killed run left)."""
+        if not prefix.startswith(INTERNAL_PREFIX) or not os.path.isdir(self.root):
+            return []
+        folders = [(None, self.root)] + [
+            (e.name, e.path)
+            for e in os.scandir(self.root)
+            if e.is_dir() and not e.name.startswith(".") and self._within_reach(e.path)
+        ]
+        found: set[base.TableRef] = set()
+        for schema, folder in folders:
+            for entry in os.scandir(folder):
+                stem, ext = os.path.splitext(entry.name)
+                known = ext.lower() in EXTENSIONS or ext.lower() in WRITE_ONLY
+                if known and stem.startswith("." + prefix) and entry.is_file():
+                    found.add(base.TableRef(stem[1:], schema))
+        return sorted(found)
 
     def _within_reach(self, path: str) -> bool:
         try:

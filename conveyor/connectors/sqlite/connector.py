@@ -137,7 +137,7 @@ class SQLiteConnector(Configured[SQLiteOptions]):
         """
         database = self._database()
         if not os.path.isfile(database):
-            if not (for_write and self.options.create):
+            if not (for_write and self.options.create and not self.options.read_only):
                 raise self._not_found()
             self.reach.make_folder(os.path.dirname(database), "folder of SQLite database")
         try:
@@ -147,6 +147,8 @@ class SQLiteConnector(Configured[SQLiteOptions]):
         try:
             with conn.cursor() as cur:
                 cur.execute(f"PRAGMA busy_timeout = {int(self.options.timeout * 1000)}")
+                if self.options.read_only:  # before anything could write (WAL below)
+                    cur.execute("PRAGMA query_only = ON")
                 cur.execute("SELECT count(*) FROM sqlite_master")
                 cur.fetchall()
         except Exception as exc:

@@ -14,3 +14,8 @@ class SQLiteOptions(BaseModel):
     create: bool = Field(
         default=True, description="Create the database file when it does not exist (destinations)."
     )
+    read_only: bool = Field(
+        default=False,
+        description="Open the database read-only (SQLite's query_only): every write is refused,"
+        " and a connection test answers can_write false.",
+    )

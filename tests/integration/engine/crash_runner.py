@@ -60,7 +60,8 @@ def main() -> int:
     state = json.loads(path.read_text()) if path.exists() else {}
     spec = RunSpec(
         run_id=uuid.uuid4().hex,
-        job_id="crash",
+        # one job per state file: its runs, killed or not, are the runs of one job
+        job_id=uuid.uuid5(uuid.NAMESPACE_URL, str(path.resolve())).hex,
         job_name="crash",
         job_type="standard",
         load=RunLoad.incremental,

@@ -45,6 +45,7 @@ class Job:
         self.destination = destination
         self.queries = queries
         self.job_type = job_type
+        self.id = uuid.uuid4().hex  # a job of its own: a run drops only its job's leftovers
         # Tests read every line a run logs (debug included) unless they ask for less.
         self.settings = EngineSettings(**{"verbosity": 5, **settings})
         self.states: dict[str, dict[str, Any]] = {}
@@ -62,7 +63,7 @@ class Job:
         )
         spec = RunSpec(
             run_id=run_id or uuid.uuid4().hex,
-            job_id="job",
+            job_id=self.id,
             job_name="job",
             job_type=self.job_type,
             load=RunLoad.full if full else RunLoad.incremental,

@@ -3,6 +3,7 @@
 Whatever the point — after the staging load, before the swap or merge, after the merge
 but before the cursor is saved, after the cursor is saved — the next run converges to
 exactly the source rows, and the saved cursor is never ahead of what the destination holds.
+The next run of the job also drops the staging tables the killed one left (only its job's).
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from conveyor.connectors.base import ColumnInfo, HidesInternal, TableRef, TableSchema
+from conveyor.connectors.registry import open_connector
+from conveyor.engine.planner import STAGING_PREFIX, short_id, staging_prefix
 from conveyor.engine.reporting import Stage
 from tests.integration.engine.harness import Database, rows
 
@@ -93,3 +99,41 @@ def test_a_killed_run_converges_when_run_again(
             versions = landed(destination, table)
             assert len(versions) == len(set(versions))
             assert set(source_rows(source)) <= set(versions)
+
+
+def staging_tables(destination: str) -> list[TableRef]:
+    """Every staging table the destination holds (a folder's are hidden files)."""
+    connector = open_connector(destination)
+    try:
+        found = [info.ref for info in connector.list_tables()]
+        if isinstance(connector, HidesInternal):
+            found += connector.internal_tables(STAGING_PREFIX)
+    finally:
+        connector.close()
+    return sorted({ref for ref in found if ref.name.startswith(STAGING_PREFIX)})
+
+
+@pytest.mark.parametrize(
+    "destination", ["duckdb", "sqlite", "parquet", "postgres", "mariadb"], indirect=True
+)
+def test_the_next_run_drops_the_staging_tables_a_killed_run_left(
+    tmp_path: Path, source: Database, destination: str
+) -> None:
+    state, marker = tmp_path / "state.json", tmp_path / "fired"
+    crashed = run(source, destination, state, MODES["merge"], kill_at=f"{Stage.staged}:{marker}")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    left = staging_tables(destination)
+    assert len(left) == 1, left  # named with the job and the run, then the table
+    job = uuid.uuid5(uuid.NAMESPACE_URL, str(state.resolve())).hex  # as crash_runner names it
+    assert left[0].name.startswith(staging_prefix(job)) and left[0].name.endswith("_orders")
+    another_jobs = TableRef(f"{staging_prefix('another-job')}{short_id('its-run')}_orders")
+    connector = open_connector(destination)
+    try:
+        connector.create_table(another_jobs, TableSchema([ColumnInfo("id", pa.int64())]))
+    finally:
+        connector.close()
+
+    again = run(source, destination, state, MODES["merge"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert staging_tables(destination) == [another_jobs]  # only this job's leftovers go
+    assert landed(destination, "orders") == source_rows(source)

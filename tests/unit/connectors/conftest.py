@@ -118,6 +118,7 @@ def load_through_engine(
     plan = plan_task(TaskSpec(id="t", position=0, query=query), EngineSettings())
     ctx = TaskContext(
         run_id=uuid.uuid4().hex,
+        job_id=uuid.uuid4().hex,
         load=RunLoad.incremental,
         job_type="standard",
         source=source,  # type: ignore[arg-type]
