@@ -31,7 +31,7 @@ from conveyor.engine.shape import Shape, wider
 from conveyor.engine.sql import deletes, history, merge, schema
 from conveyor.engine.sql.rows import insert_from
 from conveyor.engine.target import Target, described
-from conveyor.errors import DataError
+from conveyor.errors import CommandTimedOut, DataError
 
 
 def refuse_repeated_keys(
@@ -120,7 +120,18 @@ def apply(
                 )
             )
         statements.append(insert_from(staging, target, columns, dialect))
-    executor.execute_in_transaction(statements)
+    execute_for(target, executor, statements)
+
+
+def execute_for(target: TableRef, executor: SqlExecutor, statements: Sequence[str]) -> list[int]:
+    """Run statements changing `target` in one transaction; a statement stopped by
+    `command_timeout` is reported as the target's (its text may name only helper tables)."""
+    try:
+        return executor.execute_in_transaction(statements)
+    except CommandTimedOut as exc:
+        if exc.message.startswith(f"{target}: "):
+            raise
+        raise CommandTimedOut(f"{target}: {exc.message}", **exc.extra) from exc
 
 
 def _unique_key(destination: Writable, info: Target, keys: tuple[str, ...]) -> bool:

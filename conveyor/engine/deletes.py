@@ -17,7 +17,7 @@ from conveyor.connectors.base import (
     TableRef,
     TableSchema,
 )
-from conveyor.engine.apply import sql_executor
+from conveyor.engine.apply import execute_for, sql_executor
 from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision
 from conveyor.engine.planner import TaskPlan
@@ -115,7 +115,7 @@ def sweep_deleted(
             statement = flag_missing(target, keys_table, decision.keys, dialect)
         else:
             statement = delete_missing(target, keys_table, decision.keys, dialect)
-        deleted = max(0, executor.execute_in_transaction([statement])[0])
+        deleted = max(0, execute_for(target, executor, [statement])[0])
     finally:
         with contextlib.suppress(Exception):
             ctx.destination.drop_table(keys_table)

@@ -18,7 +18,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from conveyor.connectors import sql
-from conveyor.connectors.base import Readable, SqlExecutor, TableRef
+from conveyor.connectors.base import Readable, SqlExecutor, TableRef, limit_commands
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.engine import cursor as cursors
 from conveyor.engine import faults, source
@@ -46,7 +46,12 @@ __all__ = ["replicate"]
 def replicate(
     ctx: TaskContext, plan: TaskPlan, state: dict[str, Any], force: Mode | None = None
 ) -> dict[str, Any]:
-    """Load one table as this run's mode (or `force`) says; return the task state to keep."""
+    """Load one table as this run's mode (or `force`) says; return the task state to keep.
+
+    Every statement on either end is bounded by the task's `command_timeout`; the row
+    stream, by the gap between batches (`copy_stream`, `relay`)."""
+    for end in (ctx.source, ctx.destination):
+        limit_commands(end, plan.settings.command_timeout)
     schema, source_keys = source.describe_source(ctx, plan)
     declared = declared_types(plan.statement.columns)
     if declared:  # the statement's declared types say what a computed column holds

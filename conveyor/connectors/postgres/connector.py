@@ -313,7 +313,7 @@ class PostgresConnector(PostgresSession):
             try:
                 return int(conn.execute(sql_text).rowcount)
             except psycopg.Error as exc:
-                raise map_error(exc, self.address) from exc
+                raise self._failure(exc, sql_text) from exc
 
     def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
         """Run statements in one transaction, all or nothing; the rows each one changed."""
