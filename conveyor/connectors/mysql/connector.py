@@ -390,13 +390,15 @@ class MySQLConnector:
         self._query(f"{ddl} DEFAULT CHARSET=utf8mb4 COLLATE={collation}", what=str(table))
 
     def open_writer(self, table: base.TableRef, schema: pa.Schema) -> base.BatchWriter:
-        """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`."""
+        """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`; the server
+        must take each batch within the command limit."""
         require_table(self, table)
         return LoadWriter(
             lambda path: self._connect(local_file=path),
             table,
             schema,
             lambda exc: map_error(exc, self.address, str(table)),
+            timeout=self._limit,
         )
 
     def replace_table(self, staging: base.TableRef, target: base.TableRef) -> None:

@@ -118,7 +118,11 @@ class CopyWriter:
             )
 
         self._feed: Feed[pa.RecordBatch] = Feed(
-            consume, lambda exc: map_error(exc, address, str(table))
+            consume,
+            lambda exc: map_error(exc, address, str(table)),
+            timeout=connector.limit,
+            statement=f"COPY {sql.table_sql(table, DIALECT)} FROM STDIN (FORMAT binary)",
+            what=str(table),
         )
 
     def write(self, batch: pa.RecordBatch) -> None:

@@ -56,6 +56,11 @@ class PostgresSession:
         self._limited: tuple[psycopg.Connection[Any] | None, float | None] = (None, None)
         """The metadata session and the limit in effect on it."""
 
+    @property
+    def limit(self) -> float | None:
+        """The command limit (`command_timeout`) in seconds; None: no limit."""
+        return self._limit
+
     def limit_commands(self, seconds: float | None) -> None:
         """Have the server stop any statement of the metadata session running longer than
         `seconds` (its `statement_timeout`; None: the role's own default); see

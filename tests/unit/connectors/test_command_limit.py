@@ -71,3 +71,45 @@ def test_within_the_limit_the_work_answers_or_raises() -> None:
 
     with pytest.raises(ConnectorError, match="no such table"):
         abandon_after(5, fail, lambda: None, "SELECT 1")
+
+
+def test_a_bulk_load_the_server_stops_taking_fails_at_the_limit() -> None:
+    from collections.abc import Iterator
+
+    from conveyor.connectors.server import Feed
+
+    stuck = threading.Event()
+
+    def consume(items: Iterator[int]) -> None:
+        next(items)
+        stuck.wait(5)  # the server takes one batch, then nothing
+
+    feed: Feed[int] = Feed(
+        consume, ConnectorError, depth=1, timeout=0.3, statement="COPY t FROM STDIN", what="t"
+    )
+    started = time.monotonic()
+    with pytest.raises(CommandTimedOut, match="t: the statement 'COPY t FROM STDIN' ran longer"):
+        for item in range(10):
+            feed.put(item)
+    assert time.monotonic() - started < 2
+    stuck.set()
+    feed.abort()
+
+
+def test_a_bulk_load_that_does_not_finish_fails_at_the_limit() -> None:
+    from collections.abc import Iterator
+
+    from conveyor.connectors.server import Feed
+
+    stuck = threading.Event()
+
+    def consume(items: Iterator[int]) -> None:
+        list(items)
+        stuck.wait(5)  # every batch taken, the statement never completes
+
+    feed: Feed[int] = Feed(consume, ConnectorError, timeout=0.3, statement="COPY t FROM STDIN")
+    feed.put(1)
+    with pytest.raises(CommandTimedOut, match="command_timeout"):
+        feed.finish()
+    stuck.set()
+    feed.abort()
