@@ -38,7 +38,11 @@ def _live_rows(ctx: TaskContext, plan: TaskPlan, shape: Shape) -> int | None:
         count = count.where(exp.EQ(this=sql.column(ACTIVE), expression=exp.true()))
     elif shape.soft_delete:
         count = count.where(exp.EQ(this=sql.column(DELETED), expression=exp.false()))
-    value = scalar(ctx.destination, count.sql(dialect=ctx.destination.dialect))
+    value = scalar(
+        ctx.destination,
+        count.sql(dialect=ctx.destination.dialect),
+        timeout=plan.settings.command_timeout,
+    )
     return int(value) if value is not None else None
 
 
@@ -57,6 +61,7 @@ class SourceCount:
         )
         self._sql = exp.select(exp.Count(this=exp.Star())).from_(scope).sql(ctx.source.dialect)
         self._source = ctx.source
+        self._timeout = plan.settings.command_timeout
         self._value: Any = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -72,7 +77,7 @@ class SourceCount:
             if isinstance(self._source, CountsRows):
                 self._value = self._source.count_rows(self._sql)
             else:
-                self._value = scalar(self._source, self._sql)
+                self._value = scalar(self._source, self._sql, timeout=self._timeout)
         except BaseException as exc:  # re-raised by result(), on the run's own thread
             self._error = exc
 

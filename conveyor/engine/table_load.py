@@ -238,7 +238,7 @@ def _load(
             counting.start()  # the source is read: count it while the destination merges
         faults.point("after_staging")
         raise_if_canceled(ctx.cancel)
-        reread = _rows_reread_at_cursor(ctx, decision, staging, plan.target, target.exists)
+        reread = _rows_reread_at_cursor(ctx, plan, decision, staging, target.exists)
         faults.point("before_apply")
         apply(ctx, plan, decision, shape, staging, target)
         ctx.committed(moved - reread)
@@ -257,7 +257,7 @@ def _load(
 
 
 def _rows_reread_at_cursor(
-    ctx: TaskContext, decision: Decision, staging: TableRef, target: TableRef, exists: bool
+    ctx: TaskContext, plan: TaskPlan, decision: Decision, staging: TableRef, exists: bool
 ) -> int:
     """Staged rows that are only the rows at the stored cursor read again (the read is
     `check >= cursor`), and so are no writes: as many staged rows at the cursor as the
@@ -280,12 +280,15 @@ def _rows_reread_at_cursor(
 
     def count(table: TableRef) -> int:
         query = exp.select(exp.func("count", exp.Star())).from_(sql.table_expr(table))
-        return int(source.scalar(destination, query.where(at_cursor).sql(dialect=dialect)) or 0)
+        statement = query.where(at_cursor).sql(dialect=dialect)
+        return int(
+            source.scalar(destination, statement, timeout=plan.settings.command_timeout) or 0
+        )
 
     try:
-        return min(count(staging), count(target))
+        return min(count(staging), count(plan.target))
     except Exception as exc:  # a count the destination cannot answer: every row counts
-        ctx.log(f"{target}: rows at the cursor not counted ({exc})", "debug")
+        ctx.log(f"{plan.target}: rows at the cursor not counted ({exc})", "debug")
         return 0
 
 

@@ -22,15 +22,16 @@ from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
 from tests.integration.engine.harness import Database, Job, rows
 
 LIMIT = 1
-WITHIN = 4.0  # seconds: the limit, plus room for a busy machine, well short of the sleep
+SLEEP = 30  # seconds a slow statement would take
+WITHIN = 15.0  # seconds a stopped run may take: the limit plus room for a busy machine
 COUNT_TO = (
     "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {})"
     " SELECT count(*) FROM c"
 )
 INTERRUPTED_COUNT = COUNT_TO.format(200_000_000)  # DuckDB stops at once: any length will do
-ABANDONED_COUNT = COUNT_TO.format(20_000_000)
-"""SQLite, which ADBC cannot stop, runs on (in a thread the run abandons) until the run's
-process ends; in this test process it ends by itself, after seconds rather than minutes."""
+ABANDONED_COUNT = COUNT_TO.format(10_000_000)
+"""Several seconds of SQLite work (well past the limit), which ADBC cannot stop: it runs on
+in a thread the run abandons until the run's process ends, here until it ends by itself."""
 
 
 def transform(url: str, statements: list[str], **settings: object) -> tuple[RunOutcome, float]:
@@ -66,8 +67,8 @@ def assert_timed_out(outcome: RunOutcome, elapsed: float, *names: str) -> None:
 @pytest.mark.parametrize(
     ("kind", "statement", "named"),
     [
-        ("postgres", "SELECT pg_sleep(5)", "pg_sleep(5)"),
-        ("mariadb", "SELECT SLEEP(5)", "SLEEP(5)"),
+        ("postgres", f"SELECT pg_sleep({SLEEP})", f"pg_sleep({SLEEP})"),
+        ("mariadb", f"SELECT SLEEP({SLEEP})", f"SLEEP({SLEEP})"),
         ("duckdb", INTERRUPTED_COUNT, "WITH RECURSIVE"),
         ("sqlite", ABANDONED_COUNT, "WITH RECURSIVE"),
     ],
@@ -96,13 +97,13 @@ def test_a_transformation_within_command_timeout_runs(
 
 
 def slow_trigger(destination: str) -> None:
-    """Make every statement that writes the destination's `orders` take five seconds."""
+    """Make every statement that writes the destination's `orders` take `SLEEP` seconds."""
     with psycopg.connect(destination.split("?")[0], autocommit=True) as conn:
         search_path = destination.rsplit("search_path%3D", 1)[1]
         conn.execute(f"SET search_path = {search_path}")
         conn.execute(
             "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$"
+            f" $$ BEGIN PERFORM pg_sleep({SLEEP}); RETURN NULL; END $$"
         )
         conn.execute(
             "CREATE TRIGGER slow AFTER INSERT OR UPDATE OR DELETE ON orders"
@@ -176,3 +177,22 @@ def test_a_mariadb_swap_waiting_for_a_lock_fails_at_command_timeout(
     assert_timed_out(outcome, elapsed, "orders")
     assert len(rows(destination, "orders", "id")) == 10
     job.ok(full=True)
+
+
+@pytest.mark.parametrize(("source", "destination"), [("postgres", "duckdb")], indirect=True)
+def test_a_source_table_locked_by_another_session_fails_at_command_timeout(
+    source: Database, destination: str
+) -> None:
+    job = Job(source.url, destination, ["REPLICATE [orders]"], command_timeout=LIMIT)
+    with psycopg.connect(source.url.split("?")[0]) as migration:  # ALTER TABLE, say
+        migration.execute(f"SET search_path = {source.url.rsplit('search_path%3D', 1)[1]}")
+        migration.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        released = threading.Timer(SLEEP, migration.rollback)  # a run that waits, ends
+        released.start()
+        started = time.monotonic()
+        outcome = job.run()
+        elapsed = time.monotonic() - started
+        released.cancel()
+        migration.rollback()
+    assert_timed_out(outcome, elapsed, "orders")
+    job.ok()
