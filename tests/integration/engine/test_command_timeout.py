@@ -196,3 +196,28 @@ def test_a_source_table_locked_by_another_session_fails_at_command_timeout(
         migration.rollback()
     assert_timed_out(outcome, elapsed, "orders")
     job.ok()
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"),
+    [("sqlite", d) for d in ("duckdb", "sqlite", "postgres", "mariadb")]
+    + [("postgres", "duckdb"), ("mariadb", "sqlite")],
+    indirect=True,
+)
+def test_loads_within_command_timeout_run_as_without_one(
+    source: Database, destination: str
+) -> None:
+    job = Job(
+        source.url,
+        destination,
+        ["REPLICATE [orders]"],
+        command_timeout=LIMIT,
+        incremental_check_columns=["updated_at"],
+    )
+    job.ok()
+    source.execute("UPDATE orders SET customer = 'changed', updated_at = '2024-02-01' WHERE id = 3")
+    source.execute("DELETE FROM orders WHERE id = 5")
+    job.ok()
+    loaded = rows(destination, "orders", "id")
+    assert [r["id"] for r in loaded] == [1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert loaded[2]["customer"] == "changed"
