@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import projected_columns, restore, restored_schema, to_duckdb
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.configured import Configured
 from conveyor.connectors.duckdb_access import affected_rows, map_error, scratch, stream
 from conveyor.connectors.registry import MemoryOptions
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, TableNotFound
@@ -112,18 +113,14 @@ def _session(tables: dict[TableRef, _Stored], reach: Reach) -> duckdb.DuckDBPyCo
     return con
 
 
-class MemoryConnector:
+class MemoryConnector(Configured[MemoryOptions]):
     """A fake database in process memory with every capability of a real SQL destination."""
 
     dialect = "duckdb"
+    options_model = MemoryOptions
 
-    def __init__(
-        self, url: str, options: MemoryOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.url = url
-        self.options = options or MemoryOptions()
-        self.name = _parse_url(url)
+    def _configure(self) -> None:
+        self.name = _parse_url(self.url)
 
     @property
     def _tables(self) -> dict[TableRef, _Stored]:

@@ -27,6 +27,7 @@ __all__ = [
     "Discoverable",
     "Estimable",
     "LimitsCommands",
+    "ListsUniqueIndexes",
     "Locatable",
     "Partitionable",
     "Readable",
@@ -298,6 +299,19 @@ class LimitsCommands(Protocol):
 
     def limit_commands(self, seconds: float | None) -> None:
         """Stop statements that run longer than `seconds` from now on (None: no limit)."""
+
+
+@runtime_checkable
+class ListsUniqueIndexes(Protocol):
+    """A destination that names a table's unique indexes besides its primary key.
+
+    MySQL's ON DUPLICATE KEY UPDATE fires on a collision with any unique index: a row
+    with a new key that repeats another row's unique value would update that other row.
+    The engine asks, and upserts that way only where the key's is the one unique index.
+    """
+
+    def unique_indexes(self, table: TableRef) -> dict[str, tuple[str, ...]]:
+        """Unique indexes (UNIQUE constraints among them) but the primary key: name → columns."""
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib.metadata import entry_points
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -98,7 +98,10 @@ class ConnectorSpec:
                 merged.setdefault(key, value)
             else:
                 kept.append((key, value))
-        return urlunsplit(parts._replace(query=urlencode(kept))), merged
+        # Only the query is rewritten: urlunsplit would turn `duckdb:////abs` (an empty
+        # host, then an absolute path) into `duckdb://abs`.
+        base = url.split("?", 1)[0]
+        return (f"{base}?{urlencode(kept)}" if kept else base), merged
 
     def validate_options(self, options: dict[str, Any]) -> BaseModel:
         """Check connection options against the connector's model; 422 naming the field."""

@@ -38,6 +38,7 @@ from conveyor.engine.target import (
     staging_layout,
     table_layout,
     target_columns,
+    target_unique_indexes,
 )
 
 __all__ = ["replicate"]
@@ -60,10 +61,20 @@ def replicate(
         )
     target_exists = ctx.destination.table_exists(plan.target)
     existing = target_columns(ctx.destination, plan.target) if target_exists else {}
-    target = Target(target_exists, existing)
+    unique = target_unique_indexes(ctx.destination, plan.target) if target_exists else {}
+    target = Target(target_exists, existing, unique)
     target_keys = target.keys
     if force is not None:
-        decision = Decision(force, tuple(plan.primary_key), None, None, None, False, False)
+        decision = Decision(
+            force,
+            tuple(plan.primary_key),
+            None,
+            None,
+            None,
+            False,
+            False,
+            "each new file of the folder is loaded whole",
+        )
     else:
         decision = decide(
             plan,
@@ -95,10 +106,7 @@ def replicate(
             }
         )
         shape.truncate_to = limits
-    ctx.log(
-        f"{plan.target}: {decision.mode.value} load"
-        + (f" from {decision.check} ≥ {decision.lower}" if decision.incremental else "")
-    )
+    ctx.log(_announced(plan, decision))
     if plan.target.schema:
         ctx.destination.ensure_schema(plan.target.schema)
     if decision.rebuild:
@@ -137,6 +145,21 @@ def replicate(
     return state
 
 
+def _announced(plan: TaskPlan, decision: Decision) -> str:
+    """The log line that opens a table's load: its mode, where it reads from, and why it
+    reads every row when it does."""
+    line = f"{plan.target}: {decision.mode.value} load"
+    if decision.incremental:
+        line += f" from {decision.check} ≥ {decision.lower}"
+    elif decision.mode is not Mode.full:
+        line += " of every row"
+    if decision.reason:
+        line += f", because {decision.reason}"
+    if cursors.is_text(decision.check_type):
+        line += f" ({decision.check} is text: compared as text)"
+    return line
+
+
 def _rebuild(
     ctx: TaskContext,
     plan: TaskPlan,
@@ -172,6 +195,13 @@ def _checkpoint(
         new_state["check_column"] = decision.check
         if highest.value is not None:
             new_state["cursor"] = cursors.encode(highest.value)
+            if cursors.is_text(decision.check_type) and not cursors.looks_iso(highest.value):
+                ctx.log(
+                    f"check column {decision.check} is compared as text, and its latest value "
+                    f"{highest.value!r} is not ISO-8601: changes are found only if every "
+                    "value is written in one form that sorts like time",
+                    "warning",
+                )
     else:
         new_state.pop("cursor", None)
         new_state.pop("check_column", None)

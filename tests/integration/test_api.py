@@ -77,6 +77,10 @@ def test_workspace_crud_and_list_conventions(client: TestClient) -> None:
     page = client.get("/api/v1/workspaces", params={"limit": 2, "sort": "-name"}).json()
     assert page["total"] == 4 and page["limit"] == 2 and page["offset"] == 0
     assert [w["name"] for w in page["items"]] == ["gamma", "beta"]
+    # the total holds on every page: a full one, the last, an exact fit and past the end
+    for limit, offset, count in ((3, 0, 3), (3, 3, 1), (4, 0, 4), (2, 2, 2), (2, 9, 0)):
+        window = client.get("/api/v1/workspaces", params={"limit": limit, "offset": offset})
+        assert (len(window.json()["items"]), window.json()["total"]) == (count, 4)
     filtered = client.get("/api/v1/workspaces", params={"name__in": "alpha,beta"}).json()
     assert sorted(w["name"] for w in filtered["items"]) == ["alpha", "beta"]
     bad = client.get("/api/v1/workspaces", params={"colour": "red"})

@@ -556,3 +556,43 @@ def test_a_run_logs_at_its_verbosity(
     assert failing.run().status.value == "error"
     assert failing.last is not None
     assert "error" in {level for level, _, _ in failing.last.lines}  # errors at every level
+
+
+KEY_WIDENING = ["duckdb-keyed", "sqlite", "postgres", "mariadb"]
+
+
+@pytest.mark.parametrize("source", ["postgres"], indirect=True)
+@pytest.mark.parametrize("destination", KEY_WIDENING, indirect=True)
+@pytest.mark.parametrize(
+    ("widened", "new_key", "expected"),
+    [("BIGINT", 9_000_000_000, [1, 9_000_000_000]), ("VARCHAR(20)", "'k-2'", ["1", "k-2"])],
+    ids=["bigint", "varchar"],
+)
+def test_a_key_widened_under_a_real_primary_key_rebuilds_or_alters_the_table(
+    source: Database, destination: str, widened: str, new_key: object, expected: list[object]
+) -> None:
+    """The destination's key is a PRIMARY KEY constraint (DuckDB with
+    primary_key_constraints, SQLite, PostgreSQL, MariaDB): widening the key column keeps
+    the rows and the constraint, and later runs still merge by the key."""
+    source.execute(
+        "CREATE TABLE k (id INTEGER PRIMARY KEY, v INTEGER)", "INSERT INTO k VALUES (1, 1)"
+    )
+    job = Job(source.url, destination, ["REPLICATE [k]"], incremental_check_columns=["v"])
+    job.ok()
+    source.execute(
+        f"ALTER TABLE k ALTER COLUMN id TYPE {widened}", f"INSERT INTO k VALUES ({new_key}, 2)"
+    )
+    job.ok()
+    source.execute("UPDATE k SET v = 3 WHERE v = 2")
+    job.ok()  # merged by the (widened) key: nothing doubled
+    data = rows(destination, "k", "id")
+    assert [r["id"] for r in data] == expected and [r["v"] for r in data] == [1, 3]
+    from conveyor.connectors.base import TableRef
+    from conveyor.connectors.registry import open_connector
+
+    connector = open_connector(destination)
+    try:
+        columns = {c.name: c for c in connector.columns(TableRef("k"))}  # type: ignore[attr-defined]
+    finally:
+        connector.close()
+    assert columns["id"].primary_key and not columns["v"].primary_key

@@ -107,6 +107,13 @@ def test_every_builtin_reads_off_what_its_class_implements(
         connector.close()
 
 
+@pytest.mark.parametrize("spec", specs(), ids=lambda s: s.name)
+def test_every_builtin_defaults_to_the_options_its_spec_validates(spec: ConnectorSpec) -> None:
+    """The options model is named twice: by the spec, which validates a connection's
+    options without importing the connector, and by the class, which defaults them."""
+    assert getattr(spec.load(), "options_model", None) is spec.options
+
+
 def test_a_connector_that_cannot_be_imported_says_so() -> None:
     spec = ConnectorSpec(name="gone", schemes=("gone",), implementation="nowhere.at_all:Gone")
     with pytest.raises(ConfigurationError, match="gone"):
