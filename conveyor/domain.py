@@ -233,7 +233,11 @@ class EngineSettings(BaseModel):
         "type is refused.",
     )
     command_timeout: int | None = Field(
-        default=None, ge=1, description="Seconds a single source or destination command may take."
+        default=None,
+        ge=1,
+        description="Seconds a single source or destination command may take: each statement "
+        "(lookups, DDL, swaps, merges, transformations) is stopped past it; a bulk read or load, "
+        "when no batch moves for that long. None: no limit.",
     )
     verbosity: Literal[1, 2, 3, 5] = Field(
         default=2,

@@ -13,6 +13,7 @@ __all__ = [
     "AccessDenied",
     "AuthenticationFailed",
     "BadStatement",
+    "CommandTimedOut",
     "ConfigurationError",
     "Conflict",
     "ConnectorError",
@@ -175,6 +176,16 @@ class ConnectorError(ConveyorError):
 
 class SourceUnavailable(ConnectorError):
     """The connection could not be reached."""
+
+
+class CommandTimedOut(ConnectorError):
+    """A command ran longer than the job's `command_timeout` and was stopped.
+
+    Retried like other connector failures: what made it slow (a lock held by another
+    session, a busy server) is often gone by the next attempt.
+    """
+
+    status_code = 504
 
 
 class AccessDenied(ConnectorError):

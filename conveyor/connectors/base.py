@@ -27,6 +27,7 @@ __all__ = [
     "Discoverable",
     "Estimable",
     "HidesInternal",
+    "LimitsCommands",
     "ListsUniqueIndexes",
     "Locatable",
     "Partitionable",
@@ -44,6 +45,7 @@ __all__ = [
     "capabilities_of",
     "implements",
     "iterate_batches",
+    "limit_commands",
 ]
 
 
@@ -296,6 +298,21 @@ class SqlExecutor(Protocol):
 
 
 @runtime_checkable
+class LimitsCommands(Protocol):
+    """A connector that stops any one of its statements running longer than a limit.
+
+    The engine sets a job's `command_timeout` here before a load or a transformation;
+    the connector then stops every statement it runs itself (lookups, DDL, swaps,
+    merges, SQL it is asked to execute) that takes longer, and raises `CommandTimedOut`
+    naming it. Row streams (a read's rows, a bulk load's COPY or LOAD DATA) are not
+    statements in this sense: the engine bounds them by the gap between batches.
+    """
+
+    def limit_commands(self, seconds: float | None) -> None:
+        """Stop statements that run longer than `seconds` from now on (None: no limit)."""
+
+
+@runtime_checkable
 class ListsUniqueIndexes(Protocol):
     """A destination that names a table's unique indexes besides its primary key.
 
@@ -421,6 +438,12 @@ CAPABILITIES: dict[Capability, Callable[[type], bool]] = {
 def capabilities_of(cls: type) -> frozenset[Capability]:
     """What a connector class can do, from the protocols it implements."""
     return frozenset(c for c, has in CAPABILITIES.items() if has(cls))
+
+
+def limit_commands(connector: object, seconds: float | None) -> None:
+    """Bound the connector's statements by `command_timeout` where it can (`LimitsCommands`)."""
+    if isinstance(connector, LimitsCommands):
+        connector.limit_commands(seconds)
 
 
 def iterate_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -39,6 +39,12 @@ class SharedConnection(Generic[Conn]):
                 self._conn = connect()
             return self._conn
 
+    def forget(self) -> None:
+        """Let go of the connection without closing it (a statement that cannot be
+        stopped still runs on it, abandoned); the next `get` opens another."""
+        with self.lock:
+            self._conn = None
+
     def close(self) -> None:
         """Close the connection if it is open; the next `get` opens another."""
         with self.lock:

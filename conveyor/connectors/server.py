@@ -5,13 +5,16 @@ text form, so error messages can name the host, user and database without leakin
 its `redactor` masks that password (and nothing else) in the driver's error texts.
 `Feed` runs one bulk-load statement in a background thread fed batch by batch: a whole
 stream becomes a single COPY or LOAD DATA, which is what makes loads run at the speed of
-the server's bulk path rather than at the speed of a statement per batch.
+the server's bulk path rather than at the speed of a statement per batch. Such a
+statement is bounded by `command_timeout` between batches: the load fails when the
+server takes no batch (or does not finish once the last one is sent) for that long.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -20,6 +23,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 import sqlglot
 from sqlglot import exp
 
+from conveyor.connectors.command_limit import timed_out
 from conveyor.crypto import Redactor, is_secret_option, redact
 from conveyor.errors import ConnectorError, ConveyorError, InvalidInput
 
@@ -144,7 +148,8 @@ class Feed(Generic[T]):
     `consume` receives an iterator over the items and runs until it is exhausted (one
     COPY or LOAD DATA). The queue is bounded, so the caller blocks when the server falls
     behind; an error of the statement is raised to the caller at its next `put` or at
-    `finish`, mapped by `map_error`.
+    `finish`, mapped by `map_error`. With a `timeout`, a `put` or a `finish` waiting
+    longer than that raises `CommandTimedOut` naming `statement` and `what`.
     """
 
     def __init__(
@@ -153,10 +158,17 @@ class Feed(Generic[T]):
         map_error: Callable[[Exception], ConveyorError],
         depth: int = 2,
         name: str = "conveyor-load",
+        *,
+        timeout: float | None = None,
+        statement: str = "",
+        what: str = "",
     ) -> None:
         self._queue: queue.Queue[T | _Done] = queue.Queue(maxsize=depth)
         self._consume = consume
         self._map_error = map_error
+        self._timeout = timeout
+        self._statement = statement
+        self._what = what
         self._error: BaseException | None = None
         self._aborted = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -195,7 +207,9 @@ class Feed(Generic[T]):
         raise error
 
     def put(self, item: T) -> None:
-        """Hand one item to the statement, waiting while the queue is full."""
+        """Hand one item to the statement, waiting while the queue is full (at most
+        `timeout` seconds)."""
+        started = time.monotonic()
         while True:
             self._raise_error()
             if not self._thread.is_alive():
@@ -204,14 +218,30 @@ class Feed(Generic[T]):
                 self._queue.put(item, timeout=0.2)
                 return
             except queue.Full:
-                continue
+                self._check_waited(started)
 
     def finish(self) -> None:
-        """Signal the end of the stream and wait for the statement to complete."""
+        """Signal the end of the stream and wait for the statement to complete (at most
+        `timeout` seconds once the last item is taken)."""
         if self._thread.is_alive():
-            self._put_marker()
-        self._thread.join()
+            started = time.monotonic()
+            while self._thread.is_alive():
+                try:
+                    self._queue.put(_DONE, timeout=0.2)
+                    break
+                except queue.Full:
+                    self._check_waited(started)
+        started = time.monotonic()
+        while self._thread.is_alive():
+            self._thread.join(0.2)
+            self._check_waited(started)
         self._raise_error()
+
+    def _check_waited(self, started: float) -> None:
+        """Past the timeout, the statement's `CommandTimedOut`."""
+        if self._timeout is not None and time.monotonic() - started > self._timeout:
+            self._raise_error()
+            raise timed_out(self._timeout, self._statement, self._what)
 
     def abort(self) -> None:
         """Make the statement fail (so the server discards what it received) and wait."""

@@ -31,7 +31,7 @@ from conveyor.engine.shape import Shape, wider
 from conveyor.engine.sql import deletes, history, merge, schema
 from conveyor.engine.sql.rows import insert_from
 from conveyor.engine.target import Target, described
-from conveyor.errors import DataError
+from conveyor.errors import CommandTimedOut, DataError
 
 
 def refuse_repeated_keys(
@@ -122,11 +122,22 @@ def apply(
             )
         statements.append(insert_from(staging, target, columns, dialect))
     try:
-        executor.execute_in_transaction(statements)
+        execute_for(target, executor, statements)
     except DataError as exc:
         if decision.mode is not Mode.merge or exc.message.startswith(f"{target}:"):
             raise
         raise _merge_error(exc, target, keys) from exc
+
+
+def execute_for(target: TableRef, executor: SqlExecutor, statements: Sequence[str]) -> list[int]:
+    """Run statements changing `target` in one transaction; a statement stopped by
+    `command_timeout` is reported as the target's (its text may name only helper tables)."""
+    try:
+        return executor.execute_in_transaction(statements)
+    except CommandTimedOut as exc:
+        if exc.message.startswith(f"{target}: "):
+            raise
+        raise CommandTimedOut(f"{target}: {exc.message}", **exc.extra) from exc
 
 
 def _merge_error(exc: DataError, target: TableRef, keys: Sequence[str]) -> DataError:

@@ -17,7 +17,7 @@ from conveyor.connectors.base import (
     TableRef,
     TableSchema,
 )
-from conveyor.engine.apply import sql_executor
+from conveyor.engine.apply import execute_for, sql_executor
 from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision
 from conveyor.engine.planner import TaskPlan
@@ -38,7 +38,11 @@ def _live_rows(ctx: TaskContext, plan: TaskPlan, shape: Shape) -> int | None:
         count = count.where(exp.EQ(this=sql.column(ACTIVE), expression=exp.true()))
     elif shape.soft_delete:
         count = count.where(exp.EQ(this=sql.column(DELETED), expression=exp.false()))
-    value = scalar(ctx.destination, count.sql(dialect=ctx.destination.dialect))
+    value = scalar(
+        ctx.destination,
+        count.sql(dialect=ctx.destination.dialect),
+        timeout=plan.settings.command_timeout,
+    )
     return int(value) if value is not None else None
 
 
@@ -57,6 +61,7 @@ class SourceCount:
         )
         self._sql = exp.select(exp.Count(this=exp.Star())).from_(scope).sql(ctx.source.dialect)
         self._source = ctx.source
+        self._timeout = plan.settings.command_timeout
         self._value: Any = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -72,7 +77,7 @@ class SourceCount:
             if isinstance(self._source, CountsRows):
                 self._value = self._source.count_rows(self._sql)
             else:
-                self._value = scalar(self._source, self._sql)
+                self._value = scalar(self._source, self._sql, timeout=self._timeout)
         except BaseException as exc:  # re-raised by result(), on the run's own thread
             self._error = exc
 
@@ -115,7 +120,7 @@ def sweep_deleted(
             statement = flag_missing(target, keys_table, decision.keys, dialect)
         else:
             statement = delete_missing(target, keys_table, decision.keys, dialect)
-        deleted = max(0, executor.execute_in_transaction([statement])[0])
+        deleted = max(0, execute_for(target, executor, [statement])[0])
     finally:
         with contextlib.suppress(Exception):
             ctx.destination.drop_table(keys_table)

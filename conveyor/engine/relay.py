@@ -68,7 +68,9 @@ def relay(
         largest = exp.select(exp.func("max", exp.column(sql.identifier(highest.column))))
         statement = largest.from_(sql.table_expr(staging)).sql(dialect=destination.dialect)
         check_type = shape.source.field(highest.column).type
-        highest.fold(scalar(destination, statement, check_type))
+        highest.fold(
+            scalar(destination, statement, check_type, timeout=plan.settings.command_timeout)
+        )
     ctx.result.bytes_written += result.bytes
     ctx.progress(result.rows, expected)
     return result.rows

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from conveyor.connectors.base import Connector, Readable, SqlExecutor, Writable
+from conveyor.connectors.base import Connector, Readable, SqlExecutor, Writable, limit_commands
 from conveyor.connectors.registry import open_connector
 from conveyor.crypto import Redactor
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
@@ -167,6 +167,8 @@ def _run_task(
     reporter.log("info", f"task {task.position}: {task.query}", task.id)
     try:
         with _task_destination(spec, task, destination, opener) as target:
+            for end in (source, target):  # the job's limit; a task's WITH may set its own
+                limit_commands(end, spec.settings.command_timeout)
             ctx = TaskContext(
                 run_id=spec.run_id,
                 job_id=spec.job_id,
@@ -206,7 +208,7 @@ def _source_opener(endpoint: Endpoint | None, opener: Opener) -> Callable[[], Re
         return None
     return lambda: _require(
         opener(endpoint.url, endpoint.options, endpoint.reach), Readable, "source", "read"
-    )  # type: ignore[no-any-return]
+    )  # type: ignore[no-any-return]  # its reads stream rows: bounded between batches
 
 
 def _fail(
@@ -265,9 +267,11 @@ def _transform(
     cancel: CancelToken,
     opener: Opener,
 ) -> None:
-    """A transformation: its SQL statements in order on the destination."""
+    """A transformation: its SQL statements in order on the destination, each stopped
+    when it runs longer than `command_timeout`."""
     with _open(spec.destination, "destination", opener) as connector:
         executor = _require(connector, SqlExecutor, "destination", "run SQL")
+        limit_commands(executor, spec.settings.command_timeout)
         for task, result in zip(spec.tasks, results, strict=True):
             raise_if_canceled(cancel)
             result.status, result.started_at = TaskRunStatus.running, utcnow()

@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import Discoverable, Estimable, Partitionable, Readable, TableRef
+from conveyor.connectors.command_limit import abandon_after
 from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision, Mode
 from conveyor.engine.planner import TaskPlan
@@ -46,9 +47,21 @@ def read_sql(plan: TaskPlan, dialect: str, decision: Decision, upper: Any = None
     )
 
 
-def scalar(source: Readable, statement: str, arrow_type: pa.DataType | None = None) -> Any:
-    """The single value a query returns, as `arrow_type` (SQLite aggregates come back as text)."""
-    table = source.read(statement, 16).read_all()
+def scalar(
+    source: Readable,
+    statement: str,
+    arrow_type: pa.DataType | None = None,
+    *,
+    timeout: float | None = None,
+) -> Any:
+    """The single value a query returns, as `arrow_type` (SQLite aggregates come back as text).
+
+    A count or a bound is a read, whose connection no statement limit covers: past
+    `timeout` (`command_timeout`) seconds the run stops waiting for it and fails. It goes
+    on, abandoned, on a connection of its own, until its end or the run process's."""
+    table = abandon_after(
+        timeout, lambda: source.read(statement, 16).read_all(), lambda: None, statement
+    )
     if not table.num_rows:
         return None
     values = table.column(0)
@@ -71,7 +84,7 @@ def describe_source(ctx: TaskContext, plan: TaskPlan) -> tuple[pa.Schema, tuple[
             schema = pa.schema([c.field for c in columns])  # declared types, NOT NULL
             return schema, tuple(c.name for c in columns if c.primary_key)
     query = plan.statement.source_query().limit(0).sql(dialect=source.dialect)
-    schema = source.read(query, 1).schema
+    schema = open_read(source, query, 1, plan.settings.command_timeout).schema
     keys: tuple[str, ...] = ()
     if discoverable and _is_star(plan):
         with contextlib.suppress(Exception):
@@ -110,6 +123,7 @@ def window_bounds(ctx: TaskContext, plan: TaskPlan, decision: Decision) -> tuple
         ctx.source,
         exp.select(exp.Max(this=column)).from_(subquery).sql(dialect=dialect),
         decision.check_type,
+        timeout=plan.settings.command_timeout,
     )
     start = decision.lower
     if start is None:
@@ -117,6 +131,7 @@ def window_bounds(ctx: TaskContext, plan: TaskPlan, decision: Decision) -> tuple
             ctx.source,
             exp.select(exp.Min(this=column)).from_(subquery).sql(dialect=dialect),
             decision.check_type,
+            timeout=plan.settings.command_timeout,
         )
     return (start, stop) if stop is not None else None
 
@@ -143,11 +158,26 @@ def readers(
     ctx: TaskContext, plan: TaskPlan, statements: list[str], opened: contextlib.ExitStack
 ) -> list[pa.RecordBatchReader]:
     """One reader, or one per partition (each on its own connection)."""
+    timeout = plan.settings.command_timeout
     if len(statements) == 1 or ctx.open_source is None:
-        return [ctx.source.read(statements[0], plan.batch_rows)]
+        return [open_read(ctx.source, statements[0], plan.batch_rows, timeout)]
     found = []
     for part in statements:
         connection = ctx.open_source()
         opened.callback(connection.close)  # type: ignore[attr-defined]
-        found.append(connection.read(part, plan.batch_rows))
+        found.append(open_read(connection, part, plan.batch_rows, timeout))
     return found
+
+
+def open_read(
+    source: Readable, statement: str, batch_rows: int, timeout: float | None
+) -> pa.RecordBatchReader:
+    """A read of `statement`, started within `timeout` (`command_timeout`) seconds.
+
+    Starting a read plans or probes its query on a connection of the read's own, which
+    no statement limit covers, and waits while another session locks the table; past
+    the limit the run stops waiting and fails (the start goes on, abandoned, until it
+    ends or the run process does). Its rows are then bounded between batches."""
+    return abandon_after(
+        timeout, lambda: source.read(statement, batch_rows), lambda: None, statement
+    )

@@ -15,7 +15,7 @@ import pyarrow as pa
 from conveyor.connectors.base import TableRef, Writable, iterate_batches
 from conveyor.engine.channel import BoundedChannel, pump_many
 from conveyor.engine.reporting import CancelToken, raise_if_canceled
-from conveyor.errors import SourceUnavailable
+from conveyor.errors import CommandTimedOut
 
 PROGRESS_EVERY_SECONDS = 0.5
 CHANNEL_BATCHES = 2
@@ -87,8 +87,8 @@ def _next(channel: BoundedChannel, timeout: float | None) -> pa.RecordBatch | No
         raise source_stalled(timeout or 0) from None
 
 
-def source_stalled(timeout: float) -> SourceUnavailable:
+def source_stalled(timeout: float) -> CommandTimedOut:
     """The error of a load whose source sent nothing for `command_timeout` seconds."""
-    return SourceUnavailable(
+    return CommandTimedOut(
         f"the source sent no rows for {timeout:g} s (command_timeout); the query was stopped"
     )

@@ -18,7 +18,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from conveyor.connectors import sql
-from conveyor.connectors.base import Readable, SqlExecutor, TableRef
+from conveyor.connectors.base import Readable, SqlExecutor, TableRef, limit_commands
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.engine import cursor as cursors
 from conveyor.engine import source
@@ -48,7 +48,12 @@ __all__ = ["replicate"]
 def replicate(
     ctx: TaskContext, plan: TaskPlan, state: dict[str, Any], force: Mode | None = None
 ) -> dict[str, Any]:
-    """Load one table as this run's mode (or `force`) says; return the task state to keep."""
+    """Load one table as this run's mode (or `force`) says; return the task state to keep.
+
+    Every statement on either end is bounded by the task's `command_timeout`; the row
+    stream, by the gap between batches (`copy_stream`, `relay`)."""
+    for end in (ctx.source, ctx.destination):
+        limit_commands(end, plan.settings.command_timeout)
     schema, source_keys = source.describe_source(ctx, plan)
     declared = declared_types(plan.statement.columns)
     if declared:  # the statement's declared types say what a computed column holds
@@ -298,7 +303,7 @@ def _staged_and_applied(
             counting.start()  # the source is read: count it while the destination merges
         ctx.stage(Stage.staged)
         raise_if_canceled(ctx.cancel)
-        reread = _rows_reread_at_cursor(ctx, decision, staging, plan.target, target.exists)
+        reread = _rows_reread_at_cursor(ctx, plan, decision, staging, target.exists)
         ctx.stage(Stage.applying)
         with writing(plan.target, [staging]):
             apply(ctx, plan, decision, shape, staging, target)
@@ -311,7 +316,7 @@ def _staged_and_applied(
 
 
 def _rows_reread_at_cursor(
-    ctx: TaskContext, decision: Decision, staging: TableRef, target: TableRef, exists: bool
+    ctx: TaskContext, plan: TaskPlan, decision: Decision, staging: TableRef, exists: bool
 ) -> int:
     """Staged rows that are only the rows at the stored cursor read again (the read is
     `check >= cursor`), and so are no writes: as many staged rows at the cursor as the
@@ -334,13 +339,16 @@ def _rows_reread_at_cursor(
 
     def count(table: TableRef) -> int:
         query = exp.select(exp.func("count", exp.Star())).from_(sql.table_expr(table))
-        return int(source.scalar(destination, query.where(at_cursor).sql(dialect=dialect)) or 0)
+        statement = query.where(at_cursor).sql(dialect=dialect)
+        return int(
+            source.scalar(destination, statement, timeout=plan.settings.command_timeout) or 0
+        )
 
     try:
-        return min(count(staging), count(target))
+        return min(count(staging), count(plan.target))
     except Exception as exc:  # a count the destination cannot answer: every row counts
-        reason = renamed(str(exc), target, [staging])
-        ctx.log(f"{target}: rows at the cursor not counted ({reason})", "debug")
+        reason = renamed(str(exc), plan.target, [staging])
+        ctx.log(f"{plan.target}: rows at the cursor not counted ({reason})", "debug")
         return 0
 
 

@@ -6,6 +6,8 @@ column name. Sessions use UTC, so TIMESTAMPTZ reads back as timestamp(us, UTC).
 
 The database file is vetted by the connection's `Reach` each time it is opened, and
 unless the connection has external access its SQL cannot leave it (`duckdb_access`).
+A job's `command_timeout` interrupts any statement (each batch's INSERT included) that
+runs longer; a read's rows are bounded by the engine, between batches.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyarrow as pa
 
 from conveyor.connectors import base, sql, type_map
 from conveyor.connectors.arrow_types import to_duckdb_batch
+from conveyor.connectors.command_limit import interrupt_after
 from conveyor.connectors.configured import Configured
 from conveyor.connectors.duckdb.options import DuckDBOptions
 from conveyor.connectors.duckdb_access import (
@@ -70,6 +73,12 @@ class DuckDBConnector(Configured[DuckDBOptions]):
         self.path = parse_url(self.url)
         self._shared: SharedConnection[duckdb.DuckDBPyConnection] = SharedConnection()
         self._locked = False
+        self._limit: float | None = None  # command_timeout, seconds
+
+    def limit_commands(self, seconds: float | None) -> None:
+        """Interrupt any statement running longer than `seconds` (None: no limit); see
+        `LimitsCommands`."""
+        self._limit = seconds
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """The database connection, opened on first use (creating the file)."""
@@ -118,20 +127,32 @@ class DuckDBConnector(Configured[DuckDBOptions]):
     def _run(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
         cur = self._cursor()
         try:
-            return cur.execute(statement, list(params)).fetchall()
+            with interrupt_after(self._limit, cur.interrupt, statement):
+                return cur.execute(statement, list(params)).fetchall()
         except duckdb.Error as exc:
             raise map_error(exc) from exc
         finally:
             cur.close()
 
     def _transaction(self, statements: Sequence[str]) -> None:
+        self._counted(statements)
+
+    def _counted(self, statements: Sequence[str]) -> list[int]:
+        """Run statements in one transaction, each within the limit; the rows each changed."""
         cur = self._cursor()
+        counts: list[int] = []
+
+        def run(text: str) -> None:
+            with interrupt_after(self._limit, cur.interrupt, text):
+                counts.append(affected_rows(cur.execute(text)))
+
         try:
-            sql.run_in_transaction(cur.execute, statements)
+            sql.run_in_transaction(run, statements)
         except duckdb.Error as exc:
             raise map_error(exc) from exc
         finally:
             cur.close()
+        return counts[1:-1]  # without BEGIN and COMMIT
 
     # --- Connector ---------------------------------------------------------------------
 
@@ -180,8 +201,10 @@ class DuckDBConnector(Configured[DuckDBOptions]):
         """Columns with their exact Arrow types, DuckDB types, nullability and primary key."""
         require_table(self, table)
         cur = self._cursor()
+        probe = sql.select_sql(table, None, DIALECT, limit=0)
         try:
-            schema = cur.sql(sql.select_sql(table, None, DIALECT, limit=0)).to_arrow_table().schema
+            with interrupt_after(self._limit, cur.interrupt, probe):
+                schema = cur.sql(probe).to_arrow_table().schema
         except duckdb.Error as exc:
             raise map_error(exc) from exc
         finally:
@@ -245,9 +268,10 @@ class DuckDBConnector(Configured[DuckDBOptions]):
         self._transaction([create, *marks])
 
     def open_writer(self, table: base.TableRef, schema: pa.Schema) -> base.BatchWriter:
-        """Append batches in one transaction, committed by `close`."""
+        """Append batches in one transaction, committed by `close`; each batch's INSERT
+        (and the COMMIT) within the command limit."""
         require_table(self, table)
-        return _Writer(self._cursor(), table, schema.names)
+        return _Writer(self._cursor(), table, schema.names, self._limit)
 
     def replace_table(self, staging: base.TableRef, target: base.TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
@@ -264,7 +288,8 @@ class DuckDBConnector(Configured[DuckDBOptions]):
         """Run one statement; return the rows it changed when DuckDB says (else -1)."""
         cur = self._cursor()
         try:
-            return affected_rows(cur.execute(sql_text))
+            with interrupt_after(self._limit, cur.interrupt, sql_text):
+                return affected_rows(cur.execute(sql_text))
         except duckdb.Error as exc:
             raise map_error(exc) from exc
         finally:
@@ -272,17 +297,7 @@ class DuckDBConnector(Configured[DuckDBOptions]):
 
     def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
         """Run statements in one transaction; the rows each changed (-1 when unknown)."""
-        cur = self._cursor()
-        counts: list[int] = []
-        try:
-            sql.run_in_transaction(
-                lambda text: counts.append(affected_rows(cur.execute(text))), statements
-            )
-        except duckdb.Error as exc:
-            raise map_error(exc) from exc
-        finally:
-            cur.close()
-        return counts[1:-1]  # without BEGIN and COMMIT
+        return self._counted(statements)
 
 
 def _declared(native: str, field: pa.Field) -> type_map.Declared | None:
@@ -304,10 +319,15 @@ class _Writer:
     """Appends registered Arrow batches with INSERT … SELECT, in one transaction."""
 
     def __init__(
-        self, cur: duckdb.DuckDBPyConnection, table: base.TableRef, names: list[str]
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: base.TableRef,
+        names: list[str],
+        limit: float | None = None,
     ) -> None:
         self._cur: duckdb.DuckDBPyConnection | None = cur
         self._table = table
+        self._limit = limit
         self._insert = sql.insert_select_sql(base.TableRef(_BATCH_VIEW), table, names, DIALECT)
         self._bytes = 0
         cur.execute("BEGIN")
@@ -316,9 +336,11 @@ class _Writer:
         assert self._cur is not None, "writer is closed"
         if not batch.num_rows:
             return
+        cur = self._cur
         try:
-            self._cur.register(_BATCH_VIEW, to_duckdb_batch(batch))
-            self._cur.execute(self._insert)
+            cur.register(_BATCH_VIEW, to_duckdb_batch(batch))
+            with interrupt_after(self._limit, cur.interrupt, self._insert, str(self._table)):
+                cur.execute(self._insert)
         except duckdb.Error as exc:
             raise map_error(exc, str(self._table)) from exc
         finally:
@@ -327,8 +349,10 @@ class _Writer:
 
     def close(self) -> int:
         assert self._cur is not None, "writer is closed"
+        cur = self._cur
         try:
-            self._cur.execute("COMMIT")
+            with interrupt_after(self._limit, cur.interrupt, "COMMIT", str(self._table)):
+                cur.execute("COMMIT")
         except duckdb.Error as exc:
             raise map_error(exc, str(self._table)) from exc
         finally:

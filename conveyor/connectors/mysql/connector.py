@@ -6,10 +6,16 @@ one `LOAD DATA LOCAL INFILE` per stream (see `load`). Metadata, DDL, swaps and
 merges go through one pymysql connection. Sessions run in UTC, so TIMESTAMP columns
 read as UTC instants and zoned Arrow timestamps are stored as their UTC time.
 A table's schema is a MySQL database; unqualified tables are in the URL's database.
+
+A job's `command_timeout` bounds that connection's statements on the server: MariaDB's
+`max_statement_time` stops any statement; MySQL's `max_execution_time` stops only
+SELECTs, so on MySQL a statement past the limit is also killed (`KILL QUERY`) from a
+second connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import weakref
 from collections.abc import Iterator, Sequence
@@ -20,12 +26,13 @@ import pyarrow as pa
 import pymysql
 
 from conveyor.connectors import base, sql, type_map
+from conveyor.connectors.command_limit import interrupt_after, timed_out
 from conveyor.connectors.configured import Configured
 from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.mysql import sql as mysql_sql
 from conveyor.connectors.mysql import types
 from conveyor.connectors.mysql.client import Client
-from conveyor.connectors.mysql.errors import map_error
+from conveyor.connectors.mysql.errors import error_code, map_error
 from conveyor.connectors.mysql.load import UTC_MARK, LoadWriter, column_type
 from conveyor.connectors.mysql.options import MySQLOptions
 from conveyor.connectors.mysql.spill import Spill
@@ -35,6 +42,7 @@ from conveyor.errors import ConveyorError, InvalidInput
 DIALECT = types.DIALECT
 _SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
 _UTC = "SET time_zone = '+00:00'"
+_TIMED_OUT = {1969, 3024}  # MariaDB's max_statement_time, MySQL's max_execution_time
 
 
 class MySQLConnector(Configured[MySQLOptions]):
@@ -54,6 +62,15 @@ class MySQLConnector(Configured[MySQLOptions]):
         self._shared: SharedConnection[Any] = SharedConnection(lambda conn: conn.open)
         self._mariadb: bool | None = None
         self._spills: weakref.WeakSet[Spill] = weakref.WeakSet()  # reads still draining
+        self._limit: float | None = None  # command_timeout, seconds
+        self._limited: tuple[Any, float | None] = (None, None)
+        """The metadata connection and the limit in effect on it."""
+
+    def limit_commands(self, seconds: float | None) -> None:
+        """Have the server stop any statement of the metadata connection running longer than
+        `seconds` (None: the server's default); see `LimitsCommands`."""
+        with self._shared.lock:
+            self._limit = seconds
 
     # --- connections ---------------------------------------------------------------------
 
@@ -85,18 +102,61 @@ class MySQLConnector(Configured[MySQLOptions]):
         return conn
 
     def _meta(self) -> Any:
-        """The connection metadata and DDL share (callers hold its lock)."""
-        return self._shared.get(self._connect)
+        """The connection metadata and DDL share (callers hold its lock), its statements
+        limited to `command_timeout` by the server."""
+        conn = self._shared.get(self._connect)
+        session, in_effect = self._limited
+        if session is not conn:
+            in_effect = None  # a new session has the server's default
+        if in_effect != self._limit:
+            if _is_mariadb(conn):
+                value = "DEFAULT" if self._limit is None else f"{self._limit:g}"
+                statement = f"SET SESSION max_statement_time = {value}"
+            else:
+                value = "DEFAULT" if self._limit is None else str(max(1, round(self._limit * 1000)))
+                statement = f"SET SESSION max_execution_time = {value}"
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(statement)
+            except pymysql.Error as exc:
+                raise map_error(exc, self.address) from exc
+        self._limited = (conn, self._limit)
+        return conn
+
+    def _limited_statement(
+        self, conn: Any, statement: str, what: str = ""
+    ) -> contextlib.AbstractContextManager[None]:
+        """Where the server cannot stop a statement (MySQL: anything but a SELECT), a kill
+        of the statement from a second connection once it ran past the limit."""
+        if self._limit is None or _is_mariadb(conn):
+            return contextlib.nullcontext()
+        thread_id = conn.thread_id()
+        return interrupt_after(self._limit, lambda: self._kill(thread_id), statement, what)
+
+    def _kill(self, thread_id: int) -> None:
+        killer = self._connect()
+        try:
+            with killer.cursor() as cur:
+                cur.execute("KILL QUERY %s", (thread_id,))
+        finally:
+            killer.close()
+
+    def _failure(self, exc: pymysql.Error, statement: str, what: str = "") -> ConveyorError:
+        """What a failed statement of the metadata connection means; past the limit, a timeout."""
+        if self._limit is not None and error_code(exc) in _TIMED_OUT:
+            return timed_out(self._limit, statement, what)
+        return map_error(exc, self.address, what)
 
     def _query(self, statement: str, params: Sequence[Any] = (), what: str = "") -> list[Any]:
         with self._shared.lock:
             conn = self._meta()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(statement, tuple(params) or None)
-                    return list(cur.fetchall()) if cur.description else []
-            except pymysql.Error as exc:
-                raise map_error(exc, self.address, what) from exc
+            with self._limited_statement(conn, statement, what):
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(statement, tuple(params) or None)
+                        return list(cur.fetchall()) if cur.description else []
+                except pymysql.Error as exc:
+                    raise self._failure(exc, statement, what) from exc
 
     def _transaction(self, statements: Sequence[str], what: str = "") -> list[int]:
         """Run statements in one transaction, re-opened after each DDL statement.
@@ -108,17 +168,22 @@ class MySQLConnector(Configured[MySQLOptions]):
         with self._shared.lock:
             conn = self._meta()
             counts = []
+            statement = ""
             try:
                 conn.begin()
                 with conn.cursor() as cur:
                     for statement in statements:
-                        counts.append(cur.execute(statement))
+                        with self._limited_statement(conn, statement, what):
+                            counts.append(cur.execute(statement))
                         if _commits_implicitly(statement):
                             conn.begin()
                 conn.commit()
             except pymysql.Error as exc:
                 conn.rollback()
-                raise map_error(exc, self.address, what) from exc
+                raise self._failure(exc, statement, what) from exc
+            except ConveyorError:
+                conn.rollback()
+                raise
             return counts
 
     def _schema(self, table: base.TableRef) -> str:
@@ -226,7 +291,7 @@ class MySQLConnector(Configured[MySQLOptions]):
                     planned = types.plan_read(fields)
                     return types.mark_utc(planned, self._utc_columns(cur, fields))
             except pymysql.Error as exc:
-                raise map_error(exc, self.address, label) from exc
+                raise self._failure(exc, query, label) from exc
 
     @staticmethod
     def _utc_columns(cur: Any, fields: list[Any]) -> set[int]:
@@ -324,7 +389,8 @@ class MySQLConnector(Configured[MySQLOptions]):
 
     def _is_mariadb(self) -> bool:
         if self._mariadb is None:
-            self._mariadb = "mariadb" in str(self._query("SELECT VERSION()")[0][0]).lower()
+            with self._shared.lock:
+                self._mariadb = _is_mariadb(self._meta())
         return self._mariadb
 
     def create_table(self, table: base.TableRef, layout: base.TableSchema) -> None:
@@ -334,13 +400,15 @@ class MySQLConnector(Configured[MySQLOptions]):
         self._query(f"{ddl} DEFAULT CHARSET=utf8mb4 COLLATE={collation}", what=str(table))
 
     def open_writer(self, table: base.TableRef, schema: pa.Schema) -> base.BatchWriter:
-        """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`."""
+        """Start one LOAD DATA LOCAL INFILE into the table, committed by `close`; the server
+        must take each batch within the command limit."""
         require_table(self, table)
         return LoadWriter(
             lambda path: self._connect(local_file=path),
             table,
             schema,
             lambda exc: map_error(exc, self.address, str(table)),
+            timeout=self._limit,
         )
 
     def replace_table(self, staging: base.TableRef, target: base.TableRef) -> None:
@@ -384,6 +452,11 @@ def _declared(native: str, column: types.ReadColumn) -> type_map.Declared | None
         marked = f"{native} COMMENT '{UTC_MARK}'"
         return type_map.Declared(type_map.Logical("timestamptz"), marked, DIALECT)
     return type_map.declared(DIALECT, native, column.type)
+
+
+def _is_mariadb(conn: Any) -> bool:
+    """Whether a connection's server is MariaDB (it says so in its version)."""
+    return "mariadb" in str(conn.get_server_info()).lower()
 
 
 def _commits_implicitly(statement: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
 import shutil
 import struct
 import tempfile
@@ -29,6 +30,7 @@ from sqlglot import exp
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import TableRef
+from conveyor.connectors.command_limit import timed_out
 from conveyor.errors import ConnectorError, ConveyorError, DataError
 
 DIALECT = "mysql"
@@ -113,7 +115,9 @@ class LoadWriter:
     """One LOAD DATA statement in a thread, reading a FIFO that `write` fills batch by batch.
 
     `connect(path)` opens the statement's connection, which sends the server the file at
-    `path` when asked for it and refuses any other (see `client`).
+    `path` when asked for it and refuses any other (see `client`). With a `timeout`, the
+    load fails when the server reads nothing of a batch (or does not finish once the
+    last one is sent) for that long.
     """
 
     def __init__(
@@ -122,8 +126,11 @@ class LoadWriter:
         table: TableRef,
         schema: pa.Schema,
         map_error: Callable[[Exception], ConveyorError],
+        timeout: float | None = None,
     ) -> None:
         self._map_error = map_error
+        self._timeout = timeout
+        self._table = table
         self._folder = tempfile.mkdtemp(prefix="conveyor-load-")
         self._path = os.path.join(self._folder, "rows.tsv")
         os.mkfifo(self._path, 0o600)
@@ -133,6 +140,7 @@ class LoadWriter:
         self._pipe: int | None = None
         self._bytes = 0
         statement = load_sql(table, schema.names, self._path)
+        self._statement = statement
         self._thread = threading.Thread(target=self._load, args=(statement,), daemon=True)
         self._thread.start()
 
@@ -159,8 +167,8 @@ class LoadWriter:
                     self._raise_load_error()
                     raise ConnectorError("the load ended before it read any row") from exc
                 time.sleep(0.005)
-            else:
-                os.set_blocking(self._pipe, True)
+            else:  # without a timeout, writes wait as long as the server takes
+                os.set_blocking(self._pipe, self._timeout is None)
         return self._pipe
 
     def _raise_load_error(self) -> None:
@@ -178,7 +186,11 @@ class LoadWriter:
         pipe = self._open_pipe()
         try:
             while data:
-                written = os.write(pipe, data)
+                self._wait_writable(pipe)
+                try:
+                    written = os.write(pipe, data)
+                except BlockingIOError:
+                    continue
                 data = data[written:]
         except BrokenPipeError as exc:
             self._thread.join()
@@ -186,12 +198,24 @@ class LoadWriter:
             raise ConnectorError("the load stopped reading rows") from exc
         self._bytes += batch.nbytes
 
+    def _wait_writable(self, pipe: int) -> None:
+        """With a timeout, wait until the server reads from the pipe, at most that long."""
+        if self._timeout is None:
+            return
+        _, ready, _ = select.select([], [pipe], [], self._timeout)
+        if not ready:
+            self._raise_load_error()
+            raise timed_out(self._timeout, self._statement, str(self._table))
+
     def close(self) -> int:
         """End the stream, wait for the load, check its warnings, and commit."""
         try:
             self._open_pipe()  # a stream of no rows still ends the load
             self._close_pipe()
-            self._thread.join()
+            self._thread.join(self._timeout)
+            if self._thread.is_alive():
+                assert self._timeout is not None
+                raise timed_out(self._timeout, self._statement, str(self._table))
             self._raise_load_error()
             if self._warnings:
                 details = "; ".join(f"{w[2]}" for w in self._warnings)

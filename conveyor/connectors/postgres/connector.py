@@ -26,6 +26,7 @@ from conveyor.connectors.base import (
     TableSchema,
     Targets,
 )
+from conveyor.connectors.command_limit import interrupt_after
 from conveyor.connectors.postgres import sql as pgsql
 from conveyor.connectors.postgres import types
 from conveyor.connectors.postgres.async_connect import connect_kwargs
@@ -124,10 +125,11 @@ class PostgresConnector(PostgresSession):
     # --- Readable / Partitionable --------------------------------------------------------
 
     def _describe(self, query: str, label: str) -> list[types.ReadColumn]:
-        """Plan a query's columns from the server's description of its result (no rows run)."""
+        """Plan a query's columns from the server's description of its result (no rows run),
+        canceled past the command limit (it waits while another session locks a table)."""
         conn = self._adbc()
         try:
-            with conn.cursor() as cur:
+            with conn.cursor() as cur, interrupt_after(self._limit, cur.adbc_cancel, query, label):
                 described = cur.adbc_execute_schema(query)
         except Exception as exc:
             self._give_back(conn, reusable=False)
@@ -313,7 +315,7 @@ class PostgresConnector(PostgresSession):
             try:
                 return int(conn.execute(sql_text).rowcount)
             except psycopg.Error as exc:
-                raise map_error(exc, self.address) from exc
+                raise self._failure(exc, sql_text) from exc
 
     def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
         """Run statements in one transaction, all or nothing; the rows each one changed."""

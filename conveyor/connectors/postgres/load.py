@@ -30,6 +30,13 @@ DIALECT = types.DIALECT
 INDEX_BUILD_MEMORY = "256MB"  # server memory for the one sort that builds a deferred key
 
 
+def part_of_the_load(connector: PostgresSession) -> list[str]:
+    """Building a deferred key or type after the COPY finishes the bulk load, which
+    `command_timeout` bounds between batches, not as one statement: the command limit is
+    lifted for its transaction (a limit of the role's own is left alone)."""
+    return ["SET LOCAL statement_timeout = 0"] if connector.limit is not None else []
+
+
 def defer_primary_key(connector: PostgresSession, table: TableRef, oid: int) -> str | None:
     """Drop an empty table's primary key; return the statement that restores it (or None)."""
     found = connector._query(
@@ -73,7 +80,11 @@ def restore_primary_key(
     if statement is None:
         return
     # the index is built by sorting: give the sort memory for this one statement
-    statements = [f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'", statement]
+    statements = [
+        f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'",
+        *part_of_the_load(connector),
+        statement,
+    ]
     if quietly:
         with contextlib.suppress(Exception):
             connector._transaction(statements, what=str(table))
@@ -111,7 +122,11 @@ class CopyWriter:
             )
 
         self._feed: Feed[pa.RecordBatch] = Feed(
-            consume, lambda exc: map_error(exc, address, str(table))
+            consume,
+            lambda exc: map_error(exc, address, str(table)),
+            timeout=connector.limit,
+            statement=f"COPY {sql.table_sql(table, DIALECT)} FROM STDIN (FORMAT binary)",
+            what=str(table),
         )
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -145,7 +160,8 @@ class CopyWriter:
     def _restore(self, *, quietly: bool) -> None:
         retype, self._retype = self._retype, None
         if retype is not None and not quietly:  # a failed load's table is dropped anyway
-            self._connector._query(retype, what=str(self._table))
+            statements = [*part_of_the_load(self._connector), retype]
+            self._connector._transaction(statements, what=str(self._table))
         statement, self._restore_key = self._restore_key, None
         restore_primary_key(self._connector, self._table, statement, quietly=quietly)
 

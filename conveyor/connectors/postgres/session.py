@@ -6,6 +6,9 @@ work on a session, so none of them imports the connector that imports them.
 
 Metadata and DDL go through one psycopg connection (autocommit, under a lock); reads and
 loads each take an ADBC connection of their own, given back for reuse when they end cleanly.
+A job's `command_timeout` is the psycopg session's `statement_timeout`, so the server stops
+every lookup, DDL, swap and merge that runs too long; the row streams of the ADBC
+connections are bounded by the engine, between batches.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import psycopg
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import TableRef
+from conveyor.connectors.command_limit import timed_out
 from conveyor.connectors.configured import Configured
 from conveyor.connectors.metadata import SharedConnection
 from conveyor.connectors.postgres import types
@@ -25,7 +29,7 @@ from conveyor.connectors.postgres.conninfo import Conninfo
 from conveyor.connectors.postgres.errors import connect_error, map_error
 from conveyor.connectors.postgres.options import PostgresOptions
 from conveyor.connectors.server import parse_server_url
-from conveyor.errors import TableNotFound
+from conveyor.errors import ConveyorError, TableNotFound
 
 DIALECT = types.DIALECT
 _IDLE_CONNECTIONS = 2  # ADBC connections kept for the next read or load
@@ -46,12 +50,51 @@ class PostgresSession(Configured[PostgresOptions]):
         )
         self._created: set[TableRef] = set()  # tables made here, not yet loaded
         self._idle: list[Any] = []  # ADBC connections a finished read or load gave back
+        self._limit: float | None = None  # command_timeout, seconds
+        self._limited: tuple[psycopg.Connection[Any] | None, float | None] = (None, None)
+        """The metadata session and the limit in effect on it."""
+
+    @property
+    def limit(self) -> float | None:
+        """The command limit (`command_timeout`) in seconds; None: no limit."""
+        return self._limit
+
+    def limit_commands(self, seconds: float | None) -> None:
+        """Have the server stop any statement of the metadata session running longer than
+        `seconds` (its `statement_timeout`; None: the role's own default); see
+        `LimitsCommands`."""
+        with self._shared.lock:
+            self._limit = seconds
 
     # --- connections ---------------------------------------------------------------------
 
     def _meta(self) -> psycopg.Connection[Any]:
-        """The psycopg connection for metadata and DDL (callers hold its lock)."""
-        return self._shared.get(self._connect_meta)
+        """The psycopg connection for metadata and DDL (callers hold its lock), its
+        `statement_timeout` the command limit."""
+        conn = self._shared.get(self._connect_meta)
+        session, in_effect = self._limited
+        if session is not conn:
+            in_effect = None  # a new session has the server's default
+        if in_effect != self._limit:
+            try:
+                if self._limit is None:
+                    conn.execute("RESET statement_timeout")
+                else:
+                    milliseconds = str(max(1, round(self._limit * 1000)))
+                    conn.execute(
+                        "SELECT set_config('statement_timeout', %s, false)", [milliseconds]
+                    )
+            except psycopg.Error as exc:
+                raise map_error(exc, self.address) from exc
+        self._limited = (conn, self._limit)
+        return conn
+
+    def _failure(self, exc: psycopg.Error, statement: str, what: str = "") -> ConveyorError:
+        """What a failed statement of the metadata session means; past the limit, a timeout."""
+        stopped = isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc)
+        if stopped and self._limit is not None:
+            return timed_out(self._limit, statement, what)
+        return map_error(exc, self.address, what)
 
     def _connect_meta(self) -> psycopg.Connection[Any]:
         conninfo = self._target.now()  # the policy decides on the addresses of now
@@ -91,19 +134,20 @@ class PostgresSession(Configured[PostgresOptions]):
                 cur = conn.execute(statement, list(params) or None)
                 return cur.fetchall() if cur.description else []
             except psycopg.Error as exc:
-                raise map_error(exc, self.address, what) from exc
+                raise self._failure(exc, statement, what) from exc
 
     def _transaction(self, statements: Sequence[str], what: str = "") -> list[int]:
         with self._shared.lock:
             conn = self._meta()
             counts = []
+            current = ""
             try:
                 with conn.transaction(), conn.cursor() as cur:
-                    for statement in statements:
-                        cur.execute(statement)
+                    for current in statements:
+                        cur.execute(current)
                         counts.append(cur.rowcount)
             except psycopg.Error as exc:
-                raise map_error(exc, self.address, what) from exc
+                raise self._failure(exc, current, what) from exc
             return counts
 
     def close(self) -> None:

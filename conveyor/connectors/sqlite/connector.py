@@ -9,6 +9,10 @@ Each open vets the database file (and the journal files SQLite keeps beside it) 
 connection's `Reach` and opens the resolved path, never the URL's text: SQLite would
 read `file:…` as a URI. SQL from outside (reads, counts, statements) is vetted by
 `statements`, which refuses ATTACH and the like unless the reach allows them.
+
+ADBC cannot interrupt SQLite, so a job's `command_timeout` abandons a statement that
+runs longer (`abandon_after`): the run fails at the limit and carries on with a fresh
+connection; the statement ends with the run's process, its transaction rolled back.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import contextlib
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import adbc_driver_sqlite
 import adbc_driver_sqlite.dbapi as adbc
@@ -26,6 +30,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from conveyor.connectors import base, sql, type_map
+from conveyor.connectors.command_limit import abandon_after
 from conveyor.connectors.configured import Configured
 from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.sqlite.options import SQLiteOptions
@@ -50,6 +55,7 @@ from conveyor.errors import (
     TableNotFound,
 )
 
+T = TypeVar("T")
 DIALECT = "sqlite"
 _NO_TABLE = re.compile(r"no such table: ([^\n]+)")
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -103,6 +109,12 @@ class SQLiteConnector(Configured[SQLiteOptions]):
     def _configure(self) -> None:
         self.path = parse_url(self.url)
         self._shared: SharedConnection[Any] = SharedConnection()
+        self._limit: float | None = None  # command_timeout, seconds
+
+    def limit_commands(self, seconds: float | None) -> None:
+        """Give up on any statement running longer than `seconds` (None: no limit); see
+        `LimitsCommands`."""
+        self._limit = seconds
 
     # --- connections ---------------------------------------------------------------------
 
@@ -163,23 +175,37 @@ class SQLiteConnector(Configured[SQLiteOptions]):
         """The connection metadata and DDL share (callers hold its lock)."""
         return self._shared.get(lambda: self._open(for_write=write))
 
+    def _limited(self, work: Callable[[Any], T], statement: str, *, write: bool = False) -> T:
+        """`work` on a cursor of the shared connection, given up after the command limit
+        (the connection is then forgotten: the next statement opens another)."""
+
+        def run() -> T:
+            with conn.cursor() as cur:
+                try:
+                    return work(cur)
+                except Exception as exc:
+                    raise map_error(exc) from exc
+
+        with self._shared.lock:
+            conn = self._meta(write=write)
+            return abandon_after(self._limit, run, self._shared.forget, statement)
+
     def _query(
         self, statement: str, params: Sequence[Any] = (), *, write: bool = False
     ) -> list[Any]:
         """Run one statement on the shared connection; return its rows."""
-        with self._shared.lock, self._meta(write=write).cursor() as cur:
-            try:
-                cur.execute(statement, parameters=list(params) or None)
-                return list(cur.fetchall()) if cur.description else []
-            except Exception as exc:
-                raise map_error(exc) from exc
+
+        def work(cur: Any) -> list[Any]:
+            cur.execute(statement, parameters=list(params) or None)
+            return list(cur.fetchall()) if cur.description else []
+
+        return self._limited(work, statement, write=write)
 
     def _transaction(self, statements: Sequence[str]) -> None:
-        with self._shared.lock, self._meta(write=True).cursor() as cur:
-            try:
-                sql.run_in_transaction(cur.execute, statements, begin="BEGIN IMMEDIATE")
-            except Exception as exc:
-                raise map_error(exc) from exc
+        def work(cur: Any) -> None:
+            sql.run_in_transaction(cur.execute, statements, begin="BEGIN IMMEDIATE")
+
+        self._limited(work, "; ".join(statements), write=True)
 
     @staticmethod
     def _check_schema(table: base.TableRef) -> None:
@@ -354,7 +380,7 @@ class SQLiteConnector(Configured[SQLiteOptions]):
         """Bulk-append through ADBC ingest; each batch is committed as it is written."""
         self._check_schema(table)
         require_table(self, table)
-        return _Writer(self._open(for_write=True), table)
+        return _Writer(self._open(for_write=True), table, self._limit)
 
     def replace_table(self, staging: base.TableRef, target: base.TableRef) -> None:
         """DROP target and RENAME staging in one transaction; readers see old or new."""
@@ -376,8 +402,8 @@ class SQLiteConnector(Configured[SQLiteOptions]):
         """Run statements in one (immediate) transaction; the rows each one changed."""
         statements = [vet(text, self.reach) for text in statements]
         counts: list[int] = []
-        with self._shared.lock, self._meta(write=True).cursor() as cur:
 
+        def work(cur: Any) -> None:
             def run(text: str) -> None:
                 cur.execute(text)
                 if cur.description:
@@ -385,31 +411,40 @@ class SQLiteConnector(Configured[SQLiteOptions]):
                 cur.execute("SELECT changes()")
                 counts.append(int(cur.fetchone()[0]))
 
-            try:
-                sql.run_in_transaction(run, statements, begin="BEGIN IMMEDIATE")
-            except Exception as exc:
-                raise map_error(exc) from exc
+            sql.run_in_transaction(run, statements, begin="BEGIN IMMEDIATE")
+
+        self._limited(work, "; ".join(statements), write=True)
         return counts[1 : 1 + len(statements)]
 
 
 class _Writer:
     """An ADBC ingest into one table, one committed append per batch."""
 
-    def __init__(self, conn: Any, table: base.TableRef) -> None:
+    def __init__(self, conn: Any, table: base.TableRef, limit: float | None = None) -> None:
         self._conn = conn
         self._cursor = conn.cursor()
         self._table = table
+        self._limit = limit
         self._bytes = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
+        """Append one batch, given up (with the connection) after the command limit."""
         if not batch.num_rows:
             return
         rows = storable(sql.nested_to_json(batch))
-        try:
-            self._cursor.adbc_ingest(self._table.name, rows, mode="append")
-        except Exception as exc:
-            raise map_error(exc, str(self._table)) from exc
+        cursor, name = self._cursor, self._table.name
+
+        def ingest() -> None:
+            try:
+                cursor.adbc_ingest(name, rows, mode="append")
+            except Exception as exc:
+                raise map_error(exc, str(self._table)) from exc
+
+        abandon_after(self._limit, ingest, self._abandon, f"INSERT INTO {name} …", str(self._table))
         self._bytes += batch.nbytes
+
+    def _abandon(self) -> None:
+        self._conn = None  # still busy: never closed under the running append
 
     def close(self) -> int:
         self.abort()
