@@ -66,8 +66,8 @@ def writing(target: TableRef, helpers: Sequence[TableRef]) -> Iterator[None]:
         raise
     except ConveyorError as exc:
         reason = exc.message
-        for helper in helpers:  # "<staging>: permission denied" says the table twice
-            for spelled in _names(helper):
+        for named in (*helpers, target):  # "<table>: permission denied" says it twice
+            for spelled in _names(named):
                 reason = reason.removeprefix(f"{spelled}: ")
         reason = renamed(reason, target, helpers)
         if not reason.startswith(prefix):

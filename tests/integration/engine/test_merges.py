@@ -93,10 +93,10 @@ def test_a_merge_never_updates_another_row_through_a_unique_index(
     outcome = job.run()
     assert outcome.status.value == "error", rows(destination, "orders", "id")
     error = outcome.error or ""
-    assert error.startswith("orders: ") and "(id)" in error, error
+    assert error.startswith("cannot write orders: ") and "(id)" in error, error
     # The servers name the index; SQLite and DuckDB name the column it covers.
     named = "orders_by_customer" if destination.startswith(("postgres", "mariadb")) else "customer"
-    assert named in error.removeprefix("orders: "), error
+    assert named in error.removeprefix("cannot write orders: "), error
     data = rows(destination, "orders", "id", ["id", "customer", "total"])
     assert [r["id"] for r in data] == list(range(1, 11))
     assert data[2] == {"id": 3, "customer": "c3", "total": Decimal("3.50")}
