@@ -193,22 +193,12 @@ def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
         capabilities = sorted(c.value for c in resolve(connection.url).capabilities)
     except ConveyorError:
         capabilities = []
-    return ConnectionOut(
-        id=connection.id,
-        workspace_id=connection.workspace_id,
-        name=connection.name,
-        scheme=connection.scheme,
-        url=url,
-        options=options,
-        capabilities=capabilities,
-        max_concurrent_runs=connection.max_concurrent_runs,
-        allow_external_access=connection.allow_external_access,
-        admin_configured=connection.admin_configured,
-        last_tested_at=connection.last_tested_at,
-        last_test_ok=connection.last_test_ok,
-        last_test_error=connection.last_test_error,
-        created_at=connection.created_at,
-        updated_at=connection.updated_at,
+    # The shown fields read the columns of their names (the sealed secrets have no field
+    # to be shown in), but for the URL and options, masked, and the capabilities.
+    fields = ConnectionOut.model_fields
+    columns = {name: getattr(connection, name) for name in fields if hasattr(connection, name)}
+    return ConnectionOut.model_validate(
+        {**columns, "url": url, "options": options, "capabilities": capabilities}
     )
 
 
