@@ -45,7 +45,7 @@ from conveyor.schemas.connections import (
     ConnectionTestResult,
     ConnectionUpdate,
 )
-from conveyor.services import audit, lookup, reach, workspaces
+from conveyor.services import audit, lookup, reach, row_models, workspaces
 from conveyor.services import connection_secrets as secrets
 from conveyor.services.context import Context, Principal, Units
 from conveyor.store.models import Connection, Job
@@ -193,12 +193,9 @@ def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
         capabilities = sorted(c.value for c in resolve(connection.url).capabilities)
     except ConveyorError:
         capabilities = []
-    # The shown fields read the columns of their names (the sealed secrets have no field
-    # to be shown in), but for the URL and options, masked, and the capabilities.
-    fields = ConnectionOut.model_fields
-    columns = {name: getattr(connection, name) for name in fields if hasattr(connection, name)}
-    return ConnectionOut.model_validate(
-        {**columns, "url": url, "options": options, "capabilities": capabilities}
+    # The sealed secrets have no field to be shown in; the URL and options are masked.
+    return row_models.read(
+        ConnectionOut, connection, url=url, options=options, capabilities=capabilities
     )
 
 
