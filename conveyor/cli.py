@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from conveyor.domain import EngineSettings, RunLoad, RunStatus, TaskRunStatus
-from conveyor.engine.reporting import TaskResult
+from conveyor.engine.reporting import Stage, TaskResult
 from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
 from conveyor.errors import ConveyorError
 
@@ -204,6 +204,9 @@ class ProgressReporter:
             _error(f"task {result.position} failed: {result.error}")
 
     def save_state(self, task_id: str, state: dict[str, Any]) -> None:
+        pass
+
+    def stage(self, task_id: str, stage: Stage) -> None:
         pass
 
 

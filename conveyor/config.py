@@ -47,6 +47,12 @@ def positive(
     )
 
 
+def at_least_one(default: int | None, description: str, *, most: int | None = None) -> Any:
+    """A number of things (processes, requests, days), at least 1 and at most `most`; a
+    `None` default leaves it unset, and its description says what unset means."""
+    return Field(default=default, ge=1, le=most, description=description)
+
+
 class Settings(BaseSettings):
     """The server's configuration; each field is documented in the README."""
 
@@ -174,20 +180,18 @@ class Settings(BaseSettings):
         description="Host names, addresses and CIDRs (comma-separated) nobody may reach, admins "
         "included; cloud metadata and link-local addresses are denied unless allowed.",
     )
-    api_concurrency: int = Field(
-        default=16,
-        ge=1,
-        le=1000,
-        description="Requests of this API process working on the store at once; the others "
+    api_concurrency: int = at_least_one(
+        16,
+        "Requests of this API process working on the store at once; the others "
         "wait in line. The worker threads and the store's connection pool are sized from it.",
+        most=1000,
     )
-    api_processes: int | None = Field(
-        default=None,
-        ge=1,
-        le=64,
-        description="API processes `conveyor serve` starts on its one port (unset: one per "
+    api_processes: int | None = at_least_one(
+        None,
+        "API processes `conveyor serve` starts on its one port (unset: one per "
         "CPU core). With more than one, the embedded workers, the scheduler and the file "
         "cleaner run in the supervising process, once, and the API processes only answer.",
+        most=64,
     )
     auth_cache_seconds: float = positive(
         5.0,
@@ -211,24 +215,21 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         default=64, ge=4, le=1000, description="Deepest nesting of arrays and objects in a body."
     )
-    auth_failures_per_minute: int = Field(
-        default=10,
-        ge=1,
-        description="Failed sign-ins allowed per user name in a minute (and five times as many "
+    auth_failures_per_minute: int = at_least_one(
+        10,
+        "Failed sign-ins allowed per user name in a minute (and five times as many "
         "per client address) before further password attempts (and unknown tokens) answer 429; "
         "valid tokens are always accepted. Counted in memory by each API process on its own.",
     )
-    token_default_days: int | None = Field(
-        default=None,
-        ge=1,
-        description="Lifetime in days of a token created without expires_in_days (unset: "
+    token_default_days: int | None = at_least_one(
+        None,
+        "Lifetime in days of a token created without expires_in_days (unset: "
         "token_max_days when that is set, else no expiry — except for viewers, whose tokens "
         "always expire: 30 days unless this or token_max_days says otherwise).",
     )
-    token_max_days: int | None = Field(
-        default=None,
-        ge=1,
-        description="Longest lifetime in days a token may be given; longer asks answer 422 "
+    token_max_days: int | None = at_least_one(
+        None,
+        "Longest lifetime in days a token may be given; longer asks answer 422 "
         "(unset: no limit for admins and standard users, 30 days for viewers).",
     )
     audit_retention_days: float = positive(

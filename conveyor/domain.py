@@ -232,7 +232,9 @@ class EngineSettings(BaseModel):
     )
     incremental_check_columns: Annotated[list[str], BeforeValidator(_split_columns)] = Field(
         default_factory=list,
-        description="Candidate check columns for incremental loads, first existing one wins.",
+        description="Candidate check columns for incremental loads, first existing one wins: "
+        "a timestamp, date, number or ISO-8601 text (compared as text); a column of another "
+        "type is refused.",
     )
     command_timeout: int | None = Field(
         default=None, ge=1, description="Seconds a single source or destination command may take."

@@ -4,6 +4,11 @@ Tables are immutable Arrow tables in a process-wide dictionary keyed by the URL'
 so two connectors on the same URL see the same data. Every change replaces a table under
 a lock, so a reader (which takes a snapshot) sees a table before or after a change, never
 during one. Queries run in an in-memory DuckDB over the snapshot, in DuckDB's dialect.
+
+`memory://` is not a built-in scheme (its data would vanish with each run's process): a
+test adds `SPEC` to its own process with `conveyor.connectors.registry.register(SPEC)`,
+or to every process it starts (a server and its run processes) as a plugin, with the
+entry point `memory = conveyor.testing:SPEC` in the `conveyor.connectors` group.
 """
 
 from __future__ import annotations
@@ -17,16 +22,47 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.connectors import sql
 from conveyor.connectors.arrow_types import projected_columns, restore, restored_schema, to_duckdb
 from conveyor.connectors.base import BatchWriter, ColumnInfo, TableInfo, TableRef, TableSchema
+from conveyor.connectors.configured import Configured
 from conveyor.connectors.duckdb_access import affected_rows, map_error, scratch, stream
-from conveyor.connectors.registry import MemoryOptions
+from conveyor.connectors.registry import ConnectorSpec
 from conveyor.errors import ConfigurationError, DataError, InvalidInput, TableNotFound
 from conveyor.policy import Reach
 
-__all__ = ["MemoryConnector", "memory_tables", "put_table", "reset_memory"]
+__all__ = [
+    "SPEC",
+    "MemoryConnector",
+    "MemoryOptions",
+    "memory_tables",
+    "put_table",
+    "reset_memory",
+]
+
+
+class MemoryOptions(BaseModel):
+    """Options of `memory://name` connections (tests only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str | None = Field(
+        default=None, description="Accepted and ignored: lets tests check secret handling."
+    )
+
+
+SPEC = ConnectorSpec(
+    name="memory",
+    schemes=("memory",),
+    implementation="conveyor.testing:MemoryConnector",
+    options=MemoryOptions,
+    description="In-process tables for tests; nothing survives the process, and every "
+    "workspace's memory://name is the same table: admins only.",
+    admin_only=True,
+)
+"""The `memory://` connector's declaration, for tests to register (it is not built in)."""
 
 
 @dataclass(frozen=True)
@@ -112,18 +148,14 @@ def _session(tables: dict[TableRef, _Stored], reach: Reach) -> duckdb.DuckDBPyCo
     return con
 
 
-class MemoryConnector:
+class MemoryConnector(Configured[MemoryOptions]):
     """A fake database in process memory with every capability of a real SQL destination."""
 
     dialect = "duckdb"
+    options_model = MemoryOptions
 
-    def __init__(
-        self, url: str, options: MemoryOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.url = url
-        self.options = options or MemoryOptions()
-        self.name = _parse_url(url)
+    def _configure(self) -> None:
+        self.name = _parse_url(self.url)
 
     @property
     def _tables(self) -> dict[TableRef, _Stored]:

@@ -1,4 +1,4 @@
-"""Fixtures shared by every tier of tests."""
+"""Fixtures shared by every tier of tests, and the test-only connectors they use."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from conveyor.config import Settings
+from tests import plugin_path
 
 ADMIN_TOKEN = "cvy_test_admin_token_0123456789"
+
+plugin_path.install()  # memory:// for this process and every process it starts
 
 
 @pytest.fixture

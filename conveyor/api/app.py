@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from conveyor.api import audit, contract, docs, limits, metrics, problems, secur
 from conveyor.api.deps import check_routes
 from conveyor.api.v1 import router as v1_router
 from conveyor.capacity import Admission, Capacity
+from conveyor.connectors import registry
 from conveyor.domain import utcnow
 from conveyor.files.retention import Cleaner
 from conveyor.queue.worker import WorkerPool
@@ -73,6 +75,17 @@ class Background:
             self.pool.stop(shutdown_grace)
 
 
+def preload_connectors() -> None:
+    """Import every connector now, off the request path: the first request to save or
+    test a connection would otherwise import it (PostgreSQL's drivers take about half a
+    second) while it holds a store transaction."""
+    for spec in registry.specs():
+        try:
+            spec.capabilities  # noqa: B018 - asking imports the implementation, once
+        except Exception:  # a broken plugin is reported when it is used
+            log.warning("connector %s could not be loaded", spec.name, exc_info=True)
+
+
 def create_app(
     runtime: Runtime,
     *,
@@ -87,6 +100,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         Capacity.of(runtime.settings).apply_threads()
+        threading.Thread(target=preload_connectors, name="preload", daemon=True).start()
         running = Background(runtime, workers=workers) if background else None
         if running is not None:
             running.start()

@@ -2,7 +2,9 @@
 per workspace.
 
 Queue and workspace figures are read from the store at scrape time (so every API node
-reports the same, cluster-wide truth); request latency is measured in this process.
+reports the same, cluster-wide truth); request latency is measured in this process. The
+rows and bytes written are the store's counters (`conveyor.store.counters`), added to as
+runs write, so they never go down when runs are deleted.
 
 Every label set is bounded whatever clients send: requests are labeled by their route's
 template (`/api/v1/runs/{run_id}`, or `unmatched`), a known method (or `other`) and the
@@ -29,6 +31,7 @@ from conveyor.api.deps import RT, Caller
 from conveyor.domain import Role, RunStatus, utcnow
 from conveyor.runtime import Runtime
 from conveyor.services.context import Principal
+from conveyor.store import counters
 from conveyor.store.models import Run, Workspace
 from conveyor.store.session import unit_of_work
 
@@ -55,12 +58,7 @@ class QueueCollector(Collector):
             last_seen = session.scalar(
                 select(func.min(Run.last_seen)).where(running, Run.executor == "conveyor")
             )
-            rows, written_bytes = session.execute(
-                select(
-                    func.coalesce(func.sum(Run.rows_written), 0),
-                    func.coalesce(func.sum(Run.bytes_written), 0),
-                )
-            ).one()
+            totals = counters.values(session)
         runs = GaugeMetricFamily("conveyor_runs", "Runs in the store by status.", labels=["status"])
         for status in RunStatus:
             runs.add_metric([status.value], by_status.get(status.value, 0))
@@ -79,10 +77,14 @@ class QueueCollector(Collector):
             value=_age(now, last_seen),
         )
         yield CounterMetricFamily(
-            "conveyor_rows_written", "Rows written by the runs in the store.", value=rows
+            "conveyor_rows_written",
+            "Rows written by every run since the store was created (deleting runs keeps them).",
+            value=totals[counters.ROWS_WRITTEN],
         )
         yield CounterMetricFamily(
-            "conveyor_bytes_written", "Bytes written by the runs in the store.", value=written_bytes
+            "conveyor_bytes_written",
+            "Bytes written by every run since the store was created (deleting runs keeps them).",
+            value=totals[counters.BYTES_WRITTEN],
         )
 
 

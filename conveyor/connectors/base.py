@@ -26,6 +26,7 @@ __all__ = [
     "DeclaresTypes",
     "Discoverable",
     "Estimable",
+    "ListsUniqueIndexes",
     "Locatable",
     "Partitionable",
     "Readable",
@@ -281,6 +282,19 @@ class SqlExecutor(Protocol):
 
     def execute_in_transaction(self, statements: Sequence[str]) -> list[int]:
         """Run statements in one transaction, all or nothing; the rows each one affected."""
+
+
+@runtime_checkable
+class ListsUniqueIndexes(Protocol):
+    """A destination that names a table's unique indexes besides its primary key.
+
+    MySQL's ON DUPLICATE KEY UPDATE fires on a collision with any unique index: a row
+    with a new key that repeats another row's unique value would update that other row.
+    The engine asks, and upserts that way only where the key's is the one unique index.
+    """
+
+    def unique_indexes(self, table: TableRef) -> dict[str, tuple[str, ...]]:
+        """Unique indexes (UNIQUE constraints among them) but the primary key: name → columns."""
 
 
 @runtime_checkable

@@ -5,7 +5,9 @@ lives; the implementation is imported only when a connection is opened or what i
 do (its capabilities, derived from the protocols it implements) is asked, so listing
 connectors or resolving a URL never loads a database driver. Third-party packages add
 connectors through the `conveyor.connectors` entry point group, each entry naming a
-`ConnectorSpec`.
+`ConnectorSpec`; code that embeds Conveyor (a test suite among them) adds one to its own
+process with `register`. Only what ships here is built in: the in-memory connector of
+`conveyor.testing` is added by the tests that use it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib.metadata import entry_points
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from conveyor.connectors.base import Capability, Connector, capabilities_of
 from conveyor.connectors.duckdb.options import DuckDBOptions
@@ -32,10 +34,10 @@ from conveyor.policy import Reach
 
 __all__ = [
     "ConnectorSpec",
-    "MemoryOptions",
     "NoOptions",
     "ServerOptions",
     "open_connector",
+    "register",
     "resolve",
     "scheme_of",
     "specs",
@@ -98,7 +100,10 @@ class ConnectorSpec:
                 merged.setdefault(key, value)
             else:
                 kept.append((key, value))
-        return urlunsplit(parts._replace(query=urlencode(kept))), merged
+        # Only the query is rewritten: urlunsplit would turn `duckdb:////abs` (an empty
+        # host, then an absolute path) into `duckdb://abs`.
+        base = url.split("?", 1)[0]
+        return (f"{base}?{urlencode(kept)}" if kept else base), merged
 
     def validate_options(self, options: dict[str, Any]) -> BaseModel:
         """Check connection options against the connector's model; 422 naming the field."""
@@ -110,16 +115,6 @@ class ConnectorSpec:
             raise InvalidInput(
                 f"option {where!r}: {first['msg']}", field=f"options.{where}"
             ) from exc
-
-
-class MemoryOptions(BaseModel):
-    """Options of `memory://name` connections (tests only)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    password: str | None = Field(
-        default=None, description="Accepted and ignored: lets tests check secret handling."
-    )
 
 
 def _family(
@@ -159,22 +154,27 @@ BUILTIN: tuple[ConnectorSpec, ...] = (
         "A MySQL or MariaDB database: Arrow reads, LOAD DATA LOCAL INFILE writes.",
         schemes=("mysql", "mariadb"),
     ),
-    ConnectorSpec(
-        name="memory",
-        schemes=("memory",),
-        implementation="conveyor.testing:MemoryConnector",
-        options=MemoryOptions,
-        description="In-process tables for tests; nothing survives the process, and every "
-        "workspace's memory://name is the same table: admins only.",
-        admin_only=True,
-    ),
 )
+
+_REGISTERED: list[ConnectorSpec] = []
+
+
+def register(spec: ConnectorSpec) -> None:
+    """Add a connector to this process only (tests, an application embedding Conveyor).
+
+    A built-in scheme keeps its built-in connector; a registered one wins over a plugin's.
+    Processes this one starts do not inherit it: a connector every process of a server
+    must know (its run processes included) is installed as a plugin (entry point).
+    """
+    if spec not in _REGISTERED:
+        _REGISTERED.append(spec)
+    _all_specs.cache_clear()
 
 
 @cache
 def _all_specs() -> dict[str, ConnectorSpec]:
     by_scheme: dict[str, ConnectorSpec] = {}
-    for spec in [*BUILTIN, *_plugin_specs()]:
+    for spec in [*BUILTIN, *_REGISTERED, *_plugin_specs()]:
         for scheme in spec.schemes:
             by_scheme.setdefault(scheme, spec)
     return by_scheme

@@ -57,8 +57,6 @@ def column(name: str, table: TableRef | str | None = None) -> exp.Column:
 
 
 SQL_DIALECTS = ("sqlite", "duckdb", "postgres", "mysql")
-_NESTED_AS_JSON = {"sqlite": "JSON", "duckdb": "JSON", "postgres": "JSONB", "mysql": "JSON"}
-_TEXT = {"sqlite": "TEXT", "duckdb": "VARCHAR", "postgres": "TEXT", "mysql": "LONGTEXT"}
 _DUCKDB_TIMESTAMPS = {
     "s": "TIMESTAMP_S",
     "ms": "TIMESTAMP_MS",
@@ -71,7 +69,8 @@ def column_type(dt: pa.DataType, dialect: str, *, key: bool = False) -> str:
     """The DDL type that holds values of Arrow type `dt` in `dialect` without loss.
 
     `type_map.TYPES` spells the logical type of the values; nested values are DuckDB's
-    own nested types, or JSON elsewhere.
+    own nested types, or JSON elsewhere (the logical type `jsonb`: JSONB in PostgreSQL),
+    and values of no logical type are `text`.
     """
     if dialect not in SQL_DIALECTS:
         raise Unsupported(f"no column types known for SQL dialect {dialect!r}")
@@ -83,10 +82,10 @@ def column_type(dt: pa.DataType, dialect: str, *, key: bool = False) -> str:
         if dialect == "duckdb" and dt.tz is None:
             return _DUCKDB_TIMESTAMPS[dt.unit]
     if _is_nested(dt):
-        return _duckdb_nested(dt) if dialect == "duckdb" else _NESTED_AS_JSON[dialect]
+        return _duckdb_nested(dt) if dialect == "duckdb" else _spelled("jsonb", dialect)
     logical = type_map.of_arrow(dt)
     ddl = type_map.spell_logical(logical, dialect, key=key) if logical is not None else None
-    ddl = ddl or _TEXT[dialect]
+    ddl = ddl or _spelled("text", dialect)
     if key and dialect == "mysql" and ddl == "LONGTEXT":
         return "VARCHAR(255)"  # a key needs a bounded length
     return ddl
@@ -104,6 +103,14 @@ def declared_type(
         if spelled is not None:
             return spelled
     return type_sql(col.type, key) if type_sql else column_type(col.type, dialect, key=key)
+
+
+def _spelled(name: str, dialect: str) -> str:
+    """`type_map.TYPES`' spelling of a logical type that every SQL dialect declares."""
+    ddl = type_map.spell_logical(type_map.Logical(name), dialect)
+    if ddl is None:
+        raise Unsupported(f"no {name} column type known for SQL dialect {dialect!r}")
+    return ddl
 
 
 def _is_nested(dt: pa.DataType) -> bool:

@@ -85,7 +85,7 @@ def apply(
         info.exists and plan.settings.truncate_table_data and not plan.settings.drop_table
     ):
         destination.replace_table(staging, target)
-        info.exists, info.columns = True, described(shape, decision)
+        info.exists, info.columns, info.unique_indexes = True, described(shape, decision), {}
         return
     keys = decision.keys
     executor = sql_executor(ctx, plan, [staging], staging, () if shape.history_now else keys)
@@ -103,6 +103,7 @@ def apply(
             dialect,
             unique_key=_unique_key(destination, info, keys),
             target_columns=info.columns,
+            other_unique=bool(info.unique_indexes),
             upsert=not isinstance(executor, RewriteExecutor),
         )
     elif decision.mode is Mode.history:
@@ -120,7 +121,26 @@ def apply(
                 )
             )
         statements.append(insert_from(staging, target, columns, dialect))
-    executor.execute_in_transaction(statements)
+    try:
+        executor.execute_in_transaction(statements)
+    except DataError as exc:
+        if decision.mode is not Mode.merge or exc.message.startswith(f"{target}:"):
+            raise
+        raise _merge_error(exc, target, keys) from exc
+
+
+def _merge_error(exc: DataError, target: TableRef, keys: Sequence[str]) -> DataError:
+    """A failed merge's error naming the user's table; a collision on a unique index also
+    says why it is one (rows are matched by the merge key alone, never through another
+    index — see `sql.merge`)."""
+    message = f"{target}: {exc.message}"
+    if any(word in exc.message.lower() for word in ("unique", "duplicate")):
+        message += (
+            f" (rows are merged by the key ({', '.join(keys)}) only: a row with a new key"
+            " that repeats another row's value of a unique index is refused, never merged"
+            " into that row)"
+        )
+    return DataError(message, table=str(target))
 
 
 def _unique_key(destination: Writable, info: Target, keys: tuple[str, ...]) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from conveyor.connectors.base import Readable, Writable
 from conveyor.domain import RunLoad
-from conveyor.engine.reporting import CancelToken, Reporter, TaskResult
+from conveyor.engine.reporting import CancelToken, Reporter, Stage, TaskResult
 
 
 @dataclass
@@ -50,3 +50,7 @@ class TaskContext:
     def log(self, message: str, level: str = "info") -> None:
         """A log line for this task."""
         self.reporter.log(level, message, self.result.task_id)
+
+    def stage(self, stage: Stage) -> None:
+        """Tell the reporter this task's load reached `stage`."""
+        self.reporter.stage(self.result.task_id, stage)

@@ -8,6 +8,9 @@
 
 Deletes in the source are detected by comparing keys, for merge and history loads, unless
 `deletion_behavior` is skip_delete.
+
+A load that reads every row says why (`Decision.reason`), and the run log shows it: a
+full load is never a silent surprise.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from conveyor.domain import DeletionBehavior, JobType, RunLoad
+from conveyor.domain import DeletionBehavior, EngineSettings, JobType, RunLoad
 from conveyor.engine import cursor as cursors
 from conveyor.engine.planner import TaskPlan
 from conveyor.errors import ConfigurationError
@@ -44,6 +47,7 @@ class Decision:
     lower: Any  # read rows whose check column is at or past this (None: all rows)
     detect_deletes: bool
     rebuild: bool  # (re)create the target empty first: a first or full load done in windows
+    reason: str = ""  # why every row is read (a load past a cursor needs no reason)
 
     @property
     def incremental(self) -> bool:
@@ -79,6 +83,15 @@ def decide(
         else None
     )
     full_run = load is RunLoad.full or settings.drop_table or not target_exists or cursor is None
+    if check is not None and (
+        problem := cursors.window_refusal(check, schema.field(check), settings)
+    ):
+        raise ConfigurationError(problem)
+    reason = (
+        full_reason(load, settings, check, target_exists, state)
+        if full_run or check is None
+        else ""
+    )
     start = cursors.start_bound(settings, check_type) if check_type is not None else None
     lower = None if full_run else cursor
     lower = cursors.later(lower, start)
@@ -94,7 +107,7 @@ def decide(
             raise ConfigurationError(
                 f"reverse ETL merges by key: declare PRIMARY KEY(...) for {plan.target}"
             )
-        return Decision(Mode.merge, keys, check, check_type, lower, False, False)
+        return Decision(Mode.merge, keys, check, check_type, lower, False, False, reason)
     if settings.history_mode:
         if not keys:
             raise ConfigurationError(
@@ -109,18 +122,54 @@ def decide(
                 start,
                 False,
                 windowed,
+                reason,
             )
-        return Decision(Mode.history, keys, check, check_type, lower, deletes, False)
+        return Decision(Mode.history, keys, check, check_type, lower, deletes, False, reason)
     keeps_deleted = settings.deletion_behavior is not DeletionBehavior.hard_delete and keys
     if full_run and not (keeps_deleted and target_exists and not settings.drop_table):
         if windowed:
             return Decision(
-                Mode.merge if keys else Mode.append, keys, check, check_type, start, False, True
+                Mode.merge if keys else Mode.append,
+                keys,
+                check,
+                check_type,
+                start,
+                False,
+                True,
+                reason,
             )
-        return Decision(Mode.full, keys, check, check_type, start, False, False)
+        return Decision(Mode.full, keys, check, check_type, start, False, False, reason)
     if check is None or full_run:
         # no cursor to go by: merge everything, keeping (or flagging) rows gone from the source
-        return Decision(Mode.merge, keys, check, check_type, start, deletes, False)
+        return Decision(Mode.merge, keys, check, check_type, start, deletes, False, reason)
     if keys:
-        return Decision(Mode.merge, keys, check, check_type, lower, deletes, False)
-    return Decision(Mode.append, keys, check, check_type, lower, False, False)
+        return Decision(Mode.merge, keys, check, check_type, lower, deletes, False, reason)
+    return Decision(Mode.append, keys, check, check_type, lower, False, False, reason)
+
+
+def full_reason(
+    load: RunLoad,
+    settings: EngineSettings,
+    check: str | None,
+    target_exists: bool,
+    state: dict[str, Any],
+) -> str:
+    """Why this load reads every row, as the run log says it (after "because")."""
+    if load is RunLoad.full:
+        return "a full load was requested"
+    if settings.drop_table:
+        return "DropTable is set (the table is recreated on every run)"
+    if not target_exists:
+        if state.get("cursor") is not None:
+            return "the destination table no longer exists (it was dropped since the last run)"
+        return "this is the first run (the destination table does not exist yet)"
+    candidates = settings.incremental_check_columns
+    if check is None and not candidates:
+        return "no check column is set (IncrementalCheckColumns)"
+    if check is None:
+        tried = ", ".join(repr(c) for c in candidates)
+        return f"the query returns none of the check columns tried ({tried})"
+    previous = state.get("check_column")
+    if previous is not None and previous != check:
+        return f"the check column changed from {previous!r} to {check!r}"
+    return f"no cursor is stored yet (no earlier run loaded a row with a {check!r} value)"

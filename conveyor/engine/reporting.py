@@ -1,13 +1,17 @@
 """How a run tells the world what it is doing, and how the world tells it to stop.
 
 The engine reports through a `Reporter` — a pipe to the supervising worker, a progress
-bar in the CLI, a list in tests — and polls a `CancelToken` between batches.
+bar in the CLI, a list in tests — and polls a `CancelToken` between batches. Besides
+logs, progress and state, a reporter is told each `Stage` a table load reaches, in
+order, as it reaches it: an observer can follow (or, in the crash-safety tests, end the
+process at) any point of a load without the engine knowing who listens.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from conveyor.domain import RunStatus, TaskRunStatus, logged_at
@@ -25,6 +29,19 @@ def raise_if_canceled(token: CancelToken) -> None:
     """Stop the run (cooperatively) when cancelation was requested."""
     if token.is_set():
         raise RunCanceled()
+
+
+class Stage(StrEnum):
+    """The points every window of a table load passes, in this order."""
+
+    staged = "staged"
+    """Every row of the window is in the staging table; the target is untouched."""
+    applying = "applying"
+    """The destination is about to swap in or merge the staged rows."""
+    applied = "applied"
+    """The destination committed the window; the task's cursor is not saved yet."""
+    checkpointed = "checkpointed"
+    """The task's state (its cursor) is durably saved."""
 
 
 @dataclass
@@ -77,6 +94,9 @@ class Reporter(Protocol):
     def save_state(self, task_id: str, state: dict[str, Any]) -> None:
         """Durably store the task's state (cursor); returns only once it is stored."""
 
+    def stage(self, task_id: str, stage: Stage) -> None:
+        """The task's load reached `stage` (called as it happens; most reporters ignore it)."""
+
 
 class VerbosityFilter:
     """A run's reporter that passes on only the log lines its verbosity keeps (see
@@ -96,6 +116,9 @@ class VerbosityFilter:
     def save_state(self, task_id: str, state: dict[str, Any]) -> None:
         self._reporter.save_state(task_id, state)
 
+    def stage(self, task_id: str, stage: Stage) -> None:
+        self._reporter.stage(task_id, stage)
+
 
 class NullReporter:
     """A reporter that keeps what it is told, for tests and one-off runs."""
@@ -104,6 +127,7 @@ class NullReporter:
         self.lines: list[tuple[str, str, str | None]] = []
         self.results: dict[str, TaskResult] = {}
         self.states: dict[str, dict[str, Any]] = {}
+        self.stages: list[tuple[str, Stage]] = []
 
     def log(self, level: str, message: str, task_id: str | None = None) -> None:
         self.lines.append((level, message, task_id))
@@ -113,3 +137,6 @@ class NullReporter:
 
     def save_state(self, task_id: str, state: dict[str, Any]) -> None:
         self.states[task_id] = state
+
+    def stage(self, task_id: str, stage: Stage) -> None:
+        self.stages.append((task_id, stage))

@@ -35,6 +35,7 @@ from conveyor.engine.reporting import (
     CancelToken,
     Reporter,
     RunOutcome,
+    Stage,
     TaskResult,
     VerbosityFilter,
     raise_if_canceled,
@@ -77,6 +78,9 @@ class MaskingReporter:
 
     def save_state(self, task_id: str, state: dict[str, Any]) -> None:
         self._reporter.save_state(task_id, state)
+
+    def stage(self, task_id: str, stage: Stage) -> None:
+        self._reporter.stage(task_id, stage)
 
 
 def _execute_and_describe(

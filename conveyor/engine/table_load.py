@@ -21,14 +21,14 @@ from conveyor.connectors import sql
 from conveyor.connectors.base import Readable, SqlExecutor, TableRef
 from conveyor.domain import DeletionBehavior, JobType
 from conveyor.engine import cursor as cursors
-from conveyor.engine import faults, source
+from conveyor.engine import source
 from conveyor.engine.apply import apply, refuse_repeated_keys
 from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Decision, Mode, decide
 from conveyor.engine.deletes import SourceCount, sweep_deleted
 from conveyor.engine.planner import TaskPlan
 from conveyor.engine.relay import relay
-from conveyor.engine.reporting import raise_if_canceled
+from conveyor.engine.reporting import Stage, raise_if_canceled
 from conveyor.engine.shape import Shape, declared_types, length_limit
 from conveyor.engine.sql.values import compare
 from conveyor.engine.stream import copy_stream
@@ -38,6 +38,7 @@ from conveyor.engine.target import (
     staging_layout,
     table_layout,
     target_columns,
+    target_unique_indexes,
 )
 
 __all__ = ["replicate"]
@@ -55,10 +56,20 @@ def replicate(
         )
     target_exists = ctx.destination.table_exists(plan.target)
     existing = target_columns(ctx.destination, plan.target) if target_exists else {}
-    target = Target(target_exists, existing)
+    unique = target_unique_indexes(ctx.destination, plan.target) if target_exists else {}
+    target = Target(target_exists, existing, unique)
     target_keys = target.keys
     if force is not None:
-        decision = Decision(force, tuple(plan.primary_key), None, None, None, False, False)
+        decision = Decision(
+            force,
+            tuple(plan.primary_key),
+            None,
+            None,
+            None,
+            False,
+            False,
+            "each new file of the folder is loaded whole",
+        )
     else:
         decision = decide(
             plan,
@@ -90,10 +101,7 @@ def replicate(
             }
         )
         shape.truncate_to = limits
-    ctx.log(
-        f"{plan.target}: {decision.mode.value} load"
-        + (f" from {decision.check} ≥ {decision.lower}" if decision.incremental else "")
-    )
+    ctx.log(_announced(plan, decision))
     if plan.target.schema:
         ctx.destination.ensure_schema(plan.target.schema)
     if decision.rebuild:
@@ -132,6 +140,21 @@ def replicate(
     return state
 
 
+def _announced(plan: TaskPlan, decision: Decision) -> str:
+    """The log line that opens a table's load: its mode, where it reads from, and why it
+    reads every row when it does."""
+    line = f"{plan.target}: {decision.mode.value} load"
+    if decision.incremental:
+        line += f" from {decision.check} ≥ {decision.lower}"
+    elif decision.mode is not Mode.full:
+        line += " of every row"
+    if decision.reason:
+        line += f", because {decision.reason}"
+    if cursors.is_text(decision.check_type):
+        line += f" ({decision.check} is text: compared as text)"
+    return line
+
+
 def _rebuild(
     ctx: TaskContext,
     plan: TaskPlan,
@@ -167,13 +190,20 @@ def _checkpoint(
         new_state["check_column"] = decision.check
         if highest.value is not None:
             new_state["cursor"] = cursors.encode(highest.value)
+            if cursors.is_text(decision.check_type) and not cursors.looks_iso(highest.value):
+                ctx.log(
+                    f"check column {decision.check} is compared as text, and its latest value "
+                    f"{highest.value!r} is not ISO-8601: changes are found only if every "
+                    "value is written in one form that sorts like time",
+                    "warning",
+                )
     else:
         new_state.pop("cursor", None)
         new_state.pop("check_column", None)
     if done:
         new_state.pop("rebuilding", None)
     ctx.save(new_state)
-    faults.point("after_cursor")
+    ctx.stage(Stage.checkpointed)
     return new_state
 
 
@@ -231,13 +261,13 @@ def _load(
             refuse_repeated_keys(ctx, plan, staging, decision.keys)
         if counting is not None:
             counting.start()  # the source is read: count it while the destination merges
-        faults.point("after_staging")
+        ctx.stage(Stage.staged)
         raise_if_canceled(ctx.cancel)
         reread = _rows_reread_at_cursor(ctx, decision, staging, plan.target, target.exists)
-        faults.point("before_apply")
+        ctx.stage(Stage.applying)
         apply(ctx, plan, decision, shape, staging, target)
         ctx.committed(moved - reread)
-        faults.point("after_apply")
+        ctx.stage(Stage.applied)
     finally:
         with contextlib.suppress(Exception):
             destination.drop_table(staging)

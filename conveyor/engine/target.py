@@ -8,10 +8,17 @@ load's key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.connectors.base import ColumnInfo, Discoverable, TableRef, TableSchema, Writable
+from conveyor.connectors.base import (
+    ColumnInfo,
+    Discoverable,
+    ListsUniqueIndexes,
+    TableRef,
+    TableSchema,
+    Writable,
+)
 from conveyor.engine.decide import Decision, Mode
 from conveyor.engine.shape import Shape
 
@@ -22,6 +29,8 @@ class Target:
 
     exists: bool
     columns: dict[str, ColumnInfo]
+    unique_indexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Unique indexes besides the primary key, where the destination names them."""
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -33,6 +42,14 @@ def target_columns(destination: Writable, table: TableRef) -> dict[str, Any]:
     """The columns of an existing table, when the destination can describe it."""
     if isinstance(destination, Discoverable):
         return {c.name: c for c in destination.columns(table)}
+    return {}
+
+
+def target_unique_indexes(destination: Writable, table: TableRef) -> dict[str, tuple[str, ...]]:
+    """The unique indexes of an existing table besides its key, where the destination names
+    them (see `ListsUniqueIndexes`: only an upsert that fires on any of them needs them)."""
+    if isinstance(destination, ListsUniqueIndexes):
+        return destination.unique_indexes(table)
     return {}
 
 

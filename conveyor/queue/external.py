@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from conveyor.domain import RunStatus, TaskRunStatus, utcnow
 from conveyor.errors import Conflict
 from conveyor.queue.states import transition
+from conveyor.store import counters
 from conveyor.store.models import Run, RunTask
 
 EXTERNAL = "external"
@@ -74,8 +75,12 @@ class ExternalRuns:
     ) -> Run:
         """An external worker's counts (absolute, as Elastic's stats are); also a check-in."""
         self._require_external(run)
+        added_rows = rows_written - (run.rows_written or 0)
+        added_bytes = bytes_written - (run.bytes_written or 0)
         run.rows_written, run.rows_deleted = rows_written, rows_deleted
         run.bytes_written = bytes_written
+        counters.add(session, counters.ROWS_WRITTEN, added_rows)
+        counters.add(session, counters.BYTES_WRITTEN, added_bytes)
         run.last_seen = last_seen or utcnow()
         return run
 

@@ -26,6 +26,7 @@ from conveyor.files.store import record as record_files
 from conveyor.queue.external import EXTERNAL, EXTERNAL_SILENT, ExternalRuns, close_tasks
 from conveyor.queue.retry import BASE_SECONDS, backoff_seconds, should_retry
 from conveyor.queue.states import transition
+from conveyor.store import counters
 from conveyor.store.models import Connection, Job, Run, RunLog, TaskState, Transformation
 from conveyor.store.session import unit_of_work
 
@@ -346,10 +347,14 @@ class QueueManager(ExternalRuns):
     def _store_tasks(session: Session, run: Run, tasks: Iterable[TaskResult]) -> None:
         by_task = {row.task_id: row for row in run.task_results}
         done = 0
+        added_rows = added_bytes = 0
         for result in tasks:
             row = by_task.get(result.task_id)
             if row is None:
                 continue
+            # What the task wrote since its last report (a new attempt starts again at 0).
+            added_rows += max(0, result.rows_written - (row.rows_written or 0))
+            added_bytes += max(0, result.bytes_written - (row.bytes_written or 0))
             row.status = result.status.value
             row.table_name = result.table or row.table_name
             row.rows_read, row.rows_written = result.rows_read, result.rows_written
@@ -368,6 +373,8 @@ class QueueManager(ExternalRuns):
         run.rows_written = sum(r.rows_written for r in run.task_results)
         run.rows_deleted = sum(r.rows_deleted for r in run.task_results)
         run.bytes_written = sum(r.bytes_written for r in run.task_results)
+        counters.add(session, counters.ROWS_WRITTEN, added_rows)
+        counters.add(session, counters.BYTES_WRITTEN, added_bytes)
 
 
 __all__ = [

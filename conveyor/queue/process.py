@@ -26,7 +26,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from conveyor.domain import utcnow
-from conveyor.engine.reporting import TaskResult
+from conveyor.engine.reporting import Stage, TaskResult
 from conveyor.engine.spec import RunSpec
 from conveyor.errors import RunSuspended
 
@@ -98,6 +98,9 @@ class PipeReporter:
             reply = self._conn.recv()
         if reply != ("state_saved",):
             raise RuntimeError(f"unexpected reply from the worker: {reply!r}")
+
+    def stage(self, task_id: str, stage: Stage) -> None:
+        """Not sent: the worker follows a run by its progress, results and state."""
 
     def outcome(self, outcome: Any) -> None:
         self._send(("outcome", outcome))

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from conveyor.domain import ExportFormat, RunLoad, RunStatus, TaskRunStatus, TriggerMethod
 from conveyor.schemas.common import OutModel, StrictModel
+from conveyor.schemas.tasks import TaskPlace
 
 
 class ExecuteRequest(StrictModel):
@@ -54,14 +55,11 @@ class RunStats(OutModel):
     tasks_done: int
 
 
-class RunTaskOut(OutModel):
+class RunTaskOut(TaskPlace):
     """One task's outcome within a run."""
 
     run_id: str
     task_id: str
-    index: int = Field(validation_alias="position")
-    query: str
-    table: str = Field(validation_alias="table_name")
     status: TaskRunStatus
     rows_read: int
     rows_written: int

@@ -32,14 +32,20 @@ class TaskMove(StrictModel):
     from_index: int | None = Field(default=None, ge=0, description="Checked when given.")
 
 
-class TaskOut(OutModel):
+class TaskPlace(OutModel):
+    """Where a task stands in its job and what it loads, as a task shows it and as its
+    outcome within a run does (read from the stored `position` and `table_name`)."""
+
+    index: int = Field(validation_alias="position")
+    query: str
+    table: str = Field(validation_alias="table_name")
+
+
+class TaskOut(TaskPlace):
     """A task."""
 
     id: str
     job_id: str
-    index: int = Field(validation_alias="position")
-    query: str
-    table: str = Field(validation_alias="table_name")
     is_active: bool
     created_at: dt.datetime
     updated_at: dt.datetime

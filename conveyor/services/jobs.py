@@ -19,8 +19,18 @@ from conveyor.errors import Conflict, InvalidInput, Unsupported
 from conveyor.files import store as artifact_store
 from conveyor.scheduler.cron import effective_since, first_fire_from
 from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
-from conveyor.services import audit, connections, idle, lookup, reach, row_models, tasks, workspaces
-from conveyor.services.context import Context
+from conveyor.services import (
+    audit,
+    check_columns,
+    connections,
+    idle,
+    lookup,
+    reach,
+    row_models,
+    tasks,
+    workspaces,
+)
+from conveyor.services.context import Context, Principal, Units
 from conveyor.store.models import Connection, Job, Run, Task
 
 FIELDS = {
@@ -145,6 +155,21 @@ def create(ctx: Context, data: JobCreate) -> Job:
     return job
 
 
+def create_vetted(units: Units, principal: Principal, data: JobCreate) -> JobOut:
+    """Create a job (`create`) whose queries' check columns were first vetted against its
+    source, with no transaction open while the source is asked (`check_columns`)."""
+    proposed = [
+        item
+        for i, query in enumerate(data.queries)
+        for item in check_columns.to_vet(f"queries[{i}]", query)
+    ]
+    check_columns.vet_new_job(
+        units, principal, data, data.source_connection_id, data.type.value, proposed
+    )
+    with units.unit(principal) as ctx:
+        return to_out(ctx, create(ctx, data))
+
+
 def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
     """Apply a partial change; the result is validated as a whole."""
     job = idle.for_change(ctx, get, job_id, "change")
@@ -226,24 +251,19 @@ def to_out(ctx: Context, job: Job) -> JobOut:
 
 
 def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
-    """Jobs as shown, with their latest runs and task counts read in three queries in all."""
+    """Jobs as shown, with their latest runs and task counts read in two queries in all."""
     ids = [job.id for job in found]
     if not ids:
         return []
-    newest = latest(Run.id)
-    run_ids: dict[str, str | None] = {
-        job_id: run_id
-        for job_id, run_id in ctx.session.execute(select(Job.id, newest).where(Job.id.in_(ids)))
-    }
-    wanted = [run_id for run_id in run_ids.values() if run_id is not None]
-    runs = {run.id: run for run in ctx.session.scalars(select(Run).where(Run.id.in_(wanted)))}
+    newest = select(latest(Run.id)).where(Job.id.in_(ids))
+    runs = {run.job_id: run for run in ctx.session.scalars(select(Run).where(Run.id.in_(newest)))}
     counts: dict[str, int] = {
         job_id: count
         for job_id, count in ctx.session.execute(
             select(Task.job_id, func.count()).where(Task.job_id.in_(ids)).group_by(Task.job_id)
         )
     }
-    return [_out(job, runs.get(run_ids.get(job.id) or ""), counts.get(job.id, 0)) for job in found]
+    return [_out(job, runs.get(job.id), counts.get(job.id, 0)) for job in found]
 
 
 def _out(job: Job, run: Run | None, count: int) -> JobOut:

@@ -146,12 +146,17 @@ class Paged(Generic[T]):
 
 
 def page(session: Session, statement: Select[T], params: ListParams) -> Paged[T]:
-    """The page of rows and the total count of the filtered select."""
+    """The page of rows and the total count of the filtered select.
+
+    One row past the page is read: when it is not there, the page is the end of the list
+    and the total follows from it, so most lists (one page, or the last) need no COUNT."""
+    rows = list(session.scalars(statement.limit(params.limit + 1).offset(params.offset)))
+    if len(rows) <= params.limit and (rows or params.offset == 0):
+        return Paged(rows, params.offset + len(rows), params.limit, params.offset)
     total = (
         session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
     )
-    rows = list(session.scalars(statement.limit(params.limit).offset(params.offset)))
-    return Paged(rows, total, params.limit, params.offset)
+    return Paged(rows[: params.limit], total, params.limit, params.offset)
 
 
 def every(fetch: Callable[[Mapping[str, str]], Paged[T]], query: Mapping[str, str]) -> list[T]:

@@ -86,7 +86,7 @@ def read_many(ctx: Context, run_ids: Iterable[str]) -> list[RunOut]:
 def list_(ctx: Context, query: Mapping[str, str], job_id: str | None = None) -> listing.Paged[Run]:
     """Visible runs, newest first by default."""
     params = listing.ListParams.parse(query)
-    statement = select(Run)
+    statement = select(Run).options(selectinload(Run.task_results))  # shown in each run
     if ctx.principal.workspace_ids:
         statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
     if job_id is not None:

@@ -19,7 +19,7 @@ from conveyor.errors import BadStatement, InvalidInput, NotFound
 from conveyor.header_values import breaking_character
 from conveyor.schemas.runs import RunTaskOut
 from conveyor.schemas.tasks import TaskCreate, TaskMove, TaskOut, TaskUpdate
-from conveyor.services import audit, idle, listing, lookup
+from conveyor.services import audit, check_columns, idle, listing, lookup
 from conveyor.services.context import Context, Principal, Units
 from conveyor.store.models import Job, RunTask, Task
 
@@ -163,6 +163,25 @@ def create(ctx: Context, job_id: str, data: TaskCreate) -> Task:
     task = add(ctx, job, data.query, data.is_active, data.index)
     audit.note(task.id, job.workspace_id)
     return task
+
+
+def create_vetted(units: Units, principal: Principal, job_id: str, data: TaskCreate) -> TaskOut:
+    """Add a task (`create`) whose check column was first vetted against the job's source,
+    with no transaction open while the source is asked (`check_columns`)."""
+    check_columns.vet(units, principal, job_id, check_columns.to_vet("query", data.query))
+    with units.unit(principal) as ctx:
+        return to_out(create(ctx, job_id, data))
+
+
+def update_vetted(
+    units: Units, principal: Principal, job_id: str, task_id: str, data: TaskUpdate
+) -> TaskOut:
+    """Change a task (`update`); a new statement's check column is first vetted against
+    the job's source, with no transaction open while the source is asked."""
+    if data.query is not None:
+        check_columns.vet(units, principal, job_id, check_columns.to_vet("query", data.query))
+    with units.unit(principal) as ctx:
+        return to_out(update(ctx, job_id, task_id, data))
 
 
 def update(ctx: Context, job_id: str, task_id: str, data: TaskUpdate) -> Task:

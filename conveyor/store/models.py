@@ -289,6 +289,19 @@ class TaskState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Counter(Base):
+    """A cluster-wide total that only grows, such as the rows every run ever wrote.
+
+    Kept apart from the runs it counts, so deleting runs (by hand or by retention) never
+    lowers it: Prometheus exports these as counters.
+    """
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 ACTIVE_RUN = text(
     "status IN (" + ", ".join(f"'{status.value}'" for status in sorted(ACTIVE_STATUSES)) + ")"
 )

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
+from tests.plugin_path import production_env
+
 ADMIN_TOKEN = "cvy_e2e_admin_token_abcdefghijkl"
 
 
@@ -59,8 +61,13 @@ def running_server(
     token: str | None = ADMIN_TOKEN,
     data_dir: Path | None = None,
     args: tuple[str, ...] = (),
+    test_connectors: bool = True,
 ) -> Iterator[Server]:
-    """Start `conveyor serve` on a free port with its data in `tmp_path`; stop it afterwards."""
+    """Start `conveyor serve` on a free port with its data in `tmp_path`; stop it afterwards.
+
+    The server and its run processes know the tests' `memory://` connector (a plugin, see
+    `tests.plugin_path`) unless `test_connectors` is false: then it is a production server.
+    """
     port = free_port()
     data_dir = data_dir or tmp_path / "server-data"
     output = tmp_path / "server-output.log"
@@ -77,6 +84,8 @@ def running_server(
     }
     if "CONVEYOR_DATABASE_URL" not in (env or {}):
         environment.pop("CONVEYOR_DATABASE_URL", None)
+    if not test_connectors:
+        environment = production_env(environment)
     if token:
         environment["CONVEYOR_ADMIN_TOKEN"] = token
     else:

@@ -272,3 +272,15 @@ def test_server_on_each_metadata_store(tmp_path: Path, source_db: Path, store: s
     finally:
         if context is not None:
             context.__exit__(None, None, None)
+
+
+def test_a_production_server_does_not_know_the_test_connector(tmp_path: Path) -> None:
+    with running_server(tmp_path, test_connectors=False) as server:
+        answer = server.client.post(
+            "/api/v1/connections", json={"name": "scratch", "url": "memory://scratch"}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith(PROBLEM)
+        problem = answer.json()
+        assert "unknown connection scheme 'memory'" in problem["detail"], problem
+        assert problem["field"] == "url", problem

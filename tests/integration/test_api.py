@@ -77,6 +77,10 @@ def test_workspace_crud_and_list_conventions(client: TestClient) -> None:
     page = client.get("/api/v1/workspaces", params={"limit": 2, "sort": "-name"}).json()
     assert page["total"] == 4 and page["limit"] == 2 and page["offset"] == 0
     assert [w["name"] for w in page["items"]] == ["gamma", "beta"]
+    # the total holds on every page: a full one, the last, an exact fit and past the end
+    for limit, offset, count in ((3, 0, 3), (3, 3, 1), (4, 0, 4), (2, 2, 2), (2, 9, 0)):
+        window = client.get("/api/v1/workspaces", params={"limit": limit, "offset": offset})
+        assert (len(window.json()["items"]), window.json()["total"]) == (count, 4)
     filtered = client.get("/api/v1/workspaces", params={"name__in": "alpha,beta"}).json()
     assert sorted(w["name"] for w in filtered["items"]) == ["alpha", "beta"]
     bad = client.get("/api/v1/workspaces", params={"colour": "red"})
@@ -262,19 +266,20 @@ def test_execute_wait_logs_stats_and_history(
 
 
 def test_execute_answers_202_and_a_second_execute_409(
-    client: TestClient, shop_db: Path, tmp_path: Path
+    runtime: Any, shop_db: Path, tmp_path: Path, admin_headers: dict[str, str]
 ) -> None:
-    job = make_job(client, shop_db, tmp_path)
-    first = client.post(f"/api/v1/jobs/{job['id']}/execute")
-    assert first.status_code == 202 and first.json()["status"] in (
-        "pending",
-        "in_progress",
-        "completed",
-    )
-    second = client.post(f"/api/v1/jobs/{job['id']}/execute")
-    if second.status_code == 409:
+    # No workers: the first run stays pending, so it is surely active at the second call.
+    with TestClient(create_app(runtime, workers=False), headers=admin_headers) as idle:
+        job = make_job(idle, shop_db, tmp_path)
+        first = idle.post(f"/api/v1/jobs/{job['id']}/execute")
+        assert first.status_code == 202 and first.json()["status"] == "pending"
+        second = idle.post(f"/api/v1/jobs/{job['id']}/execute")
+        assert second.status_code == 409, second.text
+        assert second.headers["content-type"].startswith(PROBLEM)
         assert second.json()["active_run_id"] == first.json()["id"]
-    wait_final(client, first.json()["id"])
+        assert idle.post(f"/api/v1/runs/{first.json()['id']}/cancel").status_code == 202
+        third = idle.post(f"/api/v1/jobs/{job['id']}/execute")  # the job is free again
+        assert third.status_code == 202, third.text
 
 
 def test_cancel_a_pending_run(

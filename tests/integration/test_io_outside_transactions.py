@@ -226,3 +226,33 @@ def test_the_budget_warning_names_the_request(
         rt.close()
     messages = [r.getMessage() for r in caplog.records]
     assert any("(POST /api/v1/workspaces)" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("call", ["add-task", "change-task", "create-job"])
+def test_a_write_is_answered_while_a_check_column_is_vetted(
+    client: TestClient, silent: Silent, call: str
+) -> None:
+    """Saving a statement that names a check column asks the source for its columns
+    (issue 17) with no transaction open; a source that cannot answer does not stop the
+    save (runs check the column again)."""
+    cid = silent_connection(client, silent.port)
+    base = {"source_connection_id": cid, "export_format": "csv"}
+    job = client.post("/api/v1/jobs", json={"name": "vets", **base, "queries": ["REPLICATE [a]"]})
+    assert job.status_code == 201, job.text
+    tasks = f"/api/v1/jobs/{job.json()['id']}/tasks"
+    query = "REPLICATE [a] WITH IncrementalCheckColumns='updated_at'"
+    if call == "add-task":
+        pending = Pending(lambda: client.post(tasks, json={"query": query}))
+    elif call == "change-task":
+        task_id = client.get(tasks).json()["items"][0]["id"]
+        pending = Pending(lambda: client.patch(f"{tasks}/{task_id}", json={"query": query}))
+    else:
+        body = {"name": "vets-too", **base, "queries": [query]}
+        pending = Pending(lambda: client.post("/api/v1/jobs", json=body))
+    assert silent.wait_for_client(), "the check column was not vetted against the source"
+    a_write(client)
+    assert not pending.done  # the write was answered while the save still waited
+    silent.close()
+    answer = pending.result()
+    assert answer.status_code in (200, 201), answer.text
+    assert "canary-pw-41" not in answer.text

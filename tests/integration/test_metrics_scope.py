@@ -131,3 +131,33 @@ def test_each_role_sees_the_series_of_its_workspaces_only(api: TestClient, tmp_p
     assert f'conveyor_workspace_runs{{status="pending",workspace="{beta["id"]}"}} 2.0' in text
     assert all(line.startswith("conveyor_workspace_") for line in series(text))
     assert TestClient(api.app).get("/metrics").status_code == 401
+
+
+def written(client: TestClient) -> tuple[float, float]:
+    """The exported rows and bytes written (Prometheus adds `_total` to a counter's name)."""
+    found = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in series(client.get("/metrics").text)
+    }
+    return found["conveyor_rows_written_total"], found["conveyor_bytes_written_total"]
+
+
+def test_rows_and_bytes_written_never_go_down_when_runs_are_deleted(
+    client: TestClient, shop_db: Path, tmp_path: Path
+) -> None:
+    from tests.integration.test_api import make_job
+
+    assert written(client) == (0, 0)
+    job = make_job(client, shop_db, tmp_path)
+    execute = f"/api/v1/jobs/{job['id']}/execute"
+    first = client.post(execute, json={"wait": True, "timeout": 60}).json()
+    assert first["status"] == "completed" and first["stats"]["rows_written"] == 1000, first
+    rows, size = written(client)
+    assert rows == 1000 and size > 0
+    assert client.delete(f"/api/v1/runs/{first['id']}").status_code == 204
+    assert written(client) == (rows, size)  # the run is gone, what it wrote still counts
+    second = client.post(execute, json={"wait": True, "timeout": 60}).json()
+    assert second["status"] == "completed", second
+    assert written(client)[0] == rows + second["stats"]["rows_written"]
+    assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 204  # with its runs
+    assert written(client)[0] == rows + second["stats"]["rows_written"]

@@ -27,6 +27,18 @@ def test_options_in_the_url_query_move_to_the_options_and_options_win() -> None:
     assert options == {"connect_timeout": "3", "sslmode": "require"}
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["duckdb:////tmp/dw/a.duckdb?threads=2", "sqlite:////tmp/dw/a.db?timeout=3"],
+)
+def test_an_absolute_embedded_path_keeps_its_slashes(url: str) -> None:
+    """`duckdb:////abs` has an empty host and a path of its own: taking the options out
+    of the query leaves the path as written (urlunsplit would drop a slash)."""
+    url_only, options = resolve(url).normalize(url, {})
+    assert url_only == url.split("?", 1)[0]
+    assert len(options) == 1
+
+
 def test_a_password_in_the_query_is_left_to_the_urls_own_rules() -> None:
     spec = resolve("postgresql://u@h/db")
     url, options = spec.normalize("postgresql://u@h/db?password=s3cret", {})

@@ -69,8 +69,43 @@ def test_a_keyed_target_gets_the_dialects_upsert(dialect: str, expected: str) ->
 
 @pytest.mark.parametrize("dialect", ["postgres", "sqlite", "mysql"])
 def test_without_a_unique_key_an_upsert_by_constraint_would_duplicate(dialect: str) -> None:
+    """Matched rows are updated and the others inserted: a column of the target's own
+    ("own") keeps its values; re-inserting would empty it (issue 17)."""
     statements = merged(dialect, unique_key=False)
+    assert [s.split(" ", 1)[0] for s in statements] == ["UPDATE", "INSERT"]
+    assert all("own" not in s for s in statements)
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
+def test_without_a_unique_key_a_whole_target_is_deleted_then_inserted(dialect: str) -> None:
+    statements = merged(dialect, unique_key=False, target=("k", "v"))
     assert [s.split(" ", 1)[0] for s in statements] == ["DELETE", "INSERT"]
+
+
+def test_mysql_updates_by_join_and_inserts_the_unmatched_rows() -> None:
+    """No ON DUPLICATE KEY where the table has another unique index (it would update the
+    row that index finds), and no delete-then-insert (slower than updating in place)."""
+    expected = [
+        'UPDATE `dw`.`tar"get` JOIN `stage` AS `__conveyor_staged`'
+        ' ON `dw`.`tar"get`.`k` = `__conveyor_staged`.`k`'
+        ' SET `dw`.`tar"get`.`v` = `__conveyor_staged`.`v`',
+        'INSERT INTO `dw`.`tar"get` (`k`, `v`) SELECT `__conveyor_staged`.`k`,'
+        " `__conveyor_staged`.`v` FROM `stage` AS `__conveyor_staged`"
+        ' LEFT JOIN `dw`.`tar"get` ON `dw`.`tar"get`.`k` = `__conveyor_staged`.`k`'
+        ' WHERE `dw`.`tar"get`.`k` IS NULL',
+    ]
+    assert merged("mysql", unique_key=False, target=("k", "v")) == expected
+    other_unique = merge.statements(
+        STAGE,
+        TARGET,
+        ["k"],
+        ["k", "v"],
+        "mysql",
+        unique_key=True,
+        target_columns=("k", "v"),
+        other_unique=True,
+    )
+    assert other_unique == expected
 
 
 def test_duckdb_merges_by_join_unless_reinserting_loses_nothing() -> None:
@@ -78,12 +113,24 @@ def test_duckdb_merges_by_join_unless_reinserting_loses_nothing() -> None:
     assert merged("duckdb", unique_key=False, target=("k", "v")) == DELETE_THEN_INSERT
 
 
-def test_unknown_dialects_and_rewrites_delete_then_insert() -> None:
-    assert merged("snowflake", unique_key=True)[0].startswith("DELETE")
+def test_unknown_dialects_and_rewrites_update_then_insert_or_reinsert_a_whole_target() -> None:
+    assert merged("snowflake", unique_key=True)[0].startswith("UPDATE")
+    assert merged("snowflake", unique_key=True, target=("k", "v"))[0].startswith("DELETE")
     rewritten = merge.statements(
         STAGE, TARGET, ["k"], ["k", "v"], "duckdb", unique_key=True, target_columns=(), upsert=False
     )
     assert rewritten == DELETE_THEN_INSERT
+    kept = merge.statements(
+        STAGE,
+        TARGET,
+        ["k"],
+        ["k", "v"],
+        "duckdb",
+        unique_key=True,
+        target_columns=("k", "v", "own"),
+        upsert=False,
+    )
+    assert [s.split(" ", 1)[0] for s in kept] == ["UPDATE", "INSERT"]
 
 
 def test_without_keys_rows_are_appended() -> None:

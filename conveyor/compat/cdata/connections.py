@@ -52,7 +52,6 @@ PROVIDER_NAMES = {
     "mysql": "MySQL",
     "mariadb": "MariaDB",
     "file": "File",
-    "memory": "Memory",
 }
 URL_KEYS = ("url", "uri", "connectionurl")
 PATH_KEYS = ("database", "datasource", "file", "path", "dbq")
@@ -117,7 +116,7 @@ def to_url(provider: str | None, connection_string: str) -> tuple[str, dict[str,
     scheme = provider_scheme(provider)
     if url is None:
         if scheme is None:
-            known = ", ".join(sorted(set(PROVIDER_NAMES.values()) - {"Memory"}))
+            known = ", ".join(sorted(set(PROVIDER_NAMES.values())))
             raise InvalidInput(
                 f"ProviderName {provider!r} is not supported without URL=…; supported: {known}",
                 field="ProviderName",

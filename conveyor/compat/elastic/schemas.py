@@ -19,16 +19,21 @@ from conveyor.services.elastic.documents import ConnectorStatus, SyncJobType
 
 
 class ElasticBody(BaseModel):
-    """A strict request body; `parser` is the name Elasticsearch gives its parser."""
+    """A strict request body, declared with the name Elasticsearch gives its parser
+    (`class X(ElasticBody, parser="…")`): the name a refusal of it quotes."""
 
     model_config = ConfigDict(extra="forbid")
     parser: ClassVar[str] = "request"
 
+    def __init_subclass__(cls, parser: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if parser is not None:
+            cls.parser = parser
 
-class ConnectorPut(ElasticBody):
+
+class ConnectorPut(ElasticBody, parser="connector_put_request"):
     """`PUT /_connector/{id}`, `PUT /_connector`, `POST /_connector`."""
 
-    parser = "connector_put_request"
     description: str | None = None
     index_name: str | None = None
     is_native: bool | None = None
@@ -37,34 +42,30 @@ class ConnectorPut(ElasticBody):
     service_type: str | None = None
 
 
-class SyncJobPost(ElasticBody):
+class SyncJobPost(ElasticBody, parser="connector_sync_job_post_request"):
     """`POST /_connector/_sync_job`."""
 
-    parser = "connector_sync_job_post_request"
     id: str
     job_type: SyncJobType | None = None
     trigger_method: Literal["on_demand", "scheduled"] | None = None
 
 
-class SyncJobClaim(ElasticBody):
+class SyncJobClaim(ElasticBody, parser="claim_connector_sync_job"):
     """`PUT /_connector/_sync_job/{id}/_claim`."""
 
-    parser = "claim_connector_sync_job"
     worker_hostname: str
     sync_cursor: dict[str, Any] | None = None
 
 
-class SyncJobError(ElasticBody):
+class SyncJobError(ElasticBody, parser="connector_sync_job_error_request"):
     """`PUT /_connector/_sync_job/{id}/_error`."""
 
-    parser = "connector_sync_job_error_request"
     error: str
 
 
-class SyncJobStats(ElasticBody):
+class SyncJobStats(ElasticBody, parser="connector_sync_job_update_ingestion_stats"):
     """`PUT /_connector/_sync_job/{id}/_stats`: absolute counts, as Elasticsearch stores them."""
 
-    parser = "connector_sync_job_update_ingestion_stats"
     deleted_document_count: int = Field(ge=0)
     indexed_document_count: int = Field(ge=0)
     indexed_document_volume: int = Field(ge=0, description="MiB indexed.")
@@ -73,40 +74,35 @@ class SyncJobStats(ElasticBody):
     metadata: dict[str, Any] | None = None
 
 
-class ApiKeyIdUpdate(ElasticBody):
+class ApiKeyIdUpdate(ElasticBody, parser="connector_update_api_key_id_request"):
     """`PUT /_connector/{id}/_api_key_id`: either key, or both; not both null."""
 
-    parser = "connector_update_api_key_id_request"
     api_key_id: str | None = None
     api_key_secret_id: str | None = None
 
 
-class ConfigurationUpdate(ElasticBody):
+class ConfigurationUpdate(ElasticBody, parser="connector_update_configuration_request"):
     """Either the whole `configuration` (replaced) or only `values` of known keys."""
 
-    parser = "connector_update_configuration_request"
     configuration: dict[str, dict[str, Any]] | None = None
     values: dict[str, Any] | None = None
 
 
-class ErrorUpdate(ElasticBody):
+class ErrorUpdate(ElasticBody, parser="connector_update_error_request"):
     """`PUT /_connector/{id}/_error`: an error, or null to clear it."""
 
-    parser = "connector_update_error_request"
     error: str | None
 
 
-class FeaturesUpdate(ElasticBody):
+class FeaturesUpdate(ElasticBody, parser="connector_update_features_request"):
     """`PUT /_connector/{id}/_features`: the features, replaced."""
 
-    parser = "connector_update_features_request"
     features: dict[str, Any]
 
 
-class FilteringUpdate(ElasticBody):
+class FilteringUpdate(ElasticBody, parser="connector_update_filtering_request"):
     """The whole `filtering` list, or a new draft (`rules`, `advanced_snippet`)."""
 
-    parser = "connector_update_filtering_request"
     filtering: list[dict[str, Any]] | None = None
     rules: list[dict[str, Any]] | None = None
     advanced_snippet: dict[str, Any] | None = None
@@ -120,32 +116,30 @@ class FilteringValidation(BaseModel):
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class FilteringValidationUpdate(ElasticBody):
+class FilteringValidationUpdate(
+    ElasticBody, parser="connector_update_filtering_validation_request"
+):
     """`PUT /_connector/{id}/_filtering/_validation`."""
 
-    parser = "connector_update_filtering_validation_request"
     validation: FilteringValidation
 
 
-class IndexNameUpdate(ElasticBody):
+class IndexNameUpdate(ElasticBody, parser="connector_update_index_name_request"):
     """`PUT /_connector/{id}/_index_name`: an index no other connector uses, or null."""
 
-    parser = "connector_update_index_name_request"
     index_name: str | None
 
 
-class NameUpdate(ElasticBody):
+class NameUpdate(ElasticBody, parser="connector_update_name_request"):
     """`PUT /_connector/{id}/_name`: the name, the description, or both; not both null."""
 
-    parser = "connector_update_name_request"
     name: str | None = None
     description: str | None = None
 
 
-class NativeUpdate(ElasticBody):
+class NativeUpdate(ElasticBody, parser="connector_update_native_request"):
     """`PUT /_connector/{id}/_native`."""
 
-    parser = "connector_update_native_request"
     is_native: bool
 
 
@@ -159,10 +153,9 @@ class Pipeline(BaseModel):
     run_ml_inference: bool
 
 
-class PipelineUpdate(ElasticBody):
+class PipelineUpdate(ElasticBody, parser="connector_update_pipeline_request"):
     """`PUT /_connector/{id}/_pipeline`."""
 
-    parser = "connector_update_pipeline_request"
     pipeline: Pipeline
 
 
@@ -183,31 +176,27 @@ class Scheduling(BaseModel):
     incremental: Schedule | None = None
 
 
-class SchedulingUpdate(ElasticBody):
+class SchedulingUpdate(ElasticBody, parser="connector_update_scheduling_request"):
     """`PUT /_connector/{id}/_scheduling`."""
 
-    parser = "connector_update_scheduling_request"
     scheduling: Scheduling
 
 
-class ServiceTypeUpdate(ElasticBody):
+class ServiceTypeUpdate(ElasticBody, parser="connector_update_service_type_request"):
     """`PUT /_connector/{id}/_service_type`: a new type needs configuring again."""
 
-    parser = "connector_update_service_type_request"
     service_type: str
 
 
-class StatusUpdate(ElasticBody):
+class StatusUpdate(ElasticBody, parser="connector_update_status_request"):
     """`PUT /_connector/{id}/_status`: only along Elastic's connector state machine."""
 
-    parser = "connector_update_status_request"
     status: ConnectorStatus
 
 
-class LastSyncUpdate(ElasticBody):
+class LastSyncUpdate(ElasticBody, parser="connector_update_last_sync_stats_request"):
     """`PUT /_connector/{id}/_last_sync`: what a connector service reports after a sync."""
 
-    parser = "connector_update_last_sync_stats_request"
     last_access_control_sync_error: str | None = None
     last_access_control_sync_scheduled_at: dt.datetime | None = None
     last_access_control_sync_status: str | None = None

@@ -16,7 +16,7 @@ Shared by every JSON:API resource of the facade:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -50,6 +50,19 @@ class BadParameter(ConveyorError):
     def __init__(self, parameter: str, detail: str) -> None:
         super().__init__(detail, parameter=parameter)
         self.parameter = parameter
+
+
+def filters(
+    *, equal: Iterable[str] = (), one_of: Iterable[str] = (), ranged: Iterable[str] = ()
+) -> dict[str, frozenset[str]]:
+    """A resource's filters, by the operators its fields take: `filter[x]` alone (`equal`),
+    also `filter[x__in]` (`one_of`), or also `filter[x__gte]` and `filter[x__lte]`
+    (`ranged`)."""
+    return {
+        **dict.fromkeys(equal, frozenset({""})),
+        **dict.fromkeys(one_of, frozenset({"", "in"})),
+        **dict.fromkeys(ranged, frozenset({"", "gte", "lte"})),
+    }
 
 
 @dataclass(frozen=True)

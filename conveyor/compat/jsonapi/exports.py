@@ -37,7 +37,6 @@ from conveyor.services import exports, files, listing, run_index, runs
 
 TYPE = "sync:exports"
 PREFIX = "/sync/exports"
-EQ, IN, RANGE = frozenset({""}), frozenset({"", "in"}), frozenset({"", "gte", "lte"})
 NATIVE = {
     "id": "id",
     "job_id": "run_id",
@@ -52,17 +51,10 @@ NATIVE = {
 """The reference's names → the native file fields they filter and sort by."""
 RESOURCE = documents.Resource(
     type=TYPE,
-    filters={
-        "id": IN,
-        "job_id": IN,
-        "project_id": IN,
-        "created_by_id": IN,
-        "file_id": IN,
-        "filename": IN,
-        "mime_type": IN,
-        "size": RANGE,
-        "created_at": RANGE,
-    },
+    filters=documents.filters(
+        one_of=("id", "job_id", "project_id", "created_by_id", "file_id", "filename", "mime_type"),
+        ranged=("size", "created_at"),
+    ),
     sortable=frozenset(NATIVE),
     includable=frozenset({"job", "project", "created_by"}),
 )

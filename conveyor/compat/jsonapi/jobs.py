@@ -23,22 +23,13 @@ from conveyor.services import run_index, run_retry, runs
 
 TYPE = "sync:jobs"
 PREFIX = "/sync/jobs"
-EQ, IN, RANGE = frozenset({""}), frozenset({"", "in"}), frozenset({"", "gte", "lte"})
 RESOURCE = documents.Resource(
     type=TYPE,
-    filters={
-        "id": IN,
-        "job_class": IN,
-        "priority": RANGE,
-        "status": IN,
-        "progress": EQ,
-        "retry_count": RANGE,
-        "error": EQ,
-        "unicity": EQ,
-        "scheduled_at": RANGE,
-        "created_at": RANGE,
-        "updated_at": RANGE,
-    },
+    filters=documents.filters(
+        equal=("progress", "error", "unicity"),
+        one_of=("id", "job_class", "status"),
+        ranged=("priority", "retry_count", "scheduled_at", "created_at", "updated_at"),
+    ),
     sortable=frozenset(run_index.FIELDS),
     includable=frozenset({"project", "definition", "created_by"}),
 )

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from conveyor.connectors import base, sql, type_map
 from conveyor.connectors.arrow_types import to_duckdb_batch
+from conveyor.connectors.configured import Configured
 from conveyor.connectors.duckdb.options import DuckDBOptions
 from conveyor.connectors.duckdb_access import (
     affected_rows,
@@ -35,7 +36,6 @@ from conveyor.errors import (
     ConfigurationError,
     InvalidInput,
 )
-from conveyor.policy import Reach
 
 DIALECT = "duckdb"
 KEY_COMMENT = "primary key (kept by Conveyor, not enforced)"
@@ -58,20 +58,16 @@ def parse_url(url: str) -> str:
     return path
 
 
-class DuckDBConnector:
+class DuckDBConnector(Configured[DuckDBOptions]):
     """A DuckDB database file: read, write, discover, merge and run SQL."""
 
     dialect = DIALECT
+    options_model = DuckDBOptions
 
-    def __init__(
-        self, url: str, options: DuckDBOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.url = url
-        self.options = options or DuckDBOptions()
+    def _configure(self) -> None:
         # Keys are constraints only when asked for (see DuckDBOptions.primary_key_constraints).
         self.enforces_keys = self.options.primary_key_constraints
-        self.path = parse_url(url)
+        self.path = parse_url(self.url)
         self._shared: SharedConnection[duckdb.DuckDBPyConnection] = SharedConnection()
         self._locked = False
 

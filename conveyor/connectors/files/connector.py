@@ -40,6 +40,7 @@ from conveyor.connectors.arrow_types import (
     restored_schema,
     to_duckdb,
 )
+from conveyor.connectors.configured import Configured
 from conveyor.connectors.duckdb_access import closing_reader, map_error, query_reader, scratch
 from conveyor.connectors.files.formats import (
     EXTENSIONS,
@@ -60,7 +61,7 @@ from conveyor.errors import (
     TableNotFound,
     Unsupported,
 )
-from conveyor.policy import PathRefused, Reach
+from conveyor.policy import PathRefused
 
 __all__ = ["EXTENSIONS", "FORMATS", "MIME_TYPES", "FileConnector", "check_name", "parse_url"]
 
@@ -82,18 +83,14 @@ _STAGED = re.compile(r"^_conveyor_stage_(.+)_[0-9a-f]{8}$")
 """A staging table's name: its xlsx sheet is named after the table it stages."""
 
 
-class FileConnector:
+class FileConnector(Configured[FileOptions]):
     """A folder of files: one table per file, queried with DuckDB, written atomically."""
 
     dialect = "duckdb"
+    options_model = FileOptions
 
-    def __init__(
-        self, url: str, options: FileOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.url = url
-        self.options = options or FileOptions()
-        self.root, url_format = parse_url(url)
+    def _configure(self) -> None:
+        self.root, url_format = parse_url(self.url)
         self.format = self.options.format or url_format
         if self.options.compression not in (None, "none") and self.format not in (None, "parquet"):
             raise InvalidInput(

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pymysql
 
 from conveyor.connectors import base, sql, type_map
+from conveyor.connectors.configured import Configured
 from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.mysql import sql as mysql_sql
 from conveyor.connectors.mysql import types
@@ -30,25 +31,21 @@ from conveyor.connectors.mysql.options import MySQLOptions
 from conveyor.connectors.mysql.spill import Spill
 from conveyor.connectors.server import parse_server_url, returns_nothing
 from conveyor.errors import ConveyorError, InvalidInput
-from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
 _SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
 _UTC = "SET time_zone = '+00:00'"
 
 
-class MySQLConnector:
+class MySQLConnector(Configured[MySQLOptions]):
     """A MySQL or MariaDB database: read, write, discover, merge and run SQL."""
 
     dialect = DIALECT
     enforces_keys = True  # primary keys are real constraints: the engine may upsert
+    options_model = MySQLOptions
 
-    def __init__(
-        self, url: str, options: MySQLOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.options = options or MySQLOptions()
-        self.address = parse_server_url(url, ("mysql", "mariadb"), 3306, self.options.password)
+    def _configure(self) -> None:
+        self.address = parse_server_url(self.url, ("mysql", "mariadb"), 3306, self.options.password)
         if self.address.host.startswith("/"):
             raise InvalidInput(
                 "a MySQL connection takes a host name or address, not a Unix socket", field="url"
@@ -192,6 +189,19 @@ class MySQLConnector:
                 planned, self._column_rows(table), strict=True
             )
         ]
+
+    def unique_indexes(self, table: base.TableRef) -> dict[str, tuple[str, ...]]:
+        """Unique indexes but PRIMARY, name → columns in index order (information_schema)."""
+        found: dict[str, list[str]] = {}
+        for name, column in self._query(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND NON_UNIQUE = 0"
+            " AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            [self._schema(table), table.name],
+            what=str(table),
+        ):
+            found.setdefault(str(name), []).append(str(column))
+        return {name: tuple(columns) for name, columns in found.items()}
 
     def estimate_rows(self, table: base.TableRef) -> int | None:
         """InnoDB's estimate (information_schema.TABLES.TABLE_ROWS); None for views."""

@@ -18,6 +18,7 @@ import psycopg
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import TableRef
+from conveyor.connectors.configured import Configured
 from conveyor.connectors.metadata import SharedConnection
 from conveyor.connectors.postgres import types
 from conveyor.connectors.postgres.conninfo import Conninfo
@@ -25,22 +26,19 @@ from conveyor.connectors.postgres.errors import connect_error, map_error
 from conveyor.connectors.postgres.options import PostgresOptions
 from conveyor.connectors.server import parse_server_url
 from conveyor.errors import TableNotFound
-from conveyor.policy import Reach
 
 DIALECT = types.DIALECT
 _IDLE_CONNECTIONS = 2  # ADBC connections kept for the next read or load
 
 
-class PostgresSession:
+class PostgresSession(Configured[PostgresOptions]):
     """The connections to one database, within `reach`, and lookups in its catalog."""
 
-    def __init__(
-        self, url: str, options: PostgresOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.options = options or PostgresOptions()
+    options_model = PostgresOptions
+
+    def _configure(self) -> None:
         self.address = parse_server_url(
-            url, ("postgresql", "postgres"), 5432, self.options.password
+            self.url, ("postgresql", "postgres"), 5432, self.options.password
         )
         self._target = Conninfo(self.address, self.options, self.reach)
         self._shared: SharedConnection[psycopg.Connection[Any]] = SharedConnection(

@@ -26,6 +26,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from conveyor.connectors import base, sql, type_map
+from conveyor.connectors.configured import Configured
 from conveyor.connectors.metadata import SharedConnection, require_table
 from conveyor.connectors.sqlite.options import SQLiteOptions
 from conveyor.connectors.sqlite.statements import vet
@@ -48,7 +49,6 @@ from conveyor.errors import (
     SourceUnavailable,
     TableNotFound,
 )
-from conveyor.policy import Reach
 
 DIALECT = "sqlite"
 _NO_TABLE = re.compile(r"no such table: ([^\n]+)")
@@ -93,19 +93,15 @@ def map_error(exc: Exception, what: str = "") -> ConveyorError:
     return ConnectorError(f"{what}: {message}" if what else message)
 
 
-class SQLiteConnector:
+class SQLiteConnector(Configured[SQLiteOptions]):
     """A SQLite database file: read, write, discover, merge and run SQL."""
 
     dialect = DIALECT
     enforces_keys = True  # primary keys are real constraints: the engine may upsert
+    options_model = SQLiteOptions
 
-    def __init__(
-        self, url: str, options: SQLiteOptions | None = None, *, reach: Reach | None = None
-    ) -> None:
-        self.reach = reach or Reach()
-        self.url = url
-        self.options = options or SQLiteOptions()
-        self.path = parse_url(url)
+    def _configure(self) -> None:
+        self.path = parse_url(self.url)
         self._shared: SharedConnection[Any] = SharedConnection()
 
     # --- connections ---------------------------------------------------------------------

@@ -79,6 +79,8 @@ def place(tmp_path: Path, server_databases: ServerDatabases) -> Iterator[Callabl
                 return f"sqlite:///{tmp_path / (role + '.db')}"
             if kind == "duckdb":
                 return f"duckdb:///{tmp_path / (role + '.duckdb')}"
+            if kind == "duckdb-keyed":  # keys as PRIMARY KEY constraints, not comments
+                return f"duckdb:///{tmp_path / (role + '.duckdb')}?primary_key_constraints=true"
             if kind == "parquet":
                 (tmp_path / role).mkdir()
                 return f"file://{tmp_path / role}?format=parquet"

@@ -333,25 +333,37 @@ def test_an_unchanged_source_writes_no_rows(source: Database, destination: str) 
     assert ids(destination) == list(range(1, 11))
 
 
+def test_a_load_reports_each_stage_of_each_window_in_order(
+    source: Database, destination: str
+) -> None:
+    from conveyor.engine.reporting import Stage
+
+    job = Job(source.url, destination, [ORDERS])
+    job.ok()
+    assert job.last is not None
+    assert [stage for _, stage in job.last.stages] == list(Stage)
+    assert {task for task, _ in job.last.stages} == {"t0"}
+
+
 @pytest.mark.parametrize("ending", ["canceled", "error"])
 def test_a_full_load_that_keeps_the_old_table_wrote_no_rows(
     source: Database, destination: str, ending: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
 
-    from conveyor.engine import faults
+    from conveyor.engine.reporting import NullReporter, Stage
 
     job = Job(source.url, destination, [ORDERS])
     job.ok()
     stop = threading.Event()
 
-    def after_staging(name: str) -> None:  # every row is staged; the swap is still to come
-        if name == "after_staging":
+    def after_staging(self: NullReporter, task_id: str, stage: Stage) -> None:
+        if stage is Stage.staged:  # every row is staged; the swap is still to come
             stop.set()
-        if name == "before_apply":
+        if stage is Stage.applying:
             raise RuntimeError("the destination went away")
 
-    monkeypatch.setattr(faults, "point", after_staging)
+    monkeypatch.setattr(NullReporter, "stage", after_staging)
     outcome = job.run(full=True, cancel=stop if ending == "canceled" else None)
     assert outcome.status.value == ending
     assert ids(destination) == list(range(1, 11))  # the old rows, kept
@@ -556,3 +568,43 @@ def test_a_run_logs_at_its_verbosity(
     assert failing.run().status.value == "error"
     assert failing.last is not None
     assert "error" in {level for level, _, _ in failing.last.lines}  # errors at every level
+
+
+KEY_WIDENING = ["duckdb-keyed", "sqlite", "postgres", "mariadb"]
+
+
+@pytest.mark.parametrize("source", ["postgres"], indirect=True)
+@pytest.mark.parametrize("destination", KEY_WIDENING, indirect=True)
+@pytest.mark.parametrize(
+    ("widened", "new_key", "expected"),
+    [("BIGINT", 9_000_000_000, [1, 9_000_000_000]), ("VARCHAR(20)", "'k-2'", ["1", "k-2"])],
+    ids=["bigint", "varchar"],
+)
+def test_a_key_widened_under_a_real_primary_key_rebuilds_or_alters_the_table(
+    source: Database, destination: str, widened: str, new_key: object, expected: list[object]
+) -> None:
+    """The destination's key is a PRIMARY KEY constraint (DuckDB with
+    primary_key_constraints, SQLite, PostgreSQL, MariaDB): widening the key column keeps
+    the rows and the constraint, and later runs still merge by the key."""
+    source.execute(
+        "CREATE TABLE k (id INTEGER PRIMARY KEY, v INTEGER)", "INSERT INTO k VALUES (1, 1)"
+    )
+    job = Job(source.url, destination, ["REPLICATE [k]"], incremental_check_columns=["v"])
+    job.ok()
+    source.execute(
+        f"ALTER TABLE k ALTER COLUMN id TYPE {widened}", f"INSERT INTO k VALUES ({new_key}, 2)"
+    )
+    job.ok()
+    source.execute("UPDATE k SET v = 3 WHERE v = 2")
+    job.ok()  # merged by the (widened) key: nothing doubled
+    data = rows(destination, "k", "id")
+    assert [r["id"] for r in data] == expected and [r["v"] for r in data] == [1, 3]
+    from conveyor.connectors.base import TableRef
+    from conveyor.connectors.registry import open_connector
+
+    connector = open_connector(destination)
+    try:
+        columns = {c.name: c for c in connector.columns(TableRef("k"))}  # type: ignore[attr-defined]
+    finally:
+        connector.close()
+    assert columns["id"].primary_key and not columns["v"].primary_key

@@ -20,6 +20,7 @@ from conveyor.connectors.base import Capability as C
 from conveyor.connectors.base import TableRef, capabilities_of, implements
 from conveyor.connectors.registry import ConnectorSpec, open_connector, specs
 from conveyor.errors import ConfigurationError
+from tests.plugin_path import production_env
 
 PROTOCOLS = [
     base.Connector,
@@ -107,6 +108,13 @@ def test_every_builtin_reads_off_what_its_class_implements(
         connector.close()
 
 
+@pytest.mark.parametrize("spec", specs(), ids=lambda s: s.name)
+def test_every_builtin_defaults_to_the_options_its_spec_validates(spec: ConnectorSpec) -> None:
+    """The options model is named twice: by the spec, which validates a connection's
+    options without importing the connector, and by the class, which defaults them."""
+    assert getattr(spec.load(), "options_model", None) is spec.options
+
+
 def test_a_connector_that_cannot_be_imported_says_so() -> None:
     spec = ConnectorSpec(name="gone", schemes=("gone",), implementation="nowhere.at_all:Gone")
     with pytest.raises(ConfigurationError, match="gone"):
@@ -124,7 +132,11 @@ def test_listing_and_resolving_connectors_imports_no_driver() -> None:
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {drivers!r}))\n"
     )
     loaded = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=production_env(),  # the built-in connectors: a test plugin may load what it likes
     ).stdout
     assert loaded.strip() == "[]"
 

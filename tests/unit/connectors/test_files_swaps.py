@@ -114,32 +114,36 @@ def test_errors_name_the_file_not_its_descriptor(tmp_path: Path) -> None:
 
 
 def test_readers_racing_a_writer_see_whole_versions(tmp_path: Path) -> None:
-    """Swaps as fast as a writer can make them, for a few seconds: no read fails or mixes.
+    """Swaps as fast as a writer can make them while reads race them: no read fails or
+    mixes. It runs until both sides did enough (not for a fixed time, which a busy machine
+    could fill with too few of either).
 
     Reading by name, this failed a read about once a second (DuckDB: TProtocolException,
     "don't know what type", "Could not read enough bytes").
     """
     put(tmp_path, 0)
     conn = FileConnector(f"file://{tmp_path}?format=parquet")
-    stop = time.monotonic() + 3
+    enough = threading.Event()
     swaps = 0
 
     def keep_swapping() -> None:
         nonlocal swaps
-        while time.monotonic() < stop:
+        while not enough.is_set():
             swaps += 1
             put(tmp_path, swaps % 50)
 
     writer = threading.Thread(target=keep_swapping)
     writer.start()
     reads: list[tuple[int, set[str]]] = []
+    give_up = time.monotonic() + 120
     try:
-        while time.monotonic() < stop:
+        while (len(reads) < 30 or swaps < 30) and time.monotonic() < give_up:
             table = conn.read('SELECT * FROM "live"', 1_000).read_all()
             reads.append((table.num_rows, versions(table)))
     finally:
+        enough.set()
         writer.join()
-    assert swaps > 10 and len(reads) > 10
+    assert swaps >= 30 and len(reads) >= 30
     mixed = [
         (rows, tags) for rows, tags in reads if len(tags) != 1 or rows != 2_000 + int(min(tags)[1:])
     ]

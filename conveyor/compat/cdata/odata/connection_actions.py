@@ -22,14 +22,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conveyor.api.deps import RT, Caller, UnitRoute
-from conveyor.compat.cdata.bodies import (
-    Fields,
-    JSONBody,
-    requested_workspace,
-    to_bool,
-    to_int,
-    to_text,
-)
+from conveyor.compat.cdata import bodies
+from conveyor.compat.cdata.bodies import Fields, JSONBody
 from conveyor.compat.cdata.responses import collection, odata_error, output
 from conveyor.errors import InvalidInput
 from conveyor.schemas.common import Ref
@@ -41,10 +35,10 @@ Row = dict[str, Any]
 
 
 def _connection(ctx: Context, request: Request, fields: Fields) -> Ref:
-    name = to_text(fields.get("ConnectionName", "Name", "ConnectionId"))
+    name = bodies.to_text(fields.get("ConnectionName", "Name", "ConnectionId"))
     if not name:
         raise InvalidInput("ConnectionName is required", field="ConnectionName")
-    return connections.ref(ctx, name, requested_workspace(ctx, request, fields))
+    return connections.ref(ctx, name, bodies.requested_workspace(ctx, request, fields))
 
 
 def _named(rt: RT, caller: Principal, request: Request, fields: Fields) -> Ref:
@@ -70,11 +64,11 @@ def test_connection(rt: RT, caller: Caller, request: Request, body: JSONBody) ->
 
 
 def _table_rows(fields: Fields, found: list[dict[str, Any]]) -> list[Row]:
-    kind = to_text(fields.get("TableOrView", default="ALL")).upper()
-    schema = to_text(fields.get("Schema"))
-    with_schema = to_bool(fields.get("IncludeSchema", default=False), "IncludeSchema")
+    kind = bodies.to_text(fields.get("TableOrView", default="ALL")).upper()
+    schema = bodies.to_text(fields.get("Schema"))
+    with_schema = bodies.to_bool(fields.get("IncludeSchema", default=False), "IncludeSchema")
     fields.get("IncludeCatalog")
-    skip = to_int(fields.get("SkipTable", default=0), "SkipTable")
+    skip = bodies.to_int(fields.get("SkipTable", default=0), "SkipTable")
     top = fields.get("TopTable")
     rows = [
         {
@@ -90,7 +84,7 @@ def _table_rows(fields: Fields, found: list[dict[str, Any]]) -> list[Row]:
         if (not schema or t["schema"] == schema)
         and (kind in ("", "ALL") or (kind.startswith("VIEW") == (t["kind"] == "view")))
     ]
-    end = None if top in (None, "") else skip + to_int(top, "TopTable")
+    end = None if top in (None, "") else skip + bodies.to_int(top, "TopTable")
     return rows[skip:end]
 
 
@@ -107,7 +101,7 @@ def get_connection_tables(rt: RT, caller: Caller, request: Request, body: JSONBo
 def get_adding_tables_for_job(rt: RT, caller: Caller, request: Request, body: JSONBody) -> Response:
     """The tables of a connection the job does not replicate yet."""
     fields = Fields(body)
-    key = to_text(fields.get("JobId")) or to_text(fields.get("JobName"))
+    key = bodies.to_text(fields.get("JobId")) or bodies.to_text(fields.get("JobName"))
     with rt.unit(caller, read_only=True) as ctx:
         connection = _connection(ctx, request, fields)
         if not key:
@@ -124,8 +118,8 @@ def get_connection_table_columns(
     """The columns of one table, with their types."""
     fields = Fields(body)
     connection = _named(rt, caller, request, fields)
-    table = to_text(fields.get("Table", "TableName"))
-    schema = to_text(fields.get("Schema")) or None
+    table = bodies.to_text(fields.get("Table", "TableName"))
+    schema = bodies.to_text(fields.get("Schema")) or None
     rows = [
         {
             "ColumnName": c["name"],

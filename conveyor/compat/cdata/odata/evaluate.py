@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conveyor.compat.cdata.odata.expressions import (
+    VALUE_FUNCTIONS,
     Compare,
     Expr,
     In,
@@ -40,7 +41,7 @@ def evaluate(expr: Expr, row: Mapping[str, Any]) -> Any:
     if isinstance(expr, In):
         value = evaluate(expr.left, row)
         return any(compare("eq", value, evaluate(option, row)) for option in expr.values)
-    return _call(expr.function, [evaluate(arg, row) for arg in expr.args])
+    return call(expr.function, [evaluate(arg, row) for arg in expr.args])
 
 
 def chain(expr: Logical) -> list[Expr]:
@@ -60,12 +61,14 @@ def chain(expr: Logical) -> list[Expr]:
     return terms
 
 
-def _call(function: str, args: list[Any]) -> Any:
-    if function in ("tolower", "toupper", "trim", "length"):
+def call(function: str, args: list[Any]) -> Any:
+    """A function of `FUNCTIONS` over its arguments' values: a text function of null is
+    null, a test with a null is false (`sql` answers with it where all are literals)."""
+    if function in VALUE_FUNCTIONS:
         text = args[0]
         if text is None:
             return None
-        text = _text(text)
+        text = as_text(text)
         if function == "length":
             return len(text)
         return (
@@ -80,7 +83,7 @@ def _call(function: str, args: list[Any]) -> Any:
     haystack, needle = args
     if haystack is None or needle is None:
         return False
-    haystack, needle = _text(haystack), _text(needle)
+    haystack, needle = as_text(haystack), as_text(needle)
     if function == "contains" or function == "substringof":
         return needle in haystack
     if function == "startswith":
@@ -88,7 +91,8 @@ def _call(function: str, args: list[Any]) -> Any:
     return haystack.endswith(needle)
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A value as the text functions read it: `true`/`false`, a datetime in ISO form."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):

@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, dataclass_transform
 
 from conveyor.errors import BadStatement
 
@@ -30,49 +30,65 @@ class QueryOptionError(BadStatement):
     """An OData query option is invalid."""
 
 
-@dataclass(frozen=True)
-class Literal:
+@dataclass_transform(frozen_default=True)
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """A node of a parsed expression: an immutable record (each subclass is made a frozen
+    dataclass, so a tree can be compared and hashed), carrying where the node starts in the
+    text (an operation: where its operator is) so that a problem with it can point there."""
+
+    position: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
+
+
+class Literal(Node):
+    """A string, number, boolean, `null`, date or datetime written in the expression."""
+
     value: Any
-    position: int
 
 
-@dataclass(frozen=True)
-class Property:
-    name: str  # the entity's spelling, resolved case-insensitively
-    position: int
+class Property(Node):
+    """A property of the entity, by the entity's spelling (resolved case-insensitively)."""
+
+    name: str
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(Node):
+    """One of `FUNCTIONS` applied to its arguments."""
+
     function: str
     args: tuple[Expr, ...]
-    position: int
 
 
-@dataclass(frozen=True)
-class Compare:
+class Binary(Node):
+    """An operator between two operands: what comparisons and `and`/`or` share."""
+
     op: str
     left: Expr
     right: Expr
-    position: int
 
 
-@dataclass(frozen=True)
-class In:
+class Compare(Binary):
+    """`left op right`, `op` one of `COMPARISONS`."""
+
+
+class In(Node):
+    """`left in (values…)`."""
+
     left: Expr
     values: tuple[Expr, ...]
-    position: int
 
 
-@dataclass(frozen=True)
-class Logical:
-    op: str  # and | or
-    left: Expr
-    right: Expr
+class Logical(Binary):
+    """`left and right` or `left or right` (`op` is `and` or `or`)."""
 
 
-@dataclass(frozen=True)
-class Not:
+class Not(Node):
+    """`not operand`."""
+
     operand: Expr
 
 
@@ -92,6 +108,8 @@ FUNCTIONS: dict[str, int] = {
     "trim": 1,
     "length": 1,
 }
+VALUE_FUNCTIONS = frozenset({"tolower", "toupper", "trim", "length"})
+"""The functions that give a value (a text, or its length); the others are tests."""
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
@@ -200,20 +218,20 @@ class Parser:
 
     def disjunction(self) -> Expr:
         expr = self.conjunction()
-        while self.keyword("or"):
-            expr = Logical("or", expr, self.conjunction())
+        while token := self.keyword("or"):
+            expr = Logical("or", expr, self.conjunction(), position=token.position)
         return expr
 
     def conjunction(self) -> Expr:
         expr = self.negation()
-        while self.keyword("and"):
-            expr = Logical("and", expr, self.negation())
+        while token := self.keyword("and"):
+            expr = Logical("and", expr, self.negation(), position=token.position)
         return expr
 
     def negation(self) -> Expr:
         if token := self.keyword("not"):
             self.enter(token)
-            expr = Not(self.negation())
+            expr = Not(self.negation(), position=token.position)
             self.depth -= 1
             return expr
         return self.comparison()
@@ -223,7 +241,7 @@ class Parser:
         token = self.peek()
         if token is not None and token.kind == "name" and token.text.lower() in COMPARISONS:
             self.index += 1
-            return Compare(token.text.lower(), left, self.primary(), token.position)
+            return Compare(token.text.lower(), left, self.primary(), position=token.position)
         if operator := self.keyword("in"):
             self.expect("(")
             values = [self.primary()]
@@ -231,7 +249,7 @@ class Parser:
                 self.index += 1
                 values.append(self.primary())
             self.expect(")")
-            return In(left, tuple(values), operator.position)
+            return In(left, tuple(values), position=operator.position)
         return left
 
     def primary(self) -> Expr:
@@ -246,17 +264,17 @@ class Parser:
             self.depth -= 1
             return expr
         if token.kind == "string":
-            return Literal(token.text[1:-1].replace("''", "'"), token.position)
+            return Literal(token.text[1:-1].replace("''", "'"), position=token.position)
         if token.kind == "number":
-            return Literal(self.number(token), token.position)
+            return Literal(self.number(token), position=token.position)
         if token.kind in ("datetime", "typed"):
             raw = token.text.split("'")[1] if token.kind == "typed" else token.text
             if token.text.lower().startswith("guid'"):
-                return Literal(raw, token.position)
+                return Literal(raw, position=token.position)
             value = parse_datetime(raw)
             if value is None:
                 raise self.error(f"{token.text!r} is not a valid date or time", token.position)
-            return Literal(value, token.position)
+            return Literal(value, position=token.position)
         if token.kind == "name":
             return self.name(token)
         raise self.error(f"unexpected {token.text!r}", token.position)
@@ -295,17 +313,17 @@ class Parser:
                     f"{lowered} takes {FUNCTIONS[lowered]} argument(s), not {len(args)}",
                     token.position,
                 )
-            return Call(lowered, tuple(args), token.position)
+            return Call(lowered, tuple(args), position=token.position)
         if lowered in ("true", "false"):
-            return Literal(lowered == "true", token.position)
+            return Literal(lowered == "true", position=token.position)
         if lowered == "null":
-            return Literal(None, token.position)
+            return Literal(None, position=token.position)
         if lowered in COMPARISONS or lowered in ("and", "or", "not", "in"):
             raise self.error(f"unexpected {token.text!r}", token.position)
         resolved = self.resolve(token.text)
         if resolved is None:
             raise self.error(f"unknown property {token.text!r}", token.position)
-        return Property(resolved, token.position)
+        return Property(resolved, position=token.position)
 
 
 def parse(text: str, properties: Sequence[str]) -> Expr:

@@ -58,7 +58,8 @@ STORED = {
     "Route": "route",
     "TargetId": "target_id",
 }
-"""Properties the store filters on, by the audit service's field names."""
+"""The properties that are audit fields, by the service's field names: a row reads them
+there, and the store filters on them."""
 SORTABLE = frozenset({"Id", "Timestamp", "URL", "Method", "Status", "Surface", "Action", "Route"})
 """Stored properties that are never null: the store orders them as `$orderby` would."""
 NUMBERS = frozenset({"Id", "Status"})
@@ -68,23 +69,12 @@ MAX_SCAN = 100_000
 
 
 def request_row(entry: AuditEntryOut) -> Row:
-    """An audit entry as CData's RequestInfo (plus Conveyor's fields)."""
-    return {
-        "Id": entry.id,
-        "Timestamp": entry.created_at,
-        "URL": entry.path,
-        "Method": entry.method,
-        "User": entry.user_name,
-        "RemoteIP": entry.client,
-        "Status": entry.status,
-        "Error": _error(entry.status),
-        "UserId": entry.user_id,
-        "WorkspaceId": entry.workspace_id,
-        "Surface": entry.surface,
-        "Action": entry.action,
-        "Route": entry.route,
-        "TargetId": entry.target_id,
-    }
+    """An audit entry as CData's RequestInfo (plus Conveyor's fields): each stored
+    property read from the field `STORED` names, `Error` worded from the status."""
+    row: Row = dict.fromkeys(PROPERTIES)
+    row.update((name, getattr(entry, field)) for name, field in STORED.items())
+    row["Error"] = _error(entry.status)
+    return row
 
 
 def _error(status: int) -> str | None:

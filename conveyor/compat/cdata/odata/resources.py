@@ -27,6 +27,13 @@ from conveyor.services.context import Context
 
 CONNECTION_NAMES = {"name": "Name", "url": "ConnectionString", "options": "ConnectionString"}
 """Connection fields: native → CData."""
+CONNECTION_PROPERTIES = (
+    *("Id", "Name", "ProviderName", "ProviderClass", "ConnectionString"),
+    *("ConnectionState", "LastTested", "LastTestError", "CreationTime", "LastModified"),
+    *("WorkspaceId", "CanUpdate", "CanRemove"),
+)
+CONNECTION_FILTERS = {"Name": "name", "Id": "id"}
+"""Properties whose `$filter` equalities the service applies: CData → native."""
 
 
 def connection_row(ctx: Context, out: ConnectionOut) -> Row:
@@ -97,14 +104,9 @@ def _update_connection(
     )
 
 
-CONNECTION_FILTERS = {"Name": "name", "Id": "id"}
 CONNECTIONS = EntitySet(
     name="connections",
-    properties=(
-        *("Id", "Name", "ProviderName", "ProviderClass", "ConnectionString"),
-        *("ConnectionState", "LastTested", "LastTestError", "CreationTime", "LastModified"),
-        *("WorkspaceId", "CanUpdate", "CanRemove"),
-    ),
+    properties=CONNECTION_PROPERTIES,
     rows=lambda ctx, ws, options: [
         connection_row(ctx, connections.to_out(ctx, c))
         for c in listed(lambda q: connections.list_(ctx, q), CONNECTION_FILTERS, options, ws)
@@ -125,6 +127,16 @@ TRIGGER_MODES = {"none": "manual", "manual": "manual", "scheduled": "scheduled"}
 TRIGGER_MODES |= {"schedule": "scheduled", "afterjob": "after_job", "jobcompletion": "after_job"}
 TRIGGER_NAMES = {"manual": "None", "scheduled": "Scheduled", "after_job": "AfterJob"}
 DBT_FIELDS = ("ProjectPath", "DBTSchema", "Threads", "ProjectType", "GitRepositoryURL", "GitToken")
+TRANSFORMATION_PROPERTIES = (
+    *("TransformationId", "TransformationName", "Connection", "ConnectionId"),
+    *("TransformationTriggerMode", "TriggerAfterJob", "TriggerAfterJobId", "TriggerTasks"),
+    *("ScheduledCron", "SendEmailNotification", "NotifyEmailTo", "NotifyEmailSubject"),
+    *("EmailErrorOnly", "Verbosity", "CommandTimeout", "AutomaticJobRetry", "Type"),
+    *("Queries", "Status", "LastRunId", "WorkspaceId", "CreationTime", "LastModified"),
+    *("CanUpdate", "CanRemove", "CanExecute"),
+)
+TRANSFORMATION_FILTERS = {"TransformationName": "name", "TransformationId": "id"}
+"""Properties whose `$filter` equalities the service applies: CData → native."""
 
 
 def transformation_row(ctx: Context, out: TransformationOut) -> Row:
@@ -235,17 +247,9 @@ def _update_transformation(
     return transformation_row(ctx, transformations.to_out(ctx, updated))
 
 
-TRANSFORMATION_FILTERS = {"TransformationName": "name", "TransformationId": "id"}
 TRANSFORMATIONS = EntitySet(
     name="transformations",
-    properties=(
-        *("TransformationId", "TransformationName", "Connection", "ConnectionId"),
-        *("TransformationTriggerMode", "TriggerAfterJob", "TriggerAfterJobId", "TriggerTasks"),
-        *("ScheduledCron", "SendEmailNotification", "NotifyEmailTo", "NotifyEmailSubject"),
-        *("EmailErrorOnly", "Verbosity", "CommandTimeout", "AutomaticJobRetry", "Type"),
-        *("Queries", "Status", "LastRunId", "WorkspaceId", "CreationTime", "LastModified"),
-        *("CanUpdate", "CanRemove", "CanExecute"),
-    ),
+    properties=TRANSFORMATION_PROPERTIES,
     rows=lambda ctx, ws, options: [
         transformation_row(ctx, transformations.to_out(ctx, t))
         for t in listed(

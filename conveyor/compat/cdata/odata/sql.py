@@ -34,19 +34,8 @@ from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
-from conveyor.compat.cdata.odata.evaluate import FLIPPED, chain, compare
-from conveyor.compat.cdata.odata.expressions import (
-    Call,
-    Compare,
-    Expr,
-    In,
-    Literal,
-    Logical,
-    Not,
-    Property,
-    QueryOptionError,
-    parse_datetime,
-)
+from conveyor.compat.cdata.odata import expressions
+from conveyor.compat.cdata.odata.evaluate import FLIPPED, as_text, call, chain, compare
 from conveyor.compat.cdata.odata.query import QueryOptions
 from conveyor.services import listing
 
@@ -131,22 +120,22 @@ class Compiler:
         self.columns = columns
         self.entity = entity
 
-    def refuse(self, name: str, why: str) -> QueryOptionError:
-        return QueryOptionError(f"$filter: {name} {why}", option="$filter")
+    def refuse(self, name: str, why: str) -> expressions.QueryOptionError:
+        return expressions.QueryOptionError(f"$filter: {name} {why}", option="$filter")
 
-    def condition(self, expr: Expr) -> ColumnElement[bool]:
+    def condition(self, expr: expressions.Expr) -> ColumnElement[bool]:
         """A two-valued SQL condition true exactly where `evaluate` gives True."""
-        if isinstance(expr, Logical):
+        if isinstance(expr, expressions.Logical):
             return _balanced(expr.op, [self.condition(term) for term in _merged(expr)])
-        if isinstance(expr, Not):
+        if isinstance(expr, expressions.Not):
             return not_(self.condition(expr.operand))
-        if isinstance(expr, Compare):
+        if isinstance(expr, expressions.Compare):
             return self.compare(expr.op, self.value(expr.left), self.value(expr.right))
-        if isinstance(expr, In):
+        if isinstance(expr, expressions.In):
             return self.member(expr)
-        if isinstance(expr, Call) and expr.function in ("tolower", "toupper", "trim", "length"):
+        if isinstance(expr, expressions.Call) and expr.function in expressions.VALUE_FUNCTIONS:
             return false()  # a text or a number is never True
-        if isinstance(expr, Call):
+        if isinstance(expr, expressions.Call):
             return self.text_test(expr)
         value = self.value(expr)
         if value.sql is None:
@@ -155,18 +144,18 @@ class Compiler:
             return false()
         return self.guard(value, value.sql == literal(True))
 
-    def value(self, expr: Expr) -> _Value:
-        if isinstance(expr, Literal):
+    def value(self, expr: expressions.Expr) -> _Value:
+        if isinstance(expr, expressions.Literal):
             return _Value(None, literal=expr.value)
-        if isinstance(expr, Property):
+        if isinstance(expr, expressions.Property):
             found = self.columns.get(expr.name)
             if found is None:
                 raise self.refuse(expr.name, f"cannot be filtered on in {self.entity}")
             return _Value(found.expr, found.kind, found.nullable, name=expr.name, words=found.words)
-        if isinstance(expr, Call) and expr.function in ("tolower", "toupper", "trim", "length"):
+        if isinstance(expr, expressions.Call) and expr.function in expressions.VALUE_FUNCTIONS:
             inner = self.value(expr.args[0])
             if inner.sql is None:  # a function of a literal: Python's answer
-                return _Value(None, literal=_literal_call(expr.function, inner.literal))
+                return _Value(None, literal=call(expr.function, [inner.literal]))
             self.text_only(inner, expr.function)
             sql = {
                 "tolower": func.lower,
@@ -176,7 +165,7 @@ class Compiler:
             }[expr.function](inner.sql)
             kind = int if expr.function == "length" else str
             return _Value(sql, kind, inner.nullable, name=inner.name)
-        raise QueryOptionError(
+        raise expressions.QueryOptionError(
             "$filter: a condition is compared as a value; compare properties, literals "
             "and tolower/toupper/trim/length",
             option="$filter",
@@ -230,7 +219,7 @@ class Compiler:
             return same if op == "eq" else not_(same)
         return and_(both, _OPERATORS[op](left.sql, right.sql))
 
-    def member(self, expr: In) -> ColumnElement[bool]:
+    def member(self, expr: expressions.In) -> ColumnElement[bool]:
         left = self.value(expr.left)
         options = [self.value(option) for option in expr.values]
         if left.sql is None or any(option.sql is not None for option in options):
@@ -246,22 +235,22 @@ class Compiler:
             found = or_(found, left.sql.is_(None))
         return found
 
-    def text_test(self, expr: Call) -> ColumnElement[bool]:
+    def text_test(self, expr: expressions.Call) -> ColumnElement[bool]:
         """contains, startswith, endswith, substringof: false where either side is null."""
-        haystack, needle = (self.value(arg) for arg in expr.args)
+        args = [self.value(arg) for arg in expr.args]
+        if all(arg.sql is None for arg in args):  # a test of literals: Python's answer
+            return true() if call(expr.function, [arg.literal for arg in args]) else false()
+        haystack, needle = args
         if expr.function == "substringof":  # OData 2: substringof(needle, haystack)
             haystack, needle = needle, haystack
-        if haystack.sql is None and needle.sql is None:
-            outcome = _literal_text_test(expr.function, haystack.literal, needle.literal)
-            return true() if outcome else false()
         for side in (haystack, needle):
             self.text_only(side, expr.function)
         if haystack.literal is None and haystack.sql is None:
             return false()
         if needle.literal is None and needle.sql is None:
             return false()
-        hay = haystack.sql if haystack.sql is not None else literal(_text(haystack.literal))
-        pin = needle.sql if needle.sql is not None else literal(_text(needle.literal))
+        hay = haystack.sql if haystack.sql is not None else literal(as_text(haystack.literal))
+        pin = needle.sql if needle.sql is not None else literal(as_text(needle.literal))
         if expr.function in ("contains", "substringof"):
             test = _position(hay, pin) > 0
         elif expr.function == "startswith":
@@ -311,7 +300,7 @@ def _aligned(kind: type, value: Any) -> Any:
         if isinstance(value, dt.datetime):
             return value
         if isinstance(value, str):
-            return parse_datetime(value) or _INCOMPARABLE
+            return expressions.parse_datetime(value) or _INCOMPARABLE
         return _INCOMPARABLE
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -320,57 +309,33 @@ def _aligned(kind: type, value: Any) -> Any:
     return str(value)
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _literal_call(function: str, value: Any) -> Any:
-    if value is None:
-        return None
-    text = _text(value)
-    if function == "length":
-        return len(text)
-    return {"tolower": text.lower, "toupper": text.upper, "trim": text.strip}[function]()
-
-
-def _literal_text_test(function: str, haystack: Any, needle: Any) -> bool:
-    if haystack is None or needle is None:
-        return False
-    hay, pin = _text(haystack), _text(needle)
-    if function in ("contains", "substringof"):
-        return pin in hay
-    return hay.startswith(pin) if function == "startswith" else hay.endswith(pin)
-
-
-def _merged(expr: Logical) -> list[Expr]:
+def _merged(expr: expressions.Logical) -> list[expressions.Expr]:
     """The terms of a chain, found without recursion (`evaluate.chain`); in an `or`
     chain, `P eq 'a' or P eq 'b'` becomes `P in ('a', 'b')` — one indexable condition."""
     terms = chain(expr)
     if expr.op != "or":
         return terms
-    merged: list[Expr] = []
-    options: dict[str, list[Expr]] = {}
+    merged: list[expressions.Expr] = []
+    options: dict[str, list[expressions.Expr]] = {}
     for term in terms:
         if (
-            isinstance(term, Compare)
+            isinstance(term, expressions.Compare)
             and term.op == "eq"
-            and isinstance(term.left, Property)
-            and isinstance(term.right, Literal)
+            and isinstance(term.left, expressions.Property)
+            and isinstance(term.right, expressions.Literal)
             and term.right.value is not None
         ):
             if term.left.name not in options:
                 options[term.left.name] = []
-                merged.append(In(term.left, (), term.position))
+                merged.append(expressions.In(term.left, (), position=term.position))
             options[term.left.name].append(term.right)
         else:
             merged.append(term)
     return [
-        In(term.left, tuple(options[term.left.name]), term.position)
-        if isinstance(term, In) and isinstance(term.left, Property) and not term.values
+        expressions.In(term.left, tuple(options[term.left.name]), position=term.position)
+        if isinstance(term, expressions.In)
+        and isinstance(term.left, expressions.Property)
+        and not term.values
         else term
         for term in merged
     ]
@@ -402,7 +367,7 @@ def order(
         seen.add(name)
         found = columns.get(name)
         if found is None:
-            raise QueryOptionError(
+            raise expressions.QueryOptionError(
                 f"$orderby: {name} cannot be sorted on in {entity}", option="$orderby"
             )
         term = found.expr.desc() if descending else found.expr.asc()
