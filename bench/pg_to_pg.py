@@ -159,7 +159,7 @@ def main(rows: int = ROWS, peers: bool = True) -> list[Measurement]:
     )
     for peer in results[4:]:
         if not peer.returncode:
-            print(f"{peer.name} / conveyor: {peer.seconds / ours.seconds:.1f}x slower (bar: ≥ 4x)")
+            print(f"{peer.name} / conveyor: {peer.seconds / ours.seconds:.1f}x slower (bar: ≥ 5x)")
     return results
 
 
