@@ -261,20 +261,33 @@ def last_run(ctx: Context, job: Job) -> Run | None:
     ).first()
 
 
+LAST_RUN = tuple(getattr(Run, name) for name in LastRun.model_fields)
+"""The columns of a run that a job shows of its latest one (`LastRun`)."""
+
+
 def to_out(ctx: Context, job: Job) -> JobOut:
     """The job as shown."""
-    run = last_run(ctx, job)
+    run = ctx.session.execute(
+        select(*LAST_RUN)
+        .where(Run.job_id == job.id)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+    ).first()
     count = ctx.session.scalar(select(func.count()).where(Task.job_id == job.id)) or 0
-    return _out(job, run, count)
+    return _out(job, run._asdict() if run is not None else None, count)
 
 
 def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
-    """Jobs as shown, with their latest runs and task counts read in two queries in all."""
+    """Jobs as shown, with their latest runs and task counts read in two queries in all
+    (the runs as the columns `LastRun` shows, not as ORM objects)."""
     ids = [job.id for job in found]
     if not ids:
         return []
     newest = select(latest(Run.id)).where(Job.id.in_(ids))
-    runs = {run.job_id: run for run in ctx.session.scalars(select(Run).where(Run.id.in_(newest)))}
+    runs = {
+        row[0]: row._asdict()
+        for row in ctx.session.execute(select(Run.job_id, *LAST_RUN).where(Run.id.in_(newest)))
+    }
     counts: dict[str, int] = {
         job_id: count
         for job_id, count in ctx.session.execute(
@@ -284,15 +297,29 @@ def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
     return [_out(job, runs.get(job.id), counts.get(job.id, 0)) for job in found]
 
 
-def _out(job: Job, run: Run | None, count: int) -> JobOut:
+def _out(job: Job, run: Mapping[str, Any] | None, count: int) -> JobOut:
+    """The job as shown, validated once: the stored definition (as `fields_of` reads it,
+    defaults filling keys an older row lacks) with what is shown beside it."""
     return JobOut.model_validate(
         {
-            **fields_of(job).model_dump(),
+            **job.settings,
+            **job.notifications,
+            "name": job.name,
+            "type": job.type,
+            "source_connection_id": job.source_connection_id,
+            "destination_connection_id": job.destination_connection_id,
+            "schedule": {"enabled": job.schedule_enabled, "cron": job.schedule_cron},
+            "labels": job.labels,
+            "pipeline_id": job.pipeline_id,
+            "external_key": job.external_key,
+            "export_format": job.export_format,
+            "max_attempts": job.max_attempts,
+            "priority": job.priority,
             "id": job.id,
             "workspace_id": job.workspace_id,
-            "status": run.status if run else "idle",
+            "status": run["status"] if run else "idle",
             "tasks_count": count,
-            "last_run": LastRun.model_validate(run) if run else None,
+            "last_run": run,
             "next_run_at": first_fire_from(
                 job.schedule_cron, job.schedule_since or job.created_at, utcnow()
             )
