@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
@@ -263,6 +263,7 @@ def last_run(ctx: Context, job: Job) -> Run | None:
 
 LAST_RUN = tuple(getattr(Run, name) for name in LastRun.model_fields)
 """The columns of a run that a job shows of its latest one (`LastRun`)."""
+_RUN_KEYS = tuple(column.key for column in LAST_RUN)
 
 
 def to_out(ctx: Context, job: Job) -> JobOut:
@@ -277,24 +278,29 @@ def to_out(ctx: Context, job: Job) -> JobOut:
     return _out(job, run._asdict() if run is not None else None, count)
 
 
+_SHOWN = (
+    select(
+        Job.id,
+        select(func.count()).where(Task.job_id == Job.id).scalar_subquery(),
+        *(column.label(f"run_{column.key}") for column in LAST_RUN),
+    )
+    .outerjoin(Run, Run.id == latest(Run.id))
+    .where(Job.id.in_(bindparam("ids", expanding=True)))
+)
+"""Each job's task count and latest run (its `LastRun` columns, None when it has none),
+by job id: one statement, built once."""
+
+
 def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
-    """Jobs as shown, with their latest runs and task counts read in two queries in all
+    """Jobs as shown, with their latest runs and task counts read in one query in all
     (the runs as the columns `LastRun` shows, not as ORM objects)."""
-    ids = [job.id for job in found]
-    if not ids:
+    if not found:
         return []
-    newest = select(latest(Run.id)).where(Job.id.in_(ids))
-    runs = {
-        row[0]: row._asdict()
-        for row in ctx.session.execute(select(Run.job_id, *LAST_RUN).where(Run.id.in_(newest)))
+    shown = {
+        job_id: (count, None if run[0] is None else dict(zip(_RUN_KEYS, run, strict=True)))
+        for job_id, count, *run in ctx.session.execute(_SHOWN, {"ids": [job.id for job in found]})
     }
-    counts: dict[str, int] = {
-        job_id: count
-        for job_id, count in ctx.session.execute(
-            select(Task.job_id, func.count()).where(Task.job_id.in_(ids)).group_by(Task.job_id)
-        )
-    }
-    return [_out(job, runs.get(job.id), counts.get(job.id, 0)) for job in found]
+    return [_out(job, shown[job.id][1], shown[job.id][0]) for job in found]
 
 
 def _out(job: Job, run: Mapping[str, Any] | None, count: int) -> JobOut:
