@@ -33,6 +33,11 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 """A list setting written as `a,b,c` (or a JSON list) in the environment."""
 
 
+def comma_list(description: str) -> Any:
+    """A list setting, empty unless given; the environment spells it comma-separated."""
+    return Field(default_factory=list, description=description + " (comma-separated)")
+
+
 def positive(
     default: float, description: str, *, most: float | None = None, zero: bool = False
 ) -> Any:
@@ -164,21 +169,18 @@ class Settings(BaseSettings):
         zero=True,
     )
 
-    allowed_paths: CommaList = Field(
-        default_factory=list,
-        description="Folders whose files every workspace's non-admin users may use for SQLite, "
-        "DuckDB and file connections (comma-separated). The data directory is refused whatever "
-        "this says; each workspace also has its own folder under it.",
+    allowed_paths: CommaList = comma_list(
+        "Folders whose files every workspace's non-admin users may use for SQLite, DuckDB and "
+        "file connections. The data directory is refused whatever this says; each workspace "
+        "also has its own folder under it"
     )
-    allowed_hosts: CommaList = Field(
-        default_factory=list,
-        description="Host names, addresses and CIDRs (comma-separated) that non-admin "
-        "connections, webhooks and events may reach although loopback, private or link-local.",
+    allowed_hosts: CommaList = comma_list(
+        "Host names, addresses and CIDRs that non-admin connections, webhooks and events may "
+        "reach although loopback, private or link-local"
     )
-    denied_hosts: CommaList = Field(
-        default_factory=list,
-        description="Host names, addresses and CIDRs (comma-separated) nobody may reach, admins "
-        "included; cloud metadata and link-local addresses are denied unless allowed.",
+    denied_hosts: CommaList = comma_list(
+        "Host names, addresses and CIDRs nobody may reach, admins included; cloud metadata "
+        "and link-local addresses are denied unless allowed"
     )
     api_concurrency: int = at_least_one(
         16,

@@ -101,11 +101,15 @@ class JobType(StrEnum):
 
 
 class DeletionBehavior(StrEnum):
-    """What happens in the destination to rows deleted in the source."""
+    """What happens in the destination to rows deleted in the source, found by key (a
+    history load ends their versions instead, unless they are skipped)."""
 
     hard_delete = "hard_delete"
+    """They are deleted from the destination too."""
     soft_delete = "soft_delete"
+    """They stay, flagged in the column `_conveyor_deleted`."""
     skip_delete = "skip_delete"
+    """They stay as they are: deletes are not looked for."""
 
 
 class IntervalUnit(StrEnum):

@@ -39,17 +39,26 @@ SCRATCH_PREFIX = "_conveyor_check_"
 
 @dataclass(frozen=True)
 class Access:
-    """What a connection allowed when it was tried; each refusal carries its reason."""
+    """What a connection allowed when it was tried: the reason each of reading and
+    writing was refused, None where it was allowed (so the two can never disagree)."""
 
-    can_read: bool
-    can_write: bool
-    read_error: str | None = None
-    write_error: str | None = None
+    read_error: str | None
+    write_error: str | None
+
+    @property
+    def can_read(self) -> bool:
+        """Whether runs could read the connection."""
+        return self.read_error is None
+
+    @property
+    def can_write(self) -> bool:
+        """Whether runs could write to the connection."""
+        return self.write_error is None
 
     @classmethod
     def unreachable(cls, reason: str) -> Access:
         """Neither reading nor writing: the connection itself failed."""
-        return cls(False, False, reason, reason)
+        return cls(reason, reason)
 
 
 def scratch_table() -> TableRef:
@@ -113,4 +122,4 @@ def check_access(connector: Connector) -> Access:
     each step waits as long as the connection's timeouts allow)."""
     read_error = check_read(connector)
     write_error = check_write(connector)
-    return Access(read_error is None, write_error is None, read_error, write_error)
+    return Access(read_error, write_error)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlglot
 from pydantic import ValidationError
@@ -80,9 +80,8 @@ class Token:
         return self.text.upper()
 
 
-@dataclass(frozen=True)
-class ColumnDef:
-    """A destination column declared in the statement: `(name type, …)`."""
+class ColumnDef(NamedTuple):
+    """A destination column the statement declares in `(name type, …)`: a plain pair."""
 
     name: str
     type_sql: str
@@ -182,6 +181,22 @@ class _Parser:
         token = self.peek()
         return token is not None and token.upper in words
 
+    def accept(self, word: str) -> bool:
+        """Take the next token if it is `word`; whether it was."""
+        if not self.at(word):
+            return False
+        self.i += 1
+        return True
+
+    def identifier_list(self) -> list[str]:
+        """`(name, …)`: one name or more, in parentheses."""
+        self.expect("(")
+        names = [self.identifier()]
+        while self.accept(","):
+            names.append(self.identifier())
+        self.expect(")")
+        return names
+
     def identifier(self) -> str:
         token = self.take()
         if token.kind not in ("bracket", "dquote", "backtick", "word"):
@@ -216,15 +231,9 @@ class _Parser:
     def replicate_all(self) -> ReplicateStatement:
         self.expect("ALL")
         excluded: list[str] = []
-        if self.at("EXCLUDE"):
-            self.take()
+        if self.accept("EXCLUDE"):
             self.expect("TABLES")
-            self.expect("(")
-            excluded.append(self.identifier())
-            while self.at(","):
-                self.take()
-                excluded.append(self.identifier())
-            self.expect(")")
+            excluded = self.identifier_list()
         options = self.options() if self.at("WITH") else {}
         self.end()
         return ReplicateStatement(
@@ -237,8 +246,7 @@ class _Parser:
 
     def table_name(self) -> TableRef:
         first = self.identifier()
-        if self.at("."):
-            self.take()
+        if self.accept("."):
             return TableRef(self.identifier(), first)
         return TableRef(first)
 
@@ -247,21 +255,14 @@ class _Parser:
         columns: list[ColumnDef] = []
         keys: list[str] = []
         while True:
-            if self.at("PRIMARY"):
-                self.take()
+            if self.accept("PRIMARY"):
                 self.expect("KEY")
-                self.expect("(")
-                keys.append(self.identifier())
-                while self.at(","):
-                    self.take()
-                    keys.append(self.identifier())
-                self.expect(")")
+                keys.extend(self.identifier_list())
             else:
                 start = self.peek()
                 name = self.identifier()
                 columns.append(ColumnDef(name, self.type_text(start)))
-            if self.at(")"):
-                self.take()
+            if self.accept(")"):
                 break
             self.expect(",")
         names = {c.name for c in columns}
@@ -307,15 +308,13 @@ class _Parser:
             if field_name is None:
                 raise self.error(f"unknown option {name!r}{_closest(name)}", name_token)
             value: Any = True
-            if self.at("="):
-                self.take()
+            if self.accept("="):
                 value = self.literal()
             if name.lower().replace("_", "") == "skipdeleted":
                 field_name, value = "deletion_behavior", "skip_delete" if value else "hard_delete"
             raw[field_name] = (_normalize_option(field_name, value), name_token or self.tokens[-1])
-            if not self.at(","):
+            if not self.accept(","):
                 break
-            self.take()
         try:
             validated = EngineSettings.model_validate({k: v for k, (v, _) in raw.items()})
         except ValidationError as exc:

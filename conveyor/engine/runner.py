@@ -20,6 +20,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -99,26 +100,44 @@ def _execute_and_describe(
     return outcome
 
 
+@dataclass(frozen=True)
+class _Run:
+    """A run in progress: what every strategy (sequential, parallel, transformation) and
+    every task works with, passed as one value instead of five arguments."""
+
+    spec: RunSpec
+    results: list[TaskResult]
+    """One per task of `spec.tasks`, in the same order; updated as the tasks go."""
+    reporter: Reporter
+    cancel: CancelToken
+    opener: Opener
+
+    def tasks(self) -> Iterator[tuple[TaskSpec, TaskResult]]:
+        """Each task with its result."""
+        return zip(self.spec.tasks, self.results, strict=True)
+
+
 def _execute(spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Opener) -> RunOutcome:
     results = [TaskResult(task.id, task.position) for task in spec.tasks]
+    run = _Run(spec, results, reporter, cancel, opener)
     try:
         raise_if_canceled(cancel)
         artifacts.prepare(spec)
         _pre_job_hook(spec, reporter)
         if spec.kind == "transformation":
-            _transform(spec, results, reporter, cancel, opener)
+            _transform(run)
         elif (
             spec.settings.enable_parallel_processing
             and spec.settings.worker_pool > 1
             and len(spec.tasks) > 1
         ):
-            _replicate_parallel(spec, results, reporter, cancel, opener)
+            _replicate_parallel(run)
         else:
             with _ends(spec, opener) as (source, destination):
                 _drop_leftovers(spec, destination, reporter)
-                for task, result in zip(spec.tasks, results, strict=True):
+                for task, result in run.tasks():
                     raise_if_canceled(cancel)
-                    _run_task(spec, task, result, source, destination, reporter, cancel, opener)
+                    _run_task(run, task, result, source, destination)
         failed = [r for r in results if r.status is TaskRunStatus.error]
         if failed:
             summary = "; ".join(f"task {r.position}: {r.error}" for r in failed)
@@ -152,21 +171,15 @@ def _execute(spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Ope
 
 
 def _run_task(
-    spec: RunSpec,
-    task: TaskSpec,
-    result: TaskResult,
-    source: Readable,
-    destination: Writable,
-    reporter: Reporter,
-    cancel: CancelToken,
-    opener: Opener,
+    run: _Run, task: TaskSpec, result: TaskResult, source: Readable, destination: Writable
 ) -> None:
     """Run one task; its failure fails the run unless continue_on_error is set."""
+    spec, reporter = run.spec, run.reporter
     result.status, result.started_at = TaskRunStatus.running, utcnow()
     reporter.task_update(result)
     reporter.log("info", f"task {task.position}: {task.query}", task.id)
     try:
-        with _task_destination(spec, task, destination, opener) as target:
+        with _task_destination(spec, task, destination, run.opener) as target:
             for end in (source, target):  # the job's limit; a task's WITH may set its own
                 limit_commands(end, spec.settings.command_timeout)
             ctx = TaskContext(
@@ -177,11 +190,11 @@ def _run_task(
                 source=source,
                 destination=target,
                 reporter=reporter,
-                cancel=cancel,
+                cancel=run.cancel,
                 result=result,
                 started=utcnow(),
                 save=lambda state: reporter.save_state(task.id, state),
-                open_source=_source_opener(spec.source, opener),
+                open_source=_source_opener(spec.source, run.opener),
             )
             run_task(ctx, task, spec)
     except (RunCanceled, RunSuspended):
@@ -224,23 +237,18 @@ def _fail(
     reporter.log("error", f"task {task.position} failed: {result.error}", task.id)
 
 
-def _replicate_parallel(
-    spec: RunSpec,
-    results: list[TaskResult],
-    reporter: Reporter,
-    cancel: CancelToken,
-    opener: Opener,
-) -> None:
+def _replicate_parallel(run: _Run) -> None:
     """Tasks side by side, `worker_pool` at a time, each with its own connections."""
+    spec, reporter = run.spec, run.reporter
     reporter.log("info", f"running {len(spec.tasks)} tasks, {spec.settings.worker_pool} at a time")
     if not artifacts.is_export(spec):
-        with _open(spec.destination, "destination", opener) as connector:
+        with _open(spec.destination, "destination", run.opener) as connector:
             _drop_leftovers(spec, _require(connector, Writable, "destination", "write"), reporter)
 
     def one(task: TaskSpec, result: TaskResult) -> None:
-        raise_if_canceled(cancel)
-        with _ends(spec, opener) as (source, destination):
-            _run_task(spec, task, result, source, destination, reporter, cancel, opener)
+        raise_if_canceled(run.cancel)
+        with _ends(spec, run.opener) as (source, destination):
+            _run_task(run, task, result, source, destination)
 
     with ThreadPoolExecutor(
         max_workers=spec.settings.worker_pool, thread_name_prefix="conveyor-task"
@@ -249,7 +257,7 @@ def _replicate_parallel(
         # redactor hold there too.
         futures = [
             pool.submit(contextvars.copy_context().run, one, task, result)
-            for task, result in zip(spec.tasks, results, strict=True)
+            for task, result in run.tasks()
         ]
         errors = [f.exception() for f in futures]
     for error in errors:  # cancelation first, then the first failure, as in sequential runs
@@ -260,20 +268,15 @@ def _replicate_parallel(
             raise error
 
 
-def _transform(
-    spec: RunSpec,
-    results: list[TaskResult],
-    reporter: Reporter,
-    cancel: CancelToken,
-    opener: Opener,
-) -> None:
+def _transform(run: _Run) -> None:
     """A transformation: its SQL statements in order on the destination, each stopped
     when it runs longer than `command_timeout`."""
-    with _open(spec.destination, "destination", opener) as connector:
+    spec, reporter = run.spec, run.reporter
+    with _open(spec.destination, "destination", run.opener) as connector:
         executor = _require(connector, SqlExecutor, "destination", "run SQL")
         limit_commands(executor, spec.settings.command_timeout)
-        for task, result in zip(spec.tasks, results, strict=True):
-            raise_if_canceled(cancel)
+        for task, result in run.tasks():
+            raise_if_canceled(run.cancel)
             result.status, result.started_at = TaskRunStatus.running, utcnow()
             reporter.task_update(result)
             try:

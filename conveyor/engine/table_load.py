@@ -251,12 +251,43 @@ def _load(
     target: Target,
     counting: SourceCount | None = None,
 ) -> None:
+    """Stream one window's rows into a staging table and apply them to the target; what
+    fails names the user's table, never the staging one."""
     staging = plan.staging(ctx.job_id, ctx.run_id)
     helpers = (staging, plan.staging(ctx.job_id, ctx.run_id, "keys"))
     with named_for_user(plan.target, helpers):
-        moved = _staged_and_applied(
-            ctx, plan, decision, shape, upper, highest, expected, target, counting, staging
-        )
+        destination = ctx.destination
+        with writing(plan.target, [staging]):
+            destination.drop_table(staging)
+        try:
+            statements = source.statements(ctx, plan, decision, upper)
+            for statement in statements:
+                ctx.log(f"{plan.target}: reading {statement}", "detail")
+            layout = staging_layout(shape, decision)
+            moved = relay(ctx, plan, shape, layout, staging, statements, highest, expected)
+            if moved is None:
+                with contextlib.ExitStack() as opened:
+                    readers = source.readers(ctx, plan, statements, opened)
+                    # The query's own types win over the probe's (a computed column is only typed by its values).
+                    shape.source = _merged_schema(shape.source, readers[0].schema)
+                    with writing(plan.target, [staging]):
+                        destination.create_table(staging, staging_layout(shape, decision))
+                    moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
+            if _keys_may_repeat(ctx, plan, decision, shape):
+                refuse_repeated_keys(ctx, plan, staging, decision.keys)
+            if counting is not None:
+                counting.start()  # the source is read: count it while the destination merges
+            ctx.stage(Stage.staged)
+            raise_if_canceled(ctx.cancel)
+            reread = _rows_reread_at_cursor(ctx, plan, decision, staging, target.exists)
+            ctx.stage(Stage.applying)
+            with writing(plan.target, [staging]):
+                apply(ctx, plan, decision, shape, staging, target)
+            ctx.committed(moved - reread)
+            ctx.stage(Stage.applied)
+        finally:
+            with contextlib.suppress(Exception):
+                destination.drop_table(staging)
     ctx.rows_before += moved
     verbs = {
         Mode.full: "replaced with",
@@ -265,54 +296,6 @@ def _load(
         Mode.history: "versioned",
     }
     ctx.log(f"{plan.target}: {verbs[decision.mode]} {moved:,} rows")
-
-
-def _staged_and_applied(
-    ctx: TaskContext,
-    plan: TaskPlan,
-    decision: Decision,
-    shape: Shape,
-    upper: Any,
-    highest: cursors.RunningMax,
-    expected: int | None,
-    target: Target,
-    counting: SourceCount | None,
-    staging: TableRef,
-) -> int:
-    """Stream the rows into `staging` and apply them to the target; the rows moved."""
-    destination = ctx.destination
-    with writing(plan.target, [staging]):
-        destination.drop_table(staging)
-    try:
-        statements = source.statements(ctx, plan, decision, upper)
-        for statement in statements:
-            ctx.log(f"{plan.target}: reading {statement}", "detail")
-        layout = staging_layout(shape, decision)
-        moved = relay(ctx, plan, shape, layout, staging, statements, highest, expected)
-        if moved is None:
-            with contextlib.ExitStack() as opened:
-                readers = source.readers(ctx, plan, statements, opened)
-                # The query's own types win over the probe's (a computed column is only typed by its values).
-                shape.source = _merged_schema(shape.source, readers[0].schema)
-                with writing(plan.target, [staging]):
-                    destination.create_table(staging, staging_layout(shape, decision))
-                moved = _stream(ctx, plan, shape, staging, readers, highest, expected)
-        if _keys_may_repeat(ctx, plan, decision, shape):
-            refuse_repeated_keys(ctx, plan, staging, decision.keys)
-        if counting is not None:
-            counting.start()  # the source is read: count it while the destination merges
-        ctx.stage(Stage.staged)
-        raise_if_canceled(ctx.cancel)
-        reread = _rows_reread_at_cursor(ctx, plan, decision, staging, target.exists)
-        ctx.stage(Stage.applying)
-        with writing(plan.target, [staging]):
-            apply(ctx, plan, decision, shape, staging, target)
-        ctx.committed(moved - reread)
-        ctx.stage(Stage.applied)
-    finally:
-        with contextlib.suppress(Exception):
-            destination.drop_table(staging)
-    return moved
 
 
 def _rows_reread_at_cursor(

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from conveyor.connectors.base import Discoverable, TableRef
-from conveyor.domain import JobType
+from conveyor.domain import DeletionBehavior, JobType
 from conveyor.engine.context import TaskContext
 from conveyor.engine.decide import Mode
 from conveyor.engine.planner import STAGING_PREFIX, plan_for_table, plan_statement, plan_task
@@ -102,7 +102,10 @@ def _load_folder(
     ctx.result.table = statement.target.name
     ctx.log(f"load_folder: {len(fresh)} new of {len(files)} files matching {pattern!r}")
     settings = spec.settings.model_copy(
-        update={"deletion_behavior": "skip_delete", "incremental_check_columns": []}
+        update={
+            "deletion_behavior": DeletionBehavior.skip_delete,
+            "incremental_check_columns": [],
+        }
     )
     for name in fresh:
         single = ReplicateStatement(

@@ -46,7 +46,7 @@ from conveyor.schemas.connections import (
     ConnectionTestResult,
     ConnectionUpdate,
 )
-from conveyor.services import audit, lookup, reach, workspaces
+from conveyor.services import audit, lookup, reach, row_models, workspaces
 from conveyor.services import connection_secrets as secrets
 from conveyor.services.context import Context, Principal, Units
 from conveyor.store.models import Connection, Job
@@ -194,22 +194,9 @@ def to_out(ctx: Context, connection: Connection) -> ConnectionOut:
         capabilities = sorted(c.value for c in resolve(connection.url).capabilities)
     except ConveyorError:
         capabilities = []
-    return ConnectionOut(
-        id=connection.id,
-        workspace_id=connection.workspace_id,
-        name=connection.name,
-        scheme=connection.scheme,
-        url=url,
-        options=options,
-        capabilities=capabilities,
-        max_concurrent_runs=connection.max_concurrent_runs,
-        allow_external_access=connection.allow_external_access,
-        admin_configured=connection.admin_configured,
-        last_tested_at=connection.last_tested_at,
-        last_test_ok=connection.last_test_ok,
-        last_test_error=connection.last_test_error,
-        created_at=connection.created_at,
-        updated_at=connection.updated_at,
+    # The sealed secrets have no field to be shown in; the URL and options are masked.
+    return row_models.read(
+        ConnectionOut, connection, url=url, options=options, capabilities=capabilities
     )
 
 

@@ -8,12 +8,17 @@ transformation asks here first, and the answer is the same 409 everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import select
 
 from conveyor.domain import ACTIVE_STATUSES
 from conveyor.errors import Conflict
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Transformation
+
+Definition = TypeVar("Definition", Job, Transformation)
 
 
 def ensure_idle(ctx: Context, target: Job | Transformation, action: str) -> None:
@@ -29,3 +34,15 @@ def ensure_idle(ctx: Context, target: Job | Transformation, action: str) -> None
             f"cannot {action} {what} {target.name!r} while run {active} is active",
             active_run_id=active,
         )
+
+
+def for_change(
+    ctx: Context, load: Callable[[Context, str], Definition], key: str, action: str
+) -> Definition:
+    """The job or transformation `key` names (`load` finds it), about to be changed or
+    deleted: refused to viewers before it is read (403), then not found (404), then
+    while it runs (409)."""
+    ctx.principal.require_write()
+    target = load(ctx, key)
+    ensure_idle(ctx, target, action)
+    return target

@@ -26,6 +26,7 @@ from conveyor.services import (
     idle,
     lookup,
     reach,
+    row_models,
     tasks,
     workspaces,
 )
@@ -64,23 +65,8 @@ get, find, ref, list_, search = JOBS.get, JOBS.find, JOBS.ref, JOBS.list_, JOBS.
 
 def fields_of(job: Job) -> JobFields:
     """The job's stored definition as the typed model."""
-    return JobFields.model_validate(
-        {
-            **job.settings,
-            **job.notifications,
-            "name": job.name,
-            "type": job.type,
-            "source_connection_id": job.source_connection_id,
-            "destination_connection_id": job.destination_connection_id,
-            "schedule": {"enabled": job.schedule_enabled, "cron": job.schedule_cron},
-            "labels": job.labels,
-            "pipeline_id": job.pipeline_id,
-            "external_key": job.external_key,
-            "export_format": job.export_format,
-            "max_attempts": job.max_attempts,
-            "priority": job.priority,
-        }
-    )
+    schedule = {"enabled": job.schedule_enabled, "cron": job.schedule_cron}
+    return row_models.read(JobFields, job, job.settings, job.notifications, schedule=schedule)
 
 
 def engine_settings(job: Job) -> EngineSettings:
@@ -186,9 +172,7 @@ def create_vetted(units: Units, principal: Principal, data: JobCreate) -> JobOut
 
 def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
     """Apply a partial change; the result is validated as a whole."""
-    ctx.principal.require_write()
-    job = get(ctx, job_id)
-    idle.ensure_idle(ctx, job, "change")
+    job = idle.for_change(ctx, get, job_id, "change")
     merged = {**fields_of(job).model_dump(), **changes}
     try:
         data = JobFields.model_validate(merged)
@@ -208,9 +192,7 @@ def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
 
 def delete(ctx: Context, job_id: str) -> None:
     """Delete a job with its tasks, runs and their files; refused (409) while it runs."""
-    ctx.principal.require_write()
-    job = get(ctx, job_id)
-    idle.ensure_idle(ctx, job, "delete")
+    job = idle.for_change(ctx, get, job_id, "delete")
     run_ids = list(ctx.session.scalars(select(Run.id).where(Run.job_id == job.id)))
     audit.note(job.id, job.workspace_id)
     ctx.session.delete(job)

@@ -22,7 +22,7 @@ from conveyor.schemas.transformations import (
     TransformationFields,
     TransformationOut,
 )
-from conveyor.services import audit, connections, idle, jobs, lookup, workspaces
+from conveyor.services import audit, connections, idle, jobs, lookup, row_models, workspaces
 from conveyor.services.context import Context
 from conveyor.store.models import Run, RunTask, Transformation
 
@@ -47,20 +47,7 @@ get, ref, list_ = TRANSFORMATIONS.find, TRANSFORMATIONS.ref, TRANSFORMATIONS.lis
 
 def fields_of(item: Transformation) -> TransformationFields:
     """The stored definition as the typed model."""
-    return TransformationFields.model_validate(
-        {
-            **item.notifications,
-            **item.settings,
-            "name": item.name,
-            "connection_id": item.connection_id,
-            "queries": item.queries,
-            "trigger_mode": item.trigger_mode,
-            "trigger_after_job_id": item.trigger_after_job_id,
-            "trigger_tasks": item.trigger_tasks,
-            "schedule_cron": item.schedule_cron,
-            "max_attempts": item.max_attempts,
-        }
-    )
+    return row_models.read(TransformationFields, item, item.notifications, item.settings)
 
 
 def _check(
@@ -122,9 +109,7 @@ def create(ctx: Context, data: TransformationCreate) -> Transformation:
 
 def update(ctx: Context, transformation_id: str, changes: Mapping[str, Any]) -> Transformation:
     """Apply a partial change, validated as a whole."""
-    ctx.principal.require_write()
-    item = get(ctx, transformation_id)
-    idle.ensure_idle(ctx, item, "change")
+    item = idle.for_change(ctx, get, transformation_id, "change")
     try:
         data = TransformationFields.model_validate({**fields_of(item).model_dump(), **changes})
     except ValidationError as exc:
@@ -138,9 +123,7 @@ def update(ctx: Context, transformation_id: str, changes: Mapping[str, Any]) -> 
 
 def delete(ctx: Context, transformation_id: str) -> None:
     """Delete a transformation and its runs; refused while one runs."""
-    ctx.principal.require_write()
-    item = get(ctx, transformation_id)
-    idle.ensure_idle(ctx, item, "delete")
+    item = idle.for_change(ctx, get, transformation_id, "delete")
     audit.note(item.id, item.workspace_id)
     ctx.session.delete(item)
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 from conveyor.domain import ACTIVE_STATUSES, utcnow
 
@@ -88,6 +88,26 @@ class Timestamped:
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class NamedInWorkspace:
+    """A definition that lives in a workspace under a name unique there (connections, jobs,
+    transformations): the columns and the unique index the services look it up by, and
+    deleting the workspace deletes it."""
+
+    __tablename__: str
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index]:
+        """The unique (workspace, name) index, named after the table."""
+        table = cls.__tablename__
+        return (Index(f"uq_{table}_workspace_name", "workspace_id", "name", unique=True),)
+
+
 class Workspace(Timestamped, Base):
     """A namespace for connections, jobs and runs."""
 
@@ -135,17 +155,11 @@ class Token(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
-class Connection(Timestamped, Base):
+class Connection(NamedInWorkspace, Timestamped, Base):
     """Where data comes from or goes to; its secrets are stored encrypted."""
 
     __tablename__ = "connections"
-    __table_args__ = (Index("uq_connections_workspace_name", "workspace_id", "name", unique=True),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
-    workspace_id: Mapped[str] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
-    name: Mapped[str] = mapped_column(String(200))
     scheme: Mapped[str] = mapped_column(String(40))
     url: Mapped[str] = mapped_column(Text, doc="The URL without its password.")
     options: Mapped[dict[str, Any]] = mapped_column(
@@ -166,17 +180,11 @@ class Connection(Timestamped, Base):
     )
 
 
-class Job(Timestamped, Base):
+class Job(NamedInWorkspace, Timestamped, Base):
     """A definition of work: which tasks copy what from where to where, and how."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("uq_jobs_workspace_name", "workspace_id", "name", unique=True),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
-    workspace_id: Mapped[str] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
-    name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(40))
     source_connection_id: Mapped[str | None] = mapped_column(
         ForeignKey("connections.id", ondelete="RESTRICT"), default=None
@@ -230,19 +238,11 @@ class Task(Timestamped, Base):
     job: Mapped[Job] = relationship(back_populates="tasks")
 
 
-class Transformation(Timestamped, Base):
+class Transformation(NamedInWorkspace, Timestamped, Base):
     """SQL run on a destination connection after a job, on a cron, or on demand."""
 
     __tablename__ = "transformations"
-    __table_args__ = (
-        Index("uq_transformations_workspace_name", "workspace_id", "name", unique=True),
-    )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
-    workspace_id: Mapped[str] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
-    )
-    name: Mapped[str] = mapped_column(String(200))
     connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id", ondelete="RESTRICT"))
     queries: Mapped[list[str]] = mapped_column(default=list)
     trigger_mode: Mapped[str] = mapped_column(String(20), default="manual")

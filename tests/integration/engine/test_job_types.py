@@ -75,6 +75,32 @@ def test_load_folder_loads_each_file_once(tmp_path: Path, destination: str) -> N
     assert job.states["t0"]["loaded_files"] == ["sales_01", "sales_02", "sales_03"]
 
 
+def test_load_folder_with_a_key_keeps_the_rows_of_earlier_files(
+    tmp_path: Path, destination: str
+) -> None:
+    """Each file adds to the table: a keyed load of the next file is no full picture of
+    the source, so rows of earlier files are never taken for deleted ones."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for name, start in (("sales_01", 1), ("sales_02", 4)):
+        (folder / f"{name}.csv").write_text(
+            "id,amount\n" + "".join(f"{i},{i * 2}\n" for i in range(start, start + 3))
+        )
+    job = Job(
+        f"file://{folder}?format=csv",
+        destination,
+        [
+            "REPLICATE [sales] (id INTEGER, amount INTEGER, PRIMARY KEY (id)) SELECT * FROM [sales_*]"
+        ],
+        job_type="load_folder",
+    )
+    job.ok()
+    (folder / "sales_03.csv").write_text("id,amount\n7,14\n2,40\n")  # a new row, a change
+    job.ok()
+    data = {r["id"]: r["amount"] for r in rows(destination, "sales", "id", ["id", "amount"])}
+    assert data == {1: 2, 2: 40, 3: 6, 4: 8, 5: 10, 6: 12, 7: 14}
+
+
 @pytest.mark.parametrize("destination", ["sqlite", "duckdb", "postgres", "mariadb"], indirect=True)
 def test_reverse_etl_merges_into_an_existing_table_by_key(
     source: Database, destination: str, tmp_path: Path
