@@ -286,34 +286,20 @@ def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
 
 
 def _out(job: Job, run: Mapping[str, Any] | None, count: int) -> JobOut:
-    """The job as shown, validated once: the stored definition (as `fields_of` reads it,
+    """The job as shown, validated once: its stored definition (as `fields_of` reads it,
     defaults filling keys an older row lacks) with what is shown beside it."""
-    return JobOut.model_validate(
-        {
-            **job.settings,
-            **job.notifications,
-            "name": job.name,
-            "type": job.type,
-            "source_connection_id": job.source_connection_id,
-            "destination_connection_id": job.destination_connection_id,
-            "schedule": {"enabled": job.schedule_enabled, "cron": job.schedule_cron},
-            "labels": job.labels,
-            "pipeline_id": job.pipeline_id,
-            "external_key": job.external_key,
-            "export_format": job.export_format,
-            "max_attempts": job.max_attempts,
-            "priority": job.priority,
-            "id": job.id,
-            "workspace_id": job.workspace_id,
-            "status": run["status"] if run else "idle",
-            "tasks_count": count,
-            "last_run": run,
-            "next_run_at": first_fire_from(
-                job.schedule_cron, job.schedule_since or job.created_at, utcnow()
-            )
-            if job.schedule_enabled and job.schedule_cron
-            else None,
-            "created_at": job.created_at,
-            "updated_at": job.updated_at,
-        }
+    return row_models.read(
+        JobOut,
+        job,
+        job.settings,
+        job.notifications,
+        schedule={"enabled": job.schedule_enabled, "cron": job.schedule_cron},
+        status=run["status"] if run else "idle",
+        tasks_count=count,
+        last_run=run,
+        next_run_at=first_fire_from(
+            job.schedule_cron, job.schedule_since or job.created_at, utcnow()
+        )
+        if job.schedule_enabled and job.schedule_cron
+        else None,
     )
