@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
@@ -243,44 +243,63 @@ def last_run(ctx: Context, job: Job) -> Run | None:
     ).first()
 
 
+LAST_RUN = tuple(getattr(Run, name) for name in LastRun.model_fields)
+"""The columns of a run that a job shows of its latest one (`LastRun`)."""
+_RUN_KEYS = tuple(column.key for column in LAST_RUN)
+
+
 def to_out(ctx: Context, job: Job) -> JobOut:
     """The job as shown."""
-    run = last_run(ctx, job)
+    run = ctx.session.execute(
+        select(*LAST_RUN)
+        .where(Run.job_id == job.id)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+    ).first()
     count = ctx.session.scalar(select(func.count()).where(Task.job_id == job.id)) or 0
-    return _out(job, run, count)
+    return _out(job, run._asdict() if run is not None else None, count)
+
+
+_SHOWN = (
+    select(
+        Job.id,
+        select(func.count()).where(Task.job_id == Job.id).scalar_subquery(),
+        *(column.label(f"run_{column.key}") for column in LAST_RUN),
+    )
+    .outerjoin(Run, Run.id == latest(Run.id))
+    .where(Job.id.in_(bindparam("ids", expanding=True)))
+)
+"""Each job's task count and latest run (its `LastRun` columns, None when it has none),
+by job id: one statement, built once."""
 
 
 def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
-    """Jobs as shown, with their latest runs and task counts read in two queries in all."""
-    ids = [job.id for job in found]
-    if not ids:
+    """Jobs as shown, with their latest runs and task counts read in one query in all
+    (the runs as the columns `LastRun` shows, not as ORM objects)."""
+    if not found:
         return []
-    newest = select(latest(Run.id)).where(Job.id.in_(ids))
-    runs = {run.job_id: run for run in ctx.session.scalars(select(Run).where(Run.id.in_(newest)))}
-    counts: dict[str, int] = {
-        job_id: count
-        for job_id, count in ctx.session.execute(
-            select(Task.job_id, func.count()).where(Task.job_id.in_(ids)).group_by(Task.job_id)
-        )
+    shown = {
+        job_id: (count, None if run[0] is None else dict(zip(_RUN_KEYS, run, strict=True)))
+        for job_id, count, *run in ctx.session.execute(_SHOWN, {"ids": [job.id for job in found]})
     }
-    return [_out(job, runs.get(job.id), counts.get(job.id, 0)) for job in found]
+    return [_out(job, shown[job.id][1], shown[job.id][0]) for job in found]
 
 
-def _out(job: Job, run: Run | None, count: int) -> JobOut:
-    return JobOut.model_validate(
-        {
-            **fields_of(job).model_dump(),
-            "id": job.id,
-            "workspace_id": job.workspace_id,
-            "status": run.status if run else "idle",
-            "tasks_count": count,
-            "last_run": LastRun.model_validate(run) if run else None,
-            "next_run_at": first_fire_from(
-                job.schedule_cron, job.schedule_since or job.created_at, utcnow()
-            )
-            if job.schedule_enabled and job.schedule_cron
-            else None,
-            "created_at": job.created_at,
-            "updated_at": job.updated_at,
-        }
+def _out(job: Job, run: Mapping[str, Any] | None, count: int) -> JobOut:
+    """The job as shown, validated once: its stored definition (as `fields_of` reads it,
+    defaults filling keys an older row lacks) with what is shown beside it."""
+    return row_models.read(
+        JobOut,
+        job,
+        job.settings,
+        job.notifications,
+        schedule={"enabled": job.schedule_enabled, "cron": job.schedule_cron},
+        status=run["status"] if run else "idle",
+        tasks_count=count,
+        last_run=run,
+        next_run_at=first_fire_from(
+            job.schedule_cron, job.schedule_since or job.created_at, utcnow()
+        )
+        if job.schedule_enabled and job.schedule_cron
+        else None,
     )

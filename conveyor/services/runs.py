@@ -21,7 +21,7 @@ from conveyor.connectors.files.formats import FORMATS
 from conveyor.domain import ACTIVE_STATUSES, RunLoad, RunStatus, TriggerMethod
 from conveyor.errors import Conflict, InvalidInput, NotFound
 from conveyor.files import store as artifact_store
-from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut, RunStats, RunTaskOut
+from conveyor.schemas.runs import ExecuteRequest, JobLogOut, RunOut
 from conveyor.services import audit, jobs, listing
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, RunLog, RunTask, Task
@@ -285,13 +285,18 @@ def log_out(line: RunLog) -> JobLogOut:
     return JobLogOut.model_validate(line)
 
 
+SHOWN = tuple(name for name in RunOut.model_fields if hasattr(Run, name))
+"""The fields of `RunOut` read from the run's columns of the same name."""
+
+
 def to_out(run: Run) -> RunOut:
-    """The run as shown."""
+    """The run as shown, validated once: its columns, its stats and its tasks' outcomes
+    read from the row and its task rows by their attributes."""
     return RunOut.model_validate(
         {
-            **{name: getattr(run, name) for name in RunOut.model_fields if hasattr(run, name)},
-            "stats": RunStats.model_validate(run),
-            "tasks": [RunTaskOut.model_validate(t) for t in run.task_results],
+            **{name: getattr(run, name) for name in SHOWN},
+            "stats": run,
+            "tasks": run.task_results,
         }
     )
 
