@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 
 from conveyor.domain import RunLoad, RunStatus, TriggerMethod, utcnow
 from conveyor.errors import InvalidInput, NotFound
@@ -37,16 +37,30 @@ SAME_AS_RUN = (
 
 
 def _sync_jobs() -> Select[Run]:
-    """Runs Elastic sees: posted through it, or runs of a connector's job."""
-    return (
-        select(Run)
-        .outerjoin(ElasticSyncJob, ElasticSyncJob.run_id == Run.id)
-        .where(
-            or_(
-                ElasticSyncJob.run_id.is_not(None),
-                Run.job_id.in_(select(ElasticConnector.job_id)),
-            )
+    """Runs Elastic sees: posted through it, or runs of a connector's job.
+
+    Conditions on the runs alone (no join), so that the database reads each through an
+    index — the connectors' jobs, the recorded sync jobs — and counts without a scan."""
+    return select(Run).where(
+        or_(
+            Run.id.in_(select(ElasticSyncJob.run_id)),
+            Run.job_id.in_(select(ElasticConnector.job_id)),
         )
+    )
+
+
+def _recorded_or_run(
+    recorded: ColumnElement[bool], otherwise: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """Runs whose sync job record matches `recorded`, or, for a run without one, whose
+    own columns match `otherwise` — `coalesce(<record's field>, <run's field>)` compared,
+    but through the indexes of each table rather than a join over every run."""
+    return or_(
+        Run.id.in_(select(ElasticSyncJob.run_id).where(recorded)),
+        and_(
+            otherwise,
+            ~select(ElasticSyncJob.run_id).where(ElasticSyncJob.run_id == Run.id).exists(),
+        ),
     )
 
 
@@ -166,11 +180,15 @@ def list_(
         statement = statement.where(Run.status == status.value)
     if connector_id:
         statement = statement.where(
-            func.coalesce(ElasticSyncJob.connector_id, Run.job_id) == connector_id
+            _recorded_or_run(
+                ElasticSyncJob.connector_id == connector_id, Run.job_id == connector_id
+            )
         )
     if job_types:
         kinds = [kind.value for kind in job_types]
-        statement = statement.where(func.coalesce(ElasticSyncJob.job_type, Run.load).in_(kinds))
+        statement = statement.where(
+            _recorded_or_run(ElasticSyncJob.job_type.in_(kinds), Run.load.in_(kinds))
+        )
     ordered = statement.order_by(Run.created_at, Run.id)
     found = listing.page(ctx.session, ordered, listing.ListParams(size, offset))
     ids = [run.id for run in found.rows]
