@@ -18,7 +18,7 @@ from conveyor.compat.cdata.odata.sql import compile_query
 from conveyor.domain import utcnow
 from conveyor.files import retention, store
 from conveyor.runtime import Runtime
-from conveyor.store.models import Job, Run, RunLog, Workspace
+from conveyor.store.models import ElasticConnector, Job, Run, RunLog, Workspace
 from conveyor.store.session import unit_of_work
 
 
@@ -91,6 +91,32 @@ def test_history_lists_read_only_their_page(
     listed = [s for s in statements if "FROM runs" in s and "job_name" in s]
     assert listed and all("WHERE" in s for s in listed)
     assert any("LIMIT" in s for s in listed) and any("count(*)" in s for s in listed)
+
+
+def test_jsonapi_and_elastic_lists_read_a_page_in_a_few_statements(
+    client: TestClient, runtime: Runtime, statements: list[str]
+) -> None:
+    with unit_of_work(runtime.factory) as session:
+        workspace = session.scalars(select(Workspace)).first()
+        assert workspace is not None
+        job = Job(workspace_id=workspace.id, name="connector", type="standard")
+        session.add(job)
+        session.flush()
+        session.add(ElasticConnector(job_id=job.id, index_name="search-connector"))
+        session.add_all(
+            Run(workspace_id=workspace.id, job_id=job.id, job_name=job.name, status="error")
+            for _ in range(12)
+        )
+    statements.clear()
+    answer = client.get("/sync/jobs", params={"page[size]": "10", "count": "true"})
+    assert answer.status_code == 200 and len(answer.json()["data"]) == 10
+    # The page, its task results at once, and the count: never a statement per run.
+    assert sum("FROM run_tasks" in s for s in statements) == 1
+    statements.clear()
+    answer = client.get("/_connector/_sync_job", params={"status": "error", "size": "5"})
+    assert answer.status_code == 200 and answer.json()["count"] == 12
+    listed = [s for s in statements if "FROM runs" in s]
+    assert listed and all("JOIN" not in s for s in listed)  # read through the runs' indexes
 
 
 def test_retention_deletes_old_history_but_never_active_runs(runtime: Runtime) -> None:
