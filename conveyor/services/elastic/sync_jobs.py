@@ -14,6 +14,7 @@ to other services (retrying a run queues a sync job again).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
@@ -194,7 +195,15 @@ def list_(
     ids = [run.id for run in found.rows]
     exts = ctx.session.scalars(select(ElasticSyncJob).where(ElasticSyncJob.run_id.in_(ids)))
     by_run = {ext.run_id: ext for ext in exts}
-    items = [view(ctx, run, by_run.get(run.id)) for run in found.rows]
+    # The connectors of the runs without a record, read at once (not one statement each).
+    job_ids = {run.job_id for run in found.rows if run.id not in by_run and run.job_id}
+    by_job = {
+        row.job_id: row
+        for row in ctx.session.scalars(
+            select(ElasticConnector).where(ElasticConnector.job_id.in_(job_ids))
+        )
+    }
+    items = [view(ctx, run, by_run.get(run.id), by_job) for run in found.rows]
     return listing.Paged(items, found.total, size, offset)
 
 
@@ -277,13 +286,23 @@ def stats(
         ext.meta = metadata
 
 
-def view(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> SyncJob:
+def view(
+    ctx: Context,
+    run: Run,
+    ext: ElasticSyncJob | None,
+    connectors_by_job: Mapping[str, ElasticConnector] | None = None,
+) -> SyncJob:
     """The sync job as Elastic shows it: a run of another trigger (a retry, a datafeed) was
-    started on demand, and an external worker reports the total itself."""
+    started on demand, and an external worker reports the total itself. A list passes the
+    connectors of its page's runs (`connectors_by_job`), read in one statement."""
     if ext is not None:
         connector = ext.connector
     else:
-        row = ctx.session.get(ElasticConnector, run.job_id) if run.job_id else None
+        row = None
+        if connectors_by_job is not None:
+            row = connectors_by_job.get(run.job_id or "")
+        elif run.job_id:
+            row = ctx.session.get(ElasticConnector, run.job_id)
         connector = _snapshot(row) if row is not None else {"id": run.job_id}
     external = run.executor == EXTERNAL
     return SyncJob(
