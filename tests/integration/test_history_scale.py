@@ -18,6 +18,7 @@ from conveyor.compat.cdata.odata.sql import compile_query
 from conveyor.domain import utcnow
 from conveyor.files import retention, store
 from conveyor.runtime import Runtime
+from conveyor.store import statistics
 from conveyor.store.models import ElasticConnector, Job, Run, RunLog, Workspace
 from conveyor.store.session import unit_of_work
 
@@ -117,6 +118,22 @@ def test_jsonapi_and_elastic_lists_read_a_page_in_a_few_statements(
     assert answer.status_code == 200 and answer.json()["count"] == 12
     listed = [s for s in statements if "FROM runs" in s]
     assert listed and all("JOIN" not in s for s in listed)  # read through the runs' indexes
+
+
+def test_the_planner_statistics_of_an_sqlite_store_are_refreshed(runtime: Runtime) -> None:
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's autovacuum analyzes on its own")
+    with unit_of_work(runtime.factory) as session:
+        workspace = session.scalars(select(Workspace)).first()
+        assert workspace is not None
+        session.add_all(Run(workspace_id=workspace.id, job_name="a") for _ in range(5))
+    statistics.refresh(runtime.engine)
+    with runtime.engine.connect() as connection:
+        indexes = {
+            row[0]
+            for row in connection.exec_driver_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'runs'")
+        }
+    assert "ix_runs_created" in indexes
 
 
 def test_retention_deletes_old_history_but_never_active_runs(runtime: Runtime) -> None:
