@@ -126,7 +126,15 @@ def test_the_planner_statistics_of_an_sqlite_store_are_refreshed(runtime: Runtim
     with unit_of_work(runtime.factory) as session:
         workspace = session.scalars(select(Workspace)).first()
         assert workspace is not None
-        session.add_all(Run(workspace_id=workspace.id, job_name="a") for _ in range(5))
+        session.add_all(Run(workspace_id=workspace.id, job_name="a") for _ in range(100))
+    statistics.refresh(runtime.engine)  # too few runs for the planner to need statistics
+    with runtime.engine.connect() as connection:
+        assert statistics.stale(connection) == []
+        connection.rollback()
+    with unit_of_work(runtime.factory) as session:
+        session.add_all(
+            Run(workspace_id=workspace.id, job_name="a") for _ in range(statistics.SMALL)
+        )
     statistics.refresh(runtime.engine)
     with runtime.engine.connect() as connection:
         indexes = {
@@ -134,6 +142,8 @@ def test_the_planner_statistics_of_an_sqlite_store_are_refreshed(runtime: Runtim
             for row in connection.exec_driver_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'runs'")
         }
     assert "ix_runs_created" in indexes
+    with runtime.engine.connect() as connection:
+        assert statistics.stale(connection) == []  # analyzed again once it has doubled
 
 
 def test_retention_deletes_old_history_but_never_active_runs(runtime: Runtime) -> None:
