@@ -3,7 +3,7 @@
 Target (issue 16): p99 < 50 ms for every list and filter of every surface — the native
 runs list with filters and sort, a run's log lines paged (by offset and after an id),
 CData's `$filter`/`$orderby`/`$top` on history and jobs, the JSON:API jobs index and
-Elastic's sync jobs list.
+Elastic's sync jobs list (whole, by status, by connector and type) and connectors list.
 
 The store is seeded in bulk (SQLite: `executemany` in one transaction; PostgreSQL: COPY)
 after the migrations, so its indexes are the ones a server has. Requests go through the
@@ -156,6 +156,12 @@ def requests(job_id: str, job_name: str, run_id: str) -> list[tuple[str, str, di
         ("jsonapi jobs filter", "/sync/jobs", {"filter[status]": "error", "page[size]": "50"}),
         ("elastic sync jobs", "/_connector/_sync_job", {"size": "50"}),
         ("elastic sync jobs status", "/_connector/_sync_job", {"status": "error", "size": "50"}),
+        (
+            "elastic sync jobs connector",
+            "/_connector/_sync_job",
+            {"connector_id": job_id, "job_type": "incremental", "size": "50"},
+        ),
+        ("elastic connectors", "/_connector", {"size": "50"}),
     ]
 
 
