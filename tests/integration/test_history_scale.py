@@ -18,6 +18,7 @@ from conveyor.compat.cdata.odata.sql import compile_query
 from conveyor.domain import utcnow
 from conveyor.files import retention, store
 from conveyor.runtime import Runtime
+from conveyor.services import listing
 from conveyor.store import statistics
 from conveyor.store.models import ElasticConnector, Job, Run, RunLog, Workspace
 from conveyor.store.session import unit_of_work
@@ -118,6 +119,33 @@ def test_jsonapi_and_elastic_lists_read_a_page_in_a_few_statements(
     assert answer.status_code == 200 and answer.json()["count"] == 12
     listed = [s for s in statements if "FROM runs" in s]
     assert listed and all("JOIN" not in s for s in listed)  # read through the runs' indexes
+
+
+def test_a_deep_page_reads_its_keys_first_and_answers_the_same(
+    client: TestClient,
+    runtime: Runtime,
+    statements: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with unit_of_work(runtime.factory) as session:
+        workspace = session.scalars(select(Workspace)).first()
+        assert workspace is not None
+        now = utcnow()
+        session.add_all(
+            Run(
+                workspace_id=workspace.id,
+                job_name="a",
+                created_at=now - dt.timedelta(minutes=i % 4),
+            )
+            for i in range(12)
+        )
+    params = {"offset": "5", "limit": "4"}
+    shallow = client.get("/api/v1/runs", params=params).json()
+    monkeypatch.setattr(listing, "DEEP_OFFSET", 5)
+    statements.clear()
+    deep = client.get("/api/v1/runs", params=params).json()
+    assert deep == shallow and len(deep["items"]) == 4 and deep["total"] == 12
+    assert any("runs.id IN (SELECT runs.id" in s for s in statements)
 
 
 def test_the_planner_statistics_of_an_sqlite_store_are_refreshed(runtime: Runtime) -> None:
