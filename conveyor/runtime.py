@@ -26,7 +26,7 @@ from conveyor.services.bootstrap import ensure_defaults
 from conveyor.services.connection_secrets import seal_stored_url_secrets
 from conveyor.services.context import SYSTEM, Context, Principal
 from conveyor.services.sign_in_limits import SignInLimiter
-from conveyor.store import migrate
+from conveyor.store import migrate, statistics
 from conveyor.store.session import make_engine, make_session_factory, unit_of_work
 
 
@@ -74,8 +74,9 @@ class Runtime:
             yield self.context(session, principal)
 
     def migrate(self) -> None:
-        """Bring the store's schema up to date."""
+        """Bring the store's schema up to date, and the planner's statistics with it."""
         migrate.upgrade(self.engine)
+        statistics.refresh(self.engine)
 
     def bootstrap(self) -> str | None:
         """Default workspace and first admin; returns a newly generated admin token once.

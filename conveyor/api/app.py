@@ -26,7 +26,7 @@ from conveyor.queue.worker import WorkerPool
 from conveyor.runtime import Runtime
 from conveyor.scheduler.cron import Scheduler
 from conveyor.services import audit as audit_log
-from conveyor.store import migrate
+from conveyor.store import migrate, statistics
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,10 @@ class Background:
         self.cleaner = Cleaner(
             runtime.factory,
             runtime.settings,
-            passes=[lambda: audit_log.purge(runtime.factory, runtime.settings)],
+            passes=[
+                lambda: audit_log.purge(runtime.factory, runtime.settings),
+                lambda: statistics.refresh(runtime.engine),
+            ],
         )
         self.cleaner.start()
 

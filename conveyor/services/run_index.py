@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import case, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from conveyor.queue.manager import EXTERNAL
 from conveyor.schemas.runs import RunOut
@@ -72,7 +72,9 @@ def job_class(run: RunOut) -> str:
 
 def list_(ctx: Context, params: listing.ListParams) -> listing.Paged[RunOut]:
     """Visible runs, filtered and sorted by `FIELDS`, oldest first by default."""
-    statement = lookup.visible(ctx, select(Run), Run.workspace_id)
+    # Each run shows its task results: read for the page at once, not a query per run.
+    statement = select(Run).options(selectinload(Run.task_results))
+    statement = lookup.visible(ctx, statement, Run.workspace_id)
     statement = listing.apply(statement, params, FIELDS, ("created_at",))
     return listing.page(ctx.session, statement, params).map(runs.to_out)
 

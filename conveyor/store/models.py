@@ -327,6 +327,8 @@ class Run(Base):
         Index("ix_runs_status_created", "status", "created_at"),
         Index("ix_runs_job_name_created", "job_name", "created_at"),
         Index("ix_runs_workspace_created", "workspace_id", "created_at"),
+        # Elastic's sync jobs of the connectors' jobs, counted by status (0012).
+        Index("ix_runs_job_status", "job_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)

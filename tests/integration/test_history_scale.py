@@ -18,7 +18,9 @@ from conveyor.compat.cdata.odata.sql import compile_query
 from conveyor.domain import utcnow
 from conveyor.files import retention, store
 from conveyor.runtime import Runtime
-from conveyor.store.models import Job, Run, RunLog, Workspace
+from conveyor.services import listing
+from conveyor.store import statistics
+from conveyor.store.models import ElasticConnector, Job, Run, RunLog, Workspace
 from conveyor.store.session import unit_of_work
 
 
@@ -91,6 +93,85 @@ def test_history_lists_read_only_their_page(
     listed = [s for s in statements if "FROM runs" in s and "job_name" in s]
     assert listed and all("WHERE" in s for s in listed)
     assert any("LIMIT" in s for s in listed) and any("count(*)" in s for s in listed)
+
+
+def test_jsonapi_and_elastic_lists_read_a_page_in_a_few_statements(
+    client: TestClient, runtime: Runtime, statements: list[str]
+) -> None:
+    with unit_of_work(runtime.factory) as session:
+        workspace = session.scalars(select(Workspace)).first()
+        assert workspace is not None
+        job = Job(workspace_id=workspace.id, name="connector", type="standard")
+        session.add(job)
+        session.flush()
+        session.add(ElasticConnector(job_id=job.id, index_name="search-connector"))
+        session.add_all(
+            Run(workspace_id=workspace.id, job_id=job.id, job_name=job.name, status="error")
+            for _ in range(12)
+        )
+    statements.clear()
+    answer = client.get("/sync/jobs", params={"page[size]": "10", "count": "true"})
+    assert answer.status_code == 200 and len(answer.json()["data"]) == 10
+    # The page, its task results at once, and the count: never a statement per run.
+    assert sum("FROM run_tasks" in s for s in statements) == 1
+    statements.clear()
+    answer = client.get("/_connector/_sync_job", params={"status": "error", "size": "5"})
+    assert answer.status_code == 200 and answer.json()["count"] == 12
+    listed = [s for s in statements if "FROM runs" in s]
+    assert listed and all("JOIN" not in s for s in listed)  # read through the runs' indexes
+
+
+def test_a_deep_page_reads_its_keys_first_and_answers_the_same(
+    client: TestClient,
+    runtime: Runtime,
+    statements: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with unit_of_work(runtime.factory) as session:
+        workspace = session.scalars(select(Workspace)).first()
+        assert workspace is not None
+        now = utcnow()
+        session.add_all(
+            Run(
+                workspace_id=workspace.id,
+                job_name="a",
+                created_at=now - dt.timedelta(minutes=i % 4),
+            )
+            for i in range(12)
+        )
+    params = {"offset": "5", "limit": "4"}
+    shallow = client.get("/api/v1/runs", params=params).json()
+    monkeypatch.setattr(listing, "DEEP_OFFSET", 5)
+    statements.clear()
+    deep = client.get("/api/v1/runs", params=params).json()
+    assert deep == shallow and len(deep["items"]) == 4 and deep["total"] == 12
+    assert any("runs.id IN (SELECT runs.id" in s for s in statements)
+
+
+def test_the_planner_statistics_of_an_sqlite_store_are_refreshed(runtime: Runtime) -> None:
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's autovacuum analyzes on its own")
+    with unit_of_work(runtime.factory) as session:
+        workspace = session.scalars(select(Workspace)).first()
+        assert workspace is not None
+        session.add_all(Run(workspace_id=workspace.id, job_name="a") for _ in range(100))
+    statistics.refresh(runtime.engine)  # too few runs for the planner to need statistics
+    with runtime.engine.connect() as connection:
+        assert statistics.stale(connection) == []
+        connection.rollback()
+    with unit_of_work(runtime.factory) as session:
+        session.add_all(
+            Run(workspace_id=workspace.id, job_name="a") for _ in range(statistics.SMALL)
+        )
+    statistics.refresh(runtime.engine)
+    with runtime.engine.connect() as connection:
+        indexes = {
+            row[0]
+            for row in connection.exec_driver_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'runs'")
+        }
+    assert "ix_runs_created" in indexes
+    with runtime.engine.connect() as connection:
+        assert statistics.stale(connection) == []  # analyzed again once it has doubled
 
 
 def test_retention_deletes_old_history_but_never_active_runs(runtime: Runtime) -> None:

@@ -14,9 +14,10 @@ to other services (retrying a run queues a sync job again).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 
 from conveyor.domain import RunLoad, RunStatus, TriggerMethod, utcnow
 from conveyor.errors import InvalidInput, NotFound
@@ -37,16 +38,30 @@ SAME_AS_RUN = (
 
 
 def _sync_jobs() -> Select[Run]:
-    """Runs Elastic sees: posted through it, or runs of a connector's job."""
-    return (
-        select(Run)
-        .outerjoin(ElasticSyncJob, ElasticSyncJob.run_id == Run.id)
-        .where(
-            or_(
-                ElasticSyncJob.run_id.is_not(None),
-                Run.job_id.in_(select(ElasticConnector.job_id)),
-            )
+    """Runs Elastic sees: posted through it, or runs of a connector's job.
+
+    Conditions on the runs alone (no join), so that the database reads each through an
+    index — the connectors' jobs, the recorded sync jobs — and counts without a scan."""
+    return select(Run).where(
+        or_(
+            Run.id.in_(select(ElasticSyncJob.run_id)),
+            Run.job_id.in_(select(ElasticConnector.job_id)),
         )
+    )
+
+
+def _recorded_or_run(
+    recorded: ColumnElement[bool], otherwise: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """Runs whose sync job record matches `recorded`, or, for a run without one, whose
+    own columns match `otherwise` — `coalesce(<record's field>, <run's field>)` compared,
+    but through the indexes of each table rather than a join over every run."""
+    return or_(
+        Run.id.in_(select(ElasticSyncJob.run_id).where(recorded)),
+        and_(
+            otherwise,
+            ~select(ElasticSyncJob.run_id).where(ElasticSyncJob.run_id == Run.id).exists(),
+        ),
     )
 
 
@@ -166,17 +181,29 @@ def list_(
         statement = statement.where(Run.status == status.value)
     if connector_id:
         statement = statement.where(
-            func.coalesce(ElasticSyncJob.connector_id, Run.job_id) == connector_id
+            _recorded_or_run(
+                ElasticSyncJob.connector_id == connector_id, Run.job_id == connector_id
+            )
         )
     if job_types:
         kinds = [kind.value for kind in job_types]
-        statement = statement.where(func.coalesce(ElasticSyncJob.job_type, Run.load).in_(kinds))
+        statement = statement.where(
+            _recorded_or_run(ElasticSyncJob.job_type.in_(kinds), Run.load.in_(kinds))
+        )
     ordered = statement.order_by(Run.created_at, Run.id)
     found = listing.page(ctx.session, ordered, listing.ListParams(size, offset))
     ids = [run.id for run in found.rows]
     exts = ctx.session.scalars(select(ElasticSyncJob).where(ElasticSyncJob.run_id.in_(ids)))
     by_run = {ext.run_id: ext for ext in exts}
-    items = [view(ctx, run, by_run.get(run.id)) for run in found.rows]
+    # The connectors of the runs without a record, read at once (not one statement each).
+    job_ids = {run.job_id for run in found.rows if run.id not in by_run and run.job_id}
+    by_job = {
+        row.job_id: row
+        for row in ctx.session.scalars(
+            select(ElasticConnector).where(ElasticConnector.job_id.in_(job_ids))
+        )
+    }
+    items = [view(ctx, run, by_run.get(run.id), by_job) for run in found.rows]
     return listing.Paged(items, found.total, size, offset)
 
 
@@ -259,13 +286,23 @@ def stats(
         ext.meta = metadata
 
 
-def view(ctx: Context, run: Run, ext: ElasticSyncJob | None) -> SyncJob:
+def view(
+    ctx: Context,
+    run: Run,
+    ext: ElasticSyncJob | None,
+    connectors_by_job: Mapping[str, ElasticConnector] | None = None,
+) -> SyncJob:
     """The sync job as Elastic shows it: a run of another trigger (a retry, a datafeed) was
-    started on demand, and an external worker reports the total itself."""
+    started on demand, and an external worker reports the total itself. A list passes the
+    connectors of its page's runs (`connectors_by_job`), read in one statement."""
     if ext is not None:
         connector = ext.connector
     else:
-        row = ctx.session.get(ElasticConnector, run.job_id) if run.job_id else None
+        row = None
+        if connectors_by_job is not None:
+            row = connectors_by_job.get(run.job_id or "")
+        elif run.job_id:
+            row = ctx.session.get(ElasticConnector, run.job_id)
         connector = _snapshot(row) if row is not None else {"id": run.job_id}
     external = run.executor == EXTERNAL
     return SyncJob(
