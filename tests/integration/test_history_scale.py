@@ -148,9 +148,8 @@ def test_a_deep_page_reads_its_keys_first_and_answers_the_same(
     assert any("runs.id IN (SELECT runs.id" in s for s in statements)
 
 
+@pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)  # PostgreSQL: autovacuum
 def test_the_planner_statistics_of_an_sqlite_store_are_refreshed(runtime: Runtime) -> None:
-    if runtime.engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL's autovacuum analyzes on its own")
     with unit_of_work(runtime.factory) as session:
         workspace = session.scalars(select(Workspace)).first()
         assert workspace is not None
