@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import Measurement
+from bench.tables import COLUMNS, PG_ROWS
 
 PG_HOST = os.environ.get("CONVEYOR_BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = os.environ.get("CONVEYOR_BENCH_PG_PORT", "5432")
@@ -27,17 +28,6 @@ SOURCE_DB = "conveyor_bench"
 DEST_DB = "conveyor_bench_dst"
 RUNS = int(os.environ.get("CONVEYOR_BENCH_RUNS", "3"))
 
-COLUMNS = (
-    "id bigint PRIMARY KEY, customer_id integer, amount numeric(12,2), qty smallint,"
-    " ratio double precision, label text, flag boolean, created_at timestamptz, day date,"
-    " note text"
-)
-PG_ROWS = """
-INSERT INTO {table} SELECT i, i % 100000, (i % 1000000) / 100.0, i % 50, (i % 997) / 7.0,
-  'label-' || (i % 5000), i % 2 = 0, to_timestamp(1700000000 + i), date '2020-01-01' + (i % 3000),
-  CASE WHEN i % 10 = 0 THEN NULL ELSE 'ünïcode note ' || i END
-FROM generate_series(1, {rows}) i
-"""
 MY_COLUMNS = (
     "id BIGINT PRIMARY KEY, customer_id INT, amount DECIMAL(12,2), qty SMALLINT, ratio DOUBLE,"
     " label VARCHAR(50), flag BOOLEAN, created_at DATETIME(6), day DATE, note TEXT"

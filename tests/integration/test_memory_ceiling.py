@@ -1,8 +1,7 @@
 """Memory stays flat: the RSS of a `conveyor run` process is sampled while it streams a
 2M-row, 10-column PostgreSQL table into PostgreSQL, and its peak must stay under a ceiling.
 
-The table is the benchmarks' (`COLUMNS` and `PG_ROWS` of bench/servers.py, which needs
-the bench extras to import), generated server-side with
+The table is the benchmarks' (`bench/tables.py`), generated server-side with
 generate_series, so seeding takes seconds. At 2M rows the data is several hundred MB in
 Arrow form: a load that buffered the table instead of streaming it could not stay under
 the ceiling.
@@ -19,23 +18,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.tables import COLUMNS, PG_ROWS
 from tests.services import fresh_pg_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("memory_ceiling")]
 
 ROWS = 2_000_000
 CEILING_MB = 300  # the bar of the README's "memory stays flat" (issue 17)
-COLUMNS = (
-    "id bigint PRIMARY KEY, customer_id integer, amount numeric(12,2), qty smallint,"
-    " ratio double precision, label text, flag boolean, created_at timestamptz, day date,"
-    " note text"
-)
-PG_ROWS = """
-INSERT INTO {table} SELECT i, i % 100000, (i % 1000000) / 100.0, i % 50, (i % 997) / 7.0,
-  'label-' || (i % 5000), i % 2 = 0, to_timestamp(1700000000 + i), date '2020-01-01' + (i % 3000),
-  CASE WHEN i % 10 = 0 THEN NULL ELSE 'ünïcode note ' || i END
-FROM generate_series(1, {rows}) i
-"""
 
 
 def _rss_kib(pid: int) -> int:
