@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -68,23 +68,29 @@ def statements(runtime: Runtime) -> Iterator[list[str]]:
     event.remove(runtime.engine, "before_cursor_execute", note)
 
 
-def test_history_lists_read_only_their_page(
-    client: TestClient, runtime: Runtime, statements: list[str]
-) -> None:
+def add_runs(runtime: Runtime, count: int, make: Callable[[str, int, dt.datetime], Run]) -> None:
+    """Store `count` runs in the default workspace, each `make(workspace_id, i, now)`."""
     with unit_of_work(runtime.factory) as session:
         workspace = session.scalars(select(Workspace)).first()
         assert workspace is not None
         now = utcnow()
-        session.add_all(
-            Run(
-                workspace_id=workspace.id,
-                job_name=f"job {i % 3}",
-                status="completed" if i % 2 else "error",
-                rows_written=i,
-                created_at=now - dt.timedelta(minutes=i),
-            )
-            for i in range(30)
-        )
+        session.add_all(make(workspace.id, i, now) for i in range(count))
+
+
+def test_history_lists_read_only_their_page(
+    client: TestClient, runtime: Runtime, statements: list[str]
+) -> None:
+    add_runs(
+        runtime,
+        30,
+        lambda workspace, i, now: Run(
+            workspace_id=workspace,
+            job_name=f"job {i % 3}",
+            status="completed" if i % 2 else "error",
+            rows_written=i,
+            created_at=now - dt.timedelta(minutes=i),
+        ),
+    )
     statements.clear()
     params = {"$filter": "JobName eq 'job 1' and Status eq 'FAILED'", "$top": "2"}
     answer = client.get("/api.rsc/history", params={**params, "$count": "true"}).json()
@@ -127,18 +133,13 @@ def test_a_deep_page_reads_its_keys_first_and_answers_the_same(
     statements: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with unit_of_work(runtime.factory) as session:
-        workspace = session.scalars(select(Workspace)).first()
-        assert workspace is not None
-        now = utcnow()
-        session.add_all(
-            Run(
-                workspace_id=workspace.id,
-                job_name="a",
-                created_at=now - dt.timedelta(minutes=i % 4),
-            )
-            for i in range(12)
-        )
+    add_runs(
+        runtime,
+        12,
+        lambda workspace, i, now: Run(
+            workspace_id=workspace, job_name="a", created_at=now - dt.timedelta(minutes=i % 4)
+        ),
+    )
     params = {"offset": "5", "limit": "4"}
     shallow = client.get("/api/v1/runs", params=params).json()
     monkeypatch.setattr(listing, "DEEP_OFFSET", 5)
@@ -150,18 +151,15 @@ def test_a_deep_page_reads_its_keys_first_and_answers_the_same(
 
 @pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)  # PostgreSQL: autovacuum
 def test_the_planner_statistics_of_an_sqlite_store_are_refreshed(runtime: Runtime) -> None:
-    with unit_of_work(runtime.factory) as session:
-        workspace = session.scalars(select(Workspace)).first()
-        assert workspace is not None
-        session.add_all(Run(workspace_id=workspace.id, job_name="a") for _ in range(100))
+    def plain(workspace: str, _: int, __: dt.datetime) -> Run:
+        return Run(workspace_id=workspace, job_name="a")
+
+    add_runs(runtime, 100, plain)
     statistics.refresh(runtime.engine)  # too few runs for the planner to need statistics
     with runtime.engine.connect() as connection:
         assert statistics.stale(connection) == []
         connection.rollback()
-    with unit_of_work(runtime.factory) as session:
-        session.add_all(
-            Run(workspace_id=workspace.id, job_name="a") for _ in range(statistics.SMALL)
-        )
+    add_runs(runtime, statistics.SMALL, plain)
     statistics.refresh(runtime.engine)
     with runtime.engine.connect() as connection:
         indexes = {

@@ -111,15 +111,20 @@ def slow_trigger(destination: str) -> None:
         )
 
 
-@pytest.mark.parametrize(("source", "destination"), [("sqlite", "postgres")], indirect=True)
-def test_a_slow_merge_fails_at_command_timeout(source: Database, destination: str) -> None:
-    job = Job(
+def incremental_orders(source: Database, destination: str) -> Job:
+    """The orders, merged by key from their `updated_at` on, with the limit set."""
+    return Job(
         source.url,
         destination,
         ["REPLICATE [orders]"],
         command_timeout=LIMIT,
         incremental_check_columns=["updated_at"],
     )
+
+
+@pytest.mark.parametrize(("source", "destination"), [("sqlite", "postgres")], indirect=True)
+def test_a_slow_merge_fails_at_command_timeout(source: Database, destination: str) -> None:
+    job = incremental_orders(source, destination)
     job.ok()
     slow_trigger(destination)
     source.execute("UPDATE orders SET customer = 'changed', updated_at = '2024-02-01' WHERE id = 3")
@@ -207,13 +212,7 @@ def test_a_source_table_locked_by_another_session_fails_at_command_timeout(
 def test_loads_within_command_timeout_run_as_without_one(
     source: Database, destination: str
 ) -> None:
-    job = Job(
-        source.url,
-        destination,
-        ["REPLICATE [orders]"],
-        command_timeout=LIMIT,
-        incremental_check_columns=["updated_at"],
-    )
+    job = incremental_orders(source, destination)
     job.ok()
     source.execute("UPDATE orders SET customer = 'changed', updated_at = '2024-02-01' WHERE id = 3")
     source.execute("DELETE FROM orders WHERE id = 5")
