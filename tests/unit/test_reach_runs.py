@@ -31,6 +31,24 @@ ORDERS = (
 )
 
 
+def run_spec(
+    source: Endpoint, destination: Endpoint, tasks: tuple[TaskSpec, ...], **extra: Any
+) -> RunSpec:
+    """An incremental run of one job between the two endpoints, with default settings."""
+    return RunSpec(
+        run_id=uuid.uuid4().hex,
+        job_id="job",
+        job_name="job",
+        job_type="standard",
+        load=RunLoad.incremental,
+        settings=EngineSettings(),
+        source=source,
+        destination=destination,
+        tasks=tasks,
+        **extra,
+    )
+
+
 class Runs:
     """Runs jobs between connections of one reach, remembering task state like the store."""
 
@@ -55,16 +73,10 @@ class Runs:
             TaskSpec(f"t{i}", i, q, self.states.get(f"{key} {i}", {}))
             for i, q in enumerate(queries)
         )
-        spec = RunSpec(
-            run_id=uuid.uuid4().hex,
-            job_id="job",
-            job_name="job",
-            job_type="standard",
-            load=RunLoad.incremental,
-            settings=EngineSettings(),
-            source=endpoint(source),
-            destination=endpoint(destination),
-            tasks=tasks,
+        spec = run_spec(
+            endpoint(source),
+            endpoint(destination),
+            tasks,
             kind=kind,
             export_format="csv" if artifacts else None,
             artifacts_dir=str(artifacts) if artifacts else None,
@@ -165,16 +177,10 @@ def test_missing_destination_folders_are_made_within_reach_and_refused_outside(
         f"duckdb:///{outside}/lake.duckdb",
         f"sqlite:///{outside}/mart.sqlite",
     ):
-        spec = RunSpec(
-            run_id=uuid.uuid4().hex,
-            job_id="job",
-            job_name="job",
-            job_type="standard",
-            load=RunLoad.incremental,
-            settings=EngineSettings(),
-            source=Endpoint(sqlite, reach=reach),
-            destination=Endpoint(destination, reach=reach),
-            tasks=(TaskSpec("t0", 0, "REPLICATE [orders]"),),
+        spec = run_spec(
+            Endpoint(sqlite, reach=reach),
+            Endpoint(destination, reach=reach),
+            (TaskSpec("t0", 0, "REPLICATE [orders]"),),
         )
         outcome = runner.execute(spec, NullReporter(), threading.Event())
         assert outcome.status.value == "error" and "outside the folders" in str(outcome.error)
