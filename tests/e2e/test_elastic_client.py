@@ -111,3 +111,44 @@ def test_official_client_drives_connectors_and_sync_jobs(client: Elasticsearch) 
     with pytest.raises(NotFoundError) as missing:
         client.connector.get(connector_id=unique("missing"))
     assert missing.value.body["error"]["type"] == "resource_not_found_exception"
+
+
+def test_official_client_filtering_configuration_and_cancel(client: Elasticsearch) -> None:
+    connector_id = unique()
+    client.connector.put(connector_id=connector_id, index_name=unique("idx"), service_type="jira")
+    rules = [
+        {"id": "b", "field": "f", "order": 2, "policy": "exclude", "rule": "equals", "value": "1"},
+        {"id": "a", "field": "f", "order": 1, "policy": "include", "rule": "regex", "value": ".*x"},
+    ]
+    assert client.connector.update_filtering(connector_id=connector_id, rules=rules).body == {
+        "result": "updated"
+    }
+    draft = client.connector.get(connector_id=connector_id)["filtering"][0]["draft"]
+    assert [rule["id"] for rule in draft["rules"]] == ["a", "b", "DEFAULT"]
+    with pytest.raises(BadRequestError) as refused:
+        client.connector.update_filtering(
+            connector_id=connector_id, advanced_snippet={"value": "not an object"}
+        )
+    assert refused.value.message == "x_content_parse_exception"
+
+    field = {"label": "Host", "type": "str", "required": True, "value": "h1"}
+    configured = client.connector.update_configuration(
+        connector_id=connector_id, configuration={"host": field}
+    )
+    assert configured.body == {"result": "updated"}
+    client.connector.update_configuration(connector_id=connector_id, values={"host": "h2"})
+    got = client.connector.get(connector_id=connector_id)
+    assert got["configuration"]["host"] == {**field, "value": "h2"}
+    with pytest.raises(BadRequestError) as neither:
+        client.connector.update_configuration(connector_id=connector_id)
+    assert neither.value.message == "action_request_validation_exception"
+
+    job_id = client.connector.sync_job_post(id=connector_id)["id"]
+    assert client.connector.sync_job_cancel(connector_sync_job_id=job_id).body == {
+        "result": "updated"
+    }
+    job = client.connector.sync_job_get(connector_sync_job_id=job_id)
+    assert job["status"] == "canceled" and job["cancelation_requested_at"] is not None
+    assert job["cancelation_requested_at"] == job["canceled_at"] == job["completed_at"]
+    listed = client.connector.sync_job_list(connector_id=connector_id, status="canceled")
+    assert [j["id"] for j in listed["results"]] == [job_id]

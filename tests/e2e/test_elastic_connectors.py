@@ -61,7 +61,7 @@ def es(srv: Server) -> httpx.Client:
 
 def test_put_get_and_replace(es: httpx.Client) -> None:
     connector_id = unique()
-    body = {"index_name": unique("idx"), "name": "Drive", "service_type": "google_drive"}
+    body = {"index_name": unique("content"), "name": "Drive", "service_type": "google_drive"}
     created = es.put(f"/_connector/{connector_id}", json={**body, "description": "d"})
     assert created.status_code == 201
     assert created.json() == {"result": "created", "id": connector_id}
@@ -148,7 +148,7 @@ def test_check_in_and_last_sync(es: httpx.Client) -> None:
     assert es.get(f"/_connector/{connector_id}").json()["last_seen"].endswith("Z")
     stats = {
         "last_sync_status": "completed",
-        "last_synced": "2024-05-01T10:00:00Z",
+        "last_synced": "2024-05-01T10:00:00+00:00",
         "last_indexed_document_count": 42,
         "last_deleted_document_count": 3,
         "last_sync_error": None,
@@ -157,7 +157,7 @@ def test_check_in_and_last_sync(es: httpx.Client) -> None:
     assert es.put(f"/_connector/{connector_id}/_last_sync", json=stats).status_code == 200
     doc = es.get(f"/_connector/{connector_id}").json()
     assert doc["last_sync_status"] == "completed" and doc["last_indexed_document_count"] == 42
-    assert doc["last_synced"] == "2024-05-01T10:00:00Z" and doc["sync_cursor"] == {"page": 7}
+    assert doc["last_synced"] == "2024-05-01T10:00:00.000Z" and doc["sync_cursor"] == {"page": 7}
 
 
 def _update(es: httpx.Client, connector_id: str, endpoint: str, body: object) -> dict:
@@ -186,7 +186,9 @@ def test_every_update_endpoint(es: httpx.Client) -> None:
         {"id": "r1", "field": "x", "order": 1, "policy": "exclude", "rule": "equals", "value": "1"}
     ]
     doc = _update(es, cid, "_filtering", {"rules": rules})
-    assert doc["filtering"][0]["draft"]["rules"] == rules
+    drafted = doc["filtering"][0]["draft"]["rules"]
+    assert [{k: rule[k] for k in rules[0]} for rule in drafted[:1]] == rules
+    assert [rule["id"] for rule in drafted] == ["r1", "DEFAULT"]
     assert doc["filtering"][0]["draft"]["validation"]["state"] == "edited"
     reason = error_of(es.put(f"/_connector/{cid}/_filtering/_activate"), 400, "status_exception")
     assert "[edited]" in reason
@@ -195,10 +197,10 @@ def test_every_update_endpoint(es: httpx.Client) -> None:
     )
     assert doc["filtering"][0]["draft"]["validation"]["state"] == "valid"
     doc = _update(es, cid, "_filtering/_activate", None)
-    assert doc["filtering"][0]["active"]["rules"] == rules
+    assert doc["filtering"][0]["active"]["rules"] == drafted
     whole = [{**doc["filtering"][0], "domain": "DEFAULT"}]
     assert _update(es, cid, "_filtering", {"filtering": whole})["filtering"] == whole
-    new_index = unique("idx")
+    new_index = unique("content")
     assert _update(es, cid, "_index_name", {"index_name": new_index})["index_name"] == new_index
     doc = _update(es, cid, "_name", {"name": "Renamed", "description": "about"})
     assert (doc["name"], doc["description"]) == ("Renamed", "about")
@@ -261,7 +263,11 @@ def test_update_refusals(es: httpx.Client) -> None:
         ("PUT", "/_connector/{id}/_features", {"features": {}}),
         ("PUT", "/_connector/{id}/_filtering", {"filtering": []}),
         ("PUT", "/_connector/{id}/_filtering/_activate", None),
-        ("PUT", "/_connector/{id}/_filtering/_validation", {"validation": {"state": "valid"}}),
+        (
+            "PUT",
+            "/_connector/{id}/_filtering/_validation",
+            {"validation": {"state": "valid", "errors": []}},
+        ),
         ("PUT", "/_connector/{id}/_index_name", {"index_name": "x"}),
         ("PUT", "/_connector/{id}/_name", {"name": "x"}),
         ("PUT", "/_connector/{id}/_native", {"is_native": False}),
@@ -277,7 +283,11 @@ def test_update_refusals(es: httpx.Client) -> None:
                 }
             },
         ),
-        ("PUT", "/_connector/{id}/_scheduling", {"scheduling": {}}),
+        (
+            "PUT",
+            "/_connector/{id}/_scheduling",
+            {"scheduling": {"full": {"enabled": True, "interval": "0 0 0 * * ?"}}},
+        ),
         ("PUT", "/_connector/{id}/_service_type", {"service_type": "x"}),
         ("PUT", "/_connector/{id}/_status", {"status": "error"}),
     ],

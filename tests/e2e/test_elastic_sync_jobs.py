@@ -146,7 +146,7 @@ def test_external_worker_claims_checks_in_reports_and_fails(es: httpx.Client) ->
     assert {k: doc[k] for k in stats if k != "last_seen"} == {
         k: v for k, v in stats.items() if k != "last_seen"
     }
-    assert doc["last_seen"] == "2030-01-01T00:00:00Z"
+    assert doc["last_seen"] == "2030-01-01T00:00:00.000Z"
     assert es.put(
         f"/_connector/_sync_job/{job}/_error", json={"error": "source went away"}
     ).json() == {"result": "updated"}

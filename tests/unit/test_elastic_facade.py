@@ -25,8 +25,12 @@ def test_the_elastic_facade_reads_no_rows(path: Path) -> None:
 
 def test_an_action_gets_only_the_fields_the_body_was_sent_with() -> None:
     assert arguments(schemas.NameUpdate.model_validate({"name": None})) == {"name": None}
-    nested = schemas.FilteringValidationUpdate.model_validate({"validation": {"state": "valid"}})
-    assert arguments(nested) == {"validation": {"state": "valid", "errors": []}}
+    verdict = {"validation": {"state": "valid", "errors": []}}
+    nested = schemas.FilteringValidationUpdate.model_validate(verdict)
+    assert arguments(nested) == verdict
+    schedule = {"full": {"enabled": True, "interval": "0 0 0 * * ?"}}
+    partial = schemas.SchedulingUpdate.model_validate({"scheduling": schedule})
+    assert arguments(partial) == {"scheduling": schedule}  # the kinds left out stay out
     stats = {"deleted_document_count": 1, "indexed_document_count": 2, "indexed_document_volume": 3}
     assert arguments(schemas.SyncJobStats.model_validate(stats)) == stats
 
@@ -72,6 +76,6 @@ def test_a_connector_document_has_id_first_its_stored_fields_and_instants() -> N
     )
     doc = connectors.document(connector)
     assert list(doc)[:3] == ["id", "api_key_id", "api_key_secret_id"]
-    assert doc["last_seen"] == "2024-05-01T10:00:00Z"
+    assert doc["last_seen"] == "2024-05-01T10:00:00.000Z"
     assert (doc["sync_now"], doc["configuration"]) == (False, {})
     assert "document" not in doc

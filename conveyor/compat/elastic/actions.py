@@ -4,7 +4,8 @@ Elastic's connector API has sixteen of them (`_name`, `_status`, `_filtering/_ac
 …) and its sync job API five (`_claim`, `_stats`, …). They differ only in the body
 Elasticsearch parses and the service call it becomes: each refuses unknown query
 parameters, checks the id, parses its body, makes one call and answers
-`{"result": "updated"}`. So each is one `Action` in a table, and `mount` turns a table
+`{"result": "updated"}` — or `{"result": "noop"}` when the call answers False (it changed
+nothing, as Elasticsearch reports an update that left a document as it was). So each is one `Action` in a table, and `mount` turns a table
 into routes: a new endpoint is a new line, not a new handler.
 
 The rule that makes one line enough: **the fields a body was sent with are the call's
@@ -27,7 +28,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from conveyor.api.deps import Ctx
 from conveyor.compat.elastic.params import parse, query, raw_body
-from conveyor.compat.elastic.protocol import UPDATED, answer
+from conveyor.compat.elastic.protocol import NOOP, UPDATED, answer
 from conveyor.compat.elastic.schemas import ElasticBody
 from conveyor.services.context import Context
 
@@ -39,7 +40,7 @@ class Action:
     path: str
     """What follows the id, e.g. `_name` or `_filtering/_activate`."""
     call: Callable[..., object]
-    """The service: `call(ctx, id, **fields the body was sent with)`."""
+    """The service: `call(ctx, id, **fields the body was sent with)`; False means no change."""
     body: type[ElasticBody] | None = None
     """The body Elasticsearch parses; None when the endpoint reads none."""
     name: str = ""
@@ -47,17 +48,19 @@ class Action:
 
 
 def arguments(body: ElasticBody) -> dict[str, Any]:
-    """The fields the body was sent with (nested objects as dicts), by name."""
-    dumped = body.model_dump()
-    return {name: dumped[name] for name in body.model_fields_set}
+    """The fields the body was sent with, by name; nested objects as dicts of the fields
+    they were sent with (so a service tells a field left out from one sent as null)."""
+    return body.model_dump(exclude_unset=True)
 
 
-def perform(ctx: Context, action: Action, key: str, body: Any) -> None:
-    """Make the action's service call for the resource `key` with the raw `body`."""
+def perform(ctx: Context, action: Action, key: str, body: Any) -> dict[str, str]:
+    """Make the action's service call for the resource `key` with the raw `body`; the
+    answer (`updated`, or `noop` when the call changed nothing)."""
     if action.body is None:
-        action.call(ctx, key)
+        changed = action.call(ctx, key)
     else:
-        action.call(ctx, key, **arguments(parse(action.body, body)))
+        changed = action.call(ctx, key, **arguments(parse(action.body, body)))
+    return NOOP if changed is False else UPDATED
 
 
 def _no_body() -> None:
@@ -76,8 +79,7 @@ def _endpoint(action: Action, key: str, check: Callable[[str], str]) -> Callable
         body: Any = Depends(read),
     ) -> Response:
         query(request)
-        perform(ctx, action, check(ident), body)
-        return answer(request, UPDATED)
+        return answer(request, perform(ctx, action, check(ident), body))
 
     return endpoint
 

@@ -146,13 +146,14 @@ Body = Annotated[Any, Depends(raw_body)]
 
 
 def parse(model: type[B], body: Any) -> B:
-    """A body as the model, refused the way Elasticsearch's parsers refuse it."""
+    """A body as the model, refused the way Elasticsearch's parsers refuse it, then by
+    the request validation Elasticsearch runs on what it parsed."""
     if body is None:
         raise ElasticError(400, "parse_exception", "request body is required")
     if not isinstance(body, dict):
         raise ElasticError.unparsable(f"[1:1] [{model.parser}] Expected START_OBJECT")
     try:
-        return model.model_validate(body)
+        parsed = model.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
@@ -166,3 +167,7 @@ def parse(model: type[B], body: Any) -> B:
         else:
             reason = f"[1:2] [{model.parser}] failed to parse field [{field}]: {first['msg']}"
         raise ElasticError.unparsable(reason) from None
+    reasons = parsed.problems()
+    if reasons:
+        raise ElasticError.validation_failed(*reasons)
+    return parsed

@@ -6,7 +6,7 @@
 - Errors answer Elasticsearch's envelope `{"error": {"root_cause", "type", "reason"},
   "status"}` with its status codes and exception types; `ElasticError`'s constructors
   name the types the facade raises itself.
-- Every response under `/_connector` carries `X-Elastic-Product: Elasticsearch`; the
+- Every response under `/_connector` and `/_security` carries `X-Elastic-Product: Elasticsearch`; the
   official clients refuse a server without it.
 """
 
@@ -38,11 +38,15 @@ from conveyor.services import listing
 from conveyor.services.elastic.documents import iso
 
 PREFIX = "/_connector"
+PREFIXES = (PREFIX, "/_security")
+"""Where the facade is mounted: the connector APIs and the security API subset."""
 _COMPATIBLE = re.compile(r"vnd\.elasticsearch\+json(?:\s*;\s*compatible-with\s*=\s*(\d+))?")
 _DROP = object()
 T = TypeVar("T")
 UPDATED = {"result": "updated"}
 """The answer to every `PUT …/_<action>` that changes one part of a resource."""
+NOOP = {"result": "noop"}
+"""The answer to a `PUT …/_<action>` that left the resource as it was."""
 
 
 class ElasticError(ConveyorError):
@@ -59,9 +63,10 @@ class ElasticError(ConveyorError):
         return cls(400, "illegal_argument_exception", reason)
 
     @classmethod
-    def validation_failed(cls, reason: str) -> ElasticError:
-        """A request Elasticsearch's request validation refuses (one reason)."""
-        return cls(400, "action_request_validation_exception", f"Validation Failed: 1: {reason};")
+    def validation_failed(cls, *reasons: str) -> ElasticError:
+        """A request Elasticsearch's request validation refuses, for these reasons."""
+        listed = "".join(f"{n}: {reason};" for n, reason in enumerate(reasons, start=1))
+        return cls(400, "action_request_validation_exception", f"Validation Failed: {listed}")
 
     @classmethod
     def unparsable(cls, reason: str) -> ElasticError:
@@ -218,7 +223,7 @@ class ElasticHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not under(scope["path"], PREFIX):
+        if scope["type"] != "http" or not any(under(scope["path"], p) for p in PREFIXES):
             await self.app(scope, receive, send)
             return
         wanted = media_type(scope).encode()

@@ -4,6 +4,11 @@ Each model is named after the parser Elasticsearch uses for that body, so that a
 body is reported with the same words (`[connector_sync_job_post_request] unknown field
 [x]`). Unknown fields are refused, as Elasticsearch's strict parsers do.
 
+Parsing is followed, as in Elasticsearch, by the request's own validation
+(`ElasticBody.problems`, Elasticsearch's `ActionRequest.validate`): rules across fields,
+and index names, refused together as `Validation Failed: 1: …; 2: …;`. The nested parts
+of a connector document are in `parts`.
+
 These are the facade's: the services take the values a body carries, never the body, so
 what Elasticsearch's parsers accept can change without touching a service.
 """
@@ -15,6 +20,19 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from conveyor.compat.elastic.names import index_name_problem, managed_prefix_problem
+from conveyor.compat.elastic.parts import (
+    AdvancedSnippet,
+    ConfigurationField,
+    Features,
+    Filtering,
+    FilteringRule,
+    FilteringValidation,
+    Instant,
+    Pipeline,
+    Scheduling,
+)
+from conveyor.domain import RunStatus
 from conveyor.services.elastic.documents import ConnectorStatus, SyncJobType
 
 
@@ -30,6 +48,10 @@ class ElasticBody(BaseModel):
         if parser is not None:
             cls.parser = parser
 
+    def problems(self) -> list[str]:
+        """What Elasticsearch's request validation refuses in a parsed body (none here)."""
+        return []
+
 
 class ConnectorPut(ElasticBody, parser="connector_put_request"):
     """`PUT /_connector/{id}`, `PUT /_connector`, `POST /_connector`."""
@@ -40,6 +62,13 @@ class ConnectorPut(ElasticBody, parser="connector_put_request"):
     language: str | None = None
     name: str | None = None
     service_type: str | None = None
+
+    def problems(self) -> list[str]:
+        """A valid index name; an Elastic-managed connector's starts with `content-`."""
+        found = [index_name_problem(self.index_name)]
+        if self.is_native:
+            found.append(managed_prefix_problem(self.index_name))
+        return [reason for reason in found if reason]
 
 
 class SyncJobPost(ElasticBody, parser="connector_sync_job_post_request"):
@@ -84,8 +113,16 @@ class ApiKeyIdUpdate(ElasticBody, parser="connector_update_api_key_id_request"):
 class ConfigurationUpdate(ElasticBody, parser="connector_update_configuration_request"):
     """Either the whole `configuration` (replaced) or only `values` of known keys."""
 
-    configuration: dict[str, dict[str, Any]] | None = None
+    configuration: dict[str, ConfigurationField] | None = None
     values: dict[str, Any] | None = None
+
+    def problems(self) -> list[str]:
+        """Exactly one of `configuration` and `values`."""
+        if self.configuration is None and self.values is None:
+            return ["[configuration] and [values] cannot both be null."]
+        if self.configuration is not None and self.values is not None:
+            return ["[configuration] and [values] cannot both be provided in the same request."]
+        return []
 
 
 class ErrorUpdate(ElasticBody, parser="connector_update_error_request"):
@@ -95,25 +132,30 @@ class ErrorUpdate(ElasticBody, parser="connector_update_error_request"):
 
 
 class FeaturesUpdate(ElasticBody, parser="connector_update_features_request"):
-    """`PUT /_connector/{id}/_features`: the features, replaced."""
+    """`PUT /_connector/{id}/_features`: the features given; the others keep their setting."""
 
-    features: dict[str, Any]
+    features: Features
 
 
 class FilteringUpdate(ElasticBody, parser="connector_update_filtering_request"):
     """The whole `filtering` list, or a new draft (`rules`, `advanced_snippet`)."""
 
-    filtering: list[dict[str, Any]] | None = None
-    rules: list[dict[str, Any]] | None = None
-    advanced_snippet: dict[str, Any] | None = None
+    filtering: list[Filtering] | None = None
+    rules: list[FilteringRule] | None = None
+    advanced_snippet: AdvancedSnippet | None = None
 
-
-class FilteringValidation(BaseModel):
-    """The connector service's verdict on a filtering draft."""
-
-    model_config = ConfigDict(extra="forbid")
-    state: Literal["edited", "invalid", "valid"]
-    errors: list[dict[str, Any]] = Field(default_factory=list)
+    def problems(self) -> list[str]:
+        """Either the whole filtering, or a draft's rules and/or advanced snippet."""
+        if self.filtering is None and self.rules is None and self.advanced_snippet is None:
+            return ["[advanced_snippet] and [rules] cannot be both [null]."]
+        if self.filtering is not None and (
+            self.rules is not None or self.advanced_snippet is not None
+        ):
+            return [
+                "If [filtering] is specified, [rules] and [advanced_snippet] should not be "
+                "present in the request body."
+            ]
+        return []
 
 
 class FilteringValidationUpdate(
@@ -125,9 +167,13 @@ class FilteringValidationUpdate(
 
 
 class IndexNameUpdate(ElasticBody, parser="connector_update_index_name_request"):
-    """`PUT /_connector/{id}/_index_name`: an index no other connector uses, or null."""
+    """`PUT /_connector/{id}/_index_name`: a valid index no other connector uses, or null."""
 
     index_name: str | None
+
+    def problems(self) -> list[str]:
+        reason = index_name_problem(self.index_name)
+        return [reason] if reason else []
 
 
 class NameUpdate(ElasticBody, parser="connector_update_name_request"):
@@ -143,43 +189,21 @@ class NativeUpdate(ElasticBody, parser="connector_update_native_request"):
     is_native: bool
 
 
-class Pipeline(BaseModel):
-    """The ingest pipeline a connector's documents go through (all four settings)."""
-
-    model_config = ConfigDict(extra="forbid")
-    extract_binary_content: bool
-    name: str
-    reduce_whitespace: bool
-    run_ml_inference: bool
-
-
 class PipelineUpdate(ElasticBody, parser="connector_update_pipeline_request"):
     """`PUT /_connector/{id}/_pipeline`."""
 
     pipeline: Pipeline
 
 
-class Schedule(BaseModel):
-    """One kind of sync's schedule."""
-
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool
-    interval: str = Field(description="A Quartz cron expression, e.g. 0 0 0 * * ?")
-
-
-class Scheduling(BaseModel):
-    """The schedules to change; a kind left out keeps its schedule."""
-
-    model_config = ConfigDict(extra="forbid")
-    access_control: Schedule | None = None
-    full: Schedule | None = None
-    incremental: Schedule | None = None
-
-
 class SchedulingUpdate(ElasticBody, parser="connector_update_scheduling_request"):
-    """`PUT /_connector/{id}/_scheduling`."""
+    """`PUT /_connector/{id}/_scheduling`: at least one schedule, each a valid Quartz cron."""
 
     scheduling: Scheduling
+
+    def problems(self) -> list[str]:
+        if not self.scheduling.model_fields_set:
+            return ["[scheduling] must set [access_control], [full] or [incremental]."]
+        return []
 
 
 class ServiceTypeUpdate(ElasticBody, parser="connector_update_service_type_request"):
@@ -198,14 +222,14 @@ class LastSyncUpdate(ElasticBody, parser="connector_update_last_sync_stats_reque
     """`PUT /_connector/{id}/_last_sync`: what a connector service reports after a sync."""
 
     last_access_control_sync_error: str | None = None
-    last_access_control_sync_scheduled_at: dt.datetime | None = None
-    last_access_control_sync_status: str | None = None
+    last_access_control_sync_scheduled_at: Instant | None = None
+    last_access_control_sync_status: RunStatus | None = None
     last_deleted_document_count: int | None = None
-    last_incremental_sync_scheduled_at: dt.datetime | None = None
+    last_incremental_sync_scheduled_at: Instant | None = None
     last_indexed_document_count: int | None = None
-    last_seen: dt.datetime | None = None
+    last_seen: Instant | None = None
     last_sync_error: str | None = None
-    last_sync_scheduled_at: dt.datetime | None = None
-    last_sync_status: str | None = None
-    last_synced: dt.datetime | None = None
-    sync_cursor: Any = None
+    last_sync_scheduled_at: Instant | None = None
+    last_sync_status: RunStatus | None = None
+    last_synced: Instant | None = None
+    sync_cursor: dict[str, Any] | None = None

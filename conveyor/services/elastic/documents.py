@@ -55,9 +55,33 @@ class SyncJobType(StrEnum):
     access_control = "access_control"
 
 
+MANAGED_INDEX_PREFIX = "content-"
+"""The prefix of every index an Elastic-managed (native) connector may fill."""
+ACCESS_CONTROL_INDEX_PREFIX = ".search-acl-filter-"
+"""An access-control sync job fills this prefix + its connector's index name."""
+DEFAULT_RULE: dict[str, Any] = {
+    "field": "_",
+    "id": "DEFAULT",
+    "order": 0,
+    "policy": "include",
+    "rule": "regex",
+    "value": ".*",
+}
+"""The rule every filtering ends with: include everything (the rest filters before it)."""
+
+
+def managed_index(index_name: str) -> bool:
+    """Whether an Elastic-managed connector may fill the index."""
+    return index_name.startswith(MANAGED_INDEX_PREFIX)
+
+
 def iso(value: dt.datetime | None) -> str | None:
-    """A timestamp as Elasticsearch writes an Instant: UTC, `Z`."""
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+    """A timestamp as Elasticsearch writes an Instant: UTC, milliseconds, `Z`
+    (`2023-05-25T12:30:00.000Z`)."""
+    if value is None:
+        return None
+    utc = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)
@@ -124,18 +148,7 @@ def default_filtering() -> list[dict[str, Any]]:
     now = iso(utcnow())
     rules = {
         "advanced_snippet": {"created_at": now, "updated_at": now, "value": {}},
-        "rules": [
-            {
-                "created_at": now,
-                "field": "_",
-                "id": "DEFAULT",
-                "order": 0,
-                "policy": "include",
-                "rule": "regex",
-                "updated_at": now,
-                "value": ".*",
-            }
-        ],
+        "rules": [{**DEFAULT_RULE, "created_at": now, "updated_at": now}],
         "validation": {"errors": [], "state": "valid"},
     }
     return [{"active": rules, "domain": "DEFAULT", "draft": copy.deepcopy(rules)}]

@@ -24,8 +24,8 @@ from conveyor.errors import InvalidInput, NotFound
 from conveyor.queue.manager import CONVEYOR, EXTERNAL
 from conveyor.services import audit, listing, runs
 from conveyor.services.context import Context
-from conveyor.services.elastic import connectors, wiring
-from conveyor.services.elastic.documents import SyncJob, SyncJobType
+from conveyor.services.elastic import connectors, sync_job_counts, sync_job_lists, wiring
+from conveyor.services.elastic.documents import ACCESS_CONTROL_INDEX_PREFIX, SyncJob, SyncJobType
 from conveyor.store.models import ElasticConnector, ElasticSyncJob, Run
 
 MIB = 1024 * 1024
@@ -79,15 +79,19 @@ def get(ctx: Context, run_id: str) -> SyncJob:
     return view(ctx, run, ctx.session.get(ElasticSyncJob, run.id))
 
 
-def _snapshot(row: ElasticConnector) -> dict[str, Any]:
-    """The connector as a sync job records it: its active filtering of the DEFAULT domain."""
+def _snapshot(row: ElasticConnector, job_type: SyncJobType | None = None) -> dict[str, Any]:
+    """The connector as a sync job records it: its active filtering of the DEFAULT domain;
+    an access-control sync fills the connector's `.search-acl-filter-` index."""
     document = row.document
     filtering = document.get("filtering") or []
+    index_name = row.index_name
+    if job_type is SyncJobType.access_control and index_name:
+        index_name = ACCESS_CONTROL_INDEX_PREFIX + index_name
     return {
         "configuration": document.get("configuration") or {},
         "filtering": filtering[0].get("active") if filtering else None,
         "id": row.job_id,
-        "index_name": row.index_name,
+        "index_name": index_name,
         "language": row.language,
         "pipeline": document.get("pipeline"),
         "service_type": row.service_type,
@@ -151,7 +155,7 @@ def enqueue(ctx: Context, connector_id: str, job_type: SyncJobType, trigger: str
             run_id=run.id,
             connector_id=connector_id,
             job_type=job_type.value,
-            connector=_snapshot(row),
+            connector=_snapshot(row, job_type),
         )
     )
     ctx.session.flush()
@@ -174,24 +178,24 @@ def list_(
     job_types: list[SyncJobType],
 ) -> listing.Paged[SyncJob]:
     """A page of visible sync jobs, oldest first, and the total they match."""
-    statement = _sync_jobs()
+    statement = select(Run) if connector_id else _sync_jobs()
     if ctx.principal.workspace_ids:
         statement = statement.where(Run.workspace_id.in_(ctx.principal.workspace_ids))
     if status:
         statement = statement.where(Run.status == status.value)
+    kinds = [kind.value for kind in job_types]
     if connector_id:
-        statement = statement.where(
-            _recorded_or_run(
-                ElasticSyncJob.connector_id == connector_id, Run.job_id == connector_id
-            )
-        )
-    if job_types:
-        kinds = [kind.value for kind in job_types]
+        statement = sync_job_lists.of_connector(ctx.session, statement, connector_id, kinds)
+    elif kinds:
         statement = statement.where(
             _recorded_or_run(ElasticSyncJob.job_type.in_(kinds), Run.load.in_(kinds))
         )
     ordered = statement.order_by(Run.created_at, Run.id)
-    found = listing.page(ctx.session, ordered, listing.ListParams(size, offset))
+
+    def total() -> int:
+        return sync_job_counts.count(ctx, status.value if status else None, connector_id, kinds)
+
+    found = listing.page(ctx.session, ordered, listing.ListParams(size, offset), total)
     ids = [run.id for run in found.rows]
     exts = ctx.session.scalars(select(ElasticSyncJob).where(ElasticSyncJob.run_id.in_(ids)))
     by_run = {ext.run_id: ext for ext in exts}
@@ -225,8 +229,13 @@ def delete(ctx: Context, run_id: str) -> None:
 
 
 def cancel(ctx: Context, run_id: str) -> None:
-    """pending/suspended → canceled at once; in_progress → canceling; final → 400."""
-    ctx.queue.request_cancel(ctx.session, _changing(ctx, run_id)[0])
+    """pending/suspended → canceled at once; in_progress → canceling; final → 400.
+
+    A sync job canceled at once was, as Elastic records it, asked to cancel, canceled
+    and completed at the same instant."""
+    run = ctx.queue.request_cancel(ctx.session, _changing(ctx, run_id)[0])
+    if run.status == RunStatus.canceled.value:
+        run.cancelation_requested_at = run.canceled_at
 
 
 def check_in(ctx: Context, run_id: str) -> None:

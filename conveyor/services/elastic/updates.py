@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from conveyor.domain import utcnow
@@ -24,9 +25,12 @@ from conveyor.services.context import Context
 from conveyor.services.elastic import connectors, wiring
 from conveyor.services.elastic.documents import (
     CONNECTOR_TRANSITIONS,
+    DEFAULT_RULE,
+    MANAGED_INDEX_PREFIX,
     ConnectorStatus,
     default_filtering,
     iso,
+    managed_index,
 )
 from conveyor.store.models import ElasticConnector
 
@@ -111,8 +115,67 @@ def set_error(ctx: Context, connector_id: str, error: str | None) -> None:
     row.status = (ConnectorStatus.error if error else ConnectorStatus.connected).value
 
 
+def _merged(current: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+    """`given` laid over `current`, object by object (Elasticsearch's partial update)."""
+    merged = dict(current) if isinstance(current, Mapping) else {}
+    for key, value in given.items():
+        if isinstance(value, Mapping):
+            merged[key] = _merged(merged.get(key), value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def set_features(ctx: Context, connector_id: str, features: dict[str, Any]) -> None:
-    _store(_editable(ctx, connector_id), features=features)
+    """The features given; the others keep their setting (a partial update)."""
+    row = _editable(ctx, connector_id)
+    _store(row, features=_merged(row.document.get("features"), features))
+
+
+def _stamped(part: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """A rule or an advanced snippet with its dates as Elastic writes them (now if unset)."""
+    return {
+        **part,
+        "created_at": iso(part.get("created_at")) or now,
+        "updated_at": iso(part.get("updated_at")) or now,
+    }
+
+
+def _is_default_rule(rule: Mapping[str, Any]) -> bool:
+    default = DEFAULT_RULE
+    return all(rule.get(key) == default[key] for key in ("field", "id", "policy", "rule", "value"))
+
+
+def ordered_rules(rules: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+    """Rules sorted by `order`, with the DEFAULT rule last (added when missing), as
+    Elasticsearch keeps a draft's rules."""
+    default = next((rule for rule in rules if _is_default_rule(rule)), None)
+    others = sorted(
+        (_stamped(rule, now) for rule in rules if not _is_default_rule(rule)),
+        key=lambda rule: int(rule["order"]),
+    )
+    last = {
+        **DEFAULT_RULE,
+        "created_at": default.get("created_at") if default else None,
+        "order": int(others[-1]["order"]) + 1 if others else 0,
+    }
+    return [*others, _stamped(last, now)]
+
+
+def _whole(filtering: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+    """A whole filtering list as stored: the DEFAULT domain, dates written as Elastic's."""
+    stored = []
+    for entry in filtering:
+        copied = {**entry, "domain": "DEFAULT"}
+        for side in ("active", "draft"):
+            rules = copied[side]
+            copied[side] = {
+                **rules,
+                "advanced_snippet": _stamped(rules["advanced_snippet"], now),
+                "rules": [_stamped(rule, now) for rule in rules["rules"]],
+            }
+        stored.append(copied)
+    return stored
 
 
 def set_filtering(
@@ -122,20 +185,21 @@ def set_filtering(
     rules: list[dict[str, Any]] | None = None,
     advanced_snippet: dict[str, Any] | None = None,
 ) -> None:
-    """The whole filtering list, or a new draft whose validation starts over (`edited`)."""
+    """The whole filtering list, or a new draft whose validation starts over (`edited`):
+    its rules in order with the DEFAULT rule last, its dates written as Elastic's."""
     row = _editable(ctx, connector_id)
+    now = iso(utcnow()) or ""
     if filtering is not None:
-        _store(row, filtering=filtering)
+        _store(row, filtering=_whole(filtering, now))
         return
     if rules is None and advanced_snippet is None:
-        raise InvalidInput("[filtering], [rules] and [advanced_snippet] cannot all be null.")
+        raise InvalidInput("[advanced_snippet] and [rules] cannot be both [null].")
     changed = _filtering(row)
     draft = changed[0].setdefault("draft", {})
-    now = iso(utcnow())
     if rules is not None:
-        draft["rules"] = sorted(rules, key=lambda rule: rule.get("order", 0))
+        draft["rules"] = ordered_rules(rules, now)
     if advanced_snippet is not None:
-        draft["advanced_snippet"] = {"created_at": now, "updated_at": now, **advanced_snippet}
+        draft["advanced_snippet"] = _stamped(advanced_snippet, now)
     draft["validation"] = {"errors": [], "state": "edited"}
     _store(row, filtering=changed)
 
@@ -163,16 +227,35 @@ def set_filtering_validation(ctx: Context, connector_id: str, validation: dict[s
     _store(row, filtering=changed)
 
 
-def set_index_name(ctx: Context, connector_id: str, index_name: str | None) -> None:
+def set_index_name(ctx: Context, connector_id: str, index_name: str | None) -> bool:
+    """Attach another index (or none); whether that changed anything. An Elastic-managed
+    connector's index starts with `content-`."""
     row = _editable(ctx, connector_id)
     connectors.check_index_name(ctx, index_name, connector_id)
+    if index_name == row.index_name:
+        return False
+    if row.is_native and index_name is not None and not managed_index(index_name):
+        raise InvalidInput(
+            "Index attached to an Elastic-managed connector must start with the prefix: "
+            f"[{MANAGED_INDEX_PREFIX}]. The index name in the payload [{index_name}] doesn't "
+            "comply with this requirement."
+        )
     row.index_name = index_name
     _rewire(ctx, row)
+    return True
 
 
 def set_native(ctx: Context, connector_id: str, is_native: bool) -> None:
-    """A connected connector that changes hands must connect again (`configured`)."""
+    """A connected connector that changes hands must connect again (`configured`); an
+    Elastic-managed one needs an index that starts with `content-`."""
     row = _editable(ctx, connector_id)
+    if is_native and row.index_name is not None and not managed_index(row.index_name):
+        raise InvalidInput(
+            f"The index name [{row.index_name}] attached to the connector [{connector_id}] "
+            f"must start with the required prefix: [{MANAGED_INDEX_PREFIX}] to be "
+            "Elastic-managed. Please update the attached index first to comply with this "
+            "requirement."
+        )
     row.is_native = is_native
     if row.status == ConnectorStatus.connected.value:
         row.status = ConnectorStatus.configured.value
@@ -218,7 +301,10 @@ def record_last_sync(ctx: Context, connector_id: str, **report: Any) -> None:
     """What a connector service reports after a sync, stored as given (its times as
     Elastic writes them); `last_seen` is the connector's own column."""
     row = _editable(ctx, connector_id)
-    stored = {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in report.items()}
+    stored = {
+        k: iso(v) if isinstance(v, dt.datetime) else v.value if isinstance(v, Enum) else v
+        for k, v in report.items()
+    }
     if "last_seen" in report:
         row.last_seen = report["last_seen"]
         del stored["last_seen"]

@@ -54,7 +54,7 @@ def _field(order: int, label: str, tooltip: str, required: bool, sensitive: bool
     return {
         "default_value": None,
         "depends_on": [],
-        "display": "text",
+        "display": "textbox",
         "label": label,
         "options": [],
         "order": order,
