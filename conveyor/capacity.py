@@ -89,10 +89,13 @@ class Admission:
     async def admitted(self) -> AsyncIterator[None]:
         """Wait for a slot (503 after `queue_timeout`), hold it while the caller works."""
         slots = self.slots
-        with anyio.move_on_after(self.queue_timeout) as waiting:
-            await slots.acquire()
-        if waiting.cancelled_caught:
-            raise Overloaded(self.queue_timeout)
+        try:  # a free slot is taken at once, without a timer (one per request otherwise)
+            slots.acquire_nowait()
+        except anyio.WouldBlock:  # none free, or others in line first: wait in line
+            with anyio.move_on_after(self.queue_timeout) as waiting:
+                await slots.acquire()
+            if waiting.cancelled_caught:
+                raise Overloaded(self.queue_timeout) from None
         try:
             yield
         finally:

@@ -59,7 +59,7 @@ def at_least_one(default: int | None, description: str, *, most: int | None = No
 
 
 class Settings(BaseSettings):
-    """The server's configuration; each field is documented in the README."""
+    """The server's configuration; each field is documented in docs/operations.md."""
 
     model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore", frozen=True)
 
@@ -195,11 +195,30 @@ class Settings(BaseSettings):
         "cleaner run in the supervising process, once, and the API processes only answer.",
         most=64,
     )
+    console_session_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=30 * 86400,
+        description="Seconds a web console sign-in lasts; then the browser signs in again.",
+    )
     auth_cache_seconds: float = positive(
         5.0,
         "Seconds an API process trusts a token it verified without asking the store again (0: ask on every request). A token revoked, or whose user changed, stops working at once in the process that changed it and within this time in the others.",
         most=300,
         zero=True,
+    )
+    read_cache_entries: int = Field(
+        default=1024,
+        ge=0,
+        le=1_000_000,
+        description="Answers of the native API's store reads an API process keeps and serves "
+        "again while the store has not changed (0: keep none).",
+    )
+    read_cache_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes of answers an API process keeps at most (one answer at most a "
+        "sixteenth of it); least recently used out first.",
     )
     api_queue_timeout: float = positive(
         30.0,
@@ -208,6 +227,11 @@ class Settings(BaseSettings):
     write_transaction_budget: float = positive(
         0.5,
         "Seconds a write transaction of the metadata store may last (from its BEGIN to its commit) before a warning names the request or operation that held it: writers wait for each other, so no network or slow work belongs inside one.",
+    )
+    cdc_retained_warning_bytes: int = Field(
+        default=1024**3,
+        ge=0,
+        description="WAL a change data capture job's replication slot may keep on its source before the job's status warns of it (a forgotten slot fills the source's disk); 0: never warn.",
     )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,

@@ -23,12 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from conveyor.errors import ConfigurationError, InvalidInput
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 MASK = "***"
 PASSWORD_KEY = "__password__"
@@ -56,6 +57,8 @@ def is_secret_option(name: str) -> bool:
 
 def load_or_create_key(data_dir: Path, configured: str | None) -> bytes:
     """Return the Fernet key: the configured one, or one kept in `<data_dir>/secret.key`."""
+    from cryptography.fernet import Fernet  # the rest of this module serves `conveyor run` too
+
     if configured:
         key = configured.encode()
         try:
@@ -82,7 +85,9 @@ class SecretBox:
     """Encrypts and decrypts the secret part of a connection."""
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+        from cryptography.fernet import Fernet
+
+        self._fernet: Fernet = Fernet(key)
 
     def seal(self, secrets: dict[str, Any]) -> str | None:
         """Encrypt a dict of secrets; None when there is nothing to hide."""
@@ -94,6 +99,8 @@ class SecretBox:
         """Decrypt what `seal` produced."""
         if not sealed:
             return {}
+        from cryptography.fernet import InvalidToken
+
         try:
             value: dict[str, Any] = json.loads(self._fernet.decrypt(sealed.encode()))
         except InvalidToken as exc:

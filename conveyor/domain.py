@@ -156,12 +156,32 @@ class JobEvent(BaseModel):
 
 
 class CdcEngineSettings(BaseModel):
-    """Settings of the change data capture engine (CData's CDC_Engine_Settings)."""
+    """Settings of the change data capture engine (CData's CDC_Engine_Settings).
 
-    model_config = ConfigDict(extra="forbid")
+    `name` names the job's replication slot and publication on the source, so it must be
+    a valid slot name there (lower-case letters, digits and `_`); by default it is derived
+    from the job id, which keeps two jobs from ever sharing a slot."""
 
-    name: str | None = None
-    schema_: str | None = Field(default=None, alias="schema")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        max_length=50,
+        description="The source's replication slot and publication name (default: from the "
+        "job id); lower-case letters, digits and underscores.",
+    )
+    schema_: str | None = Field(default=None, alias="schema", description="CData's Schema.")
+    continuous: bool = Field(
+        default=False,
+        description="Stream until canceled instead of draining the log up to the run's start.",
+    )
+    flush_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Continuous mode: seconds at most between two destination commits.",
+    )
 
 
 def _split_columns(value: object) -> object:
@@ -247,6 +267,10 @@ class EngineSettings(BaseModel):
         default=2,
         description="What a run logs and mails (CData's scale): 1 errors and warnings, "
         "2 info (the default), 3 detail, 5 debug.",
+    )
+    cdc_engine_settings: CdcEngineSettings | None = Field(
+        default=None,
+        description="Change data capture jobs: {name, continuous, flush_interval}.",
     )
     export_format: ExportFormat | None = Field(
         default=None,

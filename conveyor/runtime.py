@@ -21,12 +21,14 @@ from conveyor.engine.spec import RunSpec
 from conveyor.queue.manager import ClaimedRun, QueueManager
 from conveyor.queue.worker import WorkerPool
 from conveyor.scheduler.cron import Scheduler
-from conveyor.services import automation, run_specs
+from conveyor.services import automation, pipeline_runs, run_specs
 from conveyor.services.bootstrap import ensure_defaults
 from conveyor.services.connection_secrets import seal_stored_url_secrets
 from conveyor.services.context import SYSTEM, Context, Principal
 from conveyor.services.sign_in_limits import SignInLimiter
 from conveyor.store import migrate, statistics
+from conveyor.store.data_version import DataVersion
+from conveyor.store.models import Run
 from conveyor.store.session import make_engine, make_session_factory, unit_of_work
 
 
@@ -41,9 +43,24 @@ class Runtime:
     queue: QueueManager
     sign_ins: SignInLimiter = field(init=False)
     """This process's count of failed sign-ins (per process: each API node limits alone)."""
+    _data_version: DataVersion | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.sign_ins = SignInLimiter(self.settings.auth_failures_per_minute)
+        self.queue.on_final = self.run_ended
+
+    def run_ended(self, session: Session, run: Run) -> None:
+        """What follows a run's final status in the transaction that recorded it: a
+        pipeline whose step it was goes on (the queue's `on_final`)."""
+        if run.pipeline_run_id is not None:
+            pipeline_runs.step_ended(self.context(session), run)
+
+    def data_version(self) -> DataVersion:
+        """This process's reader of the store's data version (one connection, opened on
+        first read, closed with the runtime)."""
+        if self._data_version is None:
+            self._data_version = DataVersion(self.engine)
+        return self._data_version
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -117,4 +134,6 @@ class Runtime:
 
     def close(self) -> None:
         """Release the store's connections."""
+        if self._data_version is not None:
+            self._data_version.close()
         self.engine.dispose()

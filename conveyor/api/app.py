@@ -14,8 +14,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from conveyor import __version__, compat
-from conveyor.api import audit, contract, docs, limits, metrics, problems, security_headers
+from conveyor import __version__, collector, compat, console
+from conveyor.api import (
+    audit,
+    contract,
+    docs,
+    limits,
+    metrics,
+    problems,
+    read_cache,
+    security_headers,
+)
 from conveyor.api.deps import check_routes
 from conveyor.api.v1 import router as v1_router
 from conveyor.capacity import Admission, Capacity
@@ -29,6 +38,9 @@ from conveyor.services import audit as audit_log
 from conveyor.store import migrate, statistics
 
 log = logging.getLogger(__name__)
+HEALTHCHECK_SECONDS = 60
+"""How long an API process of `serve_processes` may take to answer its supervisor's
+health check (starting included) before it is deemed hung and replaced."""
 
 
 class Background:
@@ -78,15 +90,18 @@ class Background:
             self.pool.stop(shutdown_grace)
 
 
-def preload_connectors() -> None:
+def preload_connectors(serving: threading.Event | None = None) -> None:
     """Import every connector now, off the request path: the first request to save or
     test a connection would otherwise import it (PostgreSQL's drivers take about half a
-    second) while it holds a store transaction."""
+    second) while it holds a store transaction. The drivers then live as long as the
+    server: frozen with the rest, unless it stopped meanwhile (`serving` cleared)."""
     for spec in registry.specs():
         try:
             spec.capabilities  # noqa: B018 - asking imports the implementation, once
         except Exception:  # a broken plugin is reported when it is used
             log.warning("connector %s could not be loaded", spec.name, exc_info=True)
+    if serving is None or serving.is_set():
+        collector.server_started()
 
 
 def create_app(
@@ -103,14 +118,21 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         Capacity.of(runtime.settings).apply_threads()
-        threading.Thread(target=preload_connectors, name="preload", daemon=True).start()
+        serving = threading.Event()
+        serving.set()
+        threading.Thread(
+            target=preload_connectors, args=(serving,), name="preload", daemon=True
+        ).start()
         running = Background(runtime, workers=workers) if background else None
         if running is not None:
             running.start()
         app.state.pool = running.pool if running is not None else None
+        collector.server_started()  # its objects out of full collections (p99 of every list)
         try:
             yield
         finally:
+            serving.clear()
+            collector.server_stopped()
             if running is not None:
                 await run_in_threadpool(running.stop, shutdown_grace)
 
@@ -131,10 +153,12 @@ def create_app(
     problems.install(app)
     audit.install(app, runtime.engine)  # the innermost middleware: it must see the route
     limits.install(app, runtime.settings)
+    read_cache.install(app, runtime)  # between the limits and the metrics
     metrics.install(app, runtime)
     app.include_router(v1_router)
     docs.install(app)
     compat.install(app)  # every facade; the one place `api` reaches `compat`
+    console.install(app, runtime)  # the web console at /ui/ (and / sends browsers there)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -198,6 +222,10 @@ def serve_processes(runtime: Runtime, *, workers: bool = True) -> None:
         workers=settings.processes,
         log_config=None,
         server_header=False,  # no `server: uvicorn` banner
+        # A starting process answers the supervisor's health check only once it has
+        # imported the app; on a busy machine that takes longer than uvicorn's 5 s,
+        # and a process killed for it is started again, and killed again.
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
     sock = config.bind_socket()
     running = Background(runtime, workers=workers)

@@ -59,6 +59,7 @@ RESOURCES = frozenset(
     {
         *("workspaces", "connections", "jobs", "tasks", "runs", "transformations", "users"),
         *("tokens", "files", "connectors", "sync_jobs", "exports", "requests", "history"),
+        *("pipelines", "pipeline_runs"),
     }
 )
 PLURAL = {"connector": "connectors", "sync_job": "sync_jobs"}
@@ -83,6 +84,7 @@ ACTIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/admin/app/scapi/datafeed/synchron/{external_key}/"): "jobs.execute",
     ("GET", "/admin/app/scapi/datafeed/synchron/{external_key}"): "jobs.execute",
     ("POST", "/sync/exports/export"): "jobs.execute",
+    ("POST", "/api/v1/pipelines/{pipeline_id}/runs"): "pipelines.run",
     # JSON:API's jobs are Conveyor's runs; Elastic's keyless PUT creates a connector.
     ("DELETE", "/sync/jobs/{job_id}"): "runs.delete",
     ("POST", "/sync/jobs/{job_id}/signal"): "runs.signal",

@@ -45,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 from conveyor.capacity import Admission
 from conveyor.errors import AuthenticationFailed, TooManySignIns
 from conveyor.runtime import Runtime
+from conveyor.services import outside
 from conveyor.services.auth import (
     attempted,
     authenticate,
@@ -158,12 +159,15 @@ class Deferred:
     read_only: bool
 
     def open(self, endpoint: Callable[..., Any], values: dict[str, Any]) -> Any:
-        """Call the endpoint in the request's unit of work (on a worker thread)."""
-        with unit_of_work(self.runtime.factory, read_only=self.read_only) as session:
-            ctx = self.runtime.context(session, self.principal)
-            return endpoint(
+        """Call the endpoint in the request's unit of work (on a worker thread); a service
+        that must reach the outside world first (`services.outside`) has it done with no
+        transaction open, and the endpoint called again in a new unit."""
+        return outside.run(
+            lambda: self.runtime.unit(self.principal, read_only=self.read_only),
+            lambda ctx: endpoint(
                 **{name: ctx if isinstance(v, Deferred) else v for name, v in values.items()}
-            )
+            ),
+        )
 
 
 async def context(_: Annotated[None, Admitted], request: Request) -> Deferred:

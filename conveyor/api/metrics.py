@@ -1,5 +1,5 @@
-"""`/metrics` in Prometheus' text format: the queue's health, the API's latency, and runs
-per workspace.
+"""`/metrics` in Prometheus' text format: the queue's health, the API's latency, runs
+per workspace, and each change data capture job's lag and retained WAL.
 
 Queue and workspace figures are read from the store at scrape time (so every API node
 reports the same, cluster-wide truth); request latency is measured in this process. The
@@ -28,11 +28,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.api.asgi import HttpMiddleware
 from conveyor.api.deps import RT, Caller
-from conveyor.domain import Role, RunStatus, utcnow
+from conveyor.domain import JobType, Role, RunStatus, utcnow
 from conveyor.runtime import Runtime
 from conveyor.services.context import Principal
 from conveyor.store import counters
-from conveyor.store.models import Run, Workspace
+from conveyor.store.models import Job, Run, Workspace
 from conveyor.store.session import unit_of_work
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -142,6 +142,67 @@ class WorkspaceCollector(Collector):
         yield runs
 
 
+CDC_RUNS_LOOKED_AT = 5
+"""A CDC job's latest runs read for its status: the newest that has one (a run just
+queued, or not past its first batch yet, has none)."""
+
+
+class CdcCollector(Collector):
+    """Each change data capture job's lag and the WAL its slot holds on the source, as
+    its latest run last reported them (a scrape never reaches a source), for the
+    workspaces a caller sees."""
+
+    def __init__(self, runtime: Runtime, principal: Principal) -> None:
+        self.runtime = runtime
+        self.principal = principal
+
+    def collect(self) -> Iterator[Any]:
+        jobs = select(Job.id, Job.name, Job.workspace_id).where(
+            Job.type == JobType.change_data_capture.value
+        )
+        visible = self.principal.workspace_ids
+        if visible:
+            jobs = jobs.where(Job.workspace_id.in_(visible))
+        newest = func.row_number().over(partition_by=Run.job_id, order_by=Run.created_at.desc())
+        ranked = (
+            select(Run.job_id, Run.cdc, newest.label("n"))
+            .where(Run.job_id.in_(jobs.with_only_columns(Job.id).scalar_subquery()))
+            .subquery()
+        )
+        latest = (
+            select(ranked.c.job_id, ranked.c.cdc)
+            .where(ranked.c.n <= CDC_RUNS_LOOKED_AT)
+            .order_by(ranked.c.job_id, ranked.c.n)
+        )
+        with unit_of_work(self.runtime.factory, read_only=True) as session:
+            found = session.execute(jobs.order_by(Job.id)).all()
+            status: dict[str, dict[str, Any]] = {}
+            for job_id, cdc in session.execute(latest):
+                if cdc and job_id not in status:
+                    status[job_id] = cdc
+        labels = ["job", "name", "workspace"]
+        lag = GaugeMetricFamily(
+            "conveyor_cdc_lag_seconds",
+            "How far a change data capture job's destination is behind its source, as its "
+            "latest run last reported (0 when caught up).",
+            labels=labels,
+        )
+        retained = GaugeMetricFamily(
+            "conveyor_cdc_retained_bytes",
+            "WAL (or binlog) a change data capture job's slot keeps on its source, as its "
+            "latest run last reported: a forgotten slot fills the source's disk.",
+            labels=labels,
+        )
+        for job_id, name, workspace_id in found:
+            cdc = status.get(job_id)
+            if cdc is None:
+                continue  # never ran: no slot, nothing retained, no lag to speak of
+            lag.add_metric([job_id, name, workspace_id], float(cdc.get("lag_seconds") or 0))
+            retained.add_metric([job_id, name, workspace_id], float(cdc.get("retained_bytes") or 0))
+        yield lag
+        yield retained
+
+
 class RouteTemplates:
     """The full path template of the route that answered, e.g. `/api/v1/runs/{run_id}`.
 
@@ -231,12 +292,14 @@ def install(app: FastAPI, runtime: Runtime) -> None:
         oldest pending, heartbeat lag, rows and bytes written), this process's request
         latency, and the per-workspace series (`conveyor_workspace_runs`,
         `conveyor_workspace_info`) of the workspaces they see. Standard users and viewers
-        see only the per-workspace series of the workspaces they may see — no totals
+        see only the per-workspace series of the workspaces they may see (and the CDC jobs'
+        `conveyor_cdc_lag_seconds` and `conveyor_cdc_retained_bytes`) — no totals
         across workspaces, no other workspace's id or name — so a team can watch its own
         runs with a read-only token. Scrape with an admin token for the whole picture.
         """
         own = CollectorRegistry(auto_describe=False)
         own.register(WorkspaceCollector(rt, caller))
+        own.register(CdcCollector(rt, caller))
         text = generate_latest(own)
         if caller.role is Role.admin:
             text = generate_latest(registry) + text

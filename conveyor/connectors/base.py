@@ -31,6 +31,7 @@ __all__ = [
     "ListsUniqueIndexes",
     "Locatable",
     "Partitionable",
+    "PreparesReads",
     "Readable",
     "Relay",
     "RelayDeclined",
@@ -230,6 +231,20 @@ class Readable(Protocol):
 
     def table_exists(self, table: TableRef) -> bool:
         """Whether the table exists."""
+
+
+@runtime_checkable
+class PreparesReads(Protocol):
+    """A source whose reads need a connection of their own that is slow to open.
+
+    The engine calls `prepare_read` as soon as it knows the source will be read, so
+    the connect overlaps what the engine does meanwhile (the destination's connect and
+    lookups) instead of waiting in front of the first read. Preparing never fails: a
+    connect that failed is tried again by the read, which reports its error.
+    """
+
+    def prepare_read(self) -> None:
+        """Start opening what the next read will use, in the background."""
 
 
 @runtime_checkable

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from conveyor.connectors.tls import TLSMaterial
+
 __all__ = ["ServerOptions"]
 
 
@@ -25,4 +27,11 @@ class ServerOptions(BaseModel):
         gt=0,
         le=600,
         description="Seconds to wait for the server before the connection counts as unreachable.",
+    )
+    tls: TLSMaterial | None = Field(
+        default=None,
+        description=(
+            "Set by Conveyor when the connection opens: the PEM text of the stored "
+            "certificates its TLS parameters name (never given or stored)."
+        ),
     )

@@ -14,7 +14,7 @@ Arrow values:
 - a column without a declared type (computed by a query, or converted on the way)
   is declared from its Arrow type (`of_arrow`), through the same table.
 
-The README's "Column types" table is `markdown()` of `TYPES` (a test keeps them equal).
+The "Column types" table of docs/connections.md is `markdown()` of `TYPES` (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ class Spelling:
         return self.ddl.format(**dict(zip(names, args, strict=False)))
 
     def describe(self) -> str:
-        """The spelling as the README shows it."""
+        """The spelling as docs/connections.md shows it."""
         if not self.ddl:
             text = "as its values"
         else:
@@ -529,13 +529,13 @@ def declared(
     return Declared(logical, native if verbatim else "", dialect if verbatim else "")
 
 
-# --- the README's table -------------------------------------------------------------------
+# --- the documented table ----------------------------------------------------------------
 
 _HEADERS = ("logical type", "Arrow values", "PostgreSQL", "MySQL / MariaDB", "DuckDB", "SQLite")
 
 
 def markdown() -> str:
-    """`TYPES` as the README's Markdown table."""
+    """`TYPES` as the Markdown table of docs/connections.md."""
     lines = [
         "| " + " | ".join((*_HEADERS, "Parquet")) + " |",
         "|" + "---|" * (len(_HEADERS) + 1),

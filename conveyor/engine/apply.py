@@ -87,6 +87,27 @@ def apply(
         destination.replace_table(staging, target)
         info.exists, info.columns, info.unique_indexes = True, described(shape, decision), {}
         return
+    executor, statements = apply_statements(ctx, plan, decision, shape, staging, info)
+    try:
+        execute_for(target, executor, statements)
+    except DataError as exc:
+        if decision.mode is not Mode.merge or exc.message.startswith(f"{target}:"):
+            raise
+        raise _merge_error(exc, target, decision.keys) from exc
+
+
+def apply_statements(
+    ctx: TaskContext,
+    plan: TaskPlan,
+    decision: Decision,
+    shape: Shape,
+    staging: TableRef,
+    info: Target,
+) -> tuple[SqlExecutor, list[str]]:
+    """The statements (and where to run them) that merge, append or version the staged
+    rows into an existing target, schema changes first: what `apply` runs in one
+    transaction, and what change data capture runs together with other tables' changes."""
+    destination, target = ctx.destination, plan.target
     keys = decision.keys
     executor = sql_executor(ctx, plan, [staging], staging, () if shape.history_now else keys)
     dialect = executor.dialect
@@ -121,12 +142,7 @@ def apply(
                 )
             )
         statements.append(insert_from(staging, target, columns, dialect))
-    try:
-        execute_for(target, executor, statements)
-    except DataError as exc:
-        if decision.mode is not Mode.merge or exc.message.startswith(f"{target}:"):
-            raise
-        raise _merge_error(exc, target, keys) from exc
+    return executor, statements
 
 
 def execute_for(target: TableRef, executor: SqlExecutor, statements: Sequence[str]) -> list[int]:

@@ -389,7 +389,7 @@ OPTION_SPELLINGS = (
     "BatchSize", "CommandTimeout", "IncrementalCheckColumns", "EnableParallelProcessing",
     "WorkerPool", "ExportFormat",
 )  # fmt: skip
-"""How the README and CData spell the options, for suggestions."""
+"""How the docs and CData spell the options, for suggestions."""
 
 
 def _closest(name: str) -> str:

@@ -55,6 +55,12 @@ class TaskResult:
     rows_read: int = 0
     rows_written: int = 0
     rows_deleted: int = 0
+    rows_inserted: int = 0
+    """Change data capture: inserts read from the source's log."""
+    rows_updated: int = 0
+    """Change data capture: updates read from the source's log."""
+    cdc: dict[str, Any] | None = None
+    """Change data capture: {position, lag_seconds, retained_bytes} of the task's table."""
     bytes_written: int = 0
     error: str | None = None
     started_at: dt.datetime | None = None

@@ -25,10 +25,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from conveyor.connectors.base import Connector, Readable, SqlExecutor, Writable, limit_commands
+from conveyor.connectors.base import (
+    Connector,
+    PreparesReads,
+    Readable,
+    SqlExecutor,
+    Writable,
+    limit_commands,
+)
 from conveyor.connectors.registry import open_connector
 from conveyor.crypto import Redactor
-from conveyor.domain import RunStatus, TaskRunStatus, utcnow
+from conveyor.domain import JobType, RunStatus, TaskRunStatus, utcnow
 from conveyor.engine import artifacts, replicate
 from conveyor.engine.context import TaskContext
 from conveyor.engine.leftovers import drop_leftovers
@@ -126,6 +133,12 @@ def _execute(spec: RunSpec, reporter: Reporter, cancel: CancelToken, opener: Ope
         _pre_job_hook(spec, reporter)
         if spec.kind == "transformation":
             _transform(run)
+        elif spec.job_type == JobType.change_data_capture.value:
+            from conveyor.engine.cdc.run import follow
+
+            with _ends(spec, opener) as (source, destination):
+                _drop_leftovers(spec, destination, reporter)
+                follow(spec, results, reporter, cancel, source, destination)
         elif (
             spec.settings.enable_parallel_processing
             and spec.settings.worker_pool > 1
@@ -372,6 +385,8 @@ def _ends(spec: RunSpec, opener: Opener) -> Iterator[tuple[Readable, Writable]]:
         _open(spec.source, "source", opener) as source,
         _open(destination, "destination", opener) as target,
     ):
+        if isinstance(source, PreparesReads):
+            source.prepare_read()  # connecting meanwhile: the destination's lookups come first
         yield (
             _require(source, Readable, "source", "read"),
             _require(target, Writable, "destination", "write"),

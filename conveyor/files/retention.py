@@ -16,8 +16,8 @@ The same cleaner keeps the run history bounded (`purge_history`):
   run, nor a job's newest run, whose status the job shows;
 - log lines older than `log_retention_days` go, except those of active runs.
 
-Both delete in batches of `PURGE_BATCH`, each its own short transaction, so no pass holds
-the store's lock for long. Every node may run it: deleting what another node already
+Each deletes in batches (`SWEEP_BATCH` files, `PURGE_BATCH` runs or lines), each its own
+short transaction, so no pass holds the store's lock for long. Every node may run it: deleting what another node already
 deleted is harmless. The app may hand the cleaner other retention passes to run on the
 same beat (the audit log's).
 """
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.config import Settings
@@ -56,13 +56,11 @@ class Swept:
     folders: list[str] = field(default_factory=list)  # run ids
 
 
-def _expired(session: Session, settings: Settings, now: dt.datetime) -> list[File]:
-    found: dict[str, File] = {}
+def _expired(settings: Settings, now: dt.datetime) -> Select[str, str, str] | None:
+    """The files retention removes, as (id, run id, path); None when it keeps them all."""
+    conditions: list[ColumnElement[bool]] = []
     if settings.files_max_age_days > 0:
-        cutoff = now - dt.timedelta(days=settings.files_max_age_days)
-        found.update(
-            (f.id, f) for f in session.scalars(select(File).where(File.created_at < cutoff))
-        )
+        conditions.append(File.created_at < now - dt.timedelta(days=settings.files_max_age_days))
     if settings.files_keep_per_job > 0:
         newest = func.max(File.created_at)
         rank = func.row_number().over(partition_by=File.job_id, order_by=newest.desc())
@@ -73,10 +71,10 @@ def _expired(session: Session, settings: Settings, now: dt.datetime) -> list[Fil
             .subquery()
         )
         beyond = select(ranked.c.run_id).where(ranked.c.rank > settings.files_keep_per_job)
-        found.update(
-            (f.id, f) for f in session.scalars(select(File).where(File.run_id.in_(beyond)))
-        )
-    return list(found.values())
+        conditions.append(File.run_id.in_(beyond))
+    if not conditions:
+        return None
+    return select(File.id, File.run_id, File.path).where(or_(*conditions)).order_by(File.id)
 
 
 def _run_folders(files_dir: Path) -> list[str]:
@@ -101,19 +99,28 @@ def _abandoned(session: Session, names: list[str]) -> list[str]:
     return abandoned
 
 
+SWEEP_BATCH = 1000
+"""Files deleted per transaction: 60,000 expired files were once one 145 s transaction
+that held the store's write lock (every other writer waited) the whole time."""
+
+
 def sweep(
     factory: sessionmaker[Session], settings: Settings, now: dt.datetime | None = None
 ) -> Swept:
     """One pass of the cleaner; returns what it deleted."""
     swept = Swept()
     files_dir = settings.files_dir
-    with unit_of_work(factory) as session:
-        rows = _expired(session, settings, now or utcnow())
-        if rows:
-            session.execute(delete(File).where(File.id.in_([r.id for r in rows])))
-        swept.files = [(r.run_id, r.path) for r in rows]
-    for run_id, path in swept.files:
-        store.remove_file(files_dir, run_id, path)
+    expired = _expired(settings, now or utcnow())
+    while expired is not None:
+        with unit_of_work(factory) as session:
+            rows = session.execute(expired.limit(SWEEP_BATCH)).all()
+            if rows:
+                session.execute(delete(File).where(File.id.in_([row.id for row in rows])))
+        for _, run_id, path in rows:  # after the commit, as a run's folder (below)
+            store.remove_file(files_dir, run_id, path)
+        swept.files += [(run_id, path) for _, run_id, path in rows]
+        if len(rows) < SWEEP_BATCH:
+            break
     names = _run_folders(files_dir)
     with unit_of_work(factory, read_only=True) as session:
         swept.folders = _abandoned(session, names)

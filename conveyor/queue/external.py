@@ -8,6 +8,7 @@ those reports inside the request's transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -35,8 +36,21 @@ def close_tasks(session: Session, run_id: str, status: TaskRunStatus) -> None:
     )
 
 
+FinalHook = Callable[[Session, Run], None]
+"""Called with each run that reached a final status, in the transaction that put it there."""
+
+
 class ExternalRuns:
     """Queue operations for runs whose worker is not Conveyor's."""
+
+    on_final: FinalHook | None = None
+    """What follows a run's final status in the same transaction (a pipeline going on);
+    set by the composition root, which knows the services the queue must not import."""
+
+    def _ended(self, session: Session, run: Run) -> None:
+        """Tell `on_final` that `run` reached a final status."""
+        if self.on_final is not None:
+            self.on_final(session, run)
 
     @staticmethod
     def _require_external(run: Run) -> None:
@@ -90,4 +104,5 @@ class ExternalRuns:
         transition(run, RunStatus.error)
         run.error = error
         close_tasks(session, run.id, TaskRunStatus.error)
+        self._ended(session, run)
         return run

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.domain import ACTIVE_STATUSES, RunStatus, TaskRunStatus, utcnow
+from conveyor.engine.cdc.status import least_advanced
 from conveyor.engine.reporting import RunOutcome, TaskResult
 from conveyor.errors import Conflict
 from conveyor.files.store import record as record_files
@@ -121,6 +122,7 @@ class QueueManager(ExternalRuns):
         if status in (RunStatus.pending, RunStatus.suspended):
             transition(run, RunStatus.canceled)
             close_tasks(session, run.id, TaskRunStatus.canceled)
+            self._ended(session, run)
         else:
             transition(run, RunStatus.canceling)
             run.cancelation_requested_at = utcnow()
@@ -260,6 +262,8 @@ class QueueManager(ExternalRuns):
                 close_tasks(session, run.id, TaskRunStatus.canceled)
             if target.is_final and outcome.files:  # with the final status: never one without
                 record_files(session, run, outcome.files)
+            if target.is_final:
+                self._ended(session, run)
             return target
 
     def _final_status(self, run: Run, outcome: RunOutcome) -> RunStatus:
@@ -327,6 +331,7 @@ class QueueManager(ExternalRuns):
                     else:
                         run.error = EXTERNAL_SILENT
                         transition(run, RunStatus.error)
+                    self._ended(session, run)
                     recovered.append(run.id)
                     continue
                 session.add(RunLog(run_id=run.id, level="error", message=message))
@@ -338,6 +343,8 @@ class QueueManager(ExternalRuns):
                     run.error = message
                     transition(run, RunStatus.error)
                 close_tasks(session, run.id, TaskRunStatus.error)
+                if RunStatus(run.status).is_final:
+                    self._ended(session, run)
                 recovered.append(run.id)
         return recovered
 
@@ -359,6 +366,8 @@ class QueueManager(ExternalRuns):
             row.table_name = result.table or row.table_name
             row.rows_read, row.rows_written = result.rows_read, result.rows_written
             row.rows_deleted, row.error = result.rows_deleted, result.error
+            row.rows_inserted, row.rows_updated = result.rows_inserted, result.rows_updated
+            row.cdc = result.cdc if result.cdc is not None else row.cdc
             row.bytes_written = result.bytes_written
             row.started_at = result.started_at or row.started_at
             row.completed_at = result.completed_at
@@ -372,6 +381,9 @@ class QueueManager(ExternalRuns):
         run.rows_read = sum(r.rows_read for r in run.task_results)
         run.rows_written = sum(r.rows_written for r in run.task_results)
         run.rows_deleted = sum(r.rows_deleted for r in run.task_results)
+        run.rows_inserted = sum(r.rows_inserted or 0 for r in run.task_results)
+        run.rows_updated = sum(r.rows_updated or 0 for r in run.task_results)
+        run.cdc = least_advanced([r.cdc for r in run.task_results])
         run.bytes_written = sum(r.bytes_written for r in run.task_results)
         counters.add(session, counters.ROWS_WRITTEN, added_rows)
         counters.add(session, counters.BYTES_WRITTEN, added_bytes)

@@ -1,4 +1,5 @@
-"""The scheduler: cron expressions of jobs and transformations turned into runs, exactly once.
+"""The scheduler: cron expressions of jobs, transformations and pipelines turned into runs,
+exactly once.
 
 Any number of scheduler replicas may run (every `conveyor serve`). Each fire time is a
 row in `schedule_ticks` with a unique (target, fire time) key; the replica whose insert
@@ -10,7 +11,8 @@ was enabled or its cron changed) — never for a tick that had already passed th
 
 Missed ticks: after downtime a schedule fires at most once for the period it missed —
 its latest missed tick, when that is younger than `catch_up` seconds; older ticks are
-skipped (and recorded as such). A tick whose job is still running is recorded as skipped.
+skipped (and recorded as such). A tick whose job (or pipeline) is still running is recorded
+as skipped. A pipeline's tick records the pipeline run it started as its `run_id`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conveyor.domain import utcnow
 from conveyor.errors import Conflict, ConveyorError
-from conveyor.store.models import Job, ScheduleTick, Transformation
+from conveyor.store.models import Job, Pipeline, ScheduleTick, Transformation
 from conveyor.store.session import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ Enqueue = Callable[[Session, str, str, dt.datetime], str]
 class Due:
     """A schedule whose latest fire time has come."""
 
-    kind: str  # job | transformation
+    kind: str  # job | transformation | pipeline
     target_id: str
     fire_at: dt.datetime
     stale: bool
@@ -61,6 +63,15 @@ def next_fire(cron: str, now: dt.datetime) -> dt.datetime | None:
     except (ValueError, KeyError):
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def fire_times(cron: str, first: dt.datetime, count: int) -> list[dt.datetime]:
+    """`first` (a schedule's next fire time) and the `count - 1` fire times after it: what
+    a person setting a schedule checks it against."""
+    times = [first]
+    while len(times) < count and (following := next_fire(cron, times[-1])) is not None:
+        times.append(following)
+    return times
 
 
 def first_fire_from(cron: str, since: dt.datetime, now: dt.datetime) -> dt.datetime | None:
@@ -115,6 +126,14 @@ class Scheduler:
             for t in session.scalars(
                 select(Transformation).where(
                     Transformation.trigger_mode == "scheduled", Transformation.schedule_cron != ""
+                )
+            )
+        ]
+        targets += [
+            ("pipeline", p.id, p.schedule_cron, p.schedule_since or p.created_at)
+            for p in session.scalars(
+                select(Pipeline).where(
+                    Pipeline.schedule_enabled.is_(True), Pipeline.schedule_cron != ""
                 )
             )
         ]

@@ -107,4 +107,13 @@ class ConnectionTestResult(OutModel):
         description="Why it cannot be written (e.g. `cannot create a table: permission "
         "denied for schema public`).",
     )
+    can_capture_changes: bool | None = Field(
+        default=None,
+        description="A change data capture job could read its log (PostgreSQL: wal_level "
+        "logical and REPLICATION; MySQL/MariaDB: log_bin, binlog_format ROW, binlog_row_image "
+        "FULL and the replication grants); null for connections without such a log.",
+    )
+    cdc_error: str | None = Field(
+        default=None, description="What to set on the source before a CDC job can read its log."
+    )
     duration_ms: float

@@ -12,7 +12,6 @@ from pydantic import Field, field_validator, model_validator
 
 from conveyor.domain import (
     MAX_TASKS_PER_JOB,
-    CdcEngineSettings,
     EngineSettings,
     ExportFormat,
     JobEvent,
@@ -45,7 +44,6 @@ class JobFields(EngineSettings):
     email_error_only: bool = Field(default=False, description="Email only when a run fails.")
     pre_job_event: JobEvent | None = Field(default=None, description="HTTP hook before a run.")
     post_job_event: JobEvent | None = Field(default=None, description="HTTP hook after a run.")
-    cdc_engine_settings: CdcEngineSettings | None = None
     labels: list[str] = Field(default_factory=list)
     pipeline_id: str | None = Field(default=None, max_length=200)
     external_key: str | None = Field(
@@ -92,6 +90,19 @@ class LastRun(OutModel):
     completed_at: dt.datetime | None
     rows_written: int
     error: str | None
+
+
+class JobBrief(OutModel):
+    """A job as a list of jobs shows it: what it is and how it last ran, without the
+    settings a list of a hundred jobs would validate a hundred times over."""
+
+    id: str
+    name: str
+    type: JobType
+    tasks_count: int
+    status: str
+    last_run: LastRun | None
+    next_run_at: dt.datetime | None
 
 
 class JobOut(JobFields):

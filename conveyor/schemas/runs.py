@@ -44,12 +44,26 @@ class ExecuteRequest(StrictModel):
     timeout: float = Field(default=60.0, gt=0, le=3600, description="Seconds to wait.")
 
 
+class CdcStatus(OutModel):
+    """Where a change data capture run stands in the source's log."""
+
+    position: str | None = Field(default=None, description="The log position applied up to.")
+    lag_seconds: float | None = Field(
+        default=None, description="How far the destination is behind the source's commits."
+    )
+    retained_bytes: int | None = Field(
+        default=None, description="WAL the job's slot keeps on the source."
+    )
+
+
 class RunStats(OutModel):
     """What a run moved."""
 
     rows_read: int
     rows_written: int
     rows_deleted: int
+    rows_inserted: int = Field(default=0, description="CDC: inserts read from the log.")
+    rows_updated: int = Field(default=0, description="CDC: updates read from the log.")
     bytes_written: int
     tasks_total: int
     tasks_done: int
@@ -64,6 +78,9 @@ class RunTaskOut(TaskPlace):
     rows_read: int
     rows_written: int
     rows_deleted: int
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    cdc: CdcStatus | None = None
     error: str | None
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
@@ -104,7 +121,28 @@ class RunOut(OutModel):
     progress: float
     error: str | None
     stats: RunStats
+    cdc: CdcStatus | None = Field(
+        default=None, description="Change data capture runs: where the run stands in the log."
+    )
     tasks: list[RunTaskOut]
+
+
+class RunBrief(OutModel):
+    """A run as a list shows it: what it is, how it stands, what it moved — without its
+    tasks' outcomes, which a list of a hundred runs would read a hundred times over."""
+
+    id: str
+    kind: str
+    job_id: str | None
+    transformation_id: str | None
+    job_name: str
+    status: RunStatus
+    trigger_method: TriggerMethod
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    error: str | None
+    stats: RunStats
 
 
 class RunLogOut(OutModel):

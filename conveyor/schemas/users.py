@@ -20,6 +20,9 @@ class UserCreate(StrictModel):
     password: str | None = Field(
         default=None, description="For Basic user:password (write-only, stored as a scrypt hash)."
     )
+    expires_at: dt.datetime | None = Field(
+        default=None, description="When the user and their tokens stop working (unset: never)."
+    )
 
 
 class UserUpdate(StrictModel):
@@ -30,6 +33,11 @@ class UserUpdate(StrictModel):
     workspace_ids: list[str] | None = None
     active: bool | None = None
     password: str | None = Field(default=None, description="A new password (write-only).")
+    expires_at: dt.datetime | None = Field(
+        default=None,
+        description="When the user and their tokens stop working; null: never. Tokens that "
+        "would outlive it are cut to it.",
+    )
 
 
 class UserOut(OutModel):
@@ -40,6 +48,7 @@ class UserOut(OutModel):
     role: Role
     workspace_ids: list[str]
     active: bool
+    expires_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

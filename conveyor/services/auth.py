@@ -39,7 +39,7 @@ from conveyor.domain import Role, utcnow
 from conveyor.errors import AuthenticationFailed, TooManySignIns
 from conveyor.services.context import Principal
 from conveyor.services.sign_in_limits import SignInLimiter
-from conveyor.services.users import hash_password, hash_token, verify_password
+from conveyor.services.users import expired, hash_password, hash_token, verify_password
 from conveyor.store.models import Token, User
 from conveyor.store.session import unit_of_work
 
@@ -290,10 +290,33 @@ def authenticate(
         if (wait := limiter.retry_after(client, user_name)) is not None:
             raise TooManySignIns(wait)
         user = session.scalar(select(User).where(User.name == user_name))
-        if _password_matches(user, secret) and user is not None and user.active:
+        if (
+            _password_matches(user, secret)
+            and user is not None
+            and user.active
+            and not expired(user, utcnow())
+        ):
             return _principal(user)
         limiter.failed(client, user_name)
     raise AuthenticationFailed("invalid credentials")
+
+
+def token_holder(
+    session: Session, secret: str, touch: Callable[[str], None] | None = None
+) -> Principal | None:
+    """The owner of a token that is valid now, or None — without counting a miss as a
+    failed sign-in: the web console's session token, which simply expires."""
+    row = session.execute(
+        select(Token, User)
+        .join(User, Token.user_id == User.id)
+        .where(Token.token_hash == hash_token(secret))
+    ).first()
+    if row is None:
+        return None
+    try:
+        return _token_principal(*row, user_name=None, any_basic_user=False, touch=touch)
+    except AuthenticationFailed:
+        return None
 
 
 def _count_failure(limiter: SignInLimiter, client: str, user_name: str | None) -> None:
@@ -322,7 +345,11 @@ def _token_principal(
     ):
         raise AuthenticationFailed("invalid credentials")
     now = utcnow()
-    if not user.active or (token.expires_at is not None and token.expires_at < now):
+    if (
+        not user.active
+        or expired(user, now)
+        or (token.expires_at is not None and token.expires_at < now)
+    ):
         raise AuthenticationFailed("invalid credentials: the user is inactive or the token expired")
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         if touch is None:

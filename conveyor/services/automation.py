@@ -21,7 +21,7 @@ from conveyor.domain import RunLoad, RunStatus, TriggerMethod, logged_at
 from conveyor.errors import ConveyorError, NotFound
 from conveyor.notifications import compose, send, wants_email
 from conveyor.policy import Reach
-from conveyor.services import jobs, runs, transformations
+from conveyor.services import jobs, pipeline_runs, runs, transformations
 from conveyor.services.context import Context
 from conveyor.services.reach import for_job_events
 from conveyor.store.models import Job, Run, RunLog, Transformation
@@ -34,8 +34,11 @@ ContextFactory = Callable[[Session], Context]
 def enqueue_scheduled(
     make_context: ContextFactory, session: Session, kind: str, target_id: str, fire_at: dt.datetime
 ) -> str:
-    """Queue the run of a schedule's tick (the scheduler's `enqueue`)."""
+    """Queue the run of a schedule's tick (the scheduler's `enqueue`): a job's or a
+    transformation's run, or a pipeline run (whose id is returned)."""
     ctx = make_context(session)
+    if kind == "pipeline":
+        return pipeline_runs.start(ctx, target_id, TriggerMethod.scheduled).id
     if kind == "transformation":
         item = session.get(Transformation, target_id)
         if item is None:

@@ -31,6 +31,8 @@ from conveyor.connectors.registry import open_connector, resolve, scheme_of
 from conveyor.crypto import Redactor
 from conveyor.domain import Role, utcnow
 from conveyor.engine.access import Access, check_access
+from conveyor.engine.cdc.readiness import log_problem
+from conveyor.engine.cdc.statements import CDC_SOURCES
 from conveyor.engine.spec import Endpoint
 from conveyor.errors import (
     Conflict,
@@ -46,7 +48,7 @@ from conveyor.schemas.connections import (
     ConnectionTestResult,
     ConnectionUpdate,
 )
-from conveyor.services import audit, lookup, reach, row_models, workspaces
+from conveyor.services import audit, connection_tls, lookup, reach, row_models, workspaces
 from conveyor.services import connection_secrets as secrets
 from conveyor.services.context import Context, Principal, Units
 from conveyor.store.models import Connection, Job
@@ -95,8 +97,7 @@ def create(ctx: Context, data: ConnectionCreate) -> Connection:
     _unique_name(ctx, workspace_id, data.name)
     reach.check_target(
         ctx,
-        data.url,
-        data.options,
+        *connection_tls.apply(ctx, data.url, data.options, workspace_id),
         reach.for_caller(ctx, workspace_id, external_access=data.allow_external_access),
     )
     url, options, sealed = secrets.seal(ctx, spec, data.url, data.options)
@@ -144,8 +145,7 @@ def update(ctx: Context, connection_id: str, data: ConnectionUpdate) -> Connecti
         spec = resolve(url)
         reach.check_target(
             ctx,
-            url,
-            options,
+            *connection_tls.apply(ctx, url, options, connection.workspace_id),
             reach.for_caller(
                 ctx, connection.workspace_id, external_access=connection.allow_external_access
             ),
@@ -182,6 +182,7 @@ def delete(ctx: Context, connection_id: str) -> None:
 def endpoint(ctx: Context, connection: Connection) -> Endpoint:
     """What the engine needs to open the connection (secrets in clear)."""
     url, options = secrets.in_clear(ctx, connection)
+    url, options = connection_tls.apply(ctx, url, options, connection.workspace_id)
     return Endpoint(
         url=url, options=options, name=connection.name, reach=reach.for_connection(ctx, connection)
     )
@@ -253,6 +254,8 @@ def try_target(loaded: Target) -> ConnectionTestResult:
     started = time.monotonic()
     error: str | None = None
     access: Access | None = None
+    can_capture: bool | None = None
+    cdc_error: str | None = None
     redactor = loaded.endpoint.redactor
     try:
         connector = open_connector(
@@ -261,6 +264,9 @@ def try_target(loaded: Target) -> ConnectionTestResult:
         try:
             connector.test()
             access = check_access(connector)
+            if resolve(loaded.endpoint.url).name in CDC_SOURCES:
+                cdc_error = log_problem(connector)
+                can_capture = cdc_error is None
         finally:
             connector.close()
     except ConveyorError as exc:
@@ -280,6 +286,8 @@ def try_target(loaded: Target) -> ConnectionTestResult:
         read_error=shown(access.read_error),
         can_write=access.can_write,
         write_error=shown(access.write_error),
+        can_capture_changes=can_capture,
+        cdc_error=shown(cdc_error),
         duration_ms=(time.monotonic() - started) * 1000,
     )
 

@@ -6,6 +6,7 @@ A job's engine settings and notification settings are validated as one typed mod
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,16 +16,19 @@ from sqlalchemy import bindparam, func, select
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
 from conveyor.domain import EngineSettings, JobType, Role, utcnow
-from conveyor.errors import Conflict, InvalidInput, Unsupported
+from conveyor.errors import Conflict, InvalidInput
 from conveyor.files import store as artifact_store
 from conveyor.scheduler.cron import effective_since, first_fire_from
-from conveyor.schemas.jobs import JobCreate, JobFields, JobOut, LastRun
+from conveyor.schemas.jobs import JobBrief, JobCreate, JobFields, JobOut, LastRun
 from conveyor.services import (
     audit,
+    cdc_jobs,
     check_columns,
     connections,
+    freshness,
     idle,
     lookup,
+    pipeline_steps,
     reach,
     row_models,
     tasks,
@@ -56,7 +60,6 @@ NOTIFICATION_FIELDS = frozenset(
         "post_job_event",
     }
 )
-UNSUPPORTED_TYPES = {JobType.change_data_capture: "change data capture jobs are not supported yet"}
 
 
 JOBS = lookup.Resource(Job, "job", FIELDS)
@@ -79,10 +82,8 @@ EVENT_FIELDS = ("pre_job_event", "post_job_event")
 
 
 def _check(ctx: Context, workspace_id: str, data: JobFields, job_id: str | None = None) -> None:
-    if data.type in UNSUPPORTED_TYPES:
-        raise Unsupported(
-            f"job type {data.type.value!r}: {UNSUPPORTED_TYPES[data.type]}", field="type"
-        )
+    if data.type is JobType.change_data_capture:
+        cdc_jobs.check(ctx, data, job_id)
     for role, connection_id, needed in (
         ("source", data.source_connection_id, Capability.read),
         ("destination", data.destination_connection_id, Capability.write),
@@ -130,7 +131,7 @@ def _store(job: Job, data: JobFields) -> None:
     job.schedule_since = effective_since(
         job.schedule_since, before, (job.schedule_enabled, job.schedule_cron), utcnow()
     )
-    job.labels, job.pipeline_id = list(data.labels), data.pipeline_id
+    job.labels = list(data.labels)
     job.external_key = data.external_key
     job.export_format = data.export_format.value if data.export_format else None
     job.max_attempts, job.priority = data.max_attempts, data.priority
@@ -141,6 +142,7 @@ def create(ctx: Context, data: JobCreate) -> Job:
     ctx.principal.require_write()
     workspace_id = workspaces.resolve(ctx, data.workspace_id)
     _check(ctx, workspace_id, data)
+    pipeline_id = pipeline_steps.referenced(ctx, workspace_id, data.pipeline_id, "pipeline_id")
     reach.check_events(ctx, workspace_id, data.model_dump(include=set(EVENT_FIELDS)))
     job = Job(
         workspace_id=workspace_id,
@@ -150,6 +152,7 @@ def create(ctx: Context, data: JobCreate) -> Job:
     _store(job, data)
     ctx.session.add(job)
     ctx.session.flush()
+    pipeline_steps.move(ctx.session, job, pipeline_id)
     tasks.add_all(ctx, job, data.queries)
     audit.note(job.id, job.workspace_id)
     return job
@@ -179,8 +182,11 @@ def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc) from exc
     _check(ctx, job.workspace_id, data, job.id)
+    pipeline_id = pipeline_steps.referenced(ctx, job.workspace_id, data.pipeline_id, "pipeline_id")
+    cdc_jobs.release_if_moved(ctx, job, data)
     events = {name: job.notifications.get(name) for name in EVENT_FIELDS}
     _store(job, data)
+    pipeline_steps.move(ctx.session, job, pipeline_id)
     if any(job.notifications.get(name) != events[name] for name in EVENT_FIELDS):
         # New event URLs: checked as the caller's, and from now on they fire as the caller's.
         reach.check_events(ctx, job.workspace_id, job.notifications)
@@ -193,8 +199,10 @@ def update(ctx: Context, job_id: str, changes: Mapping[str, Any]) -> Job:
 def delete(ctx: Context, job_id: str) -> None:
     """Delete a job with its tasks, runs and their files; refused (409) while it runs."""
     job = idle.for_change(ctx, get, job_id, "delete")
+    cdc_jobs.release(ctx, job)  # its slot would otherwise hold the source's WAL forever
     run_ids = list(ctx.session.scalars(select(Run.id).where(Run.job_id == job.id)))
     audit.note(job.id, job.workspace_id)
+    pipeline_steps.leave(ctx.session, job)
     ctx.session.delete(job)
     artifact_store.discard_after_commit(ctx.session, ctx.settings.files_dir, run_ids)
 
@@ -285,6 +293,29 @@ def to_outs(ctx: Context, found: Sequence[Job]) -> list[JobOut]:
     return [_out(job, shown[job.id][1], shown[job.id][0]) for job in found]
 
 
+def briefs(ctx: Context, found: Sequence[Job]) -> list[JobBrief]:
+    """Jobs as a list shows them (`JobBrief`), their latest runs and task counts read in
+    the one query `to_outs` reads them with."""
+    if not found:
+        return []
+    shown = {
+        job_id: (count, None if run[0] is None else dict(zip(_RUN_KEYS, run, strict=True)))
+        for job_id, count, *run in ctx.session.execute(_SHOWN, {"ids": [job.id for job in found]})
+    }
+    return [
+        JobBrief(
+            id=job.id,
+            name=job.name,
+            type=JobType(job.type),
+            tasks_count=shown[job.id][0],
+            status=str(run["status"]) if (run := shown[job.id][1]) else "idle",
+            last_run=LastRun.model_validate(run) if run else None,
+            next_run_at=_next_run_at(job),
+        )
+        for job in found
+    ]
+
+
 def _out(job: Job, run: Mapping[str, Any] | None, count: int) -> JobOut:
     """The job as shown, validated once: its stored definition (as `fields_of` reads it,
     defaults filling keys an older row lacks) with what is shown beside it."""
@@ -297,9 +328,28 @@ def _out(job: Job, run: Mapping[str, Any] | None, count: int) -> JobOut:
         status=run["status"] if run else "idle",
         tasks_count=count,
         last_run=run,
-        next_run_at=first_fire_from(
-            job.schedule_cron, job.schedule_since or job.created_at, utcnow()
-        )
-        if job.schedule_enabled and job.schedule_cron
-        else None,
+        next_run_at=_next_run_at(job),
     )
+
+
+def _next_run_at(job: Job) -> dt.datetime | None:
+    """When the job's schedule fires next: true until then (`freshness`), by the clock."""
+    if not (job.schedule_enabled and job.schedule_cron):
+        return None
+    fires = first_fire_from(job.schedule_cron, job.schedule_since or job.created_at, utcnow())
+    if fires is not None:
+        freshness.holds_until(fires)
+    return fires
+
+
+def status_warnings(ctx: Context, run: Run | None) -> list[str]:
+    """What an operator must know of a job's latest run: a change data capture slot
+    holding more of the source's WAL than `cdc_retained_warning_bytes`."""
+    limit = ctx.settings.cdc_retained_warning_bytes
+    retained = int((run.cdc or {}).get("retained_bytes") or 0) if run is not None else 0
+    if not limit or retained <= limit:
+        return []
+    return [
+        f"the job's replication slot keeps {retained:,} bytes of WAL on its source (more "
+        f"than {limit:,}): run the job, or delete it if it is no longer needed"
+    ]

@@ -23,17 +23,18 @@ from conveyor.errors import InvalidInput, NotFound
 from conveyor.schemas.common import Ref
 from conveyor.services import listing
 from conveyor.services.context import Context
-from conveyor.store.models import Connection, File, Job, Transformation, Workspace
+from conveyor.store.models import Connection, File, Job, Pipeline, Transformation, Workspace
 
-Owned = TypeVar("Owned", Connection, File, Job, Transformation, Workspace)
+Owned = TypeVar("Owned", Connection, File, Job, Pipeline, Transformation, Workspace)
 """A resource that belongs to a workspace."""
-Named = TypeVar("Named", Connection, Job, Transformation, Workspace)
+Named = TypeVar("Named", Connection, Job, Pipeline, Transformation, Workspace)
 """A resource that belongs to a workspace and has a name."""
 
 OWNER: Mapping[type[Any], InstrumentedAttribute[str]] = {
     Connection: Connection.workspace_id,
     File: File.workspace_id,
     Job: Job.workspace_id,
+    Pipeline: Pipeline.workspace_id,
     Transformation: Transformation.workspace_id,
     Workspace: Workspace.id,
 }

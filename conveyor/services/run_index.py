@@ -22,7 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from conveyor.queue.manager import EXTERNAL
 from conveyor.schemas.runs import RunOut
-from conveyor.services import listing, lookup, runs
+from conveyor.services import listing, lookup, run_counts, runs
 from conveyor.services.context import Context
 from conveyor.store.models import Job, Run, Transformation, User, Workspace
 
@@ -76,7 +76,8 @@ def list_(ctx: Context, params: listing.ListParams) -> listing.Paged[RunOut]:
     statement = select(Run).options(selectinload(Run.task_results))
     statement = lookup.visible(ctx, statement, Run.workspace_id)
     statement = listing.apply(statement, params, FIELDS, ("created_at",))
-    return listing.page(ctx.session, statement, params).map(runs.to_out)
+    count = run_counts.counter(ctx.session, params.filters, ctx.principal.workspace_ids)
+    return listing.page(ctx.session, statement, params, count).map(runs.to_out)
 
 
 def related(ctx: Context, items: Iterable[RunOut]) -> dict[str, dict[str, Related]]:

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
-from conveyor.domain import MAX_TASKS_PER_JOB
+from conveyor.domain import MAX_TASKS_PER_JOB, JobType
+from conveyor.engine.cdc import statements as cdc_statements
 from conveyor.engine.replicate import ReplicateStatement, parse
 from conveyor.errors import BadStatement, InvalidInput, NotFound
 from conveyor.header_values import breaking_character
@@ -58,6 +59,17 @@ def checked_statement(query: str, field: str = "query") -> ReplicateStatement:
                 field=field,
             )
     return statement
+
+
+def check_for_cdc(statement: ReplicateStatement, field: str) -> None:
+    """A change data capture job's task must follow single rows of one table (400)."""
+    if (why := cdc_statements.problem(statement)) is not None:
+        raise BadStatement(f"{field}: {why}", position=0, field=field)
+
+
+def _check_kind(job: Job, statement: ReplicateStatement, field: str) -> None:
+    if job.type == JobType.change_data_capture.value:
+        check_for_cdc(statement, field)
 
 
 def table_label(statement: ReplicateStatement) -> str:
@@ -108,6 +120,7 @@ def add(
 ) -> Task:
     """Insert a task at `index` (default: last), shifting the ones after it."""
     statement = checked_statement(query, field)
+    _check_kind(job, statement, field)
     tasks = ordered(ctx, job)
     _check_room(len(tasks) + 1, field)
     position = len(tasks) if index is None else min(index, len(tasks))
@@ -125,6 +138,8 @@ def add_all(ctx: Context, job: Job, queries: Sequence[str], field: str = "querie
     start = len(ordered(ctx, job))
     _check_room(start + len(queries), field)
     statements = [checked_statement(q, f"{field}[{i}]") for i, q in enumerate(queries)]
+    for i, statement in enumerate(statements):
+        _check_kind(job, statement, f"{field}[{i}]")
     added = [
         _task(job, query, statement, start + offset, is_active=True)
         for offset, (query, statement) in enumerate(zip(queries, statements, strict=True))
@@ -190,7 +205,9 @@ def update(ctx: Context, job_id: str, task_id: str, data: TaskUpdate) -> Task:
     task = get(ctx, job_id, task_id)
     idle.ensure_idle(ctx, task.job, "change the tasks of")
     if data.query is not None:
-        task.table_name = table_label(checked_statement(data.query))
+        statement = checked_statement(data.query)
+        _check_kind(task.job, statement, "query")
+        task.table_name = table_label(statement)
         task.query = data.query.strip()
     if data.is_active is not None:
         task.is_active = data.is_active

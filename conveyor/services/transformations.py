@@ -6,11 +6,11 @@ lifecycle, logs and cancelation as a job's runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from conveyor.connectors.base import Capability
 from conveyor.connectors.registry import resolve
@@ -138,13 +138,45 @@ def last_run(ctx: Context, item: Transformation) -> Run | None:
 def to_out(ctx: Context, item: Transformation) -> TransformationOut:
     """The transformation as shown."""
     run = last_run(ctx, item)
+    return _out(item, (run.id, run.status) if run else None)
+
+
+def to_outs(ctx: Context, items: Sequence[Transformation]) -> list[TransformationOut]:
+    """Transformations as shown, their latest runs read in one query for all of them (a
+    page of a list, not one query per row)."""
+    if not items:
+        return []
+    newest = (
+        select(
+            Run.transformation_id,
+            Run.id,
+            Run.status,
+            func.row_number()
+            .over(partition_by=Run.transformation_id, order_by=Run.created_at.desc())
+            .label("rank"),
+        )
+        .where(Run.transformation_id.in_([item.id for item in items]))
+        .subquery()
+    )
+    latest = {
+        row[0]: (row[1], row[2])
+        for row in ctx.session.execute(
+            select(newest.c.transformation_id, newest.c.id, newest.c.status).where(
+                newest.c.rank == 1
+            )
+        )
+    }
+    return [_out(item, latest.get(item.id)) for item in items]
+
+
+def _out(item: Transformation, run: tuple[str, str] | None) -> TransformationOut:
     return TransformationOut.model_validate(
         {
             **fields_of(item).model_dump(),
             "id": item.id,
             "workspace_id": item.workspace_id,
-            "status": run.status if run else "idle",
-            "last_run_id": run.id if run else None,
+            "status": run[1] if run else "idle",
+            "last_run_id": run[0] if run else None,
             "created_at": item.created_at,
             "updated_at": item.updated_at,
         }

@@ -129,6 +129,7 @@ def create(ctx: Context, data: UserCreate, password: str | None = None) -> User:
         workspace_ids=list(data.workspace_ids),
         active=data.active,
         password_hash=hash_password(_checked_password(password)) if password else None,
+        expires_at=data.expires_at,
     )
     ctx.session.add(user)
     ctx.session.flush()
@@ -158,9 +159,26 @@ def update(ctx: Context, user_id: str, data: UserUpdate, password: str | None = 
         user.workspace_ids = list(data.workspace_ids)
     if data.active is not None:
         user.active = data.active
+    if "expires_at" in data.model_fields_set:
+        expire(user, data.expires_at)
     ctx.session.flush()
     audit.note(user.id)
     return user
+
+
+def expire(user: User, when: dt.datetime | None) -> None:
+    """The user stops working at `when` (None: never), and no token of theirs outlives it."""
+    user.expires_at = when
+    if when is None:
+        return
+    for token in user.tokens:
+        if token.expires_at is None or token.expires_at > when:
+            token.expires_at = when
+
+
+def expired(user: User, now: dt.datetime) -> bool:
+    """Whether the user's expiry has passed."""
+    return user.expires_at is not None and user.expires_at <= now
 
 
 def _cap_tokens(ctx: Context, user: User, role: Role) -> None:
@@ -200,6 +218,8 @@ def issue_token(
     value = value or new_token_value()
     days = lifetime(ctx.settings, Role(user.role)).days(data.expires_in_days)
     expires = utcnow() + dt.timedelta(days=days) if days else None
+    if user.expires_at is not None and (expires is None or expires > user.expires_at):
+        expires = user.expires_at  # a token never outlives its user
     token = Token(
         user_id=user.id,
         name=data.name,
@@ -241,3 +261,28 @@ def revoke_token(ctx: Context, user_id: str, token_id: str) -> None:
         raise NotFound(f"token {token_id} not found")
     audit.note(token.id)
     ctx.session.delete(token)
+
+
+SESSION_TOKEN_NAME = "console session"
+
+
+def issue_session(ctx: Context, seconds: int) -> TokenCreated:
+    """A token for the caller's browser session (the web console): it lasts `seconds`,
+    shows in their token list, and signing out revokes it like any token."""
+    created = issue_own_token(ctx, TokenCreate(name=SESSION_TOKEN_NAME))
+    token = ctx.session.get(Token, created.id)
+    assert token is not None
+    until = utcnow() + dt.timedelta(seconds=seconds)
+    # Never past what the role's token rule allowed (a viewer's maximum, say).
+    token.expires_at = min(until, created.expires_at) if created.expires_at else until
+    ctx.session.flush()
+    return created.model_copy(update={"expires_at": token.expires_at})
+
+
+def revoke_own(ctx: Context, value: str) -> None:
+    """Revoke one of the caller's tokens by its value (signing out); a token that is
+    gone already, or someone else's, is left alone."""
+    token = ctx.session.scalar(select(Token).where(Token.token_hash == hash_token(value)))
+    if token is not None and token.user_id == ctx.principal.user_id:
+        audit.note(token.id)
+        ctx.session.delete(token)

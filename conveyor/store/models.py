@@ -132,6 +132,9 @@ class User(Timestamped, Base):
     workspace_ids: Mapped[list[str]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(
+        default=None, doc="When the user (and so every token of theirs) stops working."
+    )
 
     tokens: Mapped[list[Token]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -260,6 +263,54 @@ class Transformation(NamedInWorkspace, Timestamped, Base):
     created_by: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
+class Pipeline(NamedInWorkspace, Timestamped, Base):
+    """A named graph of jobs run as one: each step starts when the steps it depends on
+    have completed (by default, the step before it)."""
+
+    __tablename__ = "pipelines"
+
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON,
+        default=list,
+        doc="In order: {job_id, depends_on} — depends_on null means the previous step.",
+    )
+    on_error: Mapped[str] = mapped_column(String(20), default="stop")
+    schedule_enabled: Mapped[bool] = mapped_column(default=False)
+    schedule_cron: Mapped[str] = mapped_column(String(200), default="")
+    schedule_since: Mapped[dt.datetime | None] = mapped_column(
+        default=None, doc="As `Job.schedule_since`: when the schedule last became effective."
+    )
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class PipelineRun(Base):
+    """One execution of a pipeline: the state of each step and the run that did it."""
+
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (Index("ix_pipeline_runs_pipeline_created", "pipeline_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    pipeline_name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(30), default="in_progress")
+    on_error: Mapped[str] = mapped_column(String(20), default="stop")
+    trigger_method: Mapped[str] = mapped_column(String(20), default="on_demand")
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON,
+        default=list,
+        doc="Per step: job_id, job_name, depends_on (job ids), status, run_id, error.",
+    )
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    canceled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
 class ScheduleTick(Base):
     """One fire time of a cron schedule; its unique key makes every tick enqueue once."""
 
@@ -327,8 +378,10 @@ class Run(Base):
         Index("ix_runs_status_created", "status", "created_at"),
         Index("ix_runs_job_name_created", "job_name", "created_at"),
         Index("ix_runs_workspace_created", "workspace_id", "created_at"),
-        # Elastic's sync jobs of the connectors' jobs, counted by status (0012).
-        Index("ix_runs_job_status", "job_id", "status"),
+        # Elastic's sync jobs of the connectors' jobs, counted by status and type (0013).
+        Index("ix_runs_job_status_load", "job_id", "status", "load"),
+        # CData's history of a job by name in a status, counted (0013).
+        Index("ix_runs_job_name_status", "job_name", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
@@ -367,6 +420,13 @@ class Run(Base):
     rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_inserted: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rows_updated: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cdc: Mapped[dict[str, Any] | None] = mapped_column(
+        default=None,
+        doc="Change data capture: where the run stands in the source's log (position, "
+        "lag_seconds, retained_bytes), that of its least advanced task.",
+    )
     bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
     tasks_total: Mapped[int] = mapped_column(default=0)
     tasks_done: Mapped[int] = mapped_column(default=0)
@@ -382,17 +442,68 @@ class Run(Base):
         default=None,
         doc="The format this run's files are written in (default: the job's).",
     )
+    pipeline_run_id: Mapped[str | None] = mapped_column(
+        String(64),
+        default=None,
+        index=True,
+        doc="The pipeline run this run is a step of: its end lets the pipeline go on.",
+    )
 
     task_results: Mapped[list[RunTask]] = relationship(
         order_by="RunTask.position", cascade="all, delete-orphan", passive_deletes=True
     )
 
 
+class RunCount(Base):
+    """How many runs a workspace's job has in one status (`job_id` '' for runs of no job).
+
+    Kept exact by triggers on `runs` (migration 0013), whatever changes a run, so that a
+    list's total over a million runs sums a few of these rows instead of counting them.
+    """
+
+    __tablename__ = "run_counts"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LogLineCount(Base):
+    """How many log lines a run has, with the run's job (`job_id` '' for runs of no job),
+    and where they lie: the lowest and highest line ids and the latest line's time.
+
+    Kept by triggers on `run_logs` (migration 0017), whatever adds or deletes lines — the
+    workers, the queue's SQL, retention, a deleted run's cascade. `lines` is exact; the
+    bounds only widen (a deleted line leaves them as they were), so every line of the
+    run lies within them. A run's or a job's log list reads its total here instead of
+    counting 100,000 lines, and a job's list reads only the runs whose lines can be on
+    the page (`services.log_counts`).
+    """
+
+    __tablename__ = "log_line_counts"
+    __table_args__ = (
+        # A job's total, and its runs in the order of their first lines, from the index.
+        Index("ix_log_line_counts_job_first", "job_id", "first_line", "lines", "last_line"),
+        Index("ix_log_line_counts_job_logged", "job_id", "last_logged"),  # lines since a time
+    )
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_line: Mapped[int] = mapped_column(BigInteger)
+    last_line: Mapped[int] = mapped_column(BigInteger)
+    last_logged: Mapped[dt.datetime] = mapped_column()
+
+
 class RunTask(Base):
     """The outcome of one task within one run."""
 
     __tablename__ = "run_tasks"
-    __table_args__ = (Index("ix_run_tasks_task", "task_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_run_tasks_task", "task_id", "started_at"),
+        Index("ix_run_tasks_task_line", "task_id", "id"),  # a task's history, newest first
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -404,6 +515,9 @@ class RunTask(Base):
     rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_inserted: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rows_updated: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cdc: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -455,6 +569,30 @@ class ElasticConnector(Base):
     document: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ElasticRole(Timestamped, Base):
+    """A role made through Elasticsearch's security API (`PUT /_security/role/{name}`):
+    its definition as Elasticsearch takes it; its index privileges decide the Conveyor
+    role of the users given it (`policy.elastic_roles`)."""
+
+    __tablename__ = "elastic_roles"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ElasticUser(Base):
+    """What Elasticsearch's security API keeps about a user beyond the Conveyor user:
+    the Elasticsearch roles it was given, its full name, email and metadata."""
+
+    __tablename__ = "elastic_users"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class ElasticSyncJob(Base):
@@ -533,3 +671,23 @@ class AuditEntry(Base):
     target_id: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[int] = mapped_column(Integer)
     client: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class Certificate(Timestamped, Base):
+    """A trusted CA (bundle) or a client certificate with its private key, stored by an
+    admin so that connections can name it in their TLS options instead of a file path.
+
+    The private key is sealed like a connection's secrets; the certificate is public.
+    With no workspace it is shared: any workspace's connections may name it.
+    """
+
+    __tablename__ = "certificates"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True, default=None
+    )
+    kind: Mapped[str] = mapped_column(String(20), doc="trusted (a CA) or client (with a key).")
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    sealed_private_key: Mapped[str | None] = mapped_column(Text, default=None)

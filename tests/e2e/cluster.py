@@ -116,7 +116,8 @@ def cluster(tmp_path: Path, **settings: Any) -> Iterator[Cluster]:
             "CONVEYOR_LOG_FORMAT": "json",
             "CONVEYOR_POLL_INTERVAL": "1",
             "CONVEYOR_HEARTBEAT_INTERVAL": "0.5",
-            "CONVEYOR_HEARTBEAT_TIMEOUT": "5",
+            # short enough for the kill tests, long enough for a worker on a loaded machine
+            "CONVEYOR_HEARTBEAT_TIMEOUT": "15",
             **{f"CONVEYOR_{k.upper()}": str(v) for k, v in settings.items()},
         }
         subprocess.run(

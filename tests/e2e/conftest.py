@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.server import Server, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -35,3 +38,21 @@ def build_source(path: Path, rows: int) -> Path:
 def source_db(tmp_path: Path) -> Path:
     """20,000 rows."""
     return build_source(tmp_path / "source.db", 20_000)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for a module's tests that each use names of their own (a server starts
+    in seconds: the client and CLI tests share one rather than each starting theirs).
+
+    One API process: a revoked token is refused by the next request, which another
+    process could still accept for `CONVEYOR_AUTH_CACHE_SECONDS`."""
+    env = {"CONVEYOR_API_PROCESSES": "1"}
+    with running_server(tmp_path_factory.mktemp("shared"), env=env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shared_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 rows of `items`, for tests that only need something to copy."""
+    return build_source(tmp_path_factory.mktemp("source") / "source.db", 2_000)

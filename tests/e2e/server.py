@@ -62,11 +62,14 @@ def running_server(
     data_dir: Path | None = None,
     args: tuple[str, ...] = (),
     test_connectors: bool = True,
+    new_session: bool = False,
 ) -> Iterator[Server]:
     """Start `conveyor serve` on a free port with its data in `tmp_path`; stop it afterwards.
 
     The server and its run processes know the tests' `memory://` connector (a plugin, see
     `tests.plugin_path`) unless `test_connectors` is false: then it is a production server.
+    With `new_session`, the server leads a process group of its own (with its run
+    processes), so that a test can kill the whole of it (`os.killpg`).
     """
     port = free_port()
     data_dir = data_dir or tmp_path / "server-data"
@@ -96,6 +99,7 @@ def running_server(
             env=environment,
             stdout=sink,
             stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
     url = f"http://127.0.0.1:{port}"
     client = httpx.Client(

@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import ADMIN_TOKEN, Server, running_server
+from tests.tls_postgres import make_ca
 
 ID_KEYS = frozenset(
     {
@@ -425,7 +426,7 @@ def test_task_calls(mcp: McpClient) -> None:
     assert [t["Table"] for t in listed] == ["orders_copy", "orders", "customers"]
     assert extract_count(mcp.get("/tasks/$count", **{"$filter": "JobName eq 'tasks job'"})) == 3
     of_job = extract_array(mcp.get(key("tasks", "tasks job"), **{"$select": "Query"}))
-    assert of_job[0] == {"Query": "REPLICATE [orders_copy]"}
+    assert of_job[0] == {"TaskId": of_job[0]["TaskId"], "Query": "REPLICATE [orders_copy]"}
     first = extract_array(
         mcp.get(
             "/tasks", **{"$filter": f"JobName eq 'tasks job' and TaskId eq '{created['TaskId']}'"}
@@ -556,10 +557,22 @@ def test_transformation_user_and_workspace_calls(mcp: McpClient, server: Server)
     assert mcp.get(key("requests", str(change["Id"])))["Action"] == "users.update"
     assert mcp.delete(key("requests", str(change["Id"]))) == ""
     assert extract_count(mcp.get("/requests/$count")) == total  # one gone, its deletion in
-    # Certificates are not supported, and say so.
-    with pytest.raises(ApiError) as unsupported:
-        mcp.get("/certificates")
-    assert unsupported.value.status == 501
+    # listCertificates / createCertificate, as the client sends them.
+    ca = make_ca("MCP replay CA")[0]
+    created = mcp.post("/certificates", {"Name": "mcp-ca", "Data": ca.certificate})
+    assert (created["Name"], created["StoreType"], created["IssuedTo"]) == (
+        "mcp-ca",
+        "Trusted",
+        "MCP replay CA",
+    )
+    listed = extract_array(mcp.get("/certificates", **{"$select": "Thumbprint"}))
+    assert listed == [{"Name": "mcp-ca", "Thumbprint": created["Thumbprint"]}]
+    assert extract_count(mcp.get("/certificates/$count")) == 1
+    with pytest.raises(ApiError) as refused:
+        mcp.post("/certificates", {"Name": "bad", "Data": "-----BEGIN CERTIFICATE-----"})
+    assert refused.value.status == 400
+    assert json.loads(refused.value.body)["error"]["code"] == "InvalidInput"
+    assert mcp.delete(key("certificates", "mcp-ca")) == ""
 
 
 def test_unauthenticated_calls_get_401(server: Server) -> None:

@@ -304,4 +304,8 @@ def test_three_schedulers_fire_each_minute_exactly_once(three_schedulers: Schedu
         for r, minute in zip(scheduled, minutes, strict=True)
         if minute <= before - dt.timedelta(seconds=40)
     ]
-    assert settled and all(r["status"] == "completed" for r in settled)
+    assert settled
+    # each settled tick's run ends, and completes; on a loaded machine it may still be queued
+    final = wait_all(client, [r["id"] for r in settled], timeout=180)
+    failed = {i: messages_of(client, i) for i, r in final.items() if r["status"] != "completed"}
+    assert not failed, failed

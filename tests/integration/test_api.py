@@ -193,9 +193,15 @@ def test_job_settings_are_typed_and_validated(
         assert response.status_code == 422, (body, response.text)
         assert field in response.json()["detail"]
     cdc = client.post(
-        "/api/v1/jobs", json={"name": "cdc", "type": "change_data_capture", "export_format": "csv"}
+        "/api/v1/jobs",
+        json={
+            "name": "cdc",
+            "type": "change_data_capture",
+            "source_connection_id": job["source_connection_id"],
+            "destination_connection_id": job["destination_connection_id"],
+        },
     )
-    assert cdc.status_code == 422 and "change_data_capture" in cdc.json()["detail"]
+    assert cdc.status_code == 422 and "PostgreSQL" in cdc.json()["detail"], cdc.text
 
 
 def test_bad_statement_is_refused_with_its_position(

@@ -63,7 +63,11 @@ def wait_final(v2: TestClient, job_id: str, timeout: float = 60) -> dict[str, An
     raise AssertionError(f"job {job_id} did not finish: {status}")
 
 
-def test_create_with_every_body_parameter(v2: TestClient, conns: dict[str, str]) -> None:
+def test_create_with_every_body_parameter(
+    v2: TestClient, client: TestClient, conns: dict[str, str]
+) -> None:
+    # `Pipeline Id` names a real pipeline (by id, or by its name in the workspace).
+    pipeline = client.post("/api/v1/pipelines", json={"name": "pipe-1"}).json()
     job = create(
         v2,
         conns,
@@ -108,7 +112,7 @@ def test_create_with_every_body_parameter(v2: TestClient, conns: dict[str, str])
     assert job["replicate_start_date"] == "2024-01-01" and job["batch_size"] == 1000
     assert job["pre_job_event"]["url"] == "https://hooks.example.com/before"
     assert job["post_job_event"]["secret"] == "***"
-    assert job["labels"] == ["nightly", "finance"] and job["pipeline_id"] == "pipe-1"
+    assert job["labels"] == ["nightly", "finance"] and job["pipeline_id"] == pipeline["id"]
     assert job["status"] == "NONE" and job["tasks_count"] == 1 and job["last_run"] is None
     # The reference's example request, snake_case, ids and a type by name.
     example = v2.post(

@@ -94,6 +94,8 @@ def test_a_select_only_role_can_read_but_not_write(
     assert owner["can_read"] is owner["can_write"] is True, owner
     assert owner["write_error"] is None
     assert pg_tables(pg_database) == ["orders"]  # the scratch table was dropped
+    assert owner["can_capture_changes"] is True, owner  # wal_level logical, superuser
+    assert result["can_capture_changes"] is False and "REPLICATION" in result["cdc_error"]
 
 
 def test_a_read_only_postgresql_database_cannot_be_written(
@@ -114,6 +116,7 @@ def test_read_only_sqlite_and_duckdb_cannot_be_written(client: TestClient, tmp_p
     for scheme, path in (("sqlite", sqlite_file), ("duckdb", duckdb_file)):
         writable = answer_of(client, f"{scheme}-rw", f"{scheme}:///{path}")
         assert writable["can_read"] is writable["can_write"] is True, writable
+        assert writable["can_capture_changes"] is None, writable  # no log to follow
         frozen = answer_of(client, f"{scheme}-ro", f"{scheme}:///{path}", read_only=True)
         assert frozen["ok"] is frozen["can_read"] is True, frozen
         assert frozen["can_write"] is False and "read" in frozen["write_error"].lower(), frozen
@@ -198,3 +201,7 @@ def test_a_select_only_mariadb_user_can_read_but_not_write(
     assert "pw-" not in result["write_error"]
     owner = answer_of(client, "owner", root)
     assert owner["can_read"] is owner["can_write"] is True, owner
+    # Change data capture: the test server's binlog is ready; the reader lacks the grants.
+    assert owner["can_capture_changes"] is True and owner["cdc_error"] is None, owner
+    assert result["can_capture_changes"] is False, result
+    assert "REPLICATION SLAVE" in result["cdc_error"], result

@@ -96,4 +96,5 @@ def job_status(ctx: Ctx, job_id: str) -> dict[str, Any]:
         "job_name": job.name,
         "status": run.status if run else "idle",
         "run": runs.to_out(run).model_dump(mode="json") if run else None,
+        "warnings": jobs.status_warnings(ctx, run),
     }

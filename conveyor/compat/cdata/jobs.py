@@ -39,6 +39,12 @@ JOB_TYPE_NAMES = {
     JobType.change_data_capture: "ChangeDataCapture",
     JobType.reverse_etl: "ReverseETL",
 }
+JOB_TYPE_ALIASES = {
+    "ReplicateAll": JobType.sync_all,
+    "EnhancedChangeDataCapture": JobType.change_data_capture,
+}
+"""Other names CData's clients give a job type (the public MCP client's `ReplicateAll`,
+and its enhanced change data capture)."""
 DELETION_NAMES = {
     DeletionBehavior.hard_delete: "HardDelete",
     DeletionBehavior.soft_delete: "SoftDelete",
@@ -97,7 +103,8 @@ def split_list(value: Any) -> list[str]:
 
 
 def job_type(value: Any, field: str) -> str:
-    """A job type from CData's name (`SyncAll`), its number (`2`) or the native name."""
+    """A job type from CData's name (`SyncAll`, or an alias: `ReplicateAll`), its number
+    (`2`) or the native name."""
     text = to_text(value)
     if text.isdigit():
         number = int(text)
@@ -107,6 +114,9 @@ def job_type(value: Any, field: str) -> str:
         return JOB_TYPE_NUMBERS[number].value
     for kind, name in JOB_TYPE_NAMES.items():
         if canonical(text) in (canonical(name), canonical(kind.value)):
+            return kind.value
+    for alias, kind in JOB_TYPE_ALIASES.items():
+        if canonical(text) == canonical(alias):
             return kind.value
     names = ", ".join(JOB_TYPE_NAMES.values())
     raise InvalidInput(f"{field}: unknown job type {text!r}; use {names}", field=field)
@@ -154,6 +164,33 @@ def _event(value: Any, field: str) -> dict[str, Any] | None:
             field=field,
         )
     return {"url": text}
+
+
+CDC_SETTINGS = {"Name": "name", "Schema": "schema", "Continuous": "continuous"}
+CDC_SETTINGS_NUMBERS = {"FlushInterval": "flush_interval"}
+
+
+def _cdc_settings(value: Any, field: str) -> dict[str, Any] | None:
+    """`CDC_Engine_Settings` `{Name, Schema, Continuous, Flush_Interval}` (any spelling); a
+    key that means nothing here is refused, as in the rest of the body."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field}: an object {{Name, Continuous, FlushInterval}}", field=field)
+    nested = Fields(value)
+    known = {canonical(k) for k in (*CDC_SETTINGS, *CDC_SETTINGS_NUMBERS)}
+    for key in value:
+        if canonical(key) not in known:
+            raise InvalidInput(f"{field}: unknown setting {key!r}", field=field)
+    settings: dict[str, Any] = {
+        native: nested.get(name) for name, native in CDC_SETTINGS.items() if nested.has(name)
+    }
+    if "continuous" in settings:
+        settings["continuous"] = to_bool(settings["continuous"], f"{field}.Continuous")
+    for name, native in CDC_SETTINGS_NUMBERS.items():
+        if nested.has(name):
+            settings[native] = nested.get(name)
+    return settings
 
 
 class JobBody:
@@ -218,10 +255,8 @@ class JobBody:
                 self.set(native, _event(self.take(native, *aliases), self.origin[native]))
         if fields.has("cdc_engine_settings"):
             value = self.take("cdc_engine_settings")
-            nested = Fields(value) if isinstance(value, dict) else Fields({})
             self.set(
-                "cdc_engine_settings",
-                {"name": nested.get("Name"), "schema": nested.get("Schema")} if value else None,
+                "cdc_engine_settings", _cdc_settings(value, self.origin["cdc_engine_settings"])
             )
         for name in IGNORED_WHEN_EMPTY:
             value = fields.get(name)
@@ -254,6 +289,8 @@ class JobBody:
             touched = True
         if fields.has("ScheduledCron", "Cron"):
             schedule["cron"] = to_text(fields.get("ScheduledCron", "Cron"))
+            if not schedule["cron"] and not touched:
+                schedule["enabled"] = False  # an empty cron alone clears the schedule
             touched = True
         if touched:
             self.origin["schedule"] = fields.key("Schedule", "Scheduled", "ScheduledCron", "Cron")

@@ -29,14 +29,15 @@ from conveyor.connectors import base, sql, type_map
 from conveyor.connectors.command_limit import interrupt_after, timed_out
 from conveyor.connectors.configured import Configured
 from conveyor.connectors.metadata import SharedConnection, require_table
+from conveyor.connectors.mysql import session_reads, types
 from conveyor.connectors.mysql import sql as mysql_sql
-from conveyor.connectors.mysql import types
 from conveyor.connectors.mysql.client import Client
 from conveyor.connectors.mysql.errors import error_code, map_error
 from conveyor.connectors.mysql.load import UTC_MARK, LoadWriter, column_type
 from conveyor.connectors.mysql.options import MySQLOptions
 from conveyor.connectors.mysql.spill import Spill
 from conveyor.connectors.server import parse_server_url, returns_nothing
+from conveyor.connectors.tls import ssl_context
 from conveyor.errors import ConveyorError, InvalidInput
 
 DIALECT = types.DIALECT
@@ -65,6 +66,9 @@ class MySQLConnector(Configured[MySQLOptions]):
         self._limit: float | None = None  # command_timeout, seconds
         self._limited: tuple[Any, float | None] = (None, None)
         """The metadata connection and the limit in effect on it."""
+        self.snapshot_session: Any = None
+        """While set (change data capture's first run), every read runs in this pymysql
+        session's consistent snapshot (`session_reads`), one at a time."""
 
     def limit_commands(self, seconds: float | None) -> None:
         """Have the server stop any statement of the metadata connection running longer than
@@ -90,7 +94,7 @@ class MySQLConnector(Configured[MySQLOptions]):
                 connect_timeout=timeout,
                 read_timeout=timeout,  # bounds the handshake; lifted below
                 local_infile=local_file is not None,
-                ssl=ssl.create_default_context() if self.options.ssl else None,
+                ssl=self._ssl(),
                 autocommit=True,
                 init_command=_UTC,
             )
@@ -323,6 +327,11 @@ class MySQLConnector(Configured[MySQLOptions]):
         schema = types.schema_of(planned)
         if returns_nothing(query, DIALECT):
             return pa.RecordBatchReader.from_batches(schema, iter(()))
+        if self.snapshot_session is not None:
+            _, batches = session_reads.read_batches(
+                self.snapshot_session, query, batch_size, planned
+            )
+            return pa.RecordBatchReader.from_batches(schema, batches)
         if types.needs_sql(planned):
             query = mysql_sql.computed(query, planned)
         reader = self._start(query, batch_size, label)
@@ -363,6 +372,13 @@ class MySQLConnector(Configured[MySQLOptions]):
                 raise
             raise _mapped(exc, self, label) from exc
 
+    def _ssl(self) -> ssl.SSLContext | None:
+        """pymysql's TLS: the stored certificates the connection names (`ssl_ca`,
+        `ssl_cert`), else the system's authorities with `ssl`, else none."""
+        if self.options.tls is not None:
+            return ssl_context(self.options.tls)
+        return ssl.create_default_context() if self.options.ssl else None
+
     def _cx_url(self, address: str) -> str:
         """connectorx's URL to `address`, an address of the host the policy vetted just now.
 
@@ -374,7 +390,7 @@ class MySQLConnector(Configured[MySQLOptions]):
         database = url_quote(self.address.database, safe="")
         timeout = int(self.options.connect_timeout * 1000)
         query = f"tcp_connect_timeout_ms={timeout}"
-        if self.options.ssl:
+        if self.options.ssl or self.options.tls is not None:
             query += "&ssl-mode=REQUIRED"
         host = f"[{address}]" if ":" in address else address
         return f"mysql://{user}{secret}@{host}:{self.address.port}/{database}?{query}"
@@ -386,6 +402,15 @@ class MySQLConnector(Configured[MySQLOptions]):
         self._query(
             f"CREATE DATABASE IF NOT EXISTS {sql.quote(schema, DIALECT)} CHARACTER SET utf8mb4"
         )
+
+    def session(self) -> Any:
+        """A pymysql session of its own (UTC, utf8mb4, to a vetted address), for work that
+        holds a session: change data capture's snapshot, positions and staged rows."""
+        return self._connect()
+
+    def is_mariadb(self) -> bool:
+        """Whether the server is MariaDB (not MySQL)."""
+        return self._is_mariadb()
 
     def _is_mariadb(self) -> bool:
         if self._mariadb is None:

@@ -18,12 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import importlib
 import importlib.util
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from conveyor.connectors.tls import ssl_context
 
 if TYPE_CHECKING:
     from conveyor.connectors.postgres.session import PostgresSession
@@ -65,13 +69,19 @@ def connect_kwargs(connector: PostgresSession) -> dict[str, Any] | None:
     settings = server_settings(address.params.get("options", ""))
     if settings is None:
         return None
+    sslmode = options.sslmode or address.params.get("sslmode") or None
+    ssl: Any = sslmode
+    if options.tls is not None:  # stored certificates: a context of them, where libpq's
+        if sslmode not in ("verify-ca", "verify-full"):  # mode would check them as asyncpg
+            return None  # does not (libpq's require with a root certificate verifies it)
+        ssl = ssl_context(options.tls, check_hostname=sslmode == "verify-full")
     return {
         "host": address.host or None,
         "port": address.port,
         "user": address.user or None,
         "password": address.password,
         "database": address.database,
-        "ssl": options.sslmode or address.params.get("sslmode") or None,
+        "ssl": ssl,
         "timeout": max(2.0, options.connect_timeout),
         "server_settings": {**settings, "application_name": options.application_name},
         "statement_cache_size": 0,
@@ -136,6 +146,26 @@ def _split_options(options: str) -> list[str]:
     if current:
         words.append("".join(current))
     return words
+
+
+def import_meanwhile(module: str) -> None:
+    """Import a module on a thread of its own, while this one waits on a server.
+
+    asyncpg takes tens of milliseconds to import; a relay then waited for that between
+    its preparation (catalog lookups, DDL: the thread idle, waiting on the servers) and
+    its first row. An import of the same module elsewhere meanwhile waits for this one
+    (Python's import lock); a failed import here is raised again where it is used.
+    """
+    if module in sys.modules:
+        return
+    threading.Thread(
+        target=_import_quietly, args=(module,), name="conveyor-import", daemon=True
+    ).start()
+
+
+def _import_quietly(module: str) -> None:
+    with contextlib.suppress(ImportError):
+        importlib.import_module(module)
 
 
 async def connect(reach: Reach, kwargs: dict[str, Any]) -> Any:

@@ -29,7 +29,7 @@ from conveyor.connectors.base import (
 from conveyor.connectors.command_limit import interrupt_after
 from conveyor.connectors.postgres import sql as pgsql
 from conveyor.connectors.postgres import types
-from conveyor.connectors.postgres.async_connect import connect_kwargs
+from conveyor.connectors.postgres.async_connect import connect_kwargs, import_meanwhile
 from conveyor.connectors.postgres.conninfo import file_params
 from conveyor.connectors.postgres.errors import map_error
 from conveyor.connectors.postgres.load import CopyWriter, defer_column_types, defer_primary_key
@@ -241,6 +241,8 @@ class PostgresConnector(PostgresSession):
             return False
         if not (self.options.binary_relay and source.options.binary_relay):
             return False
+        if source.in_snapshot:  # the relay's own connections do not import the snapshot
+            return False
         return connect_kwargs(source) is not None and connect_kwargs(self) is not None
 
     def relay_from(self, source: object, queries: Sequence[str], table: TableRef) -> Relay | None:
@@ -254,6 +256,7 @@ class PostgresConnector(PostgresSession):
         from conveyor.connectors.postgres import relay  # asyncpg is loaded only to relay
 
         assert isinstance(source, PostgresConnector)
+        import_meanwhile("asyncpg")  # while `prepare` waits on both servers' catalogs
         return relay.prepare(source, self, queries, table)
 
     def open_writer(self, table: TableRef, schema: pa.Schema) -> BatchWriter:

@@ -19,6 +19,7 @@ from psycopg.conninfo import make_conninfo
 
 from conveyor.connectors.postgres.options import PostgresOptions
 from conveyor.connectors.server import ServerAddress
+from conveyor.connectors.tls import TLSFiles
 from conveyor.errors import InvalidInput, PermissionDenied, SourceUnavailable
 from conveyor.policy import Reach
 
@@ -48,6 +49,8 @@ FILE_PARAMS = (
     "sslkeylogfile",
 )
 """Parameters naming a file libpq reads (or, for sslkeylogfile, writes)."""
+TLS_FILES = {"sslrootcert": "root_certificates", "sslcert": "certificate", "sslkey": "private_key"}
+"""The parameters a stored certificate's material is given to libpq in (`options.tls`)."""
 NO_SERVER_CREDENTIALS = {
     "password": "",  # set, so PGPASSWORD is not read; empty, so the passfile is consulted…
     "passfile": "/dev/null/none",  # … and cannot be stat'ed: no password, and no warning
@@ -113,6 +116,9 @@ class Conninfo:
         for host in self.hosts:
             reach.check_host(host)
         params = vetted_params(address.params, reach)
+        self.tls_files = TLSFiles(options.tls, TLS_FILES) if options.tls else None
+        if self.tls_files is not None:  # Conveyor's own files: no path for the policy to check
+            params.update(self.tls_files.paths)
         if options.sslmode:
             params["sslmode"] = options.sslmode
         if address.password is not None:

@@ -13,11 +13,14 @@ connections are bounded by the engine, between batches.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
+from sqlglot import exp
 
 from conveyor.connectors import sql
 from conveyor.connectors.base import TableRef
@@ -50,9 +53,11 @@ class PostgresSession(Configured[PostgresOptions]):
         )
         self._created: set[TableRef] = set()  # tables made here, not yet loaded
         self._idle: list[Any] = []  # ADBC connections a finished read or load gave back
+        self._opening: Future[Any] | None = None  # an ADBC connect `prepare_read` started
         self._limit: float | None = None  # command_timeout, seconds
         self._limited: tuple[psycopg.Connection[Any] | None, float | None] = (None, None)
         """The metadata session and the limit in effect on it."""
+        self._snapshot: str | None = None  # reads see this exported snapshot (CDC)
 
     @property
     def limit(self) -> float | None:
@@ -103,21 +108,76 @@ class PostgresSession(Configured[PostgresOptions]):
         except psycopg.Error as exc:
             raise connect_error(exc, self.address) from exc
 
+    def conninfo(self) -> str:
+        """The libpq conninfo to connect with now (hosts vetted by the policy): for the
+        helpers that need a session of another kind (a replication connection)."""
+        return self._target.now()
+
+    def read_in_snapshot(self, snapshot: str | None) -> None:
+        """Have every read from now on see the exported snapshot `snapshot` (a change data
+        capture slot's starting point), or, with None, the database as it is."""
+        with self._shared.lock:
+            self._snapshot = snapshot
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    @property
+    def in_snapshot(self) -> bool:
+        """Whether reads see an exported snapshot (`read_in_snapshot`)."""
+        return self._snapshot is not None
+
     def _adbc(self) -> Any:
         """An ADBC connection of its own for one read or load (they run in their own threads).
 
         Connecting costs tens of milliseconds (the driver loads the server's type catalog),
         and a run makes many small reads (probes, counts, keys), so connections that
-        finished their work cleanly are kept and handed out again.
+        finished their work cleanly are kept and handed out again. Under a snapshot
+        (`read_in_snapshot`) each one holds a repeatable-read transaction importing it.
         """
         with self._shared.lock:
             if self._idle:
                 return self._idle.pop()
-        conninfo = self._target.now()
+            snapshot = self._snapshot
+            opening, self._opening = self._opening, None
+        if opening is not None and opening.exception() is None:
+            if snapshot is None:
+                return opening.result()
+            opening.result().close()  # connected outside the snapshot reads must see
+        conninfo = self._target.now()  # (again, after a failed early connect: its error)
         try:
-            return adbc.connect(conninfo, autocommit=True)
+            conn = adbc.connect(conninfo, autocommit=snapshot is None)
         except Exception as exc:
             raise connect_error(exc, self.address) from exc
+        if snapshot is not None:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    literal = exp.Literal.string(snapshot).sql(dialect=DIALECT)
+                    cur.execute(f"SET TRANSACTION SNAPSHOT {literal}")
+            except Exception as exc:
+                conn.close()
+                raise connect_error(exc, self.address) from exc
+        return conn
+
+    def prepare_read(self) -> None:
+        """Open the first read's ADBC connection in the background (`PreparesReads`): the
+        driver loads the server's type catalog as it connects, tens of milliseconds that
+        the run otherwise waits for before its first read."""
+        with self._shared.lock:
+            if self._idle or self._opening is not None:
+                return
+            opening: Future[Any] = Future()
+            self._opening = opening
+        threading.Thread(
+            target=self._open_early, args=(opening,), name="conveyor-pg-connect", daemon=True
+        ).start()
+
+    def _open_early(self, opening: Future[Any]) -> None:
+        try:
+            opening.set_result(adbc.connect(self._target.now(), autocommit=True))
+        except BaseException as exc:  # the read connects again and reports its own error
+            opening.set_exception(exc)
 
     def _give_back(self, conn: Any, *, reusable: bool) -> None:
         """Keep a connection whose read or load ended cleanly; close any other."""
@@ -155,8 +215,11 @@ class PostgresSession(Configured[PostgresOptions]):
         with self._shared.lock:
             self._shared.close()
             idle, self._idle = self._idle, []
+            opening, self._opening = self._opening, None
         for conn in idle:
             conn.close()
+        if opening is not None:  # closed once connected, without waiting for it here
+            opening.add_done_callback(_close_opened)
 
     # --- catalog -----------------------------------------------------------------------------
 
@@ -184,3 +247,9 @@ class PostgresSession(Configured[PostgresOptions]):
             " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             [oid],
         )
+
+
+def _close_opened(opening: Future[Any]) -> None:
+    """Close a connection opened early that no read took."""
+    if opening.exception() is None:
+        opening.result().close()

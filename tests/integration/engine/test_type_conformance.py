@@ -1,4 +1,4 @@
-"""Type fidelity: a table of every common type of a source arrives with the README's types.
+"""Type fidelity: a table of every common type of a source arrives with the documented types.
 
 For every ordered pair of PostgreSQL, MariaDB, DuckDB, SQLite and Parquet: a table with
 the source's common types (some NOT NULL) is replicated, then the destination's columns
@@ -172,7 +172,7 @@ def normal(value: Any) -> Any:
 
 
 def expected_ddl(column: ColumnInfo, dialect: str, key: bool) -> str:
-    """The README table's type for a source column (as its values: the Arrow type's)."""
+    """The documented table's type for a source column (as its values: the Arrow type's)."""
     return sql.declared_type(column, dialect, key)
 
 

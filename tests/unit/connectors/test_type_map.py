@@ -1,4 +1,4 @@
-"""The one type table: its README rendering, its spellings, and declared types parsed."""
+"""The one type table: its rendering in docs/connections.md, its spellings, and declared types parsed."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from conveyor.connectors import sql, type_map
 from conveyor.connectors.base import ColumnInfo, TableRef, TableSchema
 from conveyor.connectors.type_map import Declared, Logical
 
-README = Path(__file__).parents[3] / "README.md"
+CONNECTIONS_DOC = Path(__file__).parents[3] / "docs" / "connections.md"
 BLOCK = re.compile(r"<!-- type-map:start[^>]*-->\n(.*?)<!-- type-map:end -->", re.DOTALL)
 
 
-def test_the_readme_table_is_the_code_table() -> None:
-    found = BLOCK.search(README.read_text())
-    assert found is not None, "README.md has no type-map block"
+def test_the_documented_table_is_the_code_table() -> None:
+    found = BLOCK.search(CONNECTIONS_DOC.read_text())
+    assert found is not None, "docs/connections.md has no type-map block"
     assert found.group(1) == type_map.markdown(), (
-        "README's column type table differs from type_map.TYPES: paste type_map.markdown()"
+        "docs/connections.md's column type table differs from type_map.TYPES: paste type_map.markdown()"
     )
 
 

@@ -75,6 +75,8 @@ class EntitySet:
 
     name: str
     properties: tuple[str, ...]
+    key: tuple[str, ...]
+    """The properties that name a row (`jobs('<JobName>')`): a `$select` always has them."""
     rows: Callable[[Context, str | None, QueryOptions], list[Row]]
     get: Callable[[Context, Key, str | None], Row | list[Row]]
     create: Callable[[Context, Fields, str | None], Row] | None = None
@@ -182,6 +184,7 @@ def _get_history(ctx: Context, key: Key, workspace_id: str | None) -> Row:
 HISTORY = EntitySet(
     name="history",
     properties=HISTORY_PROPERTIES,
+    key=("Id",),
     rows=_history_rows,
     get=_get_history,
     columns=_history_columns(),
@@ -229,6 +232,7 @@ def _create_workspace(ctx: Context, fields: Fields, _ws: str | None) -> Row:
 WORKSPACES = EntitySet(
     name="workspaces",
     properties=("Id", "Name", "CreationTime"),
+    key=("Id",),
     rows=lambda ctx, _ws, _o: [
         workspace_row(workspaces.to_out(ctx, w))
         for w in listing.every(lambda q: workspaces.list_(ctx, q), {})

@@ -164,6 +164,7 @@ def _delete_job(ctx: Context, key: Key | None, fields: Fields, workspace_id: str
 JOBS = EntitySet(
     name="jobs",
     properties=JOB_PROPERTIES,
+    key=("JobName",),
     rows=_job_rows,
     get=lambda ctx, key, ws: job_row(ctx, jobs.to_out(ctx, jobs.find(ctx, _job_key(key), ws))),
     create=_create_job,
@@ -279,6 +280,7 @@ def _delete_task(ctx: Context, key: Key | None, fields: Fields, workspace_id: st
 TASKS = EntitySet(
     name="tasks",
     properties=TASK_PROPERTIES,
+    key=("TaskId",),
     rows=lambda ctx, ws, _o: [task_row(name, task) for name, task in tasks.visible(ctx, ws)],
     get=_get_tasks,
     create=_create_task,

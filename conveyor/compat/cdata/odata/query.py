@@ -33,8 +33,12 @@ class QueryOptions:
     properties: tuple[str, ...] = field(default=())
 
     @classmethod
-    def parse(cls, params: Mapping[str, str], properties: Sequence[str]) -> QueryOptions:
-        """Read the options from query parameters (names case-insensitive, `$` optional)."""
+    def parse(
+        cls, params: Mapping[str, str], properties: Sequence[str], key: Sequence[str] = ()
+    ) -> QueryOptions:
+        """Read the options from query parameters (names case-insensitive, `$` optional).
+        A `$select` always includes the entity's `key`, as CData returns it (clients read
+        a row's key whatever they selected)."""
         options = {
             key.lower(): value
             for key, value in params.items()
@@ -48,7 +52,7 @@ class QueryOptions:
         text = options.get("$filter", "").strip()
         return cls(
             filter=parse(text, properties) if text else None,
-            select=_select(options.get("$select"), resolve),
+            select=_with_key(_select(options.get("$select"), resolve), key),
             orderby=_orderby(options.get("$orderby"), resolve),
             top=_non_negative(options.get("$top"), "$top"),
             skip=_non_negative(options.get("$skip"), "$skip") or 0,
@@ -92,6 +96,13 @@ def _property(name: str, resolve: Any, option: str) -> str:
     if found is None:
         raise QueryOptionError(f"{option}: unknown property {name.strip()!r}", option=option)
     return found
+
+
+def _with_key(select: tuple[str, ...] | None, key: Sequence[str]) -> tuple[str, ...] | None:
+    """The selected properties, the key's first (unless selected already)."""
+    if select is None:
+        return None
+    return (*(name for name in key if name not in select), *select)
 
 
 def _select(raw: str | None, resolve: Any) -> tuple[str, ...] | None:

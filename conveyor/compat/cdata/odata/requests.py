@@ -205,6 +205,7 @@ def _entry(
 REQUESTS = EntitySet(
     name="requests",
     properties=PROPERTIES,
+    key=("Id",),
     rows=_rows,
     get=lambda ctx, key, ws: request_row(_entry(ctx, key, Fields({}), ws)),
     delete=lambda ctx, key, fields, ws: audit.delete(ctx, _entry(ctx, key, fields, ws).id),

@@ -18,7 +18,7 @@ from conveyor.compat.cdata.odata.entities import EntitySet, Key, Row, can_write,
 from conveyor.compat.cdata.runs import run_status
 from conveyor.errors import InvalidInput
 from conveyor.schemas.connections import ConnectionCreate, ConnectionOut, ConnectionUpdate
-from conveyor.schemas.transformations import TransformationCreate, TransformationOut
+from conveyor.schemas.transformations import TransformationCreate, TransformationOut, TriggerMode
 from conveyor.services import connections, jobs, tasks, transformations, workspaces
 from conveyor.services.context import Context
 
@@ -107,6 +107,7 @@ def _update_connection(
 CONNECTIONS = EntitySet(
     name="connections",
     properties=CONNECTION_PROPERTIES,
+    key=("Name",),
     rows=lambda ctx, ws, options: [
         connection_row(ctx, connections.to_out(ctx, c))
         for c in listed(lambda q: connections.list_(ctx, q), CONNECTION_FILTERS, options, ws)
@@ -192,8 +193,9 @@ def _transformation_changes(ctx: Context, fields: Fields, workspace_id: str) -> 
             found = [tasks.to_out(t) for t in tasks.list_(ctx, trigger_job.id)]
             by_name = {t.table.lower(): t.id for t in found}
             changes["trigger_tasks"] = [by_name.get(n.lower(), n) for n in split_list(names)]
+    if (cron := fields.get("ScheduledCron")) is not None:
+        changes["schedule_cron"] = to_text(cron)  # "" clears it, as a job's does
     for native, cdata, convert in (
-        ("schedule_cron", "ScheduledCron", lambda v, _f: to_text(v)),
         ("send_email", "SendEmailNotification", to_bool),
         ("email_to", "NotifyEmailTo", lambda v, _f: split_list(v)),
         ("email_subject", "NotifyEmailSubject", lambda v, _f: to_text(v)),
@@ -243,6 +245,9 @@ def _update_transformation(
 ) -> Row:
     item = transformations.ref(ctx, _transformation_key(key, fields), workspace_id)
     changes = _transformation_changes(ctx, fields, item.workspace_id)
+    cleared = changes.get("schedule_cron") == "" and "trigger_mode" not in changes
+    if cleared and transformations.get(ctx, item.id).trigger_mode == TriggerMode.scheduled:
+        changes["trigger_mode"] = TriggerMode.manual.value  # no schedule: run on demand
     updated = transformations.update(ctx, item.id, changes)
     return transformation_row(ctx, transformations.to_out(ctx, updated))
 
@@ -250,6 +255,7 @@ def _update_transformation(
 TRANSFORMATIONS = EntitySet(
     name="transformations",
     properties=TRANSFORMATION_PROPERTIES,
+    key=("TransformationName",),
     rows=lambda ctx, ws, options: [
         transformation_row(ctx, transformations.to_out(ctx, t))
         for t in listed(

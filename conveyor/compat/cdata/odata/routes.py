@@ -30,6 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from conveyor.api.deps import Ctx, UnitRoute
 from conveyor.compat.cdata.bodies import Fields, JSONBody, requested_workspace
 from conveyor.compat.cdata.odata import actions, connection_actions, users
+from conveyor.compat.cdata.odata.certificates import CERTIFICATES
 from conveyor.compat.cdata.odata.entities import HISTORY, WORKSPACES, EntitySet, Key, Row
 from conveyor.compat.cdata.odata.expressions import resolver
 from conveyor.compat.cdata.odata.jobs import JOBS, TASKS
@@ -46,8 +47,11 @@ from conveyor.compat.cdata.responses import (
 )
 from conveyor.errors import NotFound
 
-ENTITY_SETS = (JOBS, TASKS, CONNECTIONS, TRANSFORMATIONS, USERS, HISTORY, WORKSPACES, REQUESTS)
-UNSUPPORTED = ("certificates", "$metadata", "$batch")
+ENTITY_SETS = (
+    *(JOBS, TASKS, CONNECTIONS, TRANSFORMATIONS, USERS, HISTORY, WORKSPACES, REQUESTS),
+    CERTIFICATES,
+)
+UNSUPPORTED = ("$metadata", "$batch")
 PREFIX = "/api.rsc"
 
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
@@ -60,7 +64,7 @@ def _one(request: Request, entity: EntitySet, row: Row, status: int = 200) -> Re
 
 
 def _selected(request: Request, entity: EntitySet, rows: list[Row]) -> list[Row]:
-    options = QueryOptions.parse(request.query_params, entity.properties)
+    options = QueryOptions.parse(request.query_params, entity.properties, entity.key)
     if options.select is None:
         return rows
     return [{name: row.get(name) for name in options.select} for row in rows]
@@ -92,7 +96,7 @@ def register(entity: EntitySet) -> None:
 
     @router.get(base, name=f"cdata_list_{entity.name}", openapi_extra=parameters(entity.properties))
     def list_entities(ctx: Ctx, request: Request) -> Response:
-        options = QueryOptions.parse(request.query_params, entity.properties)
+        options = QueryOptions.parse(request.query_params, entity.properties, entity.key)
         result = entity.select(ctx, requested_workspace(ctx, request), options)
         count = result.total if options.count else None
         return collection(
@@ -107,7 +111,7 @@ def register(entity: EntitySet) -> None:
         openapi_extra={"parameters": parameters(entity.properties)["parameters"][:1]},
     )
     def count_entities(ctx: Ctx, request: Request) -> Response:
-        options = QueryOptions.parse(request.query_params, entity.properties)
+        options = QueryOptions.parse(request.query_params, entity.properties, entity.key)
         counting = dataclasses.replace(options, select=None, orderby=(), skip=0, top=0, count=True)
         total = entity.select(ctx, requested_workspace(ctx, request), counting).total
         return PlainTextResponse(str(total))
