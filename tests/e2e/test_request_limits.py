@@ -130,7 +130,7 @@ def test_a_300_mb_body_is_refused_unread_before_authentication(
     assert outcome.headers["content-type"].startswith("application/problem+json")
     assert outcome.headers["connection"] == "close" and outcome.closed
     assert outcome.sent < BODY // 10, f"the client had to send {outcome.sent:,} bytes"
-    assert outcome.seconds < 1.0, outcome
+    assert outcome.seconds < 5.0, outcome  # at once, not after the body: room for load
     assert after - before < 20 * 1024, f"RSS grew {after - before:,} KiB"
     print(
         f"413 after {outcome.seconds:.3f} s, {outcome.sent:,} bytes sent, RSS +{after - before} KiB"

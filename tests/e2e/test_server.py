@@ -162,13 +162,14 @@ def test_cancel_pending_and_running_runs(tmp_path: Path, source_db: Path) -> Non
         assert pending["status"] == "pending"
         canceled = server.client.post(f"/api/v1/runs/{pending['id']}/cancel")
         assert canceled.status_code == 202 and canceled.json()["status"] == "canceled"
-        # The running one goes through canceling and is canceled within 5 seconds.
+        # The running one goes through canceling and is canceled promptly (its grace is
+        # 3 s; the bound leaves room for a loaded machine).
         asked = time.monotonic()
         canceling = server.client.post(f"/api/v1/jobs/{slow['id']}/cancel").json()
         assert canceling["status"] in ("canceling", "canceled")
-        final = server.wait_run(running["id"], timeout=10)
+        final = server.wait_run(running["id"], timeout=60)
         assert final["status"] == "canceled" and final["canceled_at"]
-        assert time.monotonic() - asked < 5
+        assert time.monotonic() - asked < 30
         again = server.client.post(f"/api/v1/runs/{running['id']}/cancel")
         assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM)
         with duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True) as dest:

@@ -46,7 +46,10 @@ def test_batches_come_in_order_and_the_reader_stays_one_ahead() -> None:
     reader = Reader(log, lambda: 100, {}, 10, threading.Event(), continuous=False)  # type: ignore[arg-type]
     try:
         first = reader.next()
-        time.sleep(0.2)  # the reader reads the second batch meanwhile, and no further
+        deadline = time.monotonic() + 30  # the reader reads the second batch meanwhile
+        while log.read_count < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # and no further
         assert first is not None and first.end_lsn == 1
         assert log.read_count == 2
         got = [first.end_lsn]

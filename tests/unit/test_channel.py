@@ -33,7 +33,10 @@ def test_producer_waits_when_the_channel_is_full() -> None:
         channel.close()
 
     threading.Thread(target=produce, daemon=True).start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while len(produced) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # room for a third put, which must wait
     assert produced == [0, 1]  # two batches of ten fill it; the third waits
     assert sum(b.num_rows for b in channel) == 50
 

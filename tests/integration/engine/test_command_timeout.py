@@ -22,6 +22,9 @@ from conveyor.engine.spec import Endpoint, RunSpec, TaskSpec
 from tests.integration.engine.harness import Database, Job, rows
 
 LIMIT = 1
+ROOMY = 30
+"""The limit of runs that must complete: a small table's statements within it even on a
+loaded machine, where one may now and then take longer than `LIMIT`."""
 SLEEP = 30  # seconds a slow statement would take
 WITHIN = 15.0  # seconds a stopped run may take: the limit plus room for a busy machine
 COUNT_TO = (
@@ -51,6 +54,12 @@ def transform(url: str, statements: list[str], **settings: object) -> tuple[RunO
     started = time.monotonic()
     outcome = runner.execute(spec, NullReporter(), threading.Event())
     return outcome, time.monotonic() - started
+
+
+def limited(job: Job, seconds: float) -> Job:
+    """The job, its `command_timeout` set to `seconds` from its next run on."""
+    job.settings = job.settings.model_copy(update={"command_timeout": seconds})
+    return job
 
 
 def assert_timed_out(outcome: RunOutcome, elapsed: float, *names: str) -> None:
@@ -91,7 +100,7 @@ def test_a_transformation_within_command_timeout_runs(
 ) -> None:
     url = place(kind, "dst")
     Database(kind, url).execute("CREATE TABLE marker (id INTEGER)")
-    outcome, _ = transform(url, ["INSERT INTO marker VALUES (1)"] * 3, command_timeout=LIMIT)
+    outcome, _ = transform(url, ["INSERT INTO marker VALUES (1)"] * 3, command_timeout=ROOMY)
     assert outcome.status.value == "completed", outcome.error
     assert len(rows(url, "marker", "id")) == 3
 
@@ -112,12 +121,12 @@ def slow_trigger(destination: str) -> None:
 
 
 def incremental_orders(source: Database, destination: str) -> Job:
-    """The orders, merged by key from their `updated_at` on, with the limit set."""
+    """The orders, merged by key from their `updated_at` on, with a limit set."""
     return Job(
         source.url,
         destination,
         ["REPLICATE [orders]"],
-        command_timeout=LIMIT,
+        command_timeout=ROOMY,
         incremental_check_columns=["updated_at"],
     )
 
@@ -129,7 +138,7 @@ def test_a_slow_merge_fails_at_command_timeout(source: Database, destination: st
     slow_trigger(destination)
     source.execute("UPDATE orders SET customer = 'changed', updated_at = '2024-02-01' WHERE id = 3")
     started = time.monotonic()
-    outcome = job.run()
+    outcome = limited(job, LIMIT).run()
     assert_timed_out(outcome, time.monotonic() - started, "orders: ", "INSERT INTO")
     assert job.last is not None and "merge load" in str(job.last.lines)
     assert rows(destination, "orders", "id")[2]["customer"] == "c3"  # the merge rolled back
@@ -139,19 +148,19 @@ def test_a_slow_merge_fails_at_command_timeout(source: Database, destination: st
 def test_a_swap_waiting_for_a_lock_fails_at_command_timeout(
     source: Database, destination: str
 ) -> None:
-    job = Job(source.url, destination, ["REPLICATE [orders]"], command_timeout=LIMIT)
+    job = Job(source.url, destination, ["REPLICATE [orders]"], command_timeout=ROOMY)
     job.ok()
     with psycopg.connect(destination.split("?")[0]) as reader:  # a long report holds the table
         search_path = destination.rsplit("search_path%3D", 1)[1]
         reader.execute(f"SET search_path = {search_path}")
         reader.execute("SELECT count(*) FROM orders").fetchall()  # its transaction stays open
         started = time.monotonic()
-        outcome = job.run(full=True)
+        outcome = limited(job, LIMIT).run(full=True)
         elapsed = time.monotonic() - started
         reader.rollback()
     assert_timed_out(outcome, elapsed, "orders", "DROP TABLE")
     assert len(rows(destination, "orders", "id")) == 10  # the old table, kept
-    job.ok(full=True)  # the lock gone, the next run swaps
+    limited(job, ROOMY).ok(full=True)  # the lock gone, the next run swaps
 
 
 @pytest.mark.parametrize(("source", "destination"), [("sqlite", "mariadb")], indirect=True)
@@ -162,7 +171,7 @@ def test_a_mariadb_swap_waiting_for_a_lock_fails_at_command_timeout(
 
     from conveyor.connectors.mysql.connector import MySQLConnector
 
-    job = Job(source.url, destination, ["REPLICATE [orders]"], command_timeout=LIMIT)
+    job = Job(source.url, destination, ["REPLICATE [orders]"], command_timeout=ROOMY)
     job.ok()
     address = MySQLConnector(destination).address
     reader = pymysql.connect(
@@ -174,33 +183,33 @@ def test_a_mariadb_swap_waiting_for_a_lock_fails_at_command_timeout(
             cur.execute("SELECT count(*) FROM orders")
             cur.fetchall()
         started = time.monotonic()
-        outcome = job.run(full=True)
+        outcome = limited(job, LIMIT).run(full=True)
         elapsed = time.monotonic() - started
     finally:
         reader.rollback()
         reader.close()
     assert_timed_out(outcome, elapsed, "orders")
     assert len(rows(destination, "orders", "id")) == 10
-    job.ok(full=True)
+    limited(job, ROOMY).ok(full=True)
 
 
 @pytest.mark.parametrize(("source", "destination"), [("postgres", "duckdb")], indirect=True)
 def test_a_source_table_locked_by_another_session_fails_at_command_timeout(
     source: Database, destination: str
 ) -> None:
-    job = Job(source.url, destination, ["REPLICATE [orders]"], command_timeout=LIMIT)
+    job = Job(source.url, destination, ["REPLICATE [orders]"], command_timeout=ROOMY)
     with psycopg.connect(source.url.split("?")[0]) as migration:  # ALTER TABLE, say
         migration.execute(f"SET search_path = {source.url.rsplit('search_path%3D', 1)[1]}")
         migration.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
         released = threading.Timer(SLEEP, migration.rollback)  # a run that waits, ends
         released.start()
         started = time.monotonic()
-        outcome = job.run()
+        outcome = limited(job, LIMIT).run()
         elapsed = time.monotonic() - started
         released.cancel()
         migration.rollback()
     assert_timed_out(outcome, elapsed, "orders")
-    job.ok()
+    limited(job, ROOMY).ok()
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,7 @@ def assert_source_copy_stops(source: str, view: str) -> None:
     still = (
         "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
         f" AND query LIKE 'COPY%{view}%' AND pid <> pg_backend_pid()"
+        " AND datname = current_database()"  # not a parallel test's COPY of the same view
     )
     deadline = time.monotonic() + 10
     while sql(source, still) != [(0,)]:
@@ -189,7 +190,18 @@ def test_cancel_during_a_relay_keeps_nothing(servers: tuple[str, str]) -> None:
     sql(destination, "CREATE TABLE trickle (id integer)", "INSERT INTO trickle VALUES (7)")
     job = Job(source, destination, ["REPLICATE [trickle]"], job_type="standard")
     cancel = threading.Event()
-    threading.Timer(1.0, cancel.set).start()
+    copying = (
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+        " AND query LIKE 'COPY%' AND pid <> pg_backend_pid()"
+    )
+
+    def cancel_once_copying() -> None:  # not at a fixed moment: a loaded machine starts late
+        deadline = time.monotonic() + 60
+        while not sql(destination, copying) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cancel.set()
+
+    threading.Thread(target=cancel_once_copying, daemon=True).start()
     outcome = job.run(full=True, cancel=cancel)
     assert outcome.status.value == "canceled"
     assert relayed(job)

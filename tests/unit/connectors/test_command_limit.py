@@ -58,7 +58,7 @@ def test_a_statement_that_cannot_be_stopped_is_abandoned_at_the_limit() -> None:
     started = time.monotonic()
     with pytest.raises(CommandTimedOut, match="'UPDATE t' ran longer"):
         abandon_after(0.1, release.wait, abandoned.set, "UPDATE t", "t")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5  # at the limit, not when the work ends (never)
     assert abandoned.is_set()
     release.set()
 
@@ -91,7 +91,7 @@ def test_a_bulk_load_the_server_stops_taking_fails_at_the_limit() -> None:
     with pytest.raises(CommandTimedOut, match="t: the statement 'COPY t FROM STDIN' ran longer"):
         for item in range(10):
             feed.put(item)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 4  # before the server's 5 s: room for load
     stuck.set()
     feed.abort()
 

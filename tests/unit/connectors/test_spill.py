@@ -79,8 +79,8 @@ def test_closing_stops_the_draining(scratch: Path) -> None:
     for _ in range(5):
         next(taken)
     spill.close()
-    time.sleep(0.1)
+    time.sleep(0.5)
     stopped_at = produced
-    time.sleep(0.1)
+    time.sleep(0.5)
     assert produced == stopped_at  # the thread ended
     assert list(scratch.iterdir()) == []
