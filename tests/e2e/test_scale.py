@@ -148,9 +148,13 @@ def test_a_killed_worker_s_run_is_retried_and_lands_exactly(tmp_path: Path) -> N
         group.kill("victim")  # kill -9 mid-run
         killed_at = time.monotonic()
         group.worker("survivor", slots=1)
-        run = wait_all(client, [run_id], timeout=120)[run_id]
+        # taken back promptly (the cluster's heartbeat timeout is 15 s); the copy of 3M
+        # rows that follows takes what the machine's load makes it take
+        while client.get(f"/api/v1/runs/{run_id}").json()["attempt"] < 2:
+            assert time.monotonic() - killed_at < 60, group.log("survivor")
+            time.sleep(0.2)
+        run = wait_all(client, [run_id], timeout=300)[run_id]
         assert run["status"] == "completed", run
-        assert time.monotonic() - killed_at < 60
         assert run["attempt"] == 2 and len(starts(client, run_id)) == 2
         with psycopg.connect(lake) as conn:
             count, low, high, distinct = conn.execute(
