@@ -190,8 +190,15 @@ def banner() -> Iterator[int]:
         with contextlib.suppress(OSError):
             conn, _ = sock.accept()
             with conn:
+                conn.settimeout(30)
                 conn.sendall(f"SSH-2.0-{CANARY}\r\n".encode())
                 conn.recv(65536)
+                # then hang up as OpenSSH does ("Invalid SSH identification string"), but
+                # read on: closing with the request half read would reset the connection,
+                # and the client could meet the reset before the banner
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):
+                    pass
 
     threading.Thread(target=serve, daemon=True).start()
     try:
