@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +82,16 @@ def run_export(client: Any, job_id: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def slow_hook(delay: float) -> Iterator[dict[str, Any]]:
-    """A pre-job event endpoint that answers after `delay` seconds (the run waits for it)."""
+def slow_hook(limit: float = 60) -> Iterator[tuple[dict[str, Any], Callable[[], None]]]:
+    """A pre-job event endpoint, and the call that lets it answer: the run waits for it
+    until the test has seen what it looks at while the run is held (at most `limit` s),
+    however long a loaded machine takes to get there."""
+    released = threading.Event()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0)))
-            time.sleep(delay)
+            released.wait(limit)
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.end_headers()
@@ -102,8 +105,9 @@ def slow_hook(delay: float) -> Iterator[dict[str, Any]]:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        yield {"url": url, "timeout": delay + 30}
+        yield {"url": url, "timeout": limit + 30}, released.set
     finally:
+        released.set()
         server.shutdown()
         server.server_close()
 

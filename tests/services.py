@@ -47,7 +47,7 @@ def fresh_pg_database(prefix: str = "conveyor_test") -> Iterator[str]:
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
-        admin = psycopg.connect(pg_url("postgres"), autocommit=True, connect_timeout=5)
+        admin = psycopg.connect(pg_url("postgres"), autocommit=True, connect_timeout=30)
     except psycopg.OperationalError as exc:
         unavailable("PostgreSQL", exc)
         raise
@@ -71,7 +71,7 @@ def mysql_admin() -> Any:
 
     try:
         return pymysql.connect(
-            host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, connect_timeout=5, autocommit=True
+            host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, connect_timeout=30, autocommit=True
         )
     except pymysql.Error as exc:
         unavailable("MySQL/MariaDB", exc)

@@ -138,7 +138,7 @@ def test_unknown_jobs_and_processes_are_not_found(srv: Server, shop: str) -> Non
 
 def test_download_before_the_process_is_done_is_a_conflict(srv: Server, shop: str) -> None:
     es = srv.client
-    with slow_hook(4.0) as hook:
+    with slow_hook() as (hook, release):
         job = export_job(es, shop, "csv", ["REPLICATE [orders]"], pre_job_event=hook)
         process = start(es, job["id"])
         status = es.get(f"{SCAPI}/jobs/{job['id']}/status/{process}").json()
@@ -147,6 +147,7 @@ def test_download_before_the_process_is_done_is_a_conflict(srv: Server, shop: st
         assert process in body["detail"]
         busy = is_problem(es.post(f"{SCAPI}/jobs/{job['id']}/start"), 409)
         assert busy["active_run_id"] == process
+        release()
         assert poll(es, job["id"], process)["SyncState"] == 1
     assert es.get(f"{SCAPI}/jobs/{job['id']}/download/{process}").status_code == 200
 
@@ -185,13 +186,14 @@ def test_a_datafeed_past_its_limit_answers_504_and_the_run_goes_on(
     tmp_path: Path, shop: str
 ) -> None:
     env = {"CONVEYOR_DATAFEED_TIMEOUT": "1"}
-    with running_server(tmp_path, env=env) as short, slow_hook(4.0) as hook:
+    with running_server(tmp_path, env=env) as short, slow_hook() as (hook, release):
         es = short.client
         key = unique("slow")
         export_job(es, shop, "csv", ["REPLICATE [orders]"], external_key=key, pre_job_event=hook)
         body = is_problem(es.get(f"{SCAPI}/datafeed/synchron/{key}/"), 504)
         process = body["processId"]
         assert "still running" in body["detail"] and body["statusUrl"].endswith(process)
+        release()
         status = poll(es, key, process)
         assert status["SyncState"] == 1 and status["triggerMethod"] == "datafeed"
         response = es.get(f"{SCAPI}/jobs/{key}/download/{process}")

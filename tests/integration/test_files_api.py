@@ -146,12 +146,13 @@ def test_several_files_or_sub_folders_download_as_a_zip(client: TestClient, shop
 
 
 def test_download_waits_for_a_completed_run(client: TestClient, shop: str) -> None:
-    with slow_hook(3.0) as hook:
+    with slow_hook() as (hook, release):
         job = export_job(client, shop, "csv", ["REPLICATE [orders]"], pre_job_event=hook)
         run_id = client.post(f"/api/v1/jobs/{job['id']}/execute", json={}).json()["id"]
         early = is_problem(client.get(f"/api/v1/runs/{run_id}/download"), 409)
         assert "once it has completed" in early["detail"]
         assert client.get(f"/api/v1/runs/{run_id}/files").json()["total"] == 0
+        release()
         from tests.exports_support import wait_run
 
         assert wait_run(client, run_id)["status"] == "completed"

@@ -33,7 +33,7 @@ class Inbox:
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=30)
     controller.start()
     yield inbox, port
     controller.stop()

@@ -90,7 +90,7 @@ class StandInPostgres:
             except TimeoutError:
                 continue
             with conn:
-                conn.settimeout(5)
+                conn.settimeout(30)
                 with contextlib.suppress(OSError, ValueError):
                     self._one(conn)
 
@@ -450,7 +450,7 @@ def test_a_password_parameter_is_sealed_shown_masked_and_reaches_the_driver(
     url = (
         f"postgresql://postgres@127.0.0.1:{standin.port}/db?password={A_STANDIN_PW}&sslmode=disable"
     )
-    probe = world.connection(anna, a, "a-standin", url, connect_timeout=2)
+    probe = world.connection(anna, a, "a-standin", url, connect_timeout=30)
     tested = world.seen.keep(anna.post(f"/api/v1/connections/{probe['id']}/test")).json()
     assert standin.passwords == [A_STANDIN_PW]
     assert tested["ok"] is False and '"***" is not it' in tested["error"], tested

@@ -33,7 +33,8 @@ def message() -> EmailMessage:
 
 
 def server(inbox: Inbox, port: int, **tls: Any) -> Controller:
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, **tls)
+    # ready_timeout: aiosmtpd's 5 s default for starting is short on a loaded machine
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=30, **tls)
     controller.start()
     return controller
 

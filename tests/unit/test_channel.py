@@ -52,7 +52,7 @@ def test_byte_bound_applies_as_well_as_rows() -> None:
     waiter.join(0.2)
     assert waiter.is_alive()
     channel.get()
-    waiter.join(1)
+    waiter.join(30)
     assert not waiter.is_alive()
 
 
@@ -79,5 +79,5 @@ def test_abort_releases_a_blocked_producer() -> None:
     thread = pump(iter([batch(10) for _ in range(100)]), channel)
     channel.get()
     channel.abort()
-    thread.join(2)
+    thread.join(30)
     assert not thread.is_alive()
