@@ -136,8 +136,11 @@ def test_a_deep_page_reads_its_keys_first_and_answers_the_same(
     add_runs(
         runtime,
         12,
-        lambda workspace, i, now: Run(
-            workspace_id=workspace, job_name="a", created_at=now - dt.timedelta(minutes=i % 4)
+        lambda workspace, i, now: Run(  # ended: the app's worker would claim a pending one
+            workspace_id=workspace,
+            job_name="a",
+            status="completed",
+            created_at=now - dt.timedelta(minutes=i % 4),
         ),
     )
     params = {"offset": "5", "limit": "4"}
